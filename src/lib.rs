@@ -1,0 +1,14 @@
+//! okrsync keeps OKR progress honest: it polls work trackers and spreadsheets, maps items to
+//! key results through rules kept in git, computes progress with its history and evidence,
+//! and reports work that moves no key result.
+//!
+//! Layers, from the outside in: [`cli`] and [`server`] (interfaces) → [`sync`] (the engine)
+//! → [`sources`] (upstreams) and [`store`] (SQLite/PostgreSQL) → [`rules`] and [`progress`]
+//! (pure computation on the [`model`]). [`settings`] loads and validates the config;
+//! [`simulator`] holds the fake upstream servers used by tests, benchmarks and the demo.
+
+pub mod model;
+pub mod progress;
+pub mod rules;
+pub mod sources;
+pub mod simulator;

@@ -1,0 +1,238 @@
+//! The domain vocabulary shared by every layer: normalised work items, objectives and key
+//! results as defined in the OKR files, measures, periods and statuses.
+//!
+//! Nothing in here does I/O; sources produce [`Item`]s, the settings layer produces
+//! [`Objective`]s and [`RuleDef`]s, and the rules/progress modules compute on them.
+
+mod period;
+
+pub use period::{Period, PeriodError};
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where an item stands, as every source reduces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    Todo,
+    InProgress,
+    Done,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Todo => "todo",
+            Category::InProgress => "in_progress",
+            Category::Done => "done",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Category> {
+        match s {
+            "todo" => Some(Category::Todo),
+            "in_progress" => Some(Category::InProgress),
+            "done" => Some(Category::Done),
+            _ => None,
+        }
+    }
+}
+
+/// What kind of thing an item is upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemKind {
+    Issue,
+    PullRequest,
+    Epic,
+    Row,
+}
+
+impl ItemKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemKind::Issue => "issue",
+            ItemKind::PullRequest => "pull_request",
+            ItemKind::Epic => "epic",
+            ItemKind::Row => "row",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ItemKind> {
+        match s {
+            "issue" => Some(ItemKind::Issue),
+            "pull_request" => Some(ItemKind::PullRequest),
+            "epic" => Some(ItemKind::Epic),
+            "row" => Some(ItemKind::Row),
+            _ => None,
+        }
+    }
+}
+
+/// One piece of normalised work (SPEC.md "Items").
+///
+/// `ext_id` is the upstream's stable identity (Jira issue id, GitHub node id, row key):
+/// keys can change when a Jira issue moves project, ids do not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    pub source: String,
+    pub ext_id: String,
+    pub key: String,
+    pub kind: ItemKind,
+    pub title: String,
+    pub url: String,
+    pub project: String,
+    #[serde(rename = "type")]
+    pub item_type: String,
+    pub status: String,
+    pub category: Category,
+    pub labels: Vec<String>,
+    pub components: Vec<String>,
+    pub epic: Option<String>,
+    pub parent: Option<String>,
+    pub milestone: Option<String>,
+    pub assignee: Option<String>,
+    pub estimate: Option<f64>,
+    pub created: Option<DateTime<Utc>>,
+    pub updated: DateTime<Utc>,
+    pub resolved: Option<DateTime<Utc>>,
+    /// Any other upstream field, by name: strings, numbers, or lists of strings.
+    pub fields: BTreeMap<String, serde_json::Value>,
+}
+
+/// How a key result turns evidence into progress (SPEC.md "Progress semantics").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Measure {
+    Completion,
+    Count,
+    Sum,
+    Metric,
+    Milestone,
+    Manual,
+}
+
+impl Measure {
+    pub const ALL: [&'static str; 6] = ["completion", "count", "sum", "metric", "milestone", "manual"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Measure::Completion => "completion",
+            Measure::Count => "count",
+            Measure::Sum => "sum",
+            Measure::Metric => "metric",
+            Measure::Milestone => "milestone",
+            Measure::Manual => "manual",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Measure> {
+        match s {
+            "completion" => Some(Measure::Completion),
+            "count" => Some(Measure::Count),
+            "sum" => Some(Measure::Sum),
+            "metric" => Some(Measure::Metric),
+            "milestone" => Some(Measure::Milestone),
+            "manual" => Some(Measure::Manual),
+            _ => None,
+        }
+    }
+
+    /// Measures whose evidence is matched items (as opposed to observed values).
+    pub fn uses_items(self) -> bool {
+        matches!(
+            self,
+            Measure::Completion | Measure::Count | Measure::Sum | Measure::Milestone
+        )
+    }
+}
+
+/// How items weigh in a `completion` KR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightBy {
+    #[default]
+    Count,
+    Estimate,
+}
+
+/// Where a `metric` KR reads its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetricRef {
+    pub source: String,
+    /// `Metrics!B7`, or a label lookup rendered as `Sheet[row=..][column=..]`.
+    pub reference: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyResultDef {
+    pub id: String,
+    pub objective: String,
+    pub title: String,
+    pub measure: Measure,
+    /// Weight in the objective's mean (default 1).
+    pub weight: f64,
+    pub weight_by: WeightBy,
+    /// Baseline for count, sum, metric and manual (default 0).
+    pub start: Option<f64>,
+    pub target: Option<f64>,
+    /// For `sum`: `estimate` (default) or `fields.<name>`.
+    pub field: Option<String>,
+    pub metric: Option<MetricRef>,
+    pub unit: Option<String>,
+    pub owner: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectiveDef {
+    pub id: String,
+    pub title: String,
+    pub period: Period,
+    pub owner: Option<String>,
+    pub parent: Option<String>,
+    pub key_results: Vec<KeyResultDef>,
+    /// The OKR file it came from (relative to the config file), for messages.
+    pub file: String,
+}
+
+/// A KR or objective status (SPEC.md); ordered from best to worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Done,
+    OnTrack,
+    AtRisk,
+    OffTrack,
+    Stale,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Done => "done",
+            Status::OnTrack => "on_track",
+            Status::AtRisk => "at_risk",
+            Status::OffTrack => "off_track",
+            Status::Stale => "stale",
+        }
+    }
+}
+
+/// Margins below the expected progress before a KR is at risk / off track.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StatusMargins {
+    pub on_track: f64,
+    pub at_risk: f64,
+}
+
+impl Default for StatusMargins {
+    fn default() -> Self {
+        StatusMargins {
+            on_track: 0.10,
+            at_risk: 0.25,
+        }
+    }
+}

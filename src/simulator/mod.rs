@@ -1,0 +1,1 @@
+//! Simulated upstream servers.

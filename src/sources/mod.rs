@@ -1,0 +1,54 @@
+//! Upstream sources of work items, one module per kind behind the small [`ItemSource`]
+//! trait. A source only fetches and normalises; the sync engine owns cursors, the store
+//! and recomputation.
+
+pub mod http;
+pub mod jira;
+
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+
+use crate::model::Item;
+
+/// Why a fetch failed. The sync engine records it in words on the sync run.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The upstream refused our credentials (401/403 that is not a rate limit).
+    #[error("authentication failed ({status}): {message}")]
+    Auth { status: u16, message: String },
+    /// The upstream answered with an error we do not retry (4xx), or kept failing after retries.
+    #[error("{method} {url} answered {status}: {message}")]
+    Status {
+        method: String,
+        url: String,
+        status: u16,
+        message: String,
+    },
+    /// Rate limited for longer than we are willing to wait.
+    #[error("rate limited: the upstream asks to wait {wait_secs}s, more than the {max_secs}s allowed")]
+    RateLimited { wait_secs: u64, max_secs: u64 },
+    /// Connection failures and timeouts, after retries.
+    #[error("request to {url} failed: {message}")]
+    Transport { url: String, message: String },
+    /// The upstream answered something we cannot read.
+    #[error("could not read the answer from {url}: {message}")]
+    Parse { url: String, message: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// One page of normalised items.
+pub type PageStream<'a> = BoxStream<'a, Result<Vec<Item>, SourceError>>;
+
+/// A source of work items.
+pub trait ItemSource: Send + Sync {
+    /// The source's name in the config (`[sources.NAME]`).
+    fn name(&self) -> &str;
+
+    /// Streams every item in scope whose `updated` is at or after `since` (everything in
+    /// scope when `None`), one page at a time, never holding more than a page.
+    fn fetch(&self, since: Option<DateTime<Utc>>) -> PageStream<'_>;
+
+    /// HTTP requests sent since this source was built (for sync-run statistics).
+    fn requests_sent(&self) -> u64;
+}
