@@ -1,0 +1,287 @@
+//! The command line of SPEC.md. Every command but `check` refuses to start on an invalid
+//! config and prints the same report as `check` (exit 2).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio::sync::watch;
+
+use crate::clock;
+use crate::report;
+use crate::server::Application;
+use crate::settings::Settings;
+use crate::store::Store;
+use crate::sync::{run_scheduler, Engine, Mode};
+
+#[derive(Debug, Parser)]
+#[command(name = "okrsync", version, about = "Keeps OKR progress honest: syncs Jira into key results, with evidence.")]
+pub struct Cli {
+    /// The service config file [default: $OKRSYNC_CONFIG, else config/okrsync.toml]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The daemon: every source on its own schedule plus the HTTP server, until SIGTERM/SIGINT
+    Run,
+    /// One pass over the sources, then exit; non-zero if any source failed
+    Sync {
+        /// Only this source
+        #[arg(long)]
+        source: Option<String>,
+        /// A full pass: also removes items deleted upstream or out of scope
+        #[arg(long)]
+        full: bool,
+    },
+    /// Validate config, OKRs and rules; exit 2 with every problem listed
+    Check,
+    /// Apply database migrations
+    Migrate,
+    /// Objectives and key results with progress, current, target and status
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The items and rules behind one key result's number
+    Explain {
+        kr: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Which key results a project/repo/epic/label/item moves (project=PAY, epic=PAY-1, …)
+    Moves {
+        selector: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Work that moves no key result
+    Unaligned {
+        #[arg(long)]
+        json: bool,
+        /// Another period than the current one, e.g. 2026-Q3
+        #[arg(long)]
+        period: Option<String>,
+    },
+    /// Record a value for a manual key result
+    Checkin {
+        kr: String,
+        #[arg(allow_negative_numbers = true)]
+        value: f64,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// The daemon against a built-in simulated Jira with example OKRs (SQLite in data/demo/)
+    Demo {
+        /// Where the dashboard/API listens
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Sync once, print the status and exit
+        #[arg(long)]
+        once: bool,
+        /// Folder for the demo's config and database
+        #[arg(long, default_value = "data/demo")]
+        dir: PathBuf,
+    },
+}
+
+/// Parses the arguments and runs the command; the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(execute(cli))
+}
+
+/// Runs a parsed command.
+pub async fn execute(cli: Cli) -> ExitCode {
+    if let Command::Demo { listen, once, dir } = &cli.command {
+        return report_error(crate::demo::run(dir, *listen, *once).await);
+    }
+    let path = Settings::locate(cli.config.as_deref());
+    let settings = match Settings::load(&path) {
+        Ok(s) => s,
+        Err(report) => {
+            eprint!("{report}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Command::Check = cli.command {
+        println!(
+            "{}: ok ({} sources, {} objectives, {} key results, {} rules)",
+            path.display(),
+            settings.sources.len(),
+            settings.objectives.len(),
+            settings.objectives.iter().map(|o| o.key_results.len()).sum::<usize>(),
+            settings.rules.rules().len()
+        );
+        return ExitCode::SUCCESS;
+    }
+    crate::telemetry::init(&settings.log);
+    report_error(dispatch(cli.command, Arc::new(settings)).await)
+}
+
+fn report_error(result: anyhow::Result<ExitCode>) -> ExitCode {
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Opens the store, migrates it and brings it in line with the config.
+pub async fn open(settings: Arc<Settings>) -> anyhow::Result<Engine> {
+    let store = Store::connect(&settings.database).await?;
+    store.migrate().await.context("cannot migrate the database")?;
+    let engine = Engine::new(settings, store)?;
+    engine.prepare().await.context("cannot load the OKRs into the store")?;
+    Ok(engine)
+}
+
+fn print_json<T: serde::Serialize>(doc: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(doc)?);
+    Ok(())
+}
+
+async fn dispatch(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Migrate => {
+            let store = Store::connect(&settings.database).await?;
+            let n = store.migrate().await?;
+            println!("migrations applied: {n}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run => {
+            let engine = open(settings.clone()).await?;
+            run_daemon(engine, settings.server.listen, None).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sync { source, full } => {
+            let engine = open(settings).await?;
+            let runs = match source {
+                Some(name) => {
+                    if !engine.source_names().contains(&name) {
+                        anyhow::bail!("unknown source \"{name}\"; configured: {}", engine.source_names().join(", "));
+                    }
+                    let mode = if full { Mode::Full } else { engine.next_mode(&name).await? };
+                    vec![engine.sync_source(&name, mode).await?]
+                }
+                None => engine.sync_all(full).await?,
+            };
+            let mut failed = false;
+            for r in &runs {
+                match &r.error {
+                    None => println!(
+                        "{}: ok ({}, {} fetched, {} changed, {} deleted, {} requests, {} key results changed)",
+                        r.source, r.mode, r.fetched, r.changed, r.deleted, r.requests, r.krs_changed
+                    ),
+                    Some(e) => {
+                        failed = true;
+                        println!("{}: FAILED ({}): {e}", r.source, r.mode);
+                    }
+                }
+            }
+            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        Command::Status { json } => {
+            let engine = open(settings.clone()).await?;
+            let doc = report::status(engine.store(), &settings, clock::now()).await?;
+            if json {
+                print_json(&doc)?;
+            } else {
+                print!("{}", report::render_status(&doc));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Explain { kr, json } => {
+            let engine = open(settings.clone()).await?;
+            let doc = report::explain(engine.store(), &settings, &kr, clock::now()).await?;
+            if json {
+                print_json(&doc)?;
+            } else {
+                print!("{}", report::render_explain(&doc));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Moves { selector, json } => {
+            let engine = open(settings.clone()).await?;
+            let doc = report::moves(engine.store(), &settings, &selector).await?;
+            if json {
+                print_json(&doc)?;
+            } else {
+                print!("{}", report::render_moves(&doc));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Unaligned { json, period } => {
+            let engine = open(settings.clone()).await?;
+            let doc = report::unaligned(engine.store(), &settings, period.as_deref(), clock::now()).await?;
+            if json {
+                print_json(&doc)?;
+            } else {
+                print!("{}", report::render_unaligned(&doc));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Checkin { kr, value, note } => {
+            let engine = open(settings).await?;
+            engine.checkin(&kr, value, note.as_deref(), None).await?;
+            println!("{kr}: checked in {value}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check | Command::Demo { .. } => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// The daemon: scheduler plus HTTP server until SIGTERM/SIGINT (or `stop` fires).
+pub async fn run_daemon(engine: Engine, listen: std::net::SocketAddr, ready: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>) -> anyhow::Result<()> {
+    let app = Application::build(engine.clone(), listen).await?;
+    let addr = app.addr();
+    tracing::info!(%addr, sources = engine.source_names().len(), "okrsync is running");
+    if let Some(tx) = ready {
+        let _ = tx.send(addr);
+    }
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let server = tokio::spawn(app.run_until_stopped(stop_rx.clone()));
+    let scheduler = tokio::spawn(run_scheduler(engine, stop_rx));
+    shutdown_signal().await;
+    tracing::info!("shutting down: no new sync steps; waiting for those under way");
+    let _ = stop_tx.send(true);
+    let _ = scheduler.await;
+    server.await??;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,476 @@
+//! The documents users and their scripts read: `status`, `explain`, `moves`, `unaligned`
+//! (SPEC.md), built from the store without recomputing progress. The CLI prints them as JSON
+//! or tables; the HTTP API serves the same JSON.
+
+mod table;
+
+pub use table::{render_explain, render_moves, render_status, render_unaligned};
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::model::{KeyResultDef, ObjectiveDef, Period, Status};
+use crate::progress;
+use crate::settings::Settings;
+use crate::store::{KrSnapshot, KrState, Selector, SourceState, Store};
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StatusDoc {
+    pub objectives: Vec<ObjectiveStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ObjectiveStatus {
+    pub id: String,
+    pub title: String,
+    pub progress: f64,
+    pub status: Status,
+    pub key_results: Vec<KrStatus>,
+    pub parent: Option<String>,
+    pub owner: Option<String>,
+    pub period: String,
+    /// The elapsed share of the period the status compares against.
+    pub expected: f64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct KrStatus {
+    pub id: String,
+    pub title: String,
+    pub measure: String,
+    pub progress: f64,
+    pub current: Option<f64>,
+    pub start: f64,
+    pub target: Option<f64>,
+    pub status: Status,
+    pub items: i64,
+    /// When the value last changed (its latest snapshot).
+    pub updated_at: Option<DateTime<Utc>>,
+    pub objective: String,
+    pub weight: f64,
+    pub unit: Option<String>,
+    /// Why the KR is stale, in words.
+    pub status_reason: Option<String>,
+    /// The last successful sync of the sources it reads (oldest of them).
+    pub synced_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ExplainDoc {
+    pub kr: KrStatus,
+    pub items: Vec<EvidenceItem>,
+    pub rules: Vec<String>,
+    pub history: Vec<KrSnapshot>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EvidenceItem {
+    pub source: String,
+    pub key: String,
+    pub title: String,
+    pub url: String,
+    pub category: String,
+    pub weight: f64,
+    pub rule: String,
+    /// Whether it adds to `current` now (done, and for count/sum done inside the period).
+    pub counts: bool,
+    pub estimate: Option<f64>,
+    pub resolved: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MovesDoc {
+    pub selector: String,
+    pub items: usize,
+    pub key_results: Vec<MovedKr>,
+    /// Selected items that move no KR.
+    pub moving_nothing: usize,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MovedKr {
+    pub id: String,
+    pub title: String,
+    pub items: usize,
+    pub share: f64,
+    pub objective: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct UnalignedDoc {
+    pub items: Vec<UnalignedItem>,
+    pub by_project: Vec<ProjectShare>,
+    /// The period(s) the report covers.
+    pub periods: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct UnalignedItem {
+    pub source: String,
+    pub key: String,
+    pub title: String,
+    pub url: String,
+    pub project: String,
+    pub category: String,
+    pub estimate: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ProjectShare {
+    pub project: String,
+    pub items: usize,
+    pub unaligned: usize,
+    pub unaligned_estimate: f64,
+    pub share: f64,
+}
+
+/// Errors a report caller must tell apart (unknown KR → 404).
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("unknown key result \"{0}\"")]
+    UnknownKr(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Everything needed to say a KR's status: its definition, period and source health.
+struct Ctx<'a> {
+    settings: &'a Settings,
+    sources: HashMap<String, SourceState>,
+    now: DateTime<Utc>,
+}
+
+impl Ctx<'_> {
+    /// Sources whose data feeds the KR: each rule's source, or every item source for a
+    /// rule that names none; the metric's source.
+    fn kr_sources(&self, kr: &KeyResultDef) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        if let Some(m) = &kr.metric {
+            out.insert(m.source.clone());
+        }
+        for rule in self.settings.rules.rules() {
+            if rule.krs.iter().any(|k| k == &kr.id) {
+                match &rule.source {
+                    Some(s) => {
+                        out.insert(s.clone());
+                    }
+                    None => out.extend(self.settings.sources.keys().cloned()),
+                }
+            }
+        }
+        out
+    }
+
+    /// `Some(reason)` when the KR is stale; and the oldest last-success among its sources.
+    fn staleness(&self, kr: &KeyResultDef) -> (Option<String>, Option<DateTime<Utc>>) {
+        let mut reasons = Vec::new();
+        let mut synced: Option<DateTime<Utc>> = None;
+        for name in self.kr_sources(kr) {
+            let freshness = self
+                .settings
+                .sources
+                .get(&name)
+                .map(|s| s.freshness)
+                .unwrap_or(std::time::Duration::from_secs(3600));
+            match self.sources.get(&name) {
+                None => reasons.push(format!("{name} has not synced yet")),
+                Some(s) => {
+                    if let Some(t) = s.last_success {
+                        synced = Some(synced.map_or(t, |x| x.min(t)));
+                    }
+                    if s.last_outcome.as_deref() == Some("failed") {
+                        reasons.push(format!(
+                            "the last sync of {name} failed: {}",
+                            s.last_error.as_deref().unwrap_or("unknown error")
+                        ));
+                    } else if let Some(t) = s.last_success {
+                        let age = (self.now - t).to_std().unwrap_or_default();
+                        if age > freshness {
+                            reasons.push(format!(
+                                "data from {name} is {} old (freshness {})",
+                                humantime::format_duration(std::time::Duration::from_secs(age.as_secs())),
+                                humantime::format_duration(freshness)
+                            ));
+                        }
+                    } else {
+                        reasons.push(format!("{name} has not synced yet"));
+                    }
+                }
+            }
+        }
+        let reason = if reasons.is_empty() {
+            None
+        } else {
+            Some(reasons.join("; "))
+        };
+        (reason, synced)
+    }
+
+    fn kr_status(&self, def: &KeyResultDef, period: &Period, state: Option<&KrState>) -> KrStatus {
+        let (progress, current, start, target, items, updated_at) = match state {
+            Some(s) if s.computed_at.is_some() => (s.progress, s.current, s.start, s.target, s.items, s.changed_at),
+            _ => (0.0, None, def.start.unwrap_or(0.0), def.target, 0, None),
+        };
+        let (reason, synced_at) = self.staleness(def);
+        let status = if reason.is_some() {
+            Status::Stale
+        } else {
+            progress::status(progress, period.expected(self.now), self.settings.margins)
+        };
+        KrStatus {
+            id: def.id.clone(),
+            title: def.title.clone(),
+            measure: def.measure.as_str().to_string(),
+            progress,
+            current,
+            start,
+            target,
+            status,
+            items,
+            updated_at,
+            objective: def.objective.clone(),
+            weight: def.weight,
+            unit: def.unit.clone(),
+            status_reason: reason,
+            synced_at,
+        }
+    }
+}
+
+async fn ctx<'a>(store: &Store, settings: &'a Settings, now: DateTime<Utc>) -> Result<Ctx<'a>, ReportError> {
+    let sources = store
+        .source_states()
+        .await?
+        .into_iter()
+        .map(|s| (s.name.clone(), s))
+        .collect();
+    Ok(Ctx {
+        settings,
+        sources,
+        now,
+    })
+}
+
+/// `okrsync status`: every objective with its KRs.
+pub async fn status(store: &Store, settings: &Settings, now: DateTime<Utc>) -> Result<StatusDoc, ReportError> {
+    let ctx = ctx(store, settings, now).await?;
+    let states: HashMap<String, KrState> = store
+        .kr_states()
+        .await?
+        .into_iter()
+        .map(|s| (s.id.clone(), s))
+        .collect();
+    let mut objectives: Vec<ObjectiveStatus> = settings
+        .objectives
+        .iter()
+        .map(|o| objective_status(&ctx, o, &states))
+        .collect();
+    // Objectives without KRs roll up their children (deepest first, so chains work).
+    let children: BTreeMap<String, Vec<String>> = settings.objectives.iter().fold(BTreeMap::new(), |mut m, o| {
+        if let Some(p) = &o.parent {
+            m.entry(p.clone()).or_insert_with(Vec::new).push(o.id.clone());
+        }
+        m
+    });
+    for _ in 0..settings.objectives.len() {
+        let snapshot: HashMap<String, (f64, Status)> = objectives
+            .iter()
+            .map(|o| (o.id.clone(), (o.progress, o.status)))
+            .collect();
+        for o in objectives.iter_mut().filter(|o| o.key_results.is_empty()) {
+            if let Some(kids) = children.get(&o.id) {
+                let vals: Vec<(f64, f64)> = kids.iter().filter_map(|k| snapshot.get(k)).map(|(p, _)| (1.0, *p)).collect();
+                o.progress = progress::objective_progress(&vals);
+                o.status = progress::worst(kids.iter().filter_map(|k| snapshot.get(k)).map(|(_, s)| *s))
+                    .unwrap_or(o.status);
+            }
+        }
+    }
+    Ok(StatusDoc { objectives })
+}
+
+fn objective_status(ctx: &Ctx, o: &ObjectiveDef, states: &HashMap<String, KrState>) -> ObjectiveStatus {
+    let krs: Vec<KrStatus> = o
+        .key_results
+        .iter()
+        .map(|kr| ctx.kr_status(kr, &o.period, states.get(&kr.id)))
+        .collect();
+    let expected = o.period.expected(ctx.now);
+    let progress = progress::objective_progress(&krs.iter().map(|k| (k.weight, k.progress)).collect::<Vec<_>>());
+    let status = progress::worst(krs.iter().map(|k| k.status))
+        .unwrap_or_else(|| progress::status(progress, expected, ctx.settings.margins));
+    ObjectiveStatus {
+        id: o.id.clone(),
+        title: o.title.clone(),
+        progress,
+        status,
+        key_results: krs,
+        parent: o.parent.clone(),
+        owner: o.owner.clone(),
+        period: o.period.label.clone(),
+        expected,
+    }
+}
+
+fn find_kr<'s>(settings: &'s Settings, id: &str) -> Option<(&'s KeyResultDef, &'s Period)> {
+    settings
+        .objectives
+        .iter()
+        .flat_map(|o| o.key_results.iter().map(move |k| (k, &o.period)))
+        .find(|(k, _)| k.id == id)
+}
+
+/// `okrsync explain KR`: the items and rules behind one KR's number.
+pub async fn explain(store: &Store, settings: &Settings, kr_id: &str, now: DateTime<Utc>) -> Result<ExplainDoc, ReportError> {
+    let (def, period) = find_kr(settings, kr_id).ok_or_else(|| ReportError::UnknownKr(kr_id.to_string()))?;
+    let ctx = ctx(store, settings, now).await?;
+    let state = store.kr_state(kr_id).await?;
+    let kr = ctx.kr_status(def, period, state.as_ref());
+    let items = store
+        .items_for_kr(kr_id)
+        .await?
+        .into_iter()
+        .map(|(row, rule)| EvidenceItem {
+            weight: progress::item_weight(def, &row.item),
+            counts: progress::counts_toward(def, period, &row.item),
+            source: row.item.source,
+            key: row.item.key,
+            title: row.item.title,
+            url: row.item.url,
+            category: row.item.category.as_str().to_string(),
+            rule,
+            estimate: row.item.estimate,
+            resolved: row.item.resolved,
+        })
+        .collect();
+    let rules = settings
+        .rules
+        .rules()
+        .iter()
+        .filter(|r| r.krs.iter().any(|k| k == kr_id))
+        .map(|r| r.id.clone())
+        .collect();
+    let history = store.history(kr_id, 100).await?;
+    Ok(ExplainDoc { kr, items, rules, history })
+}
+
+/// `okrsync moves SELECTOR`: which KRs the selected items move, and with what share.
+pub async fn moves(store: &Store, settings: &Settings, selector: &str) -> Result<MovesDoc, ReportError> {
+    let sel = Selector::parse(selector).map_err(ReportError::BadRequest)?;
+    let selected = store.select_items(&sel).await?;
+    let total = selected.len();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut moving_nothing = 0;
+    for (_, krs) in &selected {
+        if krs.is_empty() {
+            moving_nothing += 1;
+        }
+        for k in krs {
+            *counts.entry(k.clone()).or_default() += 1;
+        }
+    }
+    let mut key_results: Vec<MovedKr> = counts
+        .into_iter()
+        .map(|(id, n)| {
+            let (title, objective) = find_kr(settings, &id)
+                .map(|(k, _)| (k.title.clone(), k.objective.clone()))
+                .unwrap_or_default();
+            MovedKr {
+                share: if total == 0 { 0.0 } else { n as f64 / total as f64 },
+                id,
+                title,
+                items: n,
+                objective,
+            }
+        })
+        .collect();
+    key_results.sort_by(|a, b| b.items.cmp(&a.items).then_with(|| a.id.cmp(&b.id)));
+    Ok(MovesDoc {
+        selector: sel.to_string(),
+        items: total,
+        key_results,
+        moving_nothing,
+    })
+}
+
+/// The periods the unaligned report covers: those of objectives active at `now`, else the
+/// latest one; or the one asked for.
+pub fn report_periods(settings: &Settings, requested: Option<&str>, now: DateTime<Utc>) -> Result<Vec<Period>, ReportError> {
+    if let Some(p) = requested {
+        return Period::parse(p)
+            .map(|p| vec![p])
+            .map_err(|e| ReportError::BadRequest(e.to_string()));
+    }
+    let mut active: Vec<Period> = Vec::new();
+    for o in &settings.objectives {
+        if o.period.contains(now) && !active.contains(&o.period) {
+            active.push(o.period.clone());
+        }
+    }
+    if active.is_empty() {
+        if let Some(latest) = settings
+            .objectives
+            .iter()
+            .map(|o| &o.period)
+            .max_by(|a, b| a.end.cmp(&b.end).then(a.start.cmp(&b.start)))
+        {
+            active.push(latest.clone());
+        }
+    }
+    Ok(active)
+}
+
+/// `okrsync unaligned`: started or finished work in the period that moves no KR.
+pub async fn unaligned(store: &Store, settings: &Settings, period: Option<&str>, now: DateTime<Utc>) -> Result<UnalignedDoc, ReportError> {
+    let periods = report_periods(settings, period, now)?;
+    let mut items = Vec::new();
+    let mut by_project: BTreeMap<String, ProjectShare> = BTreeMap::new();
+    for row in store.started_items().await? {
+        let item = &row.item;
+        let in_scope = match item.category {
+            crate::model::Category::InProgress => true,
+            crate::model::Category::Done => periods.iter().any(|p| progress::done_in_period(p, item)),
+            crate::model::Category::Todo => false,
+        };
+        if !in_scope {
+            continue;
+        }
+        let entry = by_project.entry(item.project.clone()).or_insert_with(|| ProjectShare {
+            project: item.project.clone(),
+            items: 0,
+            unaligned: 0,
+            unaligned_estimate: 0.0,
+            share: 0.0,
+        });
+        entry.items += 1;
+        if row.match_count == 0 && row.exempt_rule.is_none() {
+            entry.unaligned += 1;
+            entry.unaligned_estimate += item.estimate.unwrap_or(0.0);
+            items.push(UnalignedItem {
+                source: item.source.clone(),
+                key: item.key.clone(),
+                title: item.title.clone(),
+                url: item.url.clone(),
+                project: item.project.clone(),
+                category: item.category.as_str().to_string(),
+                estimate: item.estimate,
+            });
+        }
+    }
+    let by_project = by_project
+        .into_values()
+        .map(|mut p| {
+            p.share = if p.items == 0 { 0.0 } else { p.unaligned as f64 / p.items as f64 };
+            p
+        })
+        .collect();
+    Ok(UnalignedDoc {
+        items,
+        by_project,
+        periods: periods.iter().map(|p| p.label.clone()).collect(),
+    })
+}

@@ -1,0 +1,139 @@
+//! Plain-text tables for people at a terminal. Scripts use `--json`.
+
+use std::fmt::Write;
+
+use super::{ExplainDoc, MovesDoc, StatusDoc, UnalignedDoc};
+
+fn pct(p: f64) -> String {
+    format!("{:>4.0}%", p * 100.0)
+}
+
+fn num(v: Option<f64>) -> String {
+    match v {
+        None => "—".into(),
+        Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{x:.0}"),
+        Some(x) => format!("{x:.2}"),
+    }
+}
+
+fn bar(p: f64) -> String {
+    let filled = (p.clamp(0.0, 1.0) * 10.0).round() as usize;
+    format!("[{}{}]", "#".repeat(filled), ".".repeat(10 - filled))
+}
+
+pub fn render_status(doc: &StatusDoc) -> String {
+    let mut out = String::new();
+    if doc.objectives.is_empty() {
+        out.push_str("No objectives are configured.\n");
+    }
+    for o in &doc.objectives {
+        let _ = writeln!(
+            out,
+            "{} {}  {}  {}  ({}, {})",
+            bar(o.progress),
+            pct(o.progress),
+            o.status.as_str(),
+            o.title,
+            o.id,
+            o.period
+        );
+        for k in &o.key_results {
+            let _ = writeln!(
+                out,
+                "    {} {}  {:<9}  {}  [{}]  {} of {} ({} items)",
+                bar(k.progress),
+                pct(k.progress),
+                k.status.as_str(),
+                k.title,
+                k.id,
+                num(k.current),
+                num(k.target),
+                k.items
+            );
+            if let Some(r) = &k.status_reason {
+                let _ = writeln!(out, "        stale: {r}");
+            }
+        }
+    }
+    out
+}
+
+pub fn render_explain(doc: &ExplainDoc) -> String {
+    let k = &doc.kr;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} — {} ({})\n{} {}  {}  current {} of target {} (start {}), measure {}",
+        k.id,
+        k.title,
+        k.objective,
+        bar(k.progress),
+        pct(k.progress),
+        k.status.as_str(),
+        num(k.current),
+        num(k.target),
+        num(Some(k.start)),
+        k.measure
+    );
+    if let Some(r) = &k.status_reason {
+        let _ = writeln!(out, "stale: {r}");
+    }
+    let _ = writeln!(out, "rules: {}", if doc.rules.is_empty() { "none".to_string() } else { doc.rules.join(", ") });
+    if doc.items.is_empty() {
+        let _ = writeln!(out, "No items are matched.");
+    } else {
+        let _ = writeln!(out, "{:<14} {:<12} {:>7} {:<6} {:<20} title", "key", "category", "weight", "counts", "rule");
+        for i in &doc.items {
+            let _ = writeln!(
+                out,
+                "{:<14} {:<12} {:>7} {:<6} {:<20} {}",
+                i.key,
+                i.category,
+                num(Some(i.weight)),
+                if i.counts { "yes" } else { "no" },
+                i.rule,
+                i.title
+            );
+        }
+    }
+    out
+}
+
+pub fn render_moves(doc: &MovesDoc) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}: {} items", doc.selector, doc.items);
+    if doc.key_results.is_empty() {
+        let _ = writeln!(out, "They move no key result.");
+    }
+    for k in &doc.key_results {
+        let _ = writeln!(out, "  {}  {:>4} items  {}  ({})", pct(k.share), k.items, k.title, k.id);
+    }
+    if doc.moving_nothing > 0 {
+        let _ = writeln!(out, "  {} of them move no key result", doc.moving_nothing);
+    }
+    out
+}
+
+pub fn render_unaligned(doc: &UnalignedDoc) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Work that moves no key result (period {}):", doc.periods.join(", "));
+    let _ = writeln!(out, "{:<16} {:>6} {:>10} {:>10} {:>7}", "project", "items", "unaligned", "estimate", "share");
+    for p in &doc.by_project {
+        let _ = writeln!(
+            out,
+            "{:<16} {:>6} {:>10} {:>10} {:>7}",
+            p.project,
+            p.items,
+            p.unaligned,
+            num(Some(p.unaligned_estimate)),
+            pct(p.share)
+        );
+    }
+    if !doc.items.is_empty() {
+        let _ = writeln!(out);
+        for i in &doc.items {
+            let _ = writeln!(out, "  {:<14} {:<12} {:>5}  {}  {}", i.key, i.category, num(i.estimate), i.title, i.url);
+        }
+    }
+    out
+}

@@ -1,0 +1,309 @@
+//! A small reader over TOML tables that records every problem instead of stopping at the
+//! first: unknown keys, wrong types, missing required keys. Typed settings are built from
+//! what it returns; `okrsync check` prints what it collected.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use toml::Value;
+
+use super::problems::{Locator, Problem};
+
+/// Where problems go, with the file they are about.
+pub(crate) struct Sink<'a> {
+    pub file: String,
+    pub locator: &'a Locator,
+    pub problems: &'a mut Vec<Problem>,
+}
+
+impl Sink<'_> {
+    pub fn report(&mut self, key: &str, message: impl Into<String>) {
+        self.problems.push(Problem {
+            file: self.file.clone(),
+            key: key.to_string(),
+            line: self.locator.line(key),
+            message: message.into(),
+        });
+    }
+}
+
+pub(crate) fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::String(_) => "a string",
+        Value::Integer(_) => "an integer",
+        Value::Float(_) => "a number",
+        Value::Boolean(_) => "a boolean",
+        Value::Datetime(_) => "a date",
+        Value::Array(_) => "a list",
+        Value::Table(_) => "a table",
+    }
+}
+
+/// One TOML table being read; call [`Section::finish`] to report keys nobody asked for.
+pub(crate) struct Section<'t> {
+    pub path: String,
+    table: &'t toml::Table,
+    known: BTreeSet<&'static str>,
+}
+
+impl<'t> Section<'t> {
+    pub fn new(path: impl Into<String>, table: &'t toml::Table) -> Section<'t> {
+        Section {
+            path: path.into(),
+            table,
+            known: BTreeSet::new(),
+        }
+    }
+
+    pub fn key(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{}", self.path, key)
+        }
+    }
+
+    /// Declares `key` as known and returns its raw value.
+    pub fn raw(&mut self, key: &'static str) -> Option<&'t Value> {
+        self.known.insert(key);
+        self.table.get(key)
+    }
+
+    pub fn has(&mut self, key: &'static str) -> bool {
+        self.raw(key).is_some()
+    }
+
+    pub fn string(&mut self, sink: &mut Sink, key: &'static str) -> Option<String> {
+        match self.raw(key)? {
+            Value::String(s) => Some(s.clone()),
+            other => {
+                sink.report(&self.key(key), format!("expected a string, found {}", type_name(other)));
+                None
+            }
+        }
+    }
+
+    pub fn required_string(&mut self, sink: &mut Sink, key: &'static str) -> Option<String> {
+        if !self.has(key) {
+            sink.report(&self.key(key), "is required (a string)");
+            return None;
+        }
+        let s = self.string(sink, key)?;
+        if s.trim().is_empty() {
+            sink.report(&self.key(key), "must not be empty");
+            return None;
+        }
+        Some(s)
+    }
+
+    pub fn number(&mut self, sink: &mut Sink, key: &'static str) -> Option<f64> {
+        match self.raw(key)? {
+            Value::Integer(i) => Some(*i as f64),
+            Value::Float(f) if f.is_finite() => Some(*f),
+            Value::String(s) => match s.trim().parse::<f64>() {
+                Ok(f) if f.is_finite() => Some(f),
+                _ => {
+                    sink.report(&self.key(key), format!("expected a number, found \"{s}\""));
+                    None
+                }
+            },
+            other => {
+                sink.report(&self.key(key), format!("expected a number, found {}", type_name(other)));
+                None
+            }
+        }
+    }
+
+    pub fn boolean(&mut self, sink: &mut Sink, key: &'static str) -> Option<bool> {
+        match self.raw(key)? {
+            Value::Boolean(b) => Some(*b),
+            Value::String(s) if s == "true" || s == "false" => Some(s == "true"),
+            other => {
+                sink.report(&self.key(key), format!("expected true or false, found {}", type_name(other)));
+                None
+            }
+        }
+    }
+
+    pub fn integer(&mut self, sink: &mut Sink, key: &'static str, min: i64, max: i64) -> Option<i64> {
+        let v = match self.raw(key)? {
+            Value::Integer(i) => *i,
+            Value::String(s) if s.trim().parse::<i64>().is_ok() => s.trim().parse::<i64>().ok()?,
+            other => {
+                sink.report(&self.key(key), format!("expected an integer, found {}", type_name(other)));
+                return None;
+            }
+        };
+        if v < min || v > max {
+            sink.report(&self.key(key), format!("expected an integer from {min} to {max}, found {v}"));
+            return None;
+        }
+        Some(v)
+    }
+
+    /// A duration such as `5m`, `90s`, `1h 30m`.
+    pub fn duration(&mut self, sink: &mut Sink, key: &'static str) -> Option<Duration> {
+        let s = self.string(sink, key)?;
+        match humantime::parse_duration(s.trim()) {
+            Ok(d) if !d.is_zero() => Some(d),
+            Ok(_) => {
+                sink.report(&self.key(key), "must be longer than zero");
+                None
+            }
+            Err(e) => {
+                sink.report(&self.key(key), format!("expected a duration like \"30s\", \"5m\" or \"1h\", found \"{s}\" ({e})"));
+                None
+            }
+        }
+    }
+
+    pub fn string_list(&mut self, sink: &mut Sink, key: &'static str) -> Option<Vec<String>> {
+        match self.raw(key)? {
+            Value::String(s) => Some(vec![s.clone()]),
+            Value::Array(items) => {
+                let mut out = Vec::new();
+                for (i, v) in items.iter().enumerate() {
+                    match v {
+                        Value::String(s) => out.push(s.clone()),
+                        other => sink.report(
+                            &format!("{}[{i}]", self.key(key)),
+                            format!("expected a string, found {}", type_name(other)),
+                        ),
+                    }
+                }
+                Some(out)
+            }
+            other => {
+                sink.report(&self.key(key), format!("expected a list of strings, found {}", type_name(other)));
+                None
+            }
+        }
+    }
+
+    pub fn table(&mut self, sink: &mut Sink, key: &'static str) -> Option<&'t toml::Table> {
+        match self.raw(key)? {
+            Value::Table(t) => Some(t),
+            other => {
+                sink.report(&self.key(key), format!("expected a table, found {}", type_name(other)));
+                None
+            }
+        }
+    }
+
+    /// An array of tables (`[[objective]]`).
+    pub fn tables(&mut self, sink: &mut Sink, key: &'static str) -> Vec<(String, &'t toml::Table)> {
+        let path = self.key(key);
+        match self.raw(key) {
+            None => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| match v {
+                    Value::Table(t) => Some((format!("{path}[{i}]"), t)),
+                    other => {
+                        sink.report(&format!("{path}[{i}]"), format!("expected a table, found {}", type_name(other)));
+                        None
+                    }
+                })
+                .collect(),
+            Some(other) => {
+                sink.report(&path, format!("expected a list of tables ([[{key}]]), found {}", type_name(other)));
+                Vec::new()
+            }
+        }
+    }
+
+    /// One of a fixed set of words.
+    pub fn choice(&mut self, sink: &mut Sink, key: &'static str, choices: &[&str]) -> Option<String> {
+        let s = self.string(sink, key)?;
+        if choices.contains(&s.as_str()) {
+            Some(s)
+        } else {
+            sink.report(&self.key(key), format!("expected one of {}, found \"{s}\"", choices.join(", ")));
+            None
+        }
+    }
+
+    /// Reports every key of the table that was never asked for.
+    pub fn finish(self, sink: &mut Sink) {
+        for key in self.table.keys() {
+            if !self.known.contains(key.as_str()) {
+                let mut expected: Vec<&str> = self.known.iter().copied().collect();
+                expected.sort_unstable();
+                sink.report(
+                    &self.key(key),
+                    format!("unknown key; expected one of: {}", expected.join(", ")),
+                );
+            }
+        }
+    }
+}
+
+/// Reads a secret named by `<base>_env` (an environment variable) or `<base>_file` (a file
+/// path, relative to the config file; one trailing newline is dropped). Exactly one of the
+/// two may be set; `required` says whether neither is a problem.
+pub(crate) fn secret(
+    section: &mut Section,
+    sink: &mut Sink,
+    env_key: &'static str,
+    file_key: &'static str,
+    base_dir: &Path,
+    required: bool,
+) -> Option<secrecy::SecretString> {
+    let env_name = section.string(sink, env_key);
+    let file_name = section.string(sink, file_key);
+    match (env_name, file_name) {
+        (Some(_), Some(_)) => {
+            sink.report(&section.key(env_key), format!("set either {env_key} or {file_key}, not both"));
+            None
+        }
+        (Some(var), None) => match std::env::var(&var) {
+            Ok(v) if !v.is_empty() => Some(secrecy::SecretString::from(v)),
+            _ => {
+                sink.report(&section.key(env_key), format!("the environment variable {var} is not set or is empty"));
+                None
+            }
+        },
+        (None, Some(path)) => {
+            let resolved = resolve_path(base_dir, &path);
+            match std::fs::read_to_string(&resolved) {
+                Ok(v) => {
+                    let v = v.strip_suffix('\n').unwrap_or(&v);
+                    let v = v.strip_suffix('\r').unwrap_or(v);
+                    if v.is_empty() {
+                        sink.report(&section.key(file_key), format!("the secret file {} is empty", resolved.display()));
+                        None
+                    } else {
+                        Some(secrecy::SecretString::from(v.to_string()))
+                    }
+                }
+                Err(e) => {
+                    sink.report(&section.key(file_key), format!("cannot read the secret file {}: {e}", resolved.display()));
+                    None
+                }
+            }
+        }
+        (None, None) => {
+            if required {
+                sink.report(&section.key(env_key), format!("a secret is required: set {env_key} (an environment variable name) or {file_key} (a file path)"));
+            }
+            None
+        }
+    }
+}
+
+/// Resolves `path` against `base` unless it is absolute. `$CREDENTIALS_DIRECTORY` at the
+/// start of a path is expanded (systemd `LoadCredential=`).
+pub(crate) fn resolve_path(base: &Path, path: &str) -> std::path::PathBuf {
+    let expanded = match (path.strip_prefix("$CREDENTIALS_DIRECTORY"), std::env::var("CREDENTIALS_DIRECTORY")) {
+        (Some(rest), Ok(dir)) => format!("{dir}{rest}"),
+        _ => path.to_string(),
+    };
+    let p = Path::new(&expanded);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}

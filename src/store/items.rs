@@ -1,0 +1,377 @@
+//! Items and their rule matches.
+
+use std::collections::HashMap;
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Executor};
+
+use super::{from_ms, get, ms, Result, Store, StoreError, Tx};
+use crate::model::{Category, Item, ItemKind};
+
+/// A stored item with what the rules said about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemRow {
+    pub item: Item,
+    pub exempt_rule: Option<String>,
+    /// How many KRs it moves.
+    pub match_count: i64,
+}
+
+/// What `moves` selects items by (SPEC.md: `project=`, `repo=`, `epic=`, `label=`, `item=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelectorKind {
+    Project,
+    Repo,
+    Epic,
+    Label,
+    Item,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selector {
+    pub kind: SelectorKind,
+    pub value: String,
+}
+
+impl Selector {
+    /// Parses `project=PAY`; the error says what is accepted.
+    pub fn parse(s: &str) -> Result<Selector, String> {
+        let (k, v) = s.split_once('=').ok_or_else(|| {
+            format!("\"{s}\" is not a selector: expected project=KEY, repo=OWNER/NAME, epic=KEY, label=NAME or item=KEY")
+        })?;
+        let kind = match k.trim() {
+            "project" => SelectorKind::Project,
+            "repo" => SelectorKind::Repo,
+            "epic" => SelectorKind::Epic,
+            "label" => SelectorKind::Label,
+            "item" => SelectorKind::Item,
+            other => {
+                return Err(format!(
+                    "unknown selector \"{other}\": expected project, repo, epic, label or item"
+                ))
+            }
+        };
+        let value = v.trim();
+        if value.is_empty() {
+            return Err(format!("the selector \"{s}\" has no value"));
+        }
+        Ok(Selector {
+            kind,
+            value: value.to_string(),
+        })
+    }
+
+    pub fn matches(&self, item: &Item) -> bool {
+        match self.kind {
+            SelectorKind::Project | SelectorKind::Repo => item.project == self.value,
+            SelectorKind::Epic => item.epic.as_deref() == Some(self.value.as_str()),
+            SelectorKind::Label => item.labels.iter().any(|l| l == &self.value),
+            SelectorKind::Item => item.key == self.value,
+        }
+    }
+}
+
+impl std::fmt::Display for Selector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let k = match self.kind {
+            SelectorKind::Project => "project",
+            SelectorKind::Repo => "repo",
+            SelectorKind::Epic => "epic",
+            SelectorKind::Label => "label",
+            SelectorKind::Item => "item",
+        };
+        write!(f, "{k}={}", self.value)
+    }
+}
+
+const ITEM_COLUMNS: &str = "i.source, i.ext_id, i.key, i.kind, i.title, i.url, i.project, i.item_type, \
+    i.status, i.category, i.labels, i.components, i.epic, i.parent, i.milestone, i.assignee, \
+    i.estimate, i.created_ms, i.updated_ms, i.resolved_ms, i.fields, i.exempt_rule, \
+    (SELECT COUNT(*) FROM matches m WHERE m.source = i.source AND m.ext_id = i.ext_id) AS match_count";
+
+fn json_list(row: &AnyRow, col: &str) -> Result<Vec<String>> {
+    let text: String = get(row, col)?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
+}
+
+fn decode_item(row: &AnyRow) -> Result<ItemRow> {
+    let kind: String = get(row, "kind")?;
+    let category: String = get(row, "category")?;
+    let fields: String = get(row, "fields")?;
+    let item = Item {
+        source: get(row, "source")?,
+        ext_id: get(row, "ext_id")?,
+        key: get(row, "key")?,
+        kind: ItemKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("item kind {kind}")))?,
+        title: get(row, "title")?,
+        url: get(row, "url")?,
+        project: get(row, "project")?,
+        item_type: get(row, "item_type")?,
+        status: get(row, "status")?,
+        category: Category::parse(&category)
+            .ok_or_else(|| StoreError::Corrupt(format!("item category {category}")))?,
+        labels: json_list(row, "labels")?,
+        components: json_list(row, "components")?,
+        epic: get(row, "epic")?,
+        parent: get(row, "parent")?,
+        milestone: get(row, "milestone")?,
+        assignee: get(row, "assignee")?,
+        estimate: get(row, "estimate")?,
+        created: get::<Option<i64>>(row, "created_ms")?.map(from_ms),
+        updated: from_ms(get(row, "updated_ms")?),
+        resolved: get::<Option<i64>>(row, "resolved_ms")?.map(from_ms),
+        fields: serde_json::from_str(&fields).map_err(|e| StoreError::Corrupt(format!("fields: {e}")))?,
+    };
+    Ok(ItemRow {
+        item,
+        exempt_rule: get(row, "exempt_rule")?,
+        match_count: get(row, "match_count")?,
+    })
+}
+
+async fn items_for_kr<'c, E>(exec: E, kr_id: &str) -> Result<Vec<(ItemRow, String)>>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let sql = format!(
+        "SELECT {ITEM_COLUMNS}, mk.rule_id AS rule_id FROM matches mk \
+         JOIN items i ON i.source = mk.source AND i.ext_id = mk.ext_id \
+         WHERE mk.kr_id = $1 ORDER BY i.source, i.key"
+    );
+    let rows = sqlx::query(&sql).bind(kr_id).fetch_all(exec).await?;
+    rows.iter()
+        .map(|r| Ok((decode_item(r)?, get::<String>(r, "rule_id")?)))
+        .collect()
+}
+
+impl Tx {
+    /// The stored `updated` of each of these items that exists.
+    pub async fn stored_versions(&mut self, source: &str, ext_ids: &[&str]) -> Result<HashMap<String, i64>> {
+        let mut out = HashMap::new();
+        for chunk in ext_ids.chunks(500) {
+            let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT ext_id, updated_ms FROM items WHERE source = $1 AND ext_id IN ({})",
+                placeholders.join(", ")
+            );
+            let mut q = sqlx::query_as::<_, (String, i64)>(&sql).bind(source);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for (id, updated) in q.fetch_all(&mut *self.tx).await? {
+                out.insert(id, updated);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn upsert_item(&mut self, item: &Item, exempt_rule: Option<&str>, now_ms: i64) -> Result<()> {
+        let labels = serde_json::to_string(&item.labels).unwrap_or_else(|_| "[]".into());
+        let components = serde_json::to_string(&item.components).unwrap_or_else(|_| "[]".into());
+        let fields = serde_json::to_string(&item.fields).unwrap_or_else(|_| "{}".into());
+        sqlx::query(
+            "INSERT INTO items (source, ext_id, key, kind, title, url, project, item_type, status, \
+             category, labels, components, epic, parent, milestone, assignee, estimate, created_ms, \
+             updated_ms, resolved_ms, fields, exempt_rule, synced_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) \
+             ON CONFLICT (source, ext_id) DO UPDATE SET key = excluded.key, kind = excluded.kind, \
+             title = excluded.title, url = excluded.url, project = excluded.project, \
+             item_type = excluded.item_type, status = excluded.status, category = excluded.category, \
+             labels = excluded.labels, components = excluded.components, epic = excluded.epic, \
+             parent = excluded.parent, milestone = excluded.milestone, assignee = excluded.assignee, \
+             estimate = excluded.estimate, created_ms = excluded.created_ms, \
+             updated_ms = excluded.updated_ms, resolved_ms = excluded.resolved_ms, \
+             fields = excluded.fields, exempt_rule = excluded.exempt_rule, synced_ms = excluded.synced_ms",
+        )
+        .bind(&item.source)
+        .bind(&item.ext_id)
+        .bind(&item.key)
+        .bind(item.kind.as_str())
+        .bind(&item.title)
+        .bind(&item.url)
+        .bind(&item.project)
+        .bind(&item.item_type)
+        .bind(&item.status)
+        .bind(item.category.as_str())
+        .bind(labels)
+        .bind(components)
+        .bind(item.epic.clone())
+        .bind(item.parent.clone())
+        .bind(item.milestone.clone())
+        .bind(item.assignee.clone())
+        .bind(item.estimate)
+        .bind(item.created.map(ms))
+        .bind(ms(item.updated))
+        .bind(item.resolved.map(ms))
+        .bind(fields)
+        .bind(exempt_rule.map(str::to_string))
+        .bind(now_ms)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn set_exempt(&mut self, source: &str, ext_id: &str, exempt_rule: Option<&str>) -> Result<()> {
+        sqlx::query("UPDATE items SET exempt_rule = $1 WHERE source = $2 AND ext_id = $3")
+            .bind(exempt_rule.map(str::to_string))
+            .bind(source)
+            .bind(ext_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// `(kr_id, rule_id)` of an item's current matches.
+    pub async fn matches_of(&mut self, source: &str, ext_id: &str) -> Result<Vec<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT kr_id, rule_id FROM matches WHERE source = $1 AND ext_id = $2 ORDER BY kr_id",
+        )
+        .bind(source)
+        .bind(ext_id)
+        .fetch_all(&mut *self.tx)
+        .await?)
+    }
+
+    pub async fn replace_matches(&mut self, source: &str, ext_id: &str, matches: &[(String, String)]) -> Result<()> {
+        sqlx::query("DELETE FROM matches WHERE source = $1 AND ext_id = $2")
+            .bind(source)
+            .bind(ext_id)
+            .execute(&mut *self.tx)
+            .await?;
+        for (kr, rule) in matches {
+            sqlx::query("INSERT INTO matches (source, ext_id, kr_id, rule_id) VALUES ($1, $2, $3, $4)")
+                .bind(source)
+                .bind(ext_id)
+                .bind(kr)
+                .bind(rule)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Every stored item id of a source (for a full reconcile).
+    pub async fn item_ids(&mut self, source: &str) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT ext_id FROM items WHERE source = $1")
+            .bind(source)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// Deletes an item and its matches; returns the KRs it moved.
+    pub async fn delete_item(&mut self, source: &str, ext_id: &str) -> Result<Vec<String>> {
+        let krs: Vec<String> = self
+            .matches_of(source, ext_id)
+            .await?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        sqlx::query("DELETE FROM matches WHERE source = $1 AND ext_id = $2")
+            .bind(source)
+            .bind(ext_id)
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query("DELETE FROM items WHERE source = $1 AND ext_id = $2")
+            .bind(source)
+            .bind(ext_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(krs)
+    }
+
+    /// Items in key order after `after` (keyset pagination for re-matching everything).
+    pub async fn items_after(&mut self, after: Option<(&str, &str)>, limit: i64) -> Result<Vec<ItemRow>> {
+        let (s, e) = after.unwrap_or(("", ""));
+        let sql = format!(
+            "SELECT {ITEM_COLUMNS} FROM items i \
+             WHERE i.source > $1 OR (i.source = $1 AND i.ext_id > $2) \
+             ORDER BY i.source, i.ext_id LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(s)
+            .bind(e)
+            .bind(limit)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(decode_item).collect()
+    }
+
+    pub async fn items_for_kr(&mut self, kr_id: &str) -> Result<Vec<(ItemRow, String)>> {
+        items_for_kr(&mut *self.tx, kr_id).await
+    }
+
+    /// Drops matches to KRs that no longer exist.
+    pub async fn delete_matches_for_kr(&mut self, kr_id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM matches WHERE kr_id = $1")
+            .bind(kr_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    pub async fn items_for_kr(&self, kr_id: &str) -> Result<Vec<(ItemRow, String)>> {
+        items_for_kr(&self.pool, kr_id).await
+    }
+
+    /// Items the selector picks, with their matches `(kr_id, rule_id)`.
+    pub async fn select_items(&self, selector: &Selector) -> Result<Vec<(ItemRow, Vec<String>)>> {
+        let (cond, value) = match selector.kind {
+            SelectorKind::Project | SelectorKind::Repo => ("i.project = $1", selector.value.clone()),
+            SelectorKind::Epic => ("i.epic = $1", selector.value.clone()),
+            SelectorKind::Item => ("i.key = $1", selector.value.clone()),
+            // JSON text contains the quoted label; the exact check happens below.
+            SelectorKind::Label => (
+                "i.labels LIKE $1",
+                format!("%{}%", serde_json::to_string(&selector.value).unwrap_or_default()),
+            ),
+        };
+        let sql = format!("SELECT {ITEM_COLUMNS} FROM items i WHERE {cond} ORDER BY i.source, i.key");
+        let rows = sqlx::query(&sql).bind(value).fetch_all(&self.pool).await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let row = decode_item(r)?;
+            if !selector.matches(&row.item) {
+                continue;
+            }
+            let krs: Vec<(String,)> = sqlx::query_as(
+                "SELECT kr_id FROM matches WHERE source = $1 AND ext_id = $2 ORDER BY kr_id",
+            )
+            .bind(&row.item.source)
+            .bind(&row.item.ext_id)
+            .fetch_all(&self.pool)
+            .await?;
+            out.push((row, krs.into_iter().map(|k| k.0).collect()));
+        }
+        Ok(out)
+    }
+
+    /// Items that are in progress or done (candidates for the unaligned report).
+    pub async fn started_items(&self) -> Result<Vec<ItemRow>> {
+        let sql = format!(
+            "SELECT {ITEM_COLUMNS} FROM items i WHERE i.category <> 'todo' ORDER BY i.project, i.source, i.key"
+        );
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(decode_item).collect()
+    }
+
+    /// Distinct sources of the items matched to a KR.
+    pub async fn kr_item_sources(&self, kr_id: &str) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT DISTINCT source FROM matches WHERE kr_id = $1 ORDER BY source")
+                .bind(kr_id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    pub async fn count_items(&self, source: &str) -> Result<i64> {
+        let row: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM items WHERE source = $1")
+            .bind(source)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.0)
+    }
+}

@@ -1,0 +1,249 @@
+//! The store: SQLite (default, one file, WAL) or PostgreSQL, behind one [`Store`] type that
+//! speaks portable SQL through sqlx's `Any` driver with runtime queries. Each backend has
+//! its own migrations folder (`migrations/sqlite`, `migrations/postgres`).
+//!
+//! Times are stored as epoch milliseconds, lists and maps as JSON text.
+
+mod items;
+mod okrs;
+mod runs;
+
+pub use items::{ItemRow, Selector, SelectorKind};
+pub use okrs::{KrSnapshot, KrState, ObjectiveRow};
+pub use runs::{SourceState, SyncRun};
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use secrecy::ExposeSecret;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+
+use crate::settings::{redact_url, DatabaseSettings};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Errors a caller may want to tell apart.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("cannot open the database {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A connection pool plus what the backend needs (SQLite allows one writer at a time).
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    write_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction. On SQLite it also holds the process-wide writer lock, so two sync
+/// steps never wait on each other inside SQLite's busy handler.
+pub struct Tx {
+    pub(crate) tx: Transaction<'static, Any>,
+    _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> Result<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Opens (and for SQLite creates) the database. Does not migrate.
+    pub async fn connect(settings: &DatabaseSettings) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let raw = settings.url.expose_secret();
+        let shown = redact_url(raw);
+        let connect_err = |source| StoreError::Connect {
+            url: shown.clone(),
+            source,
+        };
+        if raw.starts_with("sqlite:") {
+            let path = sqlite_path(raw);
+            if let Some(parent) = Path::new(&path).parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| connect_err(sqlx::Error::Io(e)))?;
+                }
+            }
+            let url = if path == ":memory:" {
+                "sqlite::memory:".to_string()
+            } else {
+                format!("sqlite://{path}?mode=rwc")
+            };
+            let pool = AnyPoolOptions::new()
+                .max_connections(settings.max_connections.max(2))
+                .acquire_timeout(Duration::from_secs(30))
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute("PRAGMA busy_timeout = 30000").await?;
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        Ok(())
+                    })
+                })
+                .connect(&url)
+                .await
+                .map_err(connect_err)?;
+            Ok(Store {
+                pool,
+                backend: Backend::Sqlite,
+                write_lock: Arc::new(tokio::sync::Mutex::new(())),
+            })
+        } else {
+            let pool = AnyPoolOptions::new()
+                .max_connections(settings.max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(raw)
+                .await
+                .map_err(connect_err)?;
+            Ok(Store {
+                pool,
+                backend: Backend::Postgres,
+                write_lock: Arc::new(tokio::sync::Mutex::new(())),
+            })
+        }
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> Result<usize> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        let before = self.applied_migrations().await.unwrap_or(0);
+        migrator.run(&self.pool).await?;
+        let after = self.applied_migrations().await.unwrap_or(0);
+        Ok(after.saturating_sub(before))
+    }
+
+    async fn applied_migrations(&self) -> Result<usize> {
+        let row: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = TRUE")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.0 as usize)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Is the database reachable?
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn begin(&self) -> Result<Tx> {
+        let guard = match self.backend {
+            Backend::Sqlite => Some(self.write_lock.clone().lock_owned().await),
+            Backend::Postgres => None,
+        };
+        let tx = self.pool.begin().await?;
+        Ok(Tx { tx, _guard: guard })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub async fn meta(&self, key: &str) -> Result<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.0))
+    }
+}
+
+impl Tx {
+    pub async fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+}
+
+/// `sqlite://data/x.db`, `sqlite:data/x.db`, `sqlite:///abs/x.db` → the file path.
+fn sqlite_path(url: &str) -> String {
+    let rest = url.trim_start_matches("sqlite:");
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let rest = rest.split('?').next().unwrap_or(rest);
+    if rest.is_empty() {
+        ":memory:".into()
+    } else {
+        rest.to_string()
+    }
+}
+
+pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn from_ms(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+pub(crate) fn get<'r, T>(row: &'r AnyRow, col: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
+{
+    use sqlx::Row;
+    row.try_get(col).map_err(StoreError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls() {
+        assert_eq!(sqlite_path("sqlite://data/okrsync.db"), "data/okrsync.db");
+        assert_eq!(sqlite_path("sqlite:data/x.db"), "data/x.db");
+        assert_eq!(sqlite_path("sqlite:///var/lib/okrsync/x.db"), "/var/lib/okrsync/x.db");
+        assert_eq!(sqlite_path("sqlite://x.db?mode=rwc"), "x.db");
+        assert_eq!(sqlite_path("sqlite::memory:"), ":memory:");
+    }
+}

@@ -1,0 +1,284 @@
+//! Objectives and key results as last loaded from the OKR files, each KR's computed state,
+//! its history (a snapshot whenever its value or progress changes), check-ins and metric
+//! observations.
+
+use chrono::{DateTime, Utc};
+use sqlx::any::AnyRow;
+
+use super::{from_ms, get, Result, Store, Tx};
+use crate::model::ObjectiveDef;
+use crate::progress::KrValue;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectiveRow {
+    pub id: String,
+    pub title: String,
+    pub parent: Option<String>,
+    pub owner: Option<String>,
+    pub period_label: String,
+}
+
+/// A KR's last computed value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KrState {
+    pub id: String,
+    pub objective_id: String,
+    pub title: String,
+    pub measure: String,
+    pub current: Option<f64>,
+    pub start: f64,
+    pub target: Option<f64>,
+    pub progress: f64,
+    pub items: i64,
+    pub computed_at: Option<DateTime<Utc>>,
+    /// When the value last changed (the latest snapshot).
+    pub changed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct KrSnapshot {
+    pub at: DateTime<Utc>,
+    pub current: Option<f64>,
+    pub target: Option<f64>,
+    pub progress: f64,
+    pub items: i64,
+    pub cause: String,
+}
+
+const KR_COLUMNS: &str = "id, objective_id, title, measure, current, start_value, target, progress, \
+    item_count, computed_ms, changed_ms";
+
+fn decode_state(row: &AnyRow) -> Result<KrState> {
+    Ok(KrState {
+        id: get(row, "id")?,
+        objective_id: get(row, "objective_id")?,
+        title: get(row, "title")?,
+        measure: get(row, "measure")?,
+        current: get(row, "current")?,
+        start: get(row, "start_value")?,
+        target: get(row, "target")?,
+        progress: get(row, "progress")?,
+        items: get(row, "item_count")?,
+        computed_at: get::<Option<i64>>(row, "computed_ms")?.map(from_ms),
+        changed_at: get::<Option<i64>>(row, "changed_ms")?.map(from_ms),
+    })
+}
+
+fn same(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+        _ => false,
+    }
+}
+
+impl Tx {
+    /// Mirrors the configured objectives and KRs; returns the ids of KRs that were removed
+    /// from the config (their matches are dropped, their history is kept).
+    pub async fn sync_definitions(&mut self, objectives: &[ObjectiveDef]) -> Result<Vec<String>> {
+        let mut kr_ids = Vec::new();
+        for (pos, o) in objectives.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO objectives (id, title, parent, owner, period_label, period_start, period_end, position) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET \
+                 title = excluded.title, parent = excluded.parent, owner = excluded.owner, \
+                 period_label = excluded.period_label, period_start = excluded.period_start, \
+                 period_end = excluded.period_end, position = excluded.position",
+            )
+            .bind(&o.id)
+            .bind(&o.title)
+            .bind(o.parent.clone())
+            .bind(o.owner.clone())
+            .bind(&o.period.label)
+            .bind(o.period.start.to_string())
+            .bind(o.period.end.to_string())
+            .bind(pos as i64)
+            .execute(&mut *self.tx)
+            .await?;
+            for (kpos, kr) in o.key_results.iter().enumerate() {
+                kr_ids.push(kr.id.clone());
+                let definition = serde_json::to_string(kr).unwrap_or_default();
+                sqlx::query(
+                    "INSERT INTO key_results (id, objective_id, title, measure, position, definition) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET \
+                     objective_id = excluded.objective_id, title = excluded.title, \
+                     measure = excluded.measure, position = excluded.position, definition = excluded.definition",
+                )
+                .bind(&kr.id)
+                .bind(&o.id)
+                .bind(&kr.title)
+                .bind(kr.measure.as_str())
+                .bind((pos * 1000 + kpos) as i64)
+                .bind(definition)
+                .execute(&mut *self.tx)
+                .await?;
+            }
+        }
+        let stored: Vec<(String,)> = sqlx::query_as("SELECT id FROM key_results")
+            .fetch_all(&mut *self.tx)
+            .await?;
+        let mut removed = Vec::new();
+        for (id,) in stored {
+            if !kr_ids.contains(&id) {
+                sqlx::query("DELETE FROM key_results WHERE id = $1")
+                    .bind(&id)
+                    .execute(&mut *self.tx)
+                    .await?;
+                self.delete_matches_for_kr(&id).await?;
+                removed.push(id);
+            }
+        }
+        let objective_ids: Vec<&str> = objectives.iter().map(|o| o.id.as_str()).collect();
+        let stored: Vec<(String,)> = sqlx::query_as("SELECT id FROM objectives")
+            .fetch_all(&mut *self.tx)
+            .await?;
+        for (id,) in stored {
+            if !objective_ids.contains(&id.as_str()) {
+                sqlx::query("DELETE FROM objectives WHERE id = $1")
+                    .bind(&id)
+                    .execute(&mut *self.tx)
+                    .await?;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Stores a KR's freshly computed value. When it differs from the stored one (or none
+    /// was stored), writes a snapshot and returns true.
+    pub async fn write_kr_value(&mut self, kr_id: &str, value: &KrValue, now_ms: i64, cause: &str) -> Result<bool> {
+        let sql = format!("SELECT {KR_COLUMNS} FROM key_results WHERE id = $1");
+        let row = sqlx::query(&sql).bind(kr_id).fetch_optional(&mut *self.tx).await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let old = decode_state(&row)?;
+        let changed = old.computed_at.is_none()
+            || !same(old.current, value.current)
+            || !same(old.target, value.target)
+            || !same(Some(old.progress), Some(value.progress))
+            || !same(Some(old.start), Some(value.start))
+            || old.items != value.items as i64;
+        if changed {
+            sqlx::query(
+                "UPDATE key_results SET current = $1, start_value = $2, target = $3, progress = $4, \
+                 item_count = $5, computed_ms = $6, changed_ms = $6 WHERE id = $7",
+            )
+            .bind(value.current)
+            .bind(value.start)
+            .bind(value.target)
+            .bind(value.progress)
+            .bind(value.items as i64)
+            .bind(now_ms)
+            .bind(kr_id)
+            .execute(&mut *self.tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO kr_snapshots (kr_id, at_ms, current, target, progress, item_count, cause) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(kr_id)
+            .bind(now_ms)
+            .bind(value.current)
+            .bind(value.target)
+            .bind(value.progress)
+            .bind(value.items as i64)
+            .bind(cause)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(changed)
+    }
+
+    pub async fn latest_checkin(&mut self, kr_id: &str) -> Result<Option<f64>> {
+        let row: Option<(f64,)> =
+            sqlx::query_as("SELECT value FROM checkins WHERE kr_id = $1 ORDER BY at_ms DESC, id DESC LIMIT 1")
+                .bind(kr_id)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    pub async fn add_checkin(&mut self, kr_id: &str, value: f64, note: Option<&str>, author: Option<&str>, now_ms: i64) -> Result<()> {
+        sqlx::query("INSERT INTO checkins (kr_id, at_ms, value, note, author) VALUES ($1, $2, $3, $4, $5)")
+            .bind(kr_id)
+            .bind(now_ms)
+            .bind(value)
+            .bind(note.map(str::to_string))
+            .bind(author.map(str::to_string))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// The latest successfully observed value of a metric reference.
+    pub async fn latest_observation(&mut self, source: &str, reference: &str) -> Result<Option<f64>> {
+        let row: Option<(f64,)> = sqlx::query_as(
+            "SELECT value FROM metric_observations WHERE source = $1 AND reference = $2 AND value IS NOT NULL \
+             ORDER BY at_ms DESC, id DESC LIMIT 1",
+        )
+        .bind(source)
+        .bind(reference)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(row.map(|r| r.0))
+    }
+}
+
+impl Store {
+    pub async fn objectives(&self) -> Result<Vec<ObjectiveRow>> {
+        type Row = (String, String, Option<String>, Option<String>, String);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, title, parent, owner, period_label FROM objectives ORDER BY position",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, title, parent, owner, period_label)| ObjectiveRow {
+                id,
+                title,
+                parent,
+                owner,
+                period_label,
+            })
+            .collect())
+    }
+
+    pub async fn kr_states(&self) -> Result<Vec<KrState>> {
+        let sql = format!("SELECT {KR_COLUMNS} FROM key_results ORDER BY position");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(decode_state).collect()
+    }
+
+    pub async fn kr_state(&self, kr_id: &str) -> Result<Option<KrState>> {
+        let sql = format!("SELECT {KR_COLUMNS} FROM key_results WHERE id = $1");
+        let row = sqlx::query(&sql).bind(kr_id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(decode_state).transpose()
+    }
+
+    /// The newest `limit` snapshots of a KR, oldest first.
+    pub async fn history(&self, kr_id: &str, limit: i64) -> Result<Vec<KrSnapshot>> {
+        type Row = (i64, Option<f64>, Option<f64>, f64, i64, String);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT at_ms, current, target, progress, item_count, cause FROM kr_snapshots \
+             WHERE kr_id = $1 ORDER BY at_ms DESC, id DESC LIMIT $2",
+        )
+        .bind(kr_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<KrSnapshot> = rows
+            .into_iter()
+            .map(|(at, current, target, progress, items, cause)| KrSnapshot {
+                at: from_ms(at),
+                current,
+                target,
+                progress,
+                items,
+                cause,
+            })
+            .collect();
+        out.reverse();
+        Ok(out)
+    }
+}

@@ -1,0 +1,156 @@
+//! Per-source sync state (cursor, last outcome) and the log of sync runs.
+
+use chrono::{DateTime, Utc};
+
+use super::{from_ms, Result, Store, Tx};
+
+/// What the store knows about a source's syncing.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SourceState {
+    pub name: String,
+    pub kind: String,
+    /// The newest upstream `updated` committed: the next incremental pass starts here
+    /// (minus the overlap).
+    pub cursor: Option<DateTime<Utc>>,
+    pub last_full: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_attempt: Option<DateTime<Utc>>,
+    /// `ok` or `failed`.
+    pub last_outcome: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// One sync step of one source.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+pub struct SyncRun {
+    pub source: String,
+    /// `incremental` or `full`.
+    pub mode: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// `ok` or `failed`.
+    pub outcome: String,
+    pub fetched: i64,
+    pub changed: i64,
+    pub deleted: i64,
+    pub requests: i64,
+    pub krs_changed: i64,
+    pub error: Option<String>,
+}
+
+type SourceRow = (
+    String,
+    String,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+);
+
+fn decode(r: SourceRow) -> SourceState {
+    SourceState {
+        name: r.0,
+        kind: r.1,
+        cursor: r.2.map(from_ms),
+        last_full: r.3.map(from_ms),
+        last_success: r.4.map(from_ms),
+        last_attempt: r.5.map(from_ms),
+        last_outcome: r.6,
+        last_error: r.7,
+    }
+}
+
+const SOURCE_COLUMNS: &str =
+    "name, kind, cursor_ms, last_full_ms, last_success_ms, last_attempt_ms, last_outcome, last_error";
+
+impl Tx {
+    pub async fn source_state(&mut self, name: &str) -> Result<Option<SourceState>> {
+        let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE name = $1");
+        let row: Option<SourceRow> = sqlx::query_as(&sql)
+            .bind(name)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(row.map(decode))
+    }
+
+    pub async fn put_source_state(&mut self, s: &SourceState) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sources (name, kind, cursor_ms, last_full_ms, last_success_ms, last_attempt_ms, last_outcome, last_error) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, \
+             cursor_ms = excluded.cursor_ms, last_full_ms = excluded.last_full_ms, \
+             last_success_ms = excluded.last_success_ms, last_attempt_ms = excluded.last_attempt_ms, \
+             last_outcome = excluded.last_outcome, last_error = excluded.last_error",
+        )
+        .bind(&s.name)
+        .bind(&s.kind)
+        .bind(s.cursor.map(|t| t.timestamp_millis()))
+        .bind(s.last_full.map(|t| t.timestamp_millis()))
+        .bind(s.last_success.map(|t| t.timestamp_millis()))
+        .bind(s.last_attempt.map(|t| t.timestamp_millis()))
+        .bind(s.last_outcome.clone())
+        .bind(s.last_error.clone())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn insert_run(&mut self, r: &SyncRun) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sync_runs (source, mode, started_ms, finished_ms, outcome, fetched, changed, deleted, requests, krs_changed, error) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&r.source)
+        .bind(&r.mode)
+        .bind(r.started_at.timestamp_millis())
+        .bind(r.finished_at.map(|t| t.timestamp_millis()))
+        .bind(&r.outcome)
+        .bind(r.fetched)
+        .bind(r.changed)
+        .bind(r.deleted)
+        .bind(r.requests)
+        .bind(r.krs_changed)
+        .bind(r.error.clone())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    pub async fn source_states(&self) -> Result<Vec<SourceState>> {
+        let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources ORDER BY name");
+        let rows: Vec<SourceRow> = sqlx::query_as(&sql).fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(decode).collect())
+    }
+
+    /// The newest runs, newest first (all sources when `source` is None).
+    pub async fn recent_runs(&self, source: Option<&str>, limit: i64) -> Result<Vec<SyncRun>> {
+        type Row = (String, String, i64, Option<i64>, String, i64, i64, i64, i64, i64, Option<String>);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT source, mode, started_ms, finished_ms, outcome, fetched, changed, deleted, requests, krs_changed, error \
+             FROM sync_runs WHERE ($1 = '' OR source = $1) ORDER BY started_ms DESC, id DESC LIMIT $2",
+        )
+        .bind(source.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| SyncRun {
+                source: r.0,
+                mode: r.1,
+                started_at: from_ms(r.2),
+                finished_at: r.3.map(from_ms),
+                outcome: r.4,
+                fetched: r.5,
+                changed: r.6,
+                deleted: r.7,
+                requests: r.8,
+                krs_changed: r.9,
+                error: r.10,
+            })
+            .collect())
+    }
+}

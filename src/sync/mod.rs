@@ -1,0 +1,414 @@
+//! The sync engine: one step per source — fetch → upsert items → re-match changed items →
+//! recompute affected KRs → snapshot what changed — all in one transaction, so a failure
+//! mid-way leaves cursors, items and KR values exactly as they were.
+//!
+//! It also keeps the store's copy of the OKR definitions in line with the config, and
+//! re-matches every item when the rules change.
+
+mod scheduler;
+
+pub use scheduler::run_scheduler;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::{DateTime, Duration, Utc};
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+
+use crate::clock;
+use crate::model::{KeyResultDef, Measure, Period};
+use crate::progress;
+use crate::settings::{Settings, SourceKind};
+use crate::sources::jira::JiraSource;
+use crate::sources::ItemSource;
+use crate::store::{ms, SourceState, Store, SyncRun, Tx};
+
+/// Incremental (from the cursor, minus the overlap) or full (everything in scope, and
+/// items no longer in scope are removed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Incremental,
+    Full,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Incremental => "incremental",
+            Mode::Full => "full",
+        }
+    }
+}
+
+/// Owns the built sources and drives sync steps against the store.
+#[derive(Clone)]
+pub struct Engine {
+    settings: Arc<Settings>,
+    store: Store,
+    sources: BTreeMap<String, Arc<dyn ItemSource>>,
+    krs: Arc<HashMap<String, (KeyResultDef, Period)>>,
+}
+
+const RULES_FINGERPRINT: &str = "rules_fingerprint";
+const OKRS_FINGERPRINT: &str = "okrs_fingerprint";
+
+impl Engine {
+    pub fn new(settings: Arc<Settings>, store: Store) -> anyhow::Result<Engine> {
+        let mut sources: BTreeMap<String, Arc<dyn ItemSource>> = BTreeMap::new();
+        for (name, s) in &settings.sources {
+            match &s.kind {
+                SourceKind::Jira(j) => {
+                    let src = JiraSource::new(name, j.clone(), s.http.clone())
+                        .with_context(|| format!("cannot set up source {name}"))?;
+                    sources.insert(name.clone(), Arc::new(src));
+                }
+            }
+        }
+        Ok(Engine::with_sources(settings, store, sources))
+    }
+
+    /// An engine over sources built elsewhere (tests, benchmarks).
+    pub fn with_sources(
+        settings: Arc<Settings>,
+        store: Store,
+        sources: BTreeMap<String, Arc<dyn ItemSource>>,
+    ) -> Engine {
+        let krs = settings
+            .objectives
+            .iter()
+            .flat_map(|o| {
+                o.key_results
+                    .iter()
+                    .map(move |kr| (kr.id.clone(), (kr.clone(), o.period.clone())))
+            })
+            .collect();
+        Engine {
+            settings,
+            store,
+            sources,
+            krs: Arc::new(krs),
+        }
+    }
+
+    pub fn settings(&self) -> &Arc<Settings> {
+        &self.settings
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn source_names(&self) -> Vec<String> {
+        self.sources.keys().cloned().collect()
+    }
+
+    /// Brings the store in line with the config: mirrors objectives and KRs, re-matches
+    /// every item when the rules changed, recomputes every KR when anything changed.
+    pub async fn prepare(&self) -> anyhow::Result<()> {
+        let rules_fp = self.settings.rules.fingerprint();
+        let okrs_fp = {
+            let text = serde_json::to_string(&self.settings.objectives).unwrap_or_default();
+            hex(&Sha256::digest(text.as_bytes()))
+        };
+        let old_rules = self.store.meta(RULES_FINGERPRINT).await?;
+        let old_okrs = self.store.meta(OKRS_FINGERPRINT).await?;
+        if old_rules.as_deref() == Some(rules_fp.as_str()) && old_okrs.as_deref() == Some(okrs_fp.as_str()) {
+            return Ok(());
+        }
+        let now = clock::now();
+        let mut tx = self.store.begin().await?;
+        tx.sync_definitions(&self.settings.objectives).await?;
+        if old_rules.as_deref() != Some(rules_fp.as_str()) {
+            let n = self.rematch_all(&mut tx).await?;
+            tracing::info!(items = n, "rules changed; every item was matched again");
+        }
+        let all: Vec<String> = self.krs.keys().cloned().collect();
+        self.recompute(&mut tx, &all, now, "config changed").await?;
+        tx.set_meta(RULES_FINGERPRINT, &rules_fp).await?;
+        tx.set_meta(OKRS_FINGERPRINT, &okrs_fp).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn rematch_all(&self, tx: &mut Tx) -> anyhow::Result<usize> {
+        let mut after: Option<(String, String)> = None;
+        let mut n = 0;
+        loop {
+            let batch = tx
+                .items_after(after.as_ref().map(|(a, b)| (a.as_str(), b.as_str())), 1000)
+                .await?;
+            let Some(last) = batch.last() else { break };
+            after = Some((last.item.source.clone(), last.item.ext_id.clone()));
+            for row in &batch {
+                let eval = self.settings.rules.evaluate(&row.item);
+                let old = tx.matches_of(&row.item.source, &row.item.ext_id).await?;
+                if old != sorted(eval.matches.clone()) {
+                    tx.replace_matches(&row.item.source, &row.item.ext_id, &eval.matches).await?;
+                }
+                if eval.exempt_rule != row.exempt_rule {
+                    tx.set_exempt(&row.item.source, &row.item.ext_id, eval.exempt_rule.as_deref()).await?;
+                }
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Recomputes these KRs from the store and snapshots those whose value changed.
+    /// Returns how many changed.
+    pub async fn recompute(&self, tx: &mut Tx, kr_ids: &[String], now: DateTime<Utc>, cause: &str) -> anyhow::Result<usize> {
+        let mut changed = 0;
+        for id in kr_ids {
+            let Some((def, period)) = self.krs.get(id) else { continue };
+            let rows = if def.measure.uses_items() {
+                tx.items_for_kr(id).await?
+            } else {
+                Vec::new()
+            };
+            let items: Vec<&crate::model::Item> = rows.iter().map(|(r, _)| &r.item).collect();
+            let observed = match def.measure {
+                Measure::Manual => tx.latest_checkin(id).await?,
+                Measure::Metric => match &def.metric {
+                    Some(m) => tx.latest_observation(&m.source, &m.reference).await?,
+                    None => None,
+                },
+                _ => None,
+            };
+            let value = progress::compute(def, period, &items, observed);
+            if tx.write_kr_value(id, &value, ms(now), cause).await? {
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Which mode the next step of `source` should use.
+    pub async fn next_mode(&self, source: &str) -> anyhow::Result<Mode> {
+        let Some(settings) = self.settings.sources.get(source) else {
+            anyhow::bail!("unknown source {source}");
+        };
+        let mut tx = self.store.begin().await?;
+        let state = tx.source_state(source).await?;
+        tx.rollback().await?;
+        let now = clock::now();
+        let reconcile = Duration::from_std(settings.reconcile_every).unwrap_or(Duration::days(1));
+        Ok(match state {
+            Some(SourceState { cursor: Some(_), last_full: Some(full), .. }) if now - full < reconcile => Mode::Incremental,
+            _ => Mode::Full,
+        })
+    }
+
+    /// Runs every source once (concurrently); one failing source never stops the others.
+    pub async fn sync_all(&self, force_full: bool) -> anyhow::Result<Vec<SyncRun>> {
+        let names = self.source_names();
+        let steps = names.iter().map(|name| async move {
+            let mode = if force_full { Mode::Full } else { self.next_mode(name).await? };
+            self.sync_source(name, mode).await
+        });
+        futures::future::join_all(steps).await.into_iter().collect()
+    }
+
+    /// One sync step. A failed fetch is recorded on the source and the run log and
+    /// returned as a run with outcome `failed`; `Err` means the store itself failed.
+    #[tracing::instrument(skip(self), fields(source = %name, mode = mode.as_str()))]
+    pub async fn sync_source(&self, name: &str, mode: Mode) -> anyhow::Result<SyncRun> {
+        let source = self
+            .sources
+            .get(name)
+            .with_context(|| format!("unknown source {name}"))?
+            .clone();
+        let settings = &self.settings.sources[name];
+        let kind = settings.kind.as_str().to_string();
+        let started = clock::now();
+        let requests_before = source.requests_sent();
+        let mut run = SyncRun {
+            source: name.to_string(),
+            mode: mode.as_str().to_string(),
+            started_at: started,
+            outcome: "ok".into(),
+            ..SyncRun::default()
+        };
+        let mut tx = self.store.begin().await?;
+        let mut state = tx.source_state(name).await?.unwrap_or_else(|| SourceState {
+            name: name.to_string(),
+            kind: kind.clone(),
+            ..SourceState::default()
+        });
+        let overlap = Duration::from_std(settings.overlap).unwrap_or(Duration::minutes(2));
+        let since = match mode {
+            Mode::Full => None,
+            Mode::Incremental => state.cursor.map(|c| c - overlap),
+        };
+        let outcome = self.step(&mut tx, source.as_ref(), since, mode, &mut run).await;
+        run.requests = (source.requests_sent() - requests_before) as i64;
+        let finished = clock::now();
+        run.finished_at = Some(finished);
+        match outcome {
+            Ok(max_updated) => {
+                if let Some(m) = max_updated {
+                    state.cursor = Some(state.cursor.map_or(m, |c| c.max(m)));
+                }
+                if mode == Mode::Full {
+                    state.last_full = Some(finished);
+                }
+                state.kind = kind;
+                state.last_success = Some(finished);
+                state.last_attempt = Some(finished);
+                state.last_outcome = Some("ok".into());
+                state.last_error = None;
+                tx.put_source_state(&state).await?;
+                tx.insert_run(&run).await?;
+                tx.commit().await?;
+                tracing::info!(
+                    source = name,
+                    mode = mode.as_str(),
+                    duration_ms = (finished - started).num_milliseconds(),
+                    fetched = run.fetched,
+                    changed = run.changed,
+                    deleted = run.deleted,
+                    requests = run.requests,
+                    krs_changed = run.krs_changed,
+                    outcome = "ok",
+                    "sync step finished"
+                );
+            }
+            Err(e) => {
+                tx.rollback().await?;
+                let message = format!("{e:#}");
+                run.outcome = "failed".into();
+                run.error = Some(message.clone());
+                // Counts describe what was rolled back; keep only the request count.
+                run.fetched = 0;
+                run.changed = 0;
+                run.deleted = 0;
+                run.krs_changed = 0;
+                let mut tx = self.store.begin().await?;
+                let mut state = tx.source_state(name).await?.unwrap_or(state);
+                state.kind = kind;
+                state.last_attempt = Some(finished);
+                state.last_outcome = Some("failed".into());
+                state.last_error = Some(message.clone());
+                tx.put_source_state(&state).await?;
+                tx.insert_run(&run).await?;
+                tx.commit().await?;
+                tracing::warn!(
+                    source = name,
+                    mode = mode.as_str(),
+                    duration_ms = (finished - started).num_milliseconds(),
+                    requests = run.requests,
+                    outcome = "failed",
+                    error = %message,
+                    "sync step failed; nothing was written"
+                );
+            }
+        }
+        Ok(run)
+    }
+
+    /// The body of a step, inside the transaction. Returns the newest `updated` seen.
+    async fn step(
+        &self,
+        tx: &mut Tx,
+        source: &dyn ItemSource,
+        since: Option<DateTime<Utc>>,
+        mode: Mode,
+        run: &mut SyncRun,
+    ) -> anyhow::Result<Option<DateTime<Utc>>> {
+        let name = source.name().to_string();
+        let now_ms = ms(clock::now());
+        let mut affected: BTreeSet<String> = BTreeSet::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut max_updated: Option<DateTime<Utc>> = None;
+        let mut pages = source.fetch(since);
+        while let Some(page) = pages.next().await {
+            let page = page?;
+            run.fetched += page.len() as i64;
+            let ids: Vec<&str> = page.iter().map(|i| i.ext_id.as_str()).collect();
+            let stored = tx.stored_versions(&name, &ids).await?;
+            for item in &page {
+                if mode == Mode::Full {
+                    seen.insert(item.ext_id.clone());
+                }
+                max_updated = Some(max_updated.map_or(item.updated, |m| m.max(item.updated)));
+                // The overlap window brings back items we already hold: skip them unchanged.
+                if stored.get(&item.ext_id) == Some(&ms(item.updated)) {
+                    continue;
+                }
+                let eval = self.settings.rules.evaluate(item);
+                tx.upsert_item(item, eval.exempt_rule.as_deref(), now_ms).await?;
+                let old = tx.matches_of(&name, &item.ext_id).await?;
+                let new = sorted(eval.matches.clone());
+                if old != new {
+                    tx.replace_matches(&name, &item.ext_id, &eval.matches).await?;
+                }
+                affected.extend(old.into_iter().map(|(k, _)| k));
+                affected.extend(new.into_iter().map(|(k, _)| k));
+                run.changed += 1;
+            }
+        }
+        drop(pages);
+        if mode == Mode::Full {
+            for id in tx.item_ids(&name).await? {
+                if !seen.contains(&id) {
+                    affected.extend(tx.delete_item(&name, &id).await?);
+                    run.deleted += 1;
+                }
+            }
+        }
+        let affected: Vec<String> = affected.into_iter().collect();
+        run.krs_changed = self
+            .recompute(tx, &affected, clock::now(), &format!("sync of {name}"))
+            .await? as i64;
+        Ok(max_updated)
+    }
+
+    /// Records a manual value for a KR and recomputes it.
+    pub async fn checkin(&self, kr_id: &str, value: f64, note: Option<&str>, author: Option<&str>) -> Result<(), CheckinError> {
+        let Some((def, _)) = self.krs.get(kr_id) else {
+            return Err(CheckinError::UnknownKr(kr_id.to_string()));
+        };
+        if def.measure != Measure::Manual {
+            return Err(CheckinError::NotManual {
+                kr: kr_id.to_string(),
+                measure: def.measure.as_str(),
+            });
+        }
+        if !value.is_finite() {
+            return Err(CheckinError::BadValue);
+        }
+        let now = clock::now();
+        let result: anyhow::Result<()> = async {
+            let mut tx = self.store.begin().await?;
+            tx.add_checkin(kr_id, value, note, author, ms(now)).await?;
+            self.recompute(&mut tx, &[kr_id.to_string()], now, "check-in").await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        result.map_err(CheckinError::Store)
+    }
+}
+
+/// Why a check-in was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckinError {
+    #[error("unknown key result \"{0}\"")]
+    UnknownKr(String),
+    #[error("key result \"{kr}\" is measured as {measure}; only manual key results take check-ins")]
+    NotManual { kr: String, measure: &'static str },
+    #[error("the value must be a finite number")]
+    BadValue,
+    #[error(transparent)]
+    Store(anyhow::Error),
+}
+
+fn sorted(mut v: Vec<(String, String)>) -> Vec<(String, String)> {
+    v.sort();
+    v
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
