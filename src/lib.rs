@@ -5,10 +5,20 @@
 //! Layers, from the outside in: [`cli`] and [`server`] (interfaces) → [`sync`] (the engine)
 //! → [`sources`] (upstreams) and [`store`] (SQLite/PostgreSQL) → [`rules`] and [`progress`]
 //! (pure computation on the [`model`]). [`settings`] loads and validates the config;
-//! [`simulator`] holds the fake upstream servers used by tests, benchmarks and the demo.
+//! [`report`] builds the documents users read; [`simulator`] holds the fake upstream
+//! servers used by tests, benchmarks and the demo.
 
+pub mod cli;
+pub mod clock;
+pub mod demo;
 pub mod model;
 pub mod progress;
+pub mod report;
 pub mod rules;
-pub mod sources;
+pub mod server;
+pub mod settings;
 pub mod simulator;
+pub mod sources;
+pub mod store;
+pub mod sync;
+pub mod telemetry;

@@ -17,7 +17,11 @@ use crate::store::Store;
 use crate::sync::{run_scheduler, Engine, Mode};
 
 #[derive(Debug, Parser)]
-#[command(name = "okrsync", version, about = "Keeps OKR progress honest: syncs Jira into key results, with evidence.")]
+#[command(
+    name = "okrsync",
+    version,
+    about = "Keeps OKR progress honest: syncs Jira into key results, with evidence."
+)]
 pub struct Cli {
     /// The service config file [default: $OKRSYNC_CONFIG, else config/okrsync.toml]
     #[arg(long, global = true, value_name = "PATH")]
@@ -93,7 +97,10 @@ pub enum Command {
 /// Parses the arguments and runs the command; the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -122,7 +129,11 @@ pub async fn execute(cli: Cli) -> ExitCode {
             path.display(),
             settings.sources.len(),
             settings.objectives.len(),
-            settings.objectives.iter().map(|o| o.key_results.len()).sum::<usize>(),
+            settings
+                .objectives
+                .iter()
+                .map(|o| o.key_results.len())
+                .sum::<usize>(),
             settings.rules.rules().len()
         );
         return ExitCode::SUCCESS;
@@ -144,9 +155,15 @@ fn report_error(result: anyhow::Result<ExitCode>) -> ExitCode {
 /// Opens the store, migrates it and brings it in line with the config.
 pub async fn open(settings: Arc<Settings>) -> anyhow::Result<Engine> {
     let store = Store::connect(&settings.database).await?;
-    store.migrate().await.context("cannot migrate the database")?;
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
     let engine = Engine::new(settings, store)?;
-    engine.prepare().await.context("cannot load the OKRs into the store")?;
+    engine
+        .prepare()
+        .await
+        .context("cannot load the OKRs into the store")?;
     Ok(engine)
 }
 
@@ -173,9 +190,16 @@ async fn dispatch(command: Command, settings: Arc<Settings>) -> anyhow::Result<E
             let runs = match source {
                 Some(name) => {
                     if !engine.source_names().contains(&name) {
-                        anyhow::bail!("unknown source \"{name}\"; configured: {}", engine.source_names().join(", "));
+                        anyhow::bail!(
+                            "unknown source \"{name}\"; configured: {}",
+                            engine.source_names().join(", ")
+                        );
                     }
-                    let mode = if full { Mode::Full } else { engine.next_mode(&name).await? };
+                    let mode = if full {
+                        Mode::Full
+                    } else {
+                        engine.next_mode(&name).await?
+                    };
                     vec![engine.sync_source(&name, mode).await?]
                 }
                 None => engine.sync_all(full).await?,
@@ -193,7 +217,11 @@ async fn dispatch(command: Command, settings: Arc<Settings>) -> anyhow::Result<E
                     }
                 }
             }
-            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Status { json } => {
             let engine = open(settings.clone()).await?;
@@ -227,7 +255,8 @@ async fn dispatch(command: Command, settings: Arc<Settings>) -> anyhow::Result<E
         }
         Command::Unaligned { json, period } => {
             let engine = open(settings.clone()).await?;
-            let doc = report::unaligned(engine.store(), &settings, period.as_deref(), clock::now()).await?;
+            let doc = report::unaligned(engine.store(), &settings, period.as_deref(), clock::now())
+                .await?;
             if json {
                 print_json(&doc)?;
             } else {
@@ -246,7 +275,11 @@ async fn dispatch(command: Command, settings: Arc<Settings>) -> anyhow::Result<E
 }
 
 /// The daemon: scheduler plus HTTP server until SIGTERM/SIGINT (or `stop` fires).
-pub async fn run_daemon(engine: Engine, listen: std::net::SocketAddr, ready: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>) -> anyhow::Result<()> {
+pub async fn run_daemon(
+    engine: Engine,
+    listen: std::net::SocketAddr,
+    ready: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
+) -> anyhow::Result<()> {
     let app = Application::build(engine.clone(), listen).await?;
     let addr = app.addr();
     tracing::info!(%addr, sources = engine.source_names().len(), "okrsync is running");

@@ -24,11 +24,11 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
     let now = Utc::now();
     let sim = Arc::new(
         JiraSim::start(JiraSimOptions {
-        flavor: SimFlavor::Cloud,
-        email: "okr-bot@demo.okrsync.local".into(),
-        token: TOKEN.into(),
-        ..JiraSimOptions::default()
-    })
+            flavor: SimFlavor::Cloud,
+            email: "okr-bot@demo.okrsync.local".into(),
+            token: TOKEN.into(),
+            ..JiraSimOptions::default()
+        })
         .await
         .context("cannot start the simulated Jira")?,
     );
@@ -36,7 +36,8 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
         sim.upsert(issue);
     }
     let period = format!("{}-Q{}", now.year(), (now.month() - 1) / 3 + 1);
-    std::fs::create_dir_all(dir.join("okrs")).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(dir.join("okrs"))
+        .with_context(|| format!("cannot create {}", dir.display()))?;
     let db = dir.join("okrsync.db");
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
@@ -47,8 +48,11 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
         .replace("{{JIRA_URL}}", &sim.base_url());
     let config_path = dir.join("okrsync.toml");
     std::fs::write(&config_path, config).context("cannot write the demo config")?;
-    std::fs::write(dir.join("okrs/demo.toml"), OKRS.replace("{{PERIOD}}", &period))
-        .context("cannot write the demo OKRs")?;
+    std::fs::write(
+        dir.join("okrs/demo.toml"),
+        OKRS.replace("{{PERIOD}}", &period),
+    )
+    .context("cannot write the demo OKRs")?;
     std::fs::write(dir.join("jira-token"), TOKEN).context("cannot write the demo token")?;
 
     let settings = match Settings::load(&config_path) {

@@ -116,7 +116,14 @@ pub enum Measure {
 }
 
 impl Measure {
-    pub const ALL: [&'static str; 6] = ["completion", "count", "sum", "metric", "milestone", "manual"];
+    pub const ALL: [&'static str; 6] = [
+        "completion",
+        "count",
+        "sum",
+        "metric",
+        "milestone",
+        "manual",
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -136,7 +136,9 @@ mod tests {
         assert_eq!((feb.start, feb.end), (d(2028, 2, 1), d(2028, 2, 29)));
         let y = Period::parse("2026").expect("year");
         assert_eq!((y.start, y.end), (d(2026, 1, 1), d(2026, 12, 31)));
-        for bad in ["2026-Q5", "2026-Q0", "26-Q1", "2026-13", "Q4", "2026-X1", ""] {
+        for bad in [
+            "2026-Q5", "2026-Q0", "26-Q1", "2026-13", "Q4", "2026-X1", "",
+        ] {
             assert!(Period::parse(bad).is_err(), "{bad} should not parse");
         }
     }
@@ -144,11 +146,21 @@ mod tests {
     #[test]
     fn expected_share_is_clamped_and_linear() {
         let p = Period::from_dates(d(2026, 10, 1), d(2026, 10, 10)).expect("period");
-        let at = |day: u32, h: u32| Utc.with_ymd_and_hms(2026, 10, day, h, 0, 0).single().expect("t");
-        assert_eq!(p.expected(Utc.with_ymd_and_hms(2026, 9, 1, 0, 0, 0).unwrap()), 0.0);
+        let at = |day: u32, h: u32| {
+            Utc.with_ymd_and_hms(2026, 10, day, h, 0, 0)
+                .single()
+                .expect("t")
+        };
+        assert_eq!(
+            p.expected(Utc.with_ymd_and_hms(2026, 9, 1, 0, 0, 0).unwrap()),
+            0.0
+        );
         assert_eq!(p.expected(at(1, 0)), 0.0);
         assert!((p.expected(at(6, 0)) - 0.5).abs() < 1e-9);
-        assert_eq!(p.expected(Utc.with_ymd_and_hms(2026, 10, 11, 0, 0, 0).unwrap()), 1.0);
+        assert_eq!(
+            p.expected(Utc.with_ymd_and_hms(2026, 10, 11, 0, 0, 0).unwrap()),
+            1.0
+        );
         assert!(p.contains(at(10, 23)));
         assert!(!p.contains(Utc.with_ymd_and_hms(2026, 10, 11, 0, 0, 0).unwrap()));
     }

@@ -192,7 +192,9 @@ impl Ctx<'_> {
                         if age > freshness {
                             reasons.push(format!(
                                 "data from {name} is {} old (freshness {})",
-                                humantime::format_duration(std::time::Duration::from_secs(age.as_secs())),
+                                humantime::format_duration(std::time::Duration::from_secs(
+                                    age.as_secs()
+                                )),
                                 humantime::format_duration(freshness)
                             ));
                         }
@@ -212,7 +214,14 @@ impl Ctx<'_> {
 
     fn kr_status(&self, def: &KeyResultDef, period: &Period, state: Option<&KrState>) -> KrStatus {
         let (progress, current, start, target, items, updated_at) = match state {
-            Some(s) if s.computed_at.is_some() => (s.progress, s.current, s.start, s.target, s.items, s.changed_at),
+            Some(s) if s.computed_at.is_some() => (
+                s.progress,
+                s.current,
+                s.start,
+                s.target,
+                s.items,
+                s.changed_at,
+            ),
             _ => (0.0, None, def.start.unwrap_or(0.0), def.target, 0, None),
         };
         let (reason, synced_at) = self.staleness(def);
@@ -241,7 +250,11 @@ impl Ctx<'_> {
     }
 }
 
-async fn ctx<'a>(store: &Store, settings: &'a Settings, now: DateTime<Utc>) -> Result<Ctx<'a>, ReportError> {
+async fn ctx<'a>(
+    store: &Store,
+    settings: &'a Settings,
+    now: DateTime<Utc>,
+) -> Result<Ctx<'a>, ReportError> {
     let sources = store
         .source_states()
         .await?
@@ -256,7 +269,11 @@ async fn ctx<'a>(store: &Store, settings: &'a Settings, now: DateTime<Utc>) -> R
 }
 
 /// `okrsync status`: every objective with its KRs.
-pub async fn status(store: &Store, settings: &Settings, now: DateTime<Utc>) -> Result<StatusDoc, ReportError> {
+pub async fn status(
+    store: &Store,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Result<StatusDoc, ReportError> {
     let ctx = ctx(store, settings, now).await?;
     let states: HashMap<String, KrState> = store
         .kr_states()
@@ -270,12 +287,18 @@ pub async fn status(store: &Store, settings: &Settings, now: DateTime<Utc>) -> R
         .map(|o| objective_status(&ctx, o, &states))
         .collect();
     // Objectives without KRs roll up their children (deepest first, so chains work).
-    let children: BTreeMap<String, Vec<String>> = settings.objectives.iter().fold(BTreeMap::new(), |mut m, o| {
-        if let Some(p) = &o.parent {
-            m.entry(p.clone()).or_insert_with(Vec::new).push(o.id.clone());
-        }
-        m
-    });
+    let children: BTreeMap<String, Vec<String>> =
+        settings
+            .objectives
+            .iter()
+            .fold(BTreeMap::new(), |mut m, o| {
+                if let Some(p) = &o.parent {
+                    m.entry(p.clone())
+                        .or_insert_with(Vec::new)
+                        .push(o.id.clone());
+                }
+                m
+            });
     for _ in 0..settings.objectives.len() {
         let snapshot: HashMap<String, (f64, Status)> = objectives
             .iter()
@@ -283,24 +306,37 @@ pub async fn status(store: &Store, settings: &Settings, now: DateTime<Utc>) -> R
             .collect();
         for o in objectives.iter_mut().filter(|o| o.key_results.is_empty()) {
             if let Some(kids) = children.get(&o.id) {
-                let vals: Vec<(f64, f64)> = kids.iter().filter_map(|k| snapshot.get(k)).map(|(p, _)| (1.0, *p)).collect();
+                let vals: Vec<(f64, f64)> = kids
+                    .iter()
+                    .filter_map(|k| snapshot.get(k))
+                    .map(|(p, _)| (1.0, *p))
+                    .collect();
                 o.progress = progress::objective_progress(&vals);
-                o.status = progress::worst(kids.iter().filter_map(|k| snapshot.get(k)).map(|(_, s)| *s))
-                    .unwrap_or(o.status);
+                o.status =
+                    progress::worst(kids.iter().filter_map(|k| snapshot.get(k)).map(|(_, s)| *s))
+                        .unwrap_or(o.status);
             }
         }
     }
     Ok(StatusDoc { objectives })
 }
 
-fn objective_status(ctx: &Ctx, o: &ObjectiveDef, states: &HashMap<String, KrState>) -> ObjectiveStatus {
+fn objective_status(
+    ctx: &Ctx,
+    o: &ObjectiveDef,
+    states: &HashMap<String, KrState>,
+) -> ObjectiveStatus {
     let krs: Vec<KrStatus> = o
         .key_results
         .iter()
         .map(|kr| ctx.kr_status(kr, &o.period, states.get(&kr.id)))
         .collect();
     let expected = o.period.expected(ctx.now);
-    let progress = progress::objective_progress(&krs.iter().map(|k| (k.weight, k.progress)).collect::<Vec<_>>());
+    let progress = progress::objective_progress(
+        &krs.iter()
+            .map(|k| (k.weight, k.progress))
+            .collect::<Vec<_>>(),
+    );
     let status = progress::worst(krs.iter().map(|k| k.status))
         .unwrap_or_else(|| progress::status(progress, expected, ctx.settings.margins));
     ObjectiveStatus {
@@ -325,8 +361,14 @@ fn find_kr<'s>(settings: &'s Settings, id: &str) -> Option<(&'s KeyResultDef, &'
 }
 
 /// `okrsync explain KR`: the items and rules behind one KR's number.
-pub async fn explain(store: &Store, settings: &Settings, kr_id: &str, now: DateTime<Utc>) -> Result<ExplainDoc, ReportError> {
-    let (def, period) = find_kr(settings, kr_id).ok_or_else(|| ReportError::UnknownKr(kr_id.to_string()))?;
+pub async fn explain(
+    store: &Store,
+    settings: &Settings,
+    kr_id: &str,
+    now: DateTime<Utc>,
+) -> Result<ExplainDoc, ReportError> {
+    let (def, period) =
+        find_kr(settings, kr_id).ok_or_else(|| ReportError::UnknownKr(kr_id.to_string()))?;
     let ctx = ctx(store, settings, now).await?;
     let state = store.kr_state(kr_id).await?;
     let kr = ctx.kr_status(def, period, state.as_ref());
@@ -355,11 +397,20 @@ pub async fn explain(store: &Store, settings: &Settings, kr_id: &str, now: DateT
         .map(|r| r.id.clone())
         .collect();
     let history = store.history(kr_id, 100).await?;
-    Ok(ExplainDoc { kr, items, rules, history })
+    Ok(ExplainDoc {
+        kr,
+        items,
+        rules,
+        history,
+    })
 }
 
 /// `okrsync moves SELECTOR`: which KRs the selected items move, and with what share.
-pub async fn moves(store: &Store, settings: &Settings, selector: &str) -> Result<MovesDoc, ReportError> {
+pub async fn moves(
+    store: &Store,
+    settings: &Settings,
+    selector: &str,
+) -> Result<MovesDoc, ReportError> {
     let sel = Selector::parse(selector).map_err(ReportError::BadRequest)?;
     let selected = store.select_items(&sel).await?;
     let total = selected.len();
@@ -380,7 +431,11 @@ pub async fn moves(store: &Store, settings: &Settings, selector: &str) -> Result
                 .map(|(k, _)| (k.title.clone(), k.objective.clone()))
                 .unwrap_or_default();
             MovedKr {
-                share: if total == 0 { 0.0 } else { n as f64 / total as f64 },
+                share: if total == 0 {
+                    0.0
+                } else {
+                    n as f64 / total as f64
+                },
                 id,
                 title,
                 items: n,
@@ -399,7 +454,11 @@ pub async fn moves(store: &Store, settings: &Settings, selector: &str) -> Result
 
 /// The periods the unaligned report covers: those of objectives active at `now`, else the
 /// latest one; or the one asked for.
-pub fn report_periods(settings: &Settings, requested: Option<&str>, now: DateTime<Utc>) -> Result<Vec<Period>, ReportError> {
+pub fn report_periods(
+    settings: &Settings,
+    requested: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Period>, ReportError> {
     if let Some(p) = requested {
         return Period::parse(p)
             .map(|p| vec![p])
@@ -425,7 +484,12 @@ pub fn report_periods(settings: &Settings, requested: Option<&str>, now: DateTim
 }
 
 /// `okrsync unaligned`: started or finished work in the period that moves no KR.
-pub async fn unaligned(store: &Store, settings: &Settings, period: Option<&str>, now: DateTime<Utc>) -> Result<UnalignedDoc, ReportError> {
+pub async fn unaligned(
+    store: &Store,
+    settings: &Settings,
+    period: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<UnalignedDoc, ReportError> {
     let periods = report_periods(settings, period, now)?;
     let mut items = Vec::new();
     let mut by_project: BTreeMap<String, ProjectShare> = BTreeMap::new();
@@ -433,19 +497,23 @@ pub async fn unaligned(store: &Store, settings: &Settings, period: Option<&str>,
         let item = &row.item;
         let in_scope = match item.category {
             crate::model::Category::InProgress => true,
-            crate::model::Category::Done => periods.iter().any(|p| progress::done_in_period(p, item)),
+            crate::model::Category::Done => {
+                periods.iter().any(|p| progress::done_in_period(p, item))
+            }
             crate::model::Category::Todo => false,
         };
         if !in_scope {
             continue;
         }
-        let entry = by_project.entry(item.project.clone()).or_insert_with(|| ProjectShare {
-            project: item.project.clone(),
-            items: 0,
-            unaligned: 0,
-            unaligned_estimate: 0.0,
-            share: 0.0,
-        });
+        let entry = by_project
+            .entry(item.project.clone())
+            .or_insert_with(|| ProjectShare {
+                project: item.project.clone(),
+                items: 0,
+                unaligned: 0,
+                unaligned_estimate: 0.0,
+                share: 0.0,
+            });
         entry.items += 1;
         if row.match_count == 0 && row.exempt_rule.is_none() {
             entry.unaligned += 1;
@@ -464,7 +532,11 @@ pub async fn unaligned(store: &Store, settings: &Settings, period: Option<&str>,
     let by_project = by_project
         .into_values()
         .map(|mut p| {
-            p.share = if p.items == 0 { 0.0 } else { p.unaligned as f64 / p.items as f64 };
+            p.share = if p.items == 0 {
+                0.0
+            } else {
+                p.unaligned as f64 / p.items as f64
+            };
             p
         })
         .collect();

@@ -78,11 +78,23 @@ pub fn render_explain(doc: &ExplainDoc) -> String {
     if let Some(r) = &k.status_reason {
         let _ = writeln!(out, "stale: {r}");
     }
-    let _ = writeln!(out, "rules: {}", if doc.rules.is_empty() { "none".to_string() } else { doc.rules.join(", ") });
+    let _ = writeln!(
+        out,
+        "rules: {}",
+        if doc.rules.is_empty() {
+            "none".to_string()
+        } else {
+            doc.rules.join(", ")
+        }
+    );
     if doc.items.is_empty() {
         let _ = writeln!(out, "No items are matched.");
     } else {
-        let _ = writeln!(out, "{:<14} {:<12} {:>7} {:<6} {:<20} title", "key", "category", "weight", "counts", "rule");
+        let _ = writeln!(
+            out,
+            "{:<14} {:<12} {:>7} {:<6} {:<20} title",
+            "key", "category", "weight", "counts", "rule"
+        );
         for i in &doc.items {
             let _ = writeln!(
                 out,
@@ -106,7 +118,14 @@ pub fn render_moves(doc: &MovesDoc) -> String {
         let _ = writeln!(out, "They move no key result.");
     }
     for k in &doc.key_results {
-        let _ = writeln!(out, "  {}  {:>4} items  {}  ({})", pct(k.share), k.items, k.title, k.id);
+        let _ = writeln!(
+            out,
+            "  {}  {:>4} items  {}  ({})",
+            pct(k.share),
+            k.items,
+            k.title,
+            k.id
+        );
     }
     if doc.moving_nothing > 0 {
         let _ = writeln!(out, "  {} of them move no key result", doc.moving_nothing);
@@ -116,8 +135,16 @@ pub fn render_moves(doc: &MovesDoc) -> String {
 
 pub fn render_unaligned(doc: &UnalignedDoc) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "Work that moves no key result (period {}):", doc.periods.join(", "));
-    let _ = writeln!(out, "{:<16} {:>6} {:>10} {:>10} {:>7}", "project", "items", "unaligned", "estimate", "share");
+    let _ = writeln!(
+        out,
+        "Work that moves no key result (period {}):",
+        doc.periods.join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "{:<16} {:>6} {:>10} {:>10} {:>7}",
+        "project", "items", "unaligned", "estimate", "share"
+    );
     for p in &doc.by_project {
         let _ = writeln!(
             out,
@@ -132,7 +159,15 @@ pub fn render_unaligned(doc: &UnalignedDoc) -> String {
     if !doc.items.is_empty() {
         let _ = writeln!(out);
         for i in &doc.items {
-            let _ = writeln!(out, "  {:<14} {:<12} {:>5}  {}  {}", i.key, i.category, num(i.estimate), i.title, i.url);
+            let _ = writeln!(
+                out,
+                "  {:<14} {:<12} {:>5}  {}  {}",
+                i.key,
+                i.category,
+                num(i.estimate),
+                i.title,
+                i.url
+            );
         }
     }
     out

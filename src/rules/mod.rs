@@ -77,3 +77,353 @@ pub struct Evaluation {
     /// The first exempt rule that matches, if any.
     pub exempt_rule: Option<String>,
 }
+
+impl FieldPath {
+    /// The keys a rule may test, for error messages.
+    pub const KNOWN: &'static [&'static str] = &[
+        "source",
+        "key",
+        "kind",
+        "title",
+        "url",
+        "project",
+        "type",
+        "status",
+        "category",
+        "labels",
+        "components",
+        "epic",
+        "parent",
+        "milestone",
+        "assignee",
+        "estimate",
+    ];
+
+    pub fn parse(key: &str) -> Option<FieldPath> {
+        Some(match key {
+            "source" => FieldPath::Source,
+            "key" => FieldPath::Key,
+            "kind" => FieldPath::Kind,
+            "title" => FieldPath::Title,
+            "url" => FieldPath::Url,
+            "project" => FieldPath::Project,
+            "type" => FieldPath::Type,
+            "status" => FieldPath::Status,
+            "category" => FieldPath::Category,
+            "labels" => FieldPath::Labels,
+            "components" => FieldPath::Components,
+            "epic" => FieldPath::Epic,
+            "parent" => FieldPath::Parent,
+            "milestone" => FieldPath::Milestone,
+            "assignee" => FieldPath::Assignee,
+            "estimate" => FieldPath::Estimate,
+            other => match other.strip_prefix("fields.") {
+                Some(name) if !name.is_empty() => FieldPath::Custom(name.to_string()),
+                _ => return None,
+            },
+        })
+    }
+
+    /// The item's value(s) for this field: empty when missing.
+    fn values(&self, item: &Item) -> Vec<Value> {
+        let s = |v: &str| {
+            if v.is_empty() {
+                Vec::new()
+            } else {
+                vec![Value::Str(v.to_string())]
+            }
+        };
+        let o = |v: &Option<String>| v.as_deref().map(s).unwrap_or_default();
+        match self {
+            FieldPath::Source => s(&item.source),
+            FieldPath::Key => s(&item.key),
+            FieldPath::Kind => s(item.kind.as_str()),
+            FieldPath::Title => s(&item.title),
+            FieldPath::Url => s(&item.url),
+            FieldPath::Project => s(&item.project),
+            FieldPath::Type => s(&item.item_type),
+            FieldPath::Status => s(&item.status),
+            FieldPath::Category => s(item.category.as_str()),
+            FieldPath::Labels => item.labels.iter().flat_map(|l| s(l)).collect(),
+            FieldPath::Components => item.components.iter().flat_map(|l| s(l)).collect(),
+            FieldPath::Epic => o(&item.epic),
+            FieldPath::Parent => o(&item.parent),
+            FieldPath::Milestone => o(&item.milestone),
+            FieldPath::Assignee => o(&item.assignee),
+            FieldPath::Estimate => item
+                .estimate
+                .map(|e| vec![Value::Num(e)])
+                .unwrap_or_default(),
+            FieldPath::Custom(name) => match item.fields.get(name) {
+                None => Vec::new(),
+                Some(serde_json::Value::Array(a)) => a.iter().filter_map(json_value).collect(),
+                Some(v) => json_value(v).into_iter().collect(),
+            },
+        }
+    }
+}
+
+/// A field value as a rule sees it.
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    Str(String),
+    Num(f64),
+}
+
+impl Value {
+    fn text(&self) -> String {
+        match self {
+            Value::Str(s) => s.clone(),
+            Value::Num(n) if n.fract() == 0.0 && n.abs() < 1e15 => format!("{n:.0}"),
+            Value::Num(n) => n.to_string(),
+        }
+    }
+
+    fn number(&self) -> Option<f64> {
+        match self {
+            Value::Num(n) => Some(*n),
+            Value::Str(s) => s.trim().parse().ok(),
+        }
+    }
+}
+
+fn json_value(v: &serde_json::Value) -> Option<Value> {
+    match v {
+        serde_json::Value::String(s) if !s.is_empty() => Some(Value::Str(s.clone())),
+        serde_json::Value::Number(n) => n.as_f64().map(Value::Num),
+        serde_json::Value::Bool(b) => Some(Value::Str(b.to_string())),
+        _ => None,
+    }
+}
+
+impl Scalar {
+    fn equals(&self, v: &Value) -> bool {
+        match self {
+            Scalar::Str(s) => match v {
+                Value::Str(x) => x == s,
+                Value::Num(_) => v.text() == *s,
+            },
+            Scalar::Num(n) => v.number().is_some_and(|x| (x - n).abs() < 1e-9),
+            Scalar::Bool(b) => v.text() == b.to_string(),
+        }
+    }
+
+    fn canonical(&self) -> String {
+        match self {
+            Scalar::Str(s) => format!("s:{s}"),
+            Scalar::Num(n) => format!("n:{n}"),
+            Scalar::Bool(b) => format!("b:{b}"),
+        }
+    }
+}
+
+impl Test {
+    /// Does the test hold for a field with these values? For several values (list
+    /// fields) `AnyOf`/`Regex` hold when any element satisfies them, and `Not` negates the
+    /// whole: `{ not = ["a", "b"] }` on labels means "has neither a nor b".
+    fn holds(&self, values: &[Value]) -> bool {
+        match self {
+            Test::AnyOf(options) => values.iter().any(|v| options.iter().any(|o| o.equals(v))),
+            Test::Not(inner) => !inner.holds(values),
+            Test::Regex(re) => values.iter().any(|v| re.is_match(&v.text())),
+        }
+    }
+
+    fn canonical(&self) -> String {
+        match self {
+            Test::AnyOf(list) => format!(
+                "any({})",
+                list.iter()
+                    .map(Scalar::canonical)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            Test::Not(inner) => format!("not({})", inner.canonical()),
+            Test::Regex(re) => format!("re({})", re.as_str()),
+        }
+    }
+
+    fn parse(value: &toml::Value, field: &FieldPath) -> Result<Test, String> {
+        const EXPECTED: &str =
+            "expected a string, number, boolean, a list of them, { not = … } or { regex = \"…\" }";
+        let scalar = |v: &toml::Value| -> Result<Scalar, String> {
+            match v {
+                toml::Value::String(s) => Ok(Scalar::Str(s.clone())),
+                toml::Value::Integer(i) => Ok(Scalar::Num(*i as f64)),
+                toml::Value::Float(f) => Ok(Scalar::Num(*f)),
+                toml::Value::Boolean(b) => Ok(Scalar::Bool(*b)),
+                _ => Err(EXPECTED.to_string()),
+            }
+        };
+        let test = match value {
+            toml::Value::Array(items) => {
+                if items.is_empty() {
+                    return Err("an empty list matches nothing; give at least one value".into());
+                }
+                Test::AnyOf(items.iter().map(scalar).collect::<Result<_, _>>()?)
+            }
+            toml::Value::Table(t) => {
+                if t.len() != 1 {
+                    return Err(EXPECTED.to_string());
+                }
+                if let Some(inner) = t.get("not") {
+                    Test::Not(Box::new(Test::parse(inner, field)?))
+                } else if let Some(re) = t.get("regex") {
+                    let toml::Value::String(pattern) = re else {
+                        return Err("regex expects a string".into());
+                    };
+                    Test::Regex(
+                        regex::Regex::new(pattern)
+                            .map_err(|e| format!("invalid regex `{pattern}`: {e}"))?,
+                    )
+                } else {
+                    return Err(EXPECTED.to_string());
+                }
+            }
+            other => Test::AnyOf(vec![scalar(other)?]),
+        };
+        // Words with a fixed vocabulary: a typo would silently match nothing.
+        let vocabulary: Option<&[&str]> = match field {
+            FieldPath::Category => Some(&["todo", "in_progress", "done"]),
+            FieldPath::Kind => Some(&["issue", "pull_request", "epic", "row"]),
+            _ => None,
+        };
+        if let Some(words) = vocabulary {
+            test.check_words(words)?;
+        }
+        Ok(test)
+    }
+
+    fn check_words(&self, words: &[&str]) -> Result<(), String> {
+        match self {
+            Test::AnyOf(list) => {
+                for s in list {
+                    let ok = matches!(s, Scalar::Str(w) if words.contains(&w.as_str()));
+                    if !ok {
+                        let shown = match s {
+                            Scalar::Str(w) => w.clone(),
+                            other => other.canonical(),
+                        };
+                        return Err(format!("\"{shown}\" is not one of {}", words.join(", ")));
+                    }
+                }
+                Ok(())
+            }
+            Test::Not(inner) => inner.check_words(words),
+            Test::Regex(_) => Ok(()),
+        }
+    }
+}
+
+impl Condition {
+    pub fn parse(key: &str, value: &toml::Value) -> Result<Condition, String> {
+        let field = FieldPath::parse(key).ok_or_else(|| {
+            format!(
+                "unknown field `{key}`; expected one of {}, or fields.<name>",
+                FieldPath::KNOWN.join(", ")
+            )
+        })?;
+        let test = Test::parse(value, &field)?;
+        Ok(Condition {
+            key: key.to_string(),
+            field,
+            test,
+        })
+    }
+
+    pub fn matches(&self, item: &Item) -> bool {
+        self.test.holds(&self.field.values(item))
+    }
+}
+
+impl RuleDef {
+    /// The source filter and every condition hold.
+    pub fn matches(&self, item: &Item) -> bool {
+        self.source.as_deref().is_none_or(|s| s == item.source)
+            && self.conditions.iter().all(|c| c.matches(item))
+    }
+
+    fn canonical(&self) -> String {
+        let mut conditions: Vec<String> = self
+            .conditions
+            .iter()
+            .map(|c| format!("{}={}", c.key, c.test.canonical()))
+            .collect();
+        conditions.sort();
+        format!(
+            "id={}|krs={}|exempt={}|source={}|{}",
+            self.id,
+            self.krs.join(","),
+            self.exempt,
+            self.source.as_deref().unwrap_or("*"),
+            conditions.join("&")
+        )
+    }
+}
+
+/// All rules, in file order.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    rules: Vec<RuleDef>,
+}
+
+impl RuleSet {
+    pub fn new(rules: Vec<RuleDef>) -> RuleSet {
+        RuleSet { rules }
+    }
+
+    pub fn rules(&self) -> &[RuleDef] {
+        &self.rules
+    }
+
+    /// What the rules say about `item`: each KR at most once (first rule wins), and the
+    /// first matching exempt rule.
+    pub fn evaluate(&self, item: &Item) -> Evaluation {
+        let mut eval = Evaluation::default();
+        for rule in &self.rules {
+            if !rule.matches(item) {
+                continue;
+            }
+            if rule.exempt {
+                if eval.exempt_rule.is_none() {
+                    eval.exempt_rule = Some(rule.id.clone());
+                }
+                continue;
+            }
+            for kr in &rule.krs {
+                if !eval.matches.iter().any(|(k, _)| k == kr) {
+                    eval.matches.push((kr.clone(), rule.id.clone()));
+                }
+            }
+        }
+        eval
+    }
+
+    /// A stable digest of every rule: when it changes, every item must be matched again.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for r in &self.rules {
+            h.update(r.canonical().as_bytes());
+            h.update(b"\n");
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The `fields.<name>` names read by rules that apply to `source`, sorted.
+    pub fn custom_fields_for_source(&self, source: &str) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .rules
+            .iter()
+            .filter(|r| r.source.as_deref().is_none_or(|s| s == source))
+            .flat_map(|r| r.conditions.iter())
+            .filter_map(|c| match &c.field {
+                FieldPath::Custom(name) => Some(name.clone()),
+                _ => None,
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}

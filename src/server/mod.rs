@@ -48,7 +48,11 @@ impl Application {
             .route("/api/v1/unaligned", get(unaligned))
             .route("/api/v1/sync", post(sync_now))
             .with_state(state);
-        Ok(Application { listener, router, addr })
+        Ok(Application {
+            listener,
+            router,
+            addr,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -60,7 +64,10 @@ impl Application {
     }
 
     /// Serves until `shutdown` turns true.
-    pub async fn run_until_stopped(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move {
                 while !*shutdown.borrow() {
@@ -87,7 +94,10 @@ impl IntoResponse for ReportError {
             ReportError::BadRequest(_) => error(StatusCode::BAD_REQUEST, self.to_string()),
             ReportError::Store(e) => {
                 tracing::error!(error = %e, "store error while serving a report");
-                error(StatusCode::INTERNAL_SERVER_ERROR, "the store is unavailable")
+                error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the store is unavailable",
+                )
             }
         }
     }
@@ -96,7 +106,10 @@ impl IntoResponse for ReportError {
 async fn readyz(State(s): Shared) -> Response {
     match s.engine.store().ping().await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("database unreachable: {e}")),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("database unreachable: {e}"),
+        ),
     }
 }
 
@@ -116,9 +129,11 @@ struct MovesQuery {
 }
 
 async fn moves(State(s): Shared, Query(q): Query<MovesQuery>) -> Result<Response, ReportError> {
-    let selector = q
-        .selector
-        .ok_or_else(|| ReportError::BadRequest("the selector parameter is required, e.g. ?selector=project=PAY".into()))?;
+    let selector = q.selector.ok_or_else(|| {
+        ReportError::BadRequest(
+            "the selector parameter is required, e.g. ?selector=project=PAY".into(),
+        )
+    })?;
     let doc = report::moves(s.engine.store(), s.engine.settings(), &selector).await?;
     Ok(Json(doc).into_response())
 }
@@ -128,8 +143,17 @@ struct UnalignedQuery {
     period: Option<String>,
 }
 
-async fn unaligned(State(s): Shared, Query(q): Query<UnalignedQuery>) -> Result<Response, ReportError> {
-    let doc = report::unaligned(s.engine.store(), s.engine.settings(), q.period.as_deref(), clock::now()).await?;
+async fn unaligned(
+    State(s): Shared,
+    Query(q): Query<UnalignedQuery>,
+) -> Result<Response, ReportError> {
+    let doc = report::unaligned(
+        s.engine.store(),
+        s.engine.settings(),
+        q.period.as_deref(),
+        clock::now(),
+    )
+    .await?;
     Ok(Json(doc).into_response())
 }
 
@@ -147,12 +171,14 @@ fn refuse_unauthorized(s: &AppState, headers: &HeaderMap) -> Option<Response> {
         .and_then(|v| v.strip_prefix("Bearer "));
     match given {
         Some(g) if constant_time_eq(g.as_bytes(), token.expose_secret().as_bytes()) => None,
-        _ => Some((
-            StatusCode::UNAUTHORIZED,
-            [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
-            Json(serde_json::json!({ "error": "a valid bearer token is required" })),
-        )
-            .into_response()),
+        _ => Some(
+            (
+                StatusCode::UNAUTHORIZED,
+                [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+                Json(serde_json::json!({ "error": "a valid bearer token is required" })),
+            )
+                .into_response(),
+        ),
     }
 }
 
@@ -167,23 +193,49 @@ struct CheckinBody {
     author: Option<String>,
 }
 
-async fn checkin(State(s): Shared, Path(id): Path<String>, headers: HeaderMap, body: Option<Json<CheckinBody>>) -> Response {
+async fn checkin(
+    State(s): Shared,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Option<Json<CheckinBody>>,
+) -> Response {
     if let Some(refusal) = refuse_unauthorized(&s, &headers) {
         return refusal;
     }
     let Some(Json(body)) = body else {
-        return error(StatusCode::BAD_REQUEST, "expected a JSON body like {\"value\": 42}");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "expected a JSON body like {\"value\": 42}",
+        );
     };
-    match s.engine.checkin(&id, body.value, body.note.as_deref(), body.author.as_deref()).await {
-        Ok(()) => match report::explain(s.engine.store(), s.engine.settings(), &id, clock::now()).await {
-            Ok(doc) => (StatusCode::CREATED, Json(doc.kr)).into_response(),
-            Err(e) => e.into_response(),
-        },
-        Err(CheckinError::UnknownKr(k)) => error(StatusCode::NOT_FOUND, format!("unknown key result \"{k}\"")),
-        Err(e @ (CheckinError::NotManual { .. } | CheckinError::BadValue)) => error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+    match s
+        .engine
+        .checkin(
+            &id,
+            body.value,
+            body.note.as_deref(),
+            body.author.as_deref(),
+        )
+        .await
+    {
+        Ok(()) => {
+            match report::explain(s.engine.store(), s.engine.settings(), &id, clock::now()).await {
+                Ok(doc) => (StatusCode::CREATED, Json(doc.kr)).into_response(),
+                Err(e) => e.into_response(),
+            }
+        }
+        Err(CheckinError::UnknownKr(k)) => {
+            error(StatusCode::NOT_FOUND, format!("unknown key result \"{k}\""))
+        }
+        Err(e @ (CheckinError::NotManual { .. } | CheckinError::BadValue)) => {
+            error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+        }
         Err(CheckinError::Store(e)) => {
             tracing::error!(error = format!("{e:#}"), "check-in failed");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "the check-in could not be stored")
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the check-in could not be stored",
+            )
         }
     }
 }
@@ -196,7 +248,10 @@ async fn sync_now(State(s): Shared, headers: HeaderMap) -> Response {
         Ok(runs) => Json(serde_json::json!({ "runs": runs })).into_response(),
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "sync requested over HTTP failed");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "the sync could not be recorded")
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the sync could not be recorded",
+            )
         }
     }
 }

@@ -60,7 +60,10 @@ pub struct DatabaseSettings {
 impl std::fmt::Debug for DatabaseSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DatabaseSettings")
-            .field("url", &redact_url(secrecy::ExposeSecret::expose_secret(&self.url)))
+            .field(
+                "url",
+                &redact_url(secrecy::ExposeSecret::expose_secret(&self.url)),
+            )
             .field("max_connections", &self.max_connections)
             .finish()
     }
@@ -190,7 +193,10 @@ impl Settings {
                     continue;
                 };
                 if !valid_name(name) {
-                    sink.report(&key, "a source name may only use letters, digits, '-' and '_'");
+                    sink.report(
+                        &key,
+                        "a source name may only use letters, digits, '-' and '_'",
+                    );
                 }
                 if let Some((kind, source)) = read_source(name, &key, t, &mut sink, &base_dir) {
                     source_kinds.insert(name.clone(), kind);
@@ -303,7 +309,10 @@ fn read_server(top: &mut Section, sink: &mut Sink, base: &Path) -> Option<Server
         Some(l) => match l.parse::<SocketAddr>() {
             Ok(a) => Some(a),
             Err(_) => {
-                sink.report(&s.key("listen"), format!("expected an address like \"127.0.0.1:8080\", found \"{l}\""));
+                sink.report(
+                    &s.key("listen"),
+                    format!("expected an address like \"127.0.0.1:8080\", found \"{l}\""),
+                );
                 None
             }
         },
@@ -325,8 +334,17 @@ fn read_database(top: &mut Section, sink: &mut Sink) -> Option<DatabaseSettings>
         .unwrap_or_else(|| "sqlite://data/okrsync.db".to_string());
     let max_connections = s.integer(sink, "max_connections", 1, 1000).unwrap_or(10) as u32;
     s.finish(sink);
-    if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        sink.report("database.url", format!("expected sqlite://PATH or postgres://USER@HOST/DB, found \"{}\"", redact_url(&url)));
+    if !(url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://"))
+    {
+        sink.report(
+            "database.url",
+            format!(
+                "expected sqlite://PATH or postgres://USER@HOST/DB, found \"{}\"",
+                redact_url(&url)
+            ),
+        );
         return None;
     }
     Some(DatabaseSettings {
@@ -343,7 +361,9 @@ fn read_log(top: &mut Section, sink: &mut Sink) -> Option<LogSettings> {
         Some("json") => LogFormat::Json,
         _ => LogFormat::Pretty,
     };
-    let level = s.string(sink, "level").unwrap_or_else(|| "info".to_string());
+    let level = s
+        .string(sink, "level")
+        .unwrap_or_else(|| "info".to_string());
     if tracing_subscriber::EnvFilter::try_new(&level).is_err() {
         sink.report("log.level", format!("expected a level (error, warn, info, debug, trace) or a filter like \"okrsync=debug\", found \"{level}\""));
     }
@@ -362,8 +382,14 @@ fn read_margins(top: &mut Section, sink: &mut Sink) -> StatusMargins {
     if let Some(v) = s.number(sink, "at_risk_margin") {
         m.at_risk = v;
     }
-    if !(0.0..=1.0).contains(&m.on_track) || !(0.0..=1.0).contains(&m.at_risk) || m.at_risk < m.on_track {
-        sink.report("status", "margins must lie in [0, 1] with on_track_margin ≤ at_risk_margin");
+    if !(0.0..=1.0).contains(&m.on_track)
+        || !(0.0..=1.0).contains(&m.at_risk)
+        || m.at_risk < m.on_track
+    {
+        sink.report(
+            "status",
+            "margins must lie in [0, 1] with on_track_margin ≤ at_risk_margin",
+        );
     }
     s.finish(sink);
     m
@@ -381,13 +407,24 @@ fn read_source(
     let mut s = Section::new(key, table);
     let kind = s.required_string(sink, "kind");
     // Keys every source accepts.
-    let every = s.duration(sink, "every").unwrap_or(Duration::from_secs(300));
+    let every = s
+        .duration(sink, "every")
+        .unwrap_or(Duration::from_secs(300));
     let freshness = s.duration(sink, "freshness");
     let reconcile_every = s
         .duration(sink, "reconcile_every")
         .unwrap_or(Duration::from_secs(24 * 3600));
-    let overlap = s.duration(sink, "overlap").unwrap_or(Duration::from_secs(120));
-    let webhook_secret = secret(&mut s, sink, "webhook_secret_env", "webhook_secret_file", base, false);
+    let overlap = s
+        .duration(sink, "overlap")
+        .unwrap_or(Duration::from_secs(120));
+    let webhook_secret = secret(
+        &mut s,
+        sink,
+        "webhook_secret_env",
+        "webhook_secret_file",
+        base,
+        false,
+    );
     let mut http = HttpSettings::default();
     if let Some(rps) = s.number(sink, "requests_per_second") {
         if rps > 0.0 {
@@ -414,9 +451,19 @@ fn read_source(
         "github" | "sheet" => {
             // Accept the documented keys so the report is about the one real problem.
             for k in [
-                "api_url", "token_env", "token_file", "repos", "projects", "path", "csv_url",
-                "google_sheet_id", "api_key_env", "api_key_file", "service_account_file",
-                "token_url", "items",
+                "api_url",
+                "token_env",
+                "token_file",
+                "repos",
+                "projects",
+                "path",
+                "csv_url",
+                "google_sheet_id",
+                "api_key_env",
+                "api_key_file",
+                "service_account_file",
+                "token_url",
+                "items",
             ] {
                 s.raw(k);
             }
@@ -424,7 +471,10 @@ fn read_source(
             None
         }
         other => {
-            sink.report(&s.key("kind"), format!("expected one of jira, github, sheet, found \"{other}\""));
+            sink.report(
+                &s.key("kind"),
+                format!("expected one of jira, github, sheet, found \"{other}\""),
+            );
             None
         }
     };
@@ -450,13 +500,19 @@ fn read_jira(s: &mut Section, sink: &mut Sink, base: &Path) -> Option<JiraSettin
             None
         }
     });
-    let flavor = match s.choice(sink, "flavor", &["cloud", "datacenter"]).as_deref() {
+    let flavor = match s
+        .choice(sink, "flavor", &["cloud", "datacenter"])
+        .as_deref()
+    {
         Some("datacenter") => JiraFlavor::DataCenter,
         _ => JiraFlavor::Cloud,
     };
     let email = s.string(sink, "email");
     if flavor == JiraFlavor::Cloud && email.is_none() {
-        sink.report(&s.key("email"), "is required for Jira Cloud (Basic auth with e-mail and API token)");
+        sink.report(
+            &s.key("email"),
+            "is required for Jira Cloud (Basic auth with e-mail and API token)",
+        );
     }
     let token = secret(s, sink, "token_env", "token_file", base, true);
     let jql = s.string(sink, "jql").unwrap_or_default();

@@ -38,7 +38,10 @@ pub(crate) fn load(
                         file: "okrs".into(),
                         key: "okrs".into(),
                         line: None,
-                        message: format!("no OKR file matches \"{g}\" (looked in {})", base.display()),
+                        message: format!(
+                            "no OKR file matches \"{g}\" (looked in {})",
+                            base.display()
+                        ),
                     });
                 }
                 for f in found {
@@ -117,21 +120,34 @@ pub(crate) fn load(
     // Cross-file checks.
     let mut kr_measures: HashMap<String, Measure> = HashMap::new();
     let mut objective_ids = BTreeSet::new();
-    let report = |problems: &mut Vec<Problem>, file: &str, key: String, line: Option<usize>, msg: String| {
-        problems.push(Problem {
-            file: file.to_string(),
-            key,
-            line,
-            message: msg,
-        })
-    };
+    let report =
+        |problems: &mut Vec<Problem>, file: &str, key: String, line: Option<usize>, msg: String| {
+            problems.push(Problem {
+                file: file.to_string(),
+                key,
+                line,
+                message: msg,
+            })
+        };
     for (o, file, key) in &objectives {
         if !objective_ids.insert(o.id.clone()) {
-            report(problems, file, format!("{key}.id"), None, format!("objective id \"{}\" is used twice", o.id));
+            report(
+                problems,
+                file,
+                format!("{key}.id"),
+                None,
+                format!("objective id \"{}\" is used twice", o.id),
+            );
         }
         for (i, kr) in o.key_results.iter().enumerate() {
             if kr_measures.insert(kr.id.clone(), kr.measure).is_some() {
-                report(problems, file, format!("{key}.kr[{i}].id"), None, format!("key result id \"{}\" is used twice", kr.id));
+                report(
+                    problems,
+                    file,
+                    format!("{key}.kr[{i}].id"),
+                    None,
+                    format!("key result id \"{}\" is used twice", kr.id),
+                );
             }
             if let Some(m) = &kr.metric {
                 match source_kinds.get(&m.source) {
@@ -149,7 +165,13 @@ pub(crate) fn load(
     for (o, file, key) in &objectives {
         if let Some(p) = &o.parent {
             if !parents.contains_key(p) {
-                report(problems, file, format!("{key}.parent"), None, format!("unknown objective \"{p}\""));
+                report(
+                    problems,
+                    file,
+                    format!("{key}.parent"),
+                    None,
+                    format!("unknown objective \"{p}\""),
+                );
                 continue;
             }
             // Walk up; a cycle comes back to where it started.
@@ -157,7 +179,13 @@ pub(crate) fn load(
             let mut cur = Some(p.clone());
             while let Some(c) = cur {
                 if !seen.insert(c.clone()) {
-                    report(problems, file, format!("{key}.parent"), None, format!("objective \"{}\" is its own ancestor", o.id));
+                    report(
+                        problems,
+                        file,
+                        format!("{key}.parent"),
+                        None,
+                        format!("objective \"{}\" is its own ancestor", o.id),
+                    );
                     break;
                 }
                 cur = parents.get(&c).cloned().flatten();
@@ -170,13 +198,25 @@ pub(crate) fn load(
         let line = |k: &str| locator.line(k);
         if !rule_ids.insert(r.id.clone()) {
             let k = format!("{key}.id");
-            report(problems, &file, k.clone(), line(&k), format!("rule id \"{}\" is used twice", r.id));
+            report(
+                problems,
+                &file,
+                k.clone(),
+                line(&k),
+                format!("rule id \"{}\" is used twice", r.id),
+            );
         }
         for kr in &r.krs {
             match kr_measures.get(kr) {
                 None => {
                     let k = format!("{key}.kr");
-                    report(problems, &file, k.clone(), line(&k), format!("unknown key result \"{kr}\""));
+                    report(
+                        problems,
+                        &file,
+                        k.clone(),
+                        line(&k),
+                        format!("unknown key result \"{kr}\""),
+                    );
                 }
                 Some(m) if !m.uses_items() => {
                     let k = format!("{key}.kr");
@@ -188,7 +228,16 @@ pub(crate) fn load(
         if let Some(s) = &r.source {
             if !source_kinds.contains_key(s) {
                 let k = format!("{key}.source");
-                report(problems, &file, k.clone(), line(&k), format!("unknown source \"{s}\"; configured sources: {}", list(source_kinds.keys())));
+                report(
+                    problems,
+                    &file,
+                    k.clone(),
+                    line(&k),
+                    format!(
+                        "unknown source \"{s}\"; configured sources: {}",
+                        list(source_kinds.keys())
+                    ),
+                );
             }
         }
         rules.push(r);
@@ -215,14 +264,23 @@ fn date(s: &mut Section, sink: &mut Sink, key: &'static str) -> Option<NaiveDate
         toml::Value::String(t) => t.clone(),
         toml::Value::Datetime(d) => d.to_string(),
         other => {
-            sink.report(&s.key(key), format!("expected a date like \"2026-10-01\", found {}", type_name(other)));
+            sink.report(
+                &s.key(key),
+                format!(
+                    "expected a date like \"2026-10-01\", found {}",
+                    type_name(other)
+                ),
+            );
             return None;
         }
     };
     match NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
         Ok(d) => Some(d),
         Err(_) => {
-            sink.report(&s.key(key), format!("expected a date like \"2026-10-01\", found \"{text}\""));
+            sink.report(
+                &s.key(key),
+                format!("expected a date like \"2026-10-01\", found \"{text}\""),
+            );
             None
         }
     }
@@ -260,16 +318,25 @@ fn read_objective(key: &str, t: &toml::Table, file: &str, sink: &mut Sink) -> Op
             },
             (a, b) => {
                 if a.is_none() && !s.has("start") {
-                    sink.report(&s.key("start"), "is required with end (a date like \"2026-10-01\")");
+                    sink.report(
+                        &s.key("start"),
+                        "is required with end (a date like \"2026-10-01\")",
+                    );
                 }
                 if b.is_none() && !s.has("end") {
-                    sink.report(&s.key("end"), "is required with start (a date like \"2026-12-31\")");
+                    sink.report(
+                        &s.key("end"),
+                        "is required with start (a date like \"2026-12-31\")",
+                    );
                 }
                 None
             }
         },
         (None, false) => {
-            sink.report(&s.key("period"), "is required: a period like \"2026-Q4\", or start and end dates");
+            sink.report(
+                &s.key("period"),
+                "is required: a period like \"2026-Q4\", or start and end dates",
+            );
             None
         }
     };
@@ -298,7 +365,10 @@ fn read_kr(key: &str, t: &toml::Table, objective: &str, sink: &mut Sink) -> Opti
     let title = s.required_string(sink, "title");
     let measure = match s.raw("measure") {
         None => {
-            sink.report(&s.key("measure"), format!("is required: one of {}", Measure::ALL.join(", ")));
+            sink.report(
+                &s.key("measure"),
+                format!("is required: one of {}", Measure::ALL.join(", ")),
+            );
             None
         }
         Some(_) => s
@@ -309,7 +379,10 @@ fn read_kr(key: &str, t: &toml::Table, objective: &str, sink: &mut Sink) -> Opti
     if weight < 0.0 {
         sink.report(&s.key("weight"), "must not be negative");
     }
-    let weight_by = match s.choice(sink, "weight_by", &["count", "estimate"]).as_deref() {
+    let weight_by = match s
+        .choice(sink, "weight_by", &["count", "estimate"])
+        .as_deref()
+    {
         Some("estimate") => WeightBy::Estimate,
         _ => WeightBy::Count,
     };
@@ -319,25 +392,44 @@ fn read_kr(key: &str, t: &toml::Table, objective: &str, sink: &mut Sink) -> Opti
     let unit = s.string(sink, "unit");
     let owner = s.string(sink, "owner");
     s.raw("description");
-    let metric = s.table(sink, "metric").and_then(|m| read_metric(&s.key("metric"), m, sink));
+    let metric = s
+        .table(sink, "metric")
+        .and_then(|m| read_metric(&s.key("metric"), m, sink));
     if let Some(m) = measure {
         if s.has("weight_by") && m != Measure::Completion {
-            sink.report(&s.key("weight_by"), "only applies to completion key results");
+            sink.report(
+                &s.key("weight_by"),
+                "only applies to completion key results",
+            );
         }
         if s.has("field") && m != Measure::Sum {
             sink.report(&s.key("field"), "only applies to sum key results");
         }
         if let Some(f) = &field {
             if f != "estimate" && f.strip_prefix("fields.").is_none_or(str::is_empty) {
-                sink.report(&s.key("field"), format!("expected \"estimate\" or \"fields.<name>\", found \"{f}\""));
+                sink.report(
+                    &s.key("field"),
+                    format!("expected \"estimate\" or \"fields.<name>\", found \"{f}\""),
+                );
             }
         }
         if matches!(m, Measure::Count | Measure::Sum | Measure::Metric) && !s.has("target") {
-            sink.report(&s.key("target"), format!("is required for {} key results", m.as_str()));
+            sink.report(
+                &s.key("target"),
+                format!("is required for {} key results", m.as_str()),
+            );
         }
-        if matches!(m, Measure::Completion | Measure::Milestone) && (s.has("target") || s.has("start")) {
+        if matches!(m, Measure::Completion | Measure::Milestone)
+            && (s.has("target") || s.has("start"))
+        {
             let k = if s.has("target") { "target" } else { "start" };
-            sink.report(&s.key(k), format!("does not apply to {} key results (their target is the matched work)", m.as_str()));
+            sink.report(
+                &s.key(k),
+                format!(
+                    "does not apply to {} key results (their target is the matched work)",
+                    m.as_str()
+                ),
+            );
         }
         if m == Measure::Metric && !s.has("metric") {
             sink.report(&s.key("metric"), "is required for metric key results: { source = \"…\", cell = \"Sheet!B7\" } or { source, sheet, row, column }");
@@ -346,7 +438,12 @@ fn read_kr(key: &str, t: &toml::Table, objective: &str, sink: &mut Sink) -> Opti
             sink.report(&s.key("metric"), "only applies to metric key results");
         }
         if let (Some(a), Some(b)) = (start, target) {
-            if a == b && matches!(m, Measure::Count | Measure::Sum | Measure::Metric | Measure::Manual) {
+            if a == b
+                && matches!(
+                    m,
+                    Measure::Count | Measure::Sum | Measure::Metric | Measure::Manual
+                )
+            {
                 sink.report(&s.key("target"), "must differ from start");
             }
         }
@@ -393,7 +490,13 @@ fn read_metric(key: &str, t: &toml::Table, sink: &mut Sink) -> Option<MetricRef>
     })
 }
 
-fn read_rule(key: &str, index: usize, t: &toml::Table, file: &str, sink: &mut Sink) -> Option<RuleDef> {
+fn read_rule(
+    key: &str,
+    index: usize,
+    t: &toml::Table,
+    file: &str,
+    sink: &mut Sink,
+) -> Option<RuleDef> {
     let mut s = Section::new(key, t);
     let id = s
         .string(sink, "id")
@@ -411,16 +514,25 @@ fn read_rule(key: &str, index: usize, t: &toml::Table, file: &str, sink: &mut Si
         (None, None) => {}
     }
     if exempt && !targets.is_empty() {
-        sink.report(&s.key("exempt"), "an exempt rule maps to no key result: remove kr/krs or exempt");
+        sink.report(
+            &s.key("exempt"),
+            "an exempt rule maps to no key result: remove kr/krs or exempt",
+        );
     }
     if !exempt && targets.is_empty() {
-        sink.report(&s.key("kr"), "is required: the key result this rule moves (or exempt = true)");
+        sink.report(
+            &s.key("kr"),
+            "is required: the key result this rule moves (or exempt = true)",
+        );
     }
     let mut conditions = Vec::new();
     let mut ok = true;
     match s.raw("match") {
         None => {
-            sink.report(&s.key("match"), "is required: a [rule.match] table (an empty table matches every item)");
+            sink.report(
+                &s.key("match"),
+                "is required: a [rule.match] table (an empty table matches every item)",
+            );
             ok = false;
         }
         Some(toml::Value::Table(m)) => {
@@ -436,7 +548,10 @@ fn read_rule(key: &str, index: usize, t: &toml::Table, file: &str, sink: &mut Si
         }
         Some(other) => {
             ok = false;
-            sink.report(&s.key("match"), format!("expected a table, found {}", type_name(other)));
+            sink.report(
+                &s.key("match"),
+                format!("expected a table, found {}", type_name(other)),
+            );
         }
     }
     s.finish(sink);

@@ -78,7 +78,10 @@ impl<'t> Section<'t> {
         match self.raw(key)? {
             Value::String(s) => Some(s.clone()),
             other => {
-                sink.report(&self.key(key), format!("expected a string, found {}", type_name(other)));
+                sink.report(
+                    &self.key(key),
+                    format!("expected a string, found {}", type_name(other)),
+                );
                 None
             }
         }
@@ -109,7 +112,10 @@ impl<'t> Section<'t> {
                 }
             },
             other => {
-                sink.report(&self.key(key), format!("expected a number, found {}", type_name(other)));
+                sink.report(
+                    &self.key(key),
+                    format!("expected a number, found {}", type_name(other)),
+                );
                 None
             }
         }
@@ -120,23 +126,38 @@ impl<'t> Section<'t> {
             Value::Boolean(b) => Some(*b),
             Value::String(s) if s == "true" || s == "false" => Some(s == "true"),
             other => {
-                sink.report(&self.key(key), format!("expected true or false, found {}", type_name(other)));
+                sink.report(
+                    &self.key(key),
+                    format!("expected true or false, found {}", type_name(other)),
+                );
                 None
             }
         }
     }
 
-    pub fn integer(&mut self, sink: &mut Sink, key: &'static str, min: i64, max: i64) -> Option<i64> {
+    pub fn integer(
+        &mut self,
+        sink: &mut Sink,
+        key: &'static str,
+        min: i64,
+        max: i64,
+    ) -> Option<i64> {
         let v = match self.raw(key)? {
             Value::Integer(i) => *i,
             Value::String(s) if s.trim().parse::<i64>().is_ok() => s.trim().parse::<i64>().ok()?,
             other => {
-                sink.report(&self.key(key), format!("expected an integer, found {}", type_name(other)));
+                sink.report(
+                    &self.key(key),
+                    format!("expected an integer, found {}", type_name(other)),
+                );
                 return None;
             }
         };
         if v < min || v > max {
-            sink.report(&self.key(key), format!("expected an integer from {min} to {max}, found {v}"));
+            sink.report(
+                &self.key(key),
+                format!("expected an integer from {min} to {max}, found {v}"),
+            );
             return None;
         }
         Some(v)
@@ -152,7 +173,12 @@ impl<'t> Section<'t> {
                 None
             }
             Err(e) => {
-                sink.report(&self.key(key), format!("expected a duration like \"30s\", \"5m\" or \"1h\", found \"{s}\" ({e})"));
+                sink.report(
+                    &self.key(key),
+                    format!(
+                        "expected a duration like \"30s\", \"5m\" or \"1h\", found \"{s}\" ({e})"
+                    ),
+                );
                 None
             }
         }
@@ -175,7 +201,10 @@ impl<'t> Section<'t> {
                 Some(out)
             }
             other => {
-                sink.report(&self.key(key), format!("expected a list of strings, found {}", type_name(other)));
+                sink.report(
+                    &self.key(key),
+                    format!("expected a list of strings, found {}", type_name(other)),
+                );
                 None
             }
         }
@@ -185,7 +214,10 @@ impl<'t> Section<'t> {
         match self.raw(key)? {
             Value::Table(t) => Some(t),
             other => {
-                sink.report(&self.key(key), format!("expected a table, found {}", type_name(other)));
+                sink.report(
+                    &self.key(key),
+                    format!("expected a table, found {}", type_name(other)),
+                );
                 None
             }
         }
@@ -202,25 +234,42 @@ impl<'t> Section<'t> {
                 .filter_map(|(i, v)| match v {
                     Value::Table(t) => Some((format!("{path}[{i}]"), t)),
                     other => {
-                        sink.report(&format!("{path}[{i}]"), format!("expected a table, found {}", type_name(other)));
+                        sink.report(
+                            &format!("{path}[{i}]"),
+                            format!("expected a table, found {}", type_name(other)),
+                        );
                         None
                     }
                 })
                 .collect(),
             Some(other) => {
-                sink.report(&path, format!("expected a list of tables ([[{key}]]), found {}", type_name(other)));
+                sink.report(
+                    &path,
+                    format!(
+                        "expected a list of tables ([[{key}]]), found {}",
+                        type_name(other)
+                    ),
+                );
                 Vec::new()
             }
         }
     }
 
     /// One of a fixed set of words.
-    pub fn choice(&mut self, sink: &mut Sink, key: &'static str, choices: &[&str]) -> Option<String> {
+    pub fn choice(
+        &mut self,
+        sink: &mut Sink,
+        key: &'static str,
+        choices: &[&str],
+    ) -> Option<String> {
         let s = self.string(sink, key)?;
         if choices.contains(&s.as_str()) {
             Some(s)
         } else {
-            sink.report(&self.key(key), format!("expected one of {}, found \"{s}\"", choices.join(", ")));
+            sink.report(
+                &self.key(key),
+                format!("expected one of {}, found \"{s}\"", choices.join(", ")),
+            );
             None
         }
     }
@@ -255,13 +304,19 @@ pub(crate) fn secret(
     let file_name = section.string(sink, file_key);
     match (env_name, file_name) {
         (Some(_), Some(_)) => {
-            sink.report(&section.key(env_key), format!("set either {env_key} or {file_key}, not both"));
+            sink.report(
+                &section.key(env_key),
+                format!("set either {env_key} or {file_key}, not both"),
+            );
             None
         }
         (Some(var), None) => match std::env::var(&var) {
             Ok(v) if !v.is_empty() => Some(secrecy::SecretString::from(v)),
             _ => {
-                sink.report(&section.key(env_key), format!("the environment variable {var} is not set or is empty"));
+                sink.report(
+                    &section.key(env_key),
+                    format!("the environment variable {var} is not set or is empty"),
+                );
                 None
             }
         },
@@ -272,14 +327,20 @@ pub(crate) fn secret(
                     let v = v.strip_suffix('\n').unwrap_or(&v);
                     let v = v.strip_suffix('\r').unwrap_or(v);
                     if v.is_empty() {
-                        sink.report(&section.key(file_key), format!("the secret file {} is empty", resolved.display()));
+                        sink.report(
+                            &section.key(file_key),
+                            format!("the secret file {} is empty", resolved.display()),
+                        );
                         None
                     } else {
                         Some(secrecy::SecretString::from(v.to_string()))
                     }
                 }
                 Err(e) => {
-                    sink.report(&section.key(file_key), format!("cannot read the secret file {}: {e}", resolved.display()));
+                    sink.report(
+                        &section.key(file_key),
+                        format!("cannot read the secret file {}: {e}", resolved.display()),
+                    );
                     None
                 }
             }
@@ -296,7 +357,10 @@ pub(crate) fn secret(
 /// Resolves `path` against `base` unless it is absolute. `$CREDENTIALS_DIRECTORY` at the
 /// start of a path is expanded (systemd `LoadCredential=`).
 pub(crate) fn resolve_path(base: &Path, path: &str) -> std::path::PathBuf {
-    let expanded = match (path.strip_prefix("$CREDENTIALS_DIRECTORY"), std::env::var("CREDENTIALS_DIRECTORY")) {
+    let expanded = match (
+        path.strip_prefix("$CREDENTIALS_DIRECTORY"),
+        std::env::var("CREDENTIALS_DIRECTORY"),
+    ) {
         (Some(rest), Ok(dir)) => format!("{dir}{rest}"),
         _ => path.to_string(),
     };

@@ -1,1 +1,7 @@
-//! Simulated upstream servers.
+//! Simulated upstream servers: real HTTP servers on 127.0.0.1 that speak the upstream wire
+//! formats (pagination, auth, errors on demand). Used by tests, benchmarks and `okrsync demo`.
+
+pub mod jira;
+mod jql;
+
+pub use jira::JiraSim;

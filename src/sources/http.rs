@@ -1,8 +1,21 @@
 //! The HTTP client every polling source shares: a per-source rate limiter (governor),
-//! timeouts, `Retry-After` on 429/503, exponential backoff with jitter on 5xx and
+//! timeouts, `Retry-After` on 429/503, exponential backoff with full jitter on 5xx and
 //! transport errors, and a request counter.
 
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use rand::Rng;
+use reqwest::header::{HeaderMap, AUTHORIZATION, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::SourceError;
 
 /// Tuning of one source's HTTP behaviour (from the source's config section).
 #[derive(Debug, Clone)]
@@ -28,5 +41,402 @@ impl Default for HttpSettings {
             backoff_base: Duration::from_millis(500),
             max_retry_after: Duration::from_secs(300),
         }
+    }
+}
+
+/// How a request authenticates. Secrets are exposed only to build the header.
+#[derive(Clone)]
+pub enum Auth {
+    None,
+    Basic {
+        user: String,
+        password: SecretString,
+    },
+    Bearer(SecretString),
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::None => f.write_str("Auth::None"),
+            Auth::Basic { user, .. } => write!(f, "Auth::Basic({user}, [REDACTED])"),
+            Auth::Bearer(_) => f.write_str("Auth::Bearer([REDACTED])"),
+        }
+    }
+}
+
+/// A successful answer.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: bytes::Bytes,
+    pub url: Url,
+}
+
+/// One source's client.
+#[derive(Clone)]
+pub struct HttpClient {
+    source: String,
+    client: reqwest::Client,
+    limiter: Arc<DefaultDirectRateLimiter>,
+    settings: HttpSettings,
+    sent: Arc<AtomicU64>,
+}
+
+impl HttpClient {
+    pub fn new(source: &str, settings: HttpSettings) -> Result<HttpClient, SourceError> {
+        let client = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .user_agent(concat!("okrsync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| SourceError::Other(format!("cannot build the HTTP client: {e}")))?;
+        Ok(HttpClient {
+            source: source.to_string(),
+            client,
+            limiter: Arc::new(RateLimiter::direct(quota(settings.requests_per_second))),
+            settings,
+            sent: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    pub fn requests_sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// GET `url` and decode a JSON body.
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        url: Url,
+        auth: &Auth,
+    ) -> Result<T, SourceError> {
+        let resp = self.send(Method::GET, url, auth, &[]).await?;
+        serde_json::from_slice(&resp.body).map_err(|e| SourceError::Parse {
+            url: resp.url.to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Sends a request with retries. Returns any 2xx or 304; everything else is an error.
+    #[tracing::instrument(skip(self, auth, headers), fields(source = %self.source))]
+    pub async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        auth: &Auth,
+        headers: &[(&str, String)],
+    ) -> Result<HttpResponse, SourceError> {
+        let mut attempt: u32 = 0;
+        loop {
+            self.limiter.until_ready().await;
+            self.sent.fetch_add(1, Ordering::Relaxed);
+            let mut req = self.client.request(method.clone(), url.clone());
+            req = match auth {
+                Auth::None => req,
+                Auth::Basic { user, password } => {
+                    req.basic_auth(user, Some(password.expose_secret()))
+                }
+                Auth::Bearer(token) => {
+                    req.header(AUTHORIZATION, format!("Bearer {}", token.expose_secret()))
+                }
+            };
+            for (k, v) in headers {
+                req = req.header(*k, v);
+            }
+            let wait = match req.send().await {
+                Err(e) => {
+                    let message = if e.is_timeout() {
+                        format!("timed out after {:?}", self.settings.timeout)
+                    } else {
+                        e.to_string()
+                    };
+                    if attempt >= self.settings.max_retries {
+                        return Err(SourceError::Transport {
+                            url: redact(&url),
+                            message,
+                        });
+                    }
+                    tracing::warn!(source = %self.source, attempt, error = %message, "request failed; retrying");
+                    self.backoff(attempt)
+                }
+                Ok(resp) => {
+                    let status = resp.status();
+                    let headers = resp.headers().clone();
+                    let body = resp.bytes().await.unwrap_or_default();
+                    if status.is_success() || status == StatusCode::NOT_MODIFIED {
+                        return Ok(HttpResponse {
+                            status,
+                            headers,
+                            body,
+                            url,
+                        });
+                    }
+                    let retry_after = retry_after(&headers);
+                    let rate_limited = status == StatusCode::TOO_MANY_REQUESTS
+                        || (status == StatusCode::FORBIDDEN
+                            && (retry_after.is_some()
+                                || headers
+                                    .get("x-ratelimit-remaining")
+                                    .and_then(|v| v.to_str().ok())
+                                    == Some("0")));
+                    let message = error_message(&body);
+                    if !rate_limited
+                        && (status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN)
+                    {
+                        return Err(SourceError::Auth {
+                            status: status.as_u16(),
+                            message,
+                        });
+                    }
+                    let retryable = rate_limited || status.is_server_error();
+                    if !retryable || attempt >= self.settings.max_retries {
+                        return Err(SourceError::Status {
+                            method: method.to_string(),
+                            url: redact(&url),
+                            status: status.as_u16(),
+                            message,
+                        });
+                    }
+                    let wait = match retry_after {
+                        Some(w) if w > self.settings.max_retry_after => {
+                            return Err(SourceError::RateLimited {
+                                wait_secs: w.as_secs(),
+                                max_secs: self.settings.max_retry_after.as_secs(),
+                            })
+                        }
+                        Some(w) => w,
+                        None => self.backoff(attempt),
+                    };
+                    tracing::warn!(
+                        source = %self.source,
+                        status = status.as_u16(),
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        "upstream asked us to slow down or failed; retrying"
+                    );
+                    wait
+                }
+            };
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    /// Exponential backoff with full jitter: a random wait up to base × 2^attempt.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let cap = self
+            .settings
+            .backoff_base
+            .saturating_mul(1u32 << attempt.min(16));
+        let ms = cap.as_millis().min(u64::MAX as u128) as u64;
+        Duration::from_millis(rand::rng().random_range(0..=ms.max(1)))
+    }
+}
+
+fn quota(rps: f64) -> Quota {
+    if rps >= 1.0 {
+        let n = NonZeroU32::new(rps.round().clamp(1.0, u32::MAX as f64) as u32)
+            .unwrap_or(NonZeroU32::MIN);
+        Quota::per_second(n)
+    } else {
+        let period = Duration::from_secs_f64(1.0 / rps.max(1e-6));
+        Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+    }
+}
+
+/// `Retry-After` as delta-seconds or an HTTP date.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim().to_string();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(&v).ok()?;
+    let wait = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(wait.to_std().unwrap_or_default())
+}
+
+/// The upstream's own words: Jira's `errorMessages`/`errors`, GitHub's `message`, or the
+/// start of the body.
+fn error_message(body: &[u8]) -> String {
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(list) = v.get("errorMessages").and_then(|m| m.as_array()) {
+            parts.extend(list.iter().filter_map(|m| m.as_str().map(str::to_string)));
+        }
+        if let Some(map) = v.get("errors").and_then(|m| m.as_object()) {
+            parts.extend(
+                map.iter()
+                    .map(|(k, m)| format!("{k}: {}", m.as_str().unwrap_or(&m.to_string()))),
+            );
+        }
+        if let Some(m) = v.get("message").and_then(|m| m.as_str()) {
+            parts.push(m.to_string());
+        }
+        if !parts.is_empty() {
+            return parts.join("; ");
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        "(empty body)".into()
+    } else {
+        text.chars().take(200).collect()
+    }
+}
+
+/// A URL without credentials or query string, for messages.
+fn redact(url: &Url) -> String {
+    let mut u = url.clone();
+    let _ = u.set_password(None);
+    let _ = u.set_username("");
+    u.set_query(None);
+    u.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode as S;
+    use axum::response::IntoResponse;
+    use std::sync::atomic::AtomicUsize;
+
+    /// (status, headers, body)
+    type Answer = (u16, Vec<(&'static str, &'static str)>, &'static str);
+
+    /// A server that answers the n-th request with `script[n]` (the last entry repeats).
+    async fn scripted(script: Vec<Answer>) -> (String, Arc<AtomicUsize>) {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let h = hits.clone();
+        let script = Arc::new(script);
+        let app = axum::Router::new().fallback(move || {
+            let h = h.clone();
+            let script = script.clone();
+            async move {
+                let n = h.fetch_add(1, Ordering::SeqCst).min(script.len() - 1);
+                let (status, headers, body) = script[n].clone();
+                let mut resp = (S::from_u16(status).expect("status"), body).into_response();
+                for (k, v) in headers {
+                    resp.headers_mut().insert(k, v.parse().expect("header"));
+                }
+                resp
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{addr}/x"), hits)
+    }
+
+    fn client(max_retries: u32) -> HttpClient {
+        HttpClient::new(
+            "test",
+            HttpSettings {
+                requests_per_second: 1000.0,
+                timeout: Duration::from_secs(5),
+                max_retries,
+                backoff_base: Duration::from_millis(5),
+                max_retry_after: Duration::from_secs(2),
+            },
+        )
+        .expect("client")
+    }
+
+    #[tokio::test]
+    async fn retries_a_500_then_succeeds() {
+        let (url, hits) =
+            scripted(vec![(500, vec![], "oops"), (200, vec![], "{\"ok\":true}")]).await;
+        let c = client(2);
+        let v: serde_json::Value = c
+            .get_json(Url::parse(&url).expect("url"), &Auth::None)
+            .await
+            .expect("ok");
+        assert_eq!(v["ok"], true);
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
+        assert_eq!(c.requests_sent(), 2);
+    }
+
+    #[tokio::test]
+    async fn obeys_retry_after_on_503() {
+        let (url, _) = scripted(vec![
+            (503, vec![("retry-after", "1")], ""),
+            (200, vec![], "{}"),
+        ])
+        .await;
+        let started = std::time::Instant::now();
+        let _: serde_json::Value = client(2)
+            .get_json(Url::parse(&url).expect("url"), &Auth::None)
+            .await
+            .expect("ok");
+        assert!(started.elapsed() >= Duration::from_millis(950));
+    }
+
+    #[tokio::test]
+    async fn a_long_retry_after_fails_fast() {
+        let (url, hits) = scripted(vec![(429, vec![("retry-after", "3600")], "")]).await;
+        let err = client(3)
+            .get_json::<serde_json::Value>(Url::parse(&url).expect("url"), &Auth::None)
+            .await
+            .expect_err("fails");
+        assert!(
+            matches!(
+                err,
+                SourceError::RateLimited {
+                    wait_secs: 3600,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn auth_failures_are_not_retried_and_say_why() {
+        let (url, hits) = scripted(vec![(
+            401,
+            vec![],
+            "{\"errorMessages\":[\"You are not authenticated.\"],\"errors\":{}}",
+        )])
+        .await;
+        let err = client(3)
+            .get_json::<serde_json::Value>(
+                Url::parse(&url).expect("url"),
+                &Auth::Bearer(SecretString::from("s3cret")),
+            )
+            .await
+            .expect_err("fails");
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        let text = err.to_string();
+        assert!(text.contains("You are not authenticated."), "{text}");
+        assert!(!text.contains("s3cret"));
+    }
+
+    #[tokio::test]
+    async fn gives_up_after_max_retries_with_the_upstream_message() {
+        let (url, hits) = scripted(vec![(
+            500,
+            vec![],
+            "{\"errorMessages\":[\"Internal error\"],\"errors\":{}}",
+        )])
+        .await;
+        let err = client(2)
+            .get_json::<serde_json::Value>(Url::parse(&url).expect("url"), &Auth::None)
+            .await
+            .expect_err("fails");
+        assert_eq!(hits.load(Ordering::SeqCst), 3);
+        assert!(matches!(err, SourceError::Status { status: 500, .. }));
+        assert!(err.to_string().contains("Internal error"));
+    }
+
+    #[test]
+    fn auth_debug_hides_secrets() {
+        let a = Auth::Basic {
+            user: "bot".into(),
+            password: SecretString::from("hunter2"),
+        };
+        assert!(!format!("{a:?}").contains("hunter2"));
     }
 }

@@ -25,7 +25,9 @@ pub enum SourceError {
         message: String,
     },
     /// Rate limited for longer than we are willing to wait.
-    #[error("rate limited: the upstream asks to wait {wait_secs}s, more than the {max_secs}s allowed")]
+    #[error(
+        "rate limited: the upstream asks to wait {wait_secs}s, more than the {max_secs}s allowed"
+    )]
     RateLimited { wait_secs: u64, max_secs: u64 },
     /// Connection failures and timeouts, after retries.
     #[error("request to {url} failed: {message}")]

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor};
 
-use super::{from_ms, get, ms, Result, Store, StoreError, Tx};
+use super::{from_ms, get, ms, opt_f64, Result, Store, StoreError, Tx};
 use crate::model::{Category, Item, ItemKind};
 
 /// A stored item with what the rules said about it.
@@ -102,7 +102,8 @@ fn decode_item(row: &AnyRow) -> Result<ItemRow> {
         source: get(row, "source")?,
         ext_id: get(row, "ext_id")?,
         key: get(row, "key")?,
-        kind: ItemKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("item kind {kind}")))?,
+        kind: ItemKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("item kind {kind}")))?,
         title: get(row, "title")?,
         url: get(row, "url")?,
         project: get(row, "project")?,
@@ -120,7 +121,8 @@ fn decode_item(row: &AnyRow) -> Result<ItemRow> {
         created: get::<Option<i64>>(row, "created_ms")?.map(from_ms),
         updated: from_ms(get(row, "updated_ms")?),
         resolved: get::<Option<i64>>(row, "resolved_ms")?.map(from_ms),
-        fields: serde_json::from_str(&fields).map_err(|e| StoreError::Corrupt(format!("fields: {e}")))?,
+        fields: serde_json::from_str(&fields)
+            .map_err(|e| StoreError::Corrupt(format!("fields: {e}")))?,
     };
     Ok(ItemRow {
         item,
@@ -146,10 +148,15 @@ where
 
 impl Tx {
     /// The stored `updated` of each of these items that exists.
-    pub async fn stored_versions(&mut self, source: &str, ext_ids: &[&str]) -> Result<HashMap<String, i64>> {
+    pub async fn stored_versions(
+        &mut self,
+        source: &str,
+        ext_ids: &[&str],
+    ) -> Result<HashMap<String, i64>> {
         let mut out = HashMap::new();
         for chunk in ext_ids.chunks(500) {
-            let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let placeholders: Vec<String> =
+                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
                 "SELECT ext_id, updated_ms FROM items WHERE source = $1 AND ext_id IN ({})",
                 placeholders.join(", ")
@@ -165,7 +172,12 @@ impl Tx {
         Ok(out)
     }
 
-    pub async fn upsert_item(&mut self, item: &Item, exempt_rule: Option<&str>, now_ms: i64) -> Result<()> {
+    pub async fn upsert_item(
+        &mut self,
+        item: &Item,
+        exempt_rule: Option<&str>,
+        now_ms: i64,
+    ) -> Result<()> {
         let labels = serde_json::to_string(&item.labels).unwrap_or_else(|_| "[]".into());
         let components = serde_json::to_string(&item.components).unwrap_or_else(|_| "[]".into());
         let fields = serde_json::to_string(&item.fields).unwrap_or_else(|_| "{}".into());
@@ -173,7 +185,7 @@ impl Tx {
             "INSERT INTO items (source, ext_id, key, kind, title, url, project, item_type, status, \
              category, labels, components, epic, parent, milestone, assignee, estimate, created_ms, \
              updated_ms, resolved_ms, fields, exempt_rule, synced_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, CAST($17 AS DOUBLE PRECISION), $18, $19, $20, $21, $22, $23) \
              ON CONFLICT (source, ext_id) DO UPDATE SET key = excluded.key, kind = excluded.kind, \
              title = excluded.title, url = excluded.url, project = excluded.project, \
              item_type = excluded.item_type, status = excluded.status, category = excluded.category, \
@@ -199,7 +211,7 @@ impl Tx {
         .bind(item.parent.clone())
         .bind(item.milestone.clone())
         .bind(item.assignee.clone())
-        .bind(item.estimate)
+        .bind(opt_f64(item.estimate))
         .bind(item.created.map(ms))
         .bind(ms(item.updated))
         .bind(item.resolved.map(ms))
@@ -211,7 +223,12 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn set_exempt(&mut self, source: &str, ext_id: &str, exempt_rule: Option<&str>) -> Result<()> {
+    pub async fn set_exempt(
+        &mut self,
+        source: &str,
+        ext_id: &str,
+        exempt_rule: Option<&str>,
+    ) -> Result<()> {
         sqlx::query("UPDATE items SET exempt_rule = $1 WHERE source = $2 AND ext_id = $3")
             .bind(exempt_rule.map(str::to_string))
             .bind(source)
@@ -222,7 +239,11 @@ impl Tx {
     }
 
     /// `(kr_id, rule_id)` of an item's current matches.
-    pub async fn matches_of(&mut self, source: &str, ext_id: &str) -> Result<Vec<(String, String)>> {
+    pub async fn matches_of(
+        &mut self,
+        source: &str,
+        ext_id: &str,
+    ) -> Result<Vec<(String, String)>> {
         Ok(sqlx::query_as(
             "SELECT kr_id, rule_id FROM matches WHERE source = $1 AND ext_id = $2 ORDER BY kr_id",
         )
@@ -232,20 +253,27 @@ impl Tx {
         .await?)
     }
 
-    pub async fn replace_matches(&mut self, source: &str, ext_id: &str, matches: &[(String, String)]) -> Result<()> {
+    pub async fn replace_matches(
+        &mut self,
+        source: &str,
+        ext_id: &str,
+        matches: &[(String, String)],
+    ) -> Result<()> {
         sqlx::query("DELETE FROM matches WHERE source = $1 AND ext_id = $2")
             .bind(source)
             .bind(ext_id)
             .execute(&mut *self.tx)
             .await?;
         for (kr, rule) in matches {
-            sqlx::query("INSERT INTO matches (source, ext_id, kr_id, rule_id) VALUES ($1, $2, $3, $4)")
-                .bind(source)
-                .bind(ext_id)
-                .bind(kr)
-                .bind(rule)
-                .execute(&mut *self.tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO matches (source, ext_id, kr_id, rule_id) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(source)
+            .bind(ext_id)
+            .bind(kr)
+            .bind(rule)
+            .execute(&mut *self.tx)
+            .await?;
         }
         Ok(())
     }
@@ -281,7 +309,11 @@ impl Tx {
     }
 
     /// Items in key order after `after` (keyset pagination for re-matching everything).
-    pub async fn items_after(&mut self, after: Option<(&str, &str)>, limit: i64) -> Result<Vec<ItemRow>> {
+    pub async fn items_after(
+        &mut self,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> Result<Vec<ItemRow>> {
         let (s, e) = after.unwrap_or(("", ""));
         let sql = format!(
             "SELECT {ITEM_COLUMNS} FROM items i \
@@ -319,16 +351,22 @@ impl Store {
     /// Items the selector picks, with their matches `(kr_id, rule_id)`.
     pub async fn select_items(&self, selector: &Selector) -> Result<Vec<(ItemRow, Vec<String>)>> {
         let (cond, value) = match selector.kind {
-            SelectorKind::Project | SelectorKind::Repo => ("i.project = $1", selector.value.clone()),
+            SelectorKind::Project | SelectorKind::Repo => {
+                ("i.project = $1", selector.value.clone())
+            }
             SelectorKind::Epic => ("i.epic = $1", selector.value.clone()),
             SelectorKind::Item => ("i.key = $1", selector.value.clone()),
             // JSON text contains the quoted label; the exact check happens below.
             SelectorKind::Label => (
                 "i.labels LIKE $1",
-                format!("%{}%", serde_json::to_string(&selector.value).unwrap_or_default()),
+                format!(
+                    "%{}%",
+                    serde_json::to_string(&selector.value).unwrap_or_default()
+                ),
             ),
         };
-        let sql = format!("SELECT {ITEM_COLUMNS} FROM items i WHERE {cond} ORDER BY i.source, i.key");
+        let sql =
+            format!("SELECT {ITEM_COLUMNS} FROM items i WHERE {cond} ORDER BY i.source, i.key");
         let rows = sqlx::query(&sql).bind(value).fetch_all(&self.pool).await?;
         let mut out = Vec::new();
         for r in &rows {

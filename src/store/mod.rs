@@ -94,8 +94,7 @@ impl Store {
             let path = sqlite_path(raw);
             if let Some(parent) = Path::new(&path).parent() {
                 if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|e| connect_err(sqlx::Error::Io(e)))?;
+                    std::fs::create_dir_all(parent).map_err(|e| connect_err(sqlx::Error::Io(e)))?;
                 }
             }
             let url = if path == ":memory:" {
@@ -150,9 +149,10 @@ impl Store {
     }
 
     async fn applied_migrations(&self) -> Result<usize> {
-        let row: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = TRUE")
-            .fetch_one(&self.pool)
-            .await?;
+        let row: (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_one(&self.pool)
+                .await?;
         Ok(row.0 as usize)
     }
 
@@ -218,6 +218,13 @@ fn sqlite_path(url: &str) -> String {
     }
 }
 
+/// A nullable float as a bind parameter. sqlx 0.8's `Any` driver sends a NULL `f64` as a
+/// `real` (f32) NULL, which PostgreSQL refuses for `double precision`; so nullable floats
+/// travel as text (Rust's formatting round-trips exactly) and SQL casts them back.
+pub(crate) fn opt_f64(v: Option<f64>) -> Option<String> {
+    v.map(|x| x.to_string())
+}
+
 pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
@@ -242,7 +249,10 @@ mod tests {
     fn sqlite_urls() {
         assert_eq!(sqlite_path("sqlite://data/okrsync.db"), "data/okrsync.db");
         assert_eq!(sqlite_path("sqlite:data/x.db"), "data/x.db");
-        assert_eq!(sqlite_path("sqlite:///var/lib/okrsync/x.db"), "/var/lib/okrsync/x.db");
+        assert_eq!(
+            sqlite_path("sqlite:///var/lib/okrsync/x.db"),
+            "/var/lib/okrsync/x.db"
+        );
         assert_eq!(sqlite_path("sqlite://x.db?mode=rwc"), "x.db");
         assert_eq!(sqlite_path("sqlite::memory:"), ":memory:");
     }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 
-use super::{from_ms, get, Result, Store, Tx};
+use super::{from_ms, get, opt_f64, Result, Store, Tx};
 use crate::model::ObjectiveDef;
 use crate::progress::KrValue;
 
@@ -45,7 +45,8 @@ pub struct KrSnapshot {
     pub cause: String,
 }
 
-const KR_COLUMNS: &str = "id, objective_id, title, measure, current, start_value, target, progress, \
+const KR_COLUMNS: &str =
+    "id, objective_id, title, measure, current, start_value, target, progress, \
     item_count, computed_ms, changed_ms";
 
 fn decode_state(row: &AnyRow) -> Result<KrState> {
@@ -145,9 +146,18 @@ impl Tx {
 
     /// Stores a KR's freshly computed value. When it differs from the stored one (or none
     /// was stored), writes a snapshot and returns true.
-    pub async fn write_kr_value(&mut self, kr_id: &str, value: &KrValue, now_ms: i64, cause: &str) -> Result<bool> {
+    pub async fn write_kr_value(
+        &mut self,
+        kr_id: &str,
+        value: &KrValue,
+        now_ms: i64,
+        cause: &str,
+    ) -> Result<bool> {
         let sql = format!("SELECT {KR_COLUMNS} FROM key_results WHERE id = $1");
-        let row = sqlx::query(&sql).bind(kr_id).fetch_optional(&mut *self.tx).await?;
+        let row = sqlx::query(&sql)
+            .bind(kr_id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
         let Some(row) = row else {
             return Ok(false);
         };
@@ -160,12 +170,13 @@ impl Tx {
             || old.items != value.items as i64;
         if changed {
             sqlx::query(
-                "UPDATE key_results SET current = $1, start_value = $2, target = $3, progress = $4, \
+                "UPDATE key_results SET current = CAST($1 AS DOUBLE PRECISION), start_value = $2, \
+                 target = CAST($3 AS DOUBLE PRECISION), progress = $4, \
                  item_count = $5, computed_ms = $6, changed_ms = $6 WHERE id = $7",
             )
-            .bind(value.current)
+            .bind(opt_f64(value.current))
             .bind(value.start)
-            .bind(value.target)
+            .bind(opt_f64(value.target))
             .bind(value.progress)
             .bind(value.items as i64)
             .bind(now_ms)
@@ -174,12 +185,12 @@ impl Tx {
             .await?;
             sqlx::query(
                 "INSERT INTO kr_snapshots (kr_id, at_ms, current, target, progress, item_count, cause) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 VALUES ($1, $2, CAST($3 AS DOUBLE PRECISION), CAST($4 AS DOUBLE PRECISION), $5, $6, $7)",
             )
             .bind(kr_id)
             .bind(now_ms)
-            .bind(value.current)
-            .bind(value.target)
+            .bind(opt_f64(value.current))
+            .bind(opt_f64(value.target))
             .bind(value.progress)
             .bind(value.items as i64)
             .bind(cause)
@@ -190,28 +201,42 @@ impl Tx {
     }
 
     pub async fn latest_checkin(&mut self, kr_id: &str) -> Result<Option<f64>> {
-        let row: Option<(f64,)> =
-            sqlx::query_as("SELECT value FROM checkins WHERE kr_id = $1 ORDER BY at_ms DESC, id DESC LIMIT 1")
-                .bind(kr_id)
-                .fetch_optional(&mut *self.tx)
-                .await?;
+        let row: Option<(f64,)> = sqlx::query_as(
+            "SELECT value FROM checkins WHERE kr_id = $1 ORDER BY at_ms DESC, id DESC LIMIT 1",
+        )
+        .bind(kr_id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
         Ok(row.map(|r| r.0))
     }
 
-    pub async fn add_checkin(&mut self, kr_id: &str, value: f64, note: Option<&str>, author: Option<&str>, now_ms: i64) -> Result<()> {
-        sqlx::query("INSERT INTO checkins (kr_id, at_ms, value, note, author) VALUES ($1, $2, $3, $4, $5)")
-            .bind(kr_id)
-            .bind(now_ms)
-            .bind(value)
-            .bind(note.map(str::to_string))
-            .bind(author.map(str::to_string))
-            .execute(&mut *self.tx)
-            .await?;
+    pub async fn add_checkin(
+        &mut self,
+        kr_id: &str,
+        value: f64,
+        note: Option<&str>,
+        author: Option<&str>,
+        now_ms: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO checkins (kr_id, at_ms, value, note, author) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(kr_id)
+        .bind(now_ms)
+        .bind(value)
+        .bind(note.map(str::to_string))
+        .bind(author.map(str::to_string))
+        .execute(&mut *self.tx)
+        .await?;
         Ok(())
     }
 
     /// The latest successfully observed value of a metric reference.
-    pub async fn latest_observation(&mut self, source: &str, reference: &str) -> Result<Option<f64>> {
+    pub async fn latest_observation(
+        &mut self,
+        source: &str,
+        reference: &str,
+    ) -> Result<Option<f64>> {
         let row: Option<(f64,)> = sqlx::query_as(
             "SELECT value FROM metric_observations WHERE source = $1 AND reference = $2 AND value IS NOT NULL \
              ORDER BY at_ms DESC, id DESC LIMIT 1",
@@ -252,7 +277,10 @@ impl Store {
 
     pub async fn kr_state(&self, kr_id: &str) -> Result<Option<KrState>> {
         let sql = format!("SELECT {KR_COLUMNS} FROM key_results WHERE id = $1");
-        let row = sqlx::query(&sql).bind(kr_id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql)
+            .bind(kr_id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(decode_state).transpose()
     }
 

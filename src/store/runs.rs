@@ -127,7 +127,19 @@ impl Store {
 
     /// The newest runs, newest first (all sources when `source` is None).
     pub async fn recent_runs(&self, source: Option<&str>, limit: i64) -> Result<Vec<SyncRun>> {
-        type Row = (String, String, i64, Option<i64>, String, i64, i64, i64, i64, i64, Option<String>);
+        type Row = (
+            String,
+            String,
+            i64,
+            Option<i64>,
+            String,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            Option<String>,
+        );
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT source, mode, started_ms, finished_ms, outcome, fetched, changed, deleted, requests, krs_changed, error \
              FROM sync_runs WHERE ($1 = '' OR source = $1) ORDER BY started_ms DESC, id DESC LIMIT $2",

@@ -114,7 +114,9 @@ impl Engine {
         };
         let old_rules = self.store.meta(RULES_FINGERPRINT).await?;
         let old_okrs = self.store.meta(OKRS_FINGERPRINT).await?;
-        if old_rules.as_deref() == Some(rules_fp.as_str()) && old_okrs.as_deref() == Some(okrs_fp.as_str()) {
+        if old_rules.as_deref() == Some(rules_fp.as_str())
+            && old_okrs.as_deref() == Some(okrs_fp.as_str())
+        {
             return Ok(());
         }
         let now = clock::now();
@@ -145,10 +147,16 @@ impl Engine {
                 let eval = self.settings.rules.evaluate(&row.item);
                 let old = tx.matches_of(&row.item.source, &row.item.ext_id).await?;
                 if old != sorted(eval.matches.clone()) {
-                    tx.replace_matches(&row.item.source, &row.item.ext_id, &eval.matches).await?;
+                    tx.replace_matches(&row.item.source, &row.item.ext_id, &eval.matches)
+                        .await?;
                 }
                 if eval.exempt_rule != row.exempt_rule {
-                    tx.set_exempt(&row.item.source, &row.item.ext_id, eval.exempt_rule.as_deref()).await?;
+                    tx.set_exempt(
+                        &row.item.source,
+                        &row.item.ext_id,
+                        eval.exempt_rule.as_deref(),
+                    )
+                    .await?;
                 }
                 n += 1;
             }
@@ -158,10 +166,18 @@ impl Engine {
 
     /// Recomputes these KRs from the store and snapshots those whose value changed.
     /// Returns how many changed.
-    pub async fn recompute(&self, tx: &mut Tx, kr_ids: &[String], now: DateTime<Utc>, cause: &str) -> anyhow::Result<usize> {
+    pub async fn recompute(
+        &self,
+        tx: &mut Tx,
+        kr_ids: &[String],
+        now: DateTime<Utc>,
+        cause: &str,
+    ) -> anyhow::Result<usize> {
         let mut changed = 0;
         for id in kr_ids {
-            let Some((def, period)) = self.krs.get(id) else { continue };
+            let Some((def, period)) = self.krs.get(id) else {
+                continue;
+            };
             let rows = if def.measure.uses_items() {
                 tx.items_for_kr(id).await?
             } else {
@@ -195,7 +211,11 @@ impl Engine {
         let now = clock::now();
         let reconcile = Duration::from_std(settings.reconcile_every).unwrap_or(Duration::days(1));
         Ok(match state {
-            Some(SourceState { cursor: Some(_), last_full: Some(full), .. }) if now - full < reconcile => Mode::Incremental,
+            Some(SourceState {
+                cursor: Some(_),
+                last_full: Some(full),
+                ..
+            }) if now - full < reconcile => Mode::Incremental,
             _ => Mode::Full,
         })
     }
@@ -204,7 +224,11 @@ impl Engine {
     pub async fn sync_all(&self, force_full: bool) -> anyhow::Result<Vec<SyncRun>> {
         let names = self.source_names();
         let steps = names.iter().map(|name| async move {
-            let mode = if force_full { Mode::Full } else { self.next_mode(name).await? };
+            let mode = if force_full {
+                Mode::Full
+            } else {
+                self.next_mode(name).await?
+            };
             self.sync_source(name, mode).await
         });
         futures::future::join_all(steps).await.into_iter().collect()
@@ -241,7 +265,9 @@ impl Engine {
             Mode::Full => None,
             Mode::Incremental => state.cursor.map(|c| c - overlap),
         };
-        let outcome = self.step(&mut tx, source.as_ref(), since, mode, &mut run).await;
+        let outcome = self
+            .step(&mut tx, source.as_ref(), since, mode, &mut run)
+            .await;
         run.requests = (source.requests_sent() - requests_before) as i64;
         let finished = clock::now();
         run.finished_at = Some(finished);
@@ -337,11 +363,13 @@ impl Engine {
                     continue;
                 }
                 let eval = self.settings.rules.evaluate(item);
-                tx.upsert_item(item, eval.exempt_rule.as_deref(), now_ms).await?;
+                tx.upsert_item(item, eval.exempt_rule.as_deref(), now_ms)
+                    .await?;
                 let old = tx.matches_of(&name, &item.ext_id).await?;
                 let new = sorted(eval.matches.clone());
                 if old != new {
-                    tx.replace_matches(&name, &item.ext_id, &eval.matches).await?;
+                    tx.replace_matches(&name, &item.ext_id, &eval.matches)
+                        .await?;
                 }
                 affected.extend(old.into_iter().map(|(k, _)| k));
                 affected.extend(new.into_iter().map(|(k, _)| k));
@@ -365,7 +393,13 @@ impl Engine {
     }
 
     /// Records a manual value for a KR and recomputes it.
-    pub async fn checkin(&self, kr_id: &str, value: f64, note: Option<&str>, author: Option<&str>) -> Result<(), CheckinError> {
+    pub async fn checkin(
+        &self,
+        kr_id: &str,
+        value: f64,
+        note: Option<&str>,
+        author: Option<&str>,
+    ) -> Result<(), CheckinError> {
         let Some((def, _)) = self.krs.get(kr_id) else {
             return Err(CheckinError::UnknownKr(kr_id.to_string()));
         };
@@ -382,7 +416,8 @@ impl Engine {
         let result: anyhow::Result<()> = async {
             let mut tx = self.store.begin().await?;
             tx.add_checkin(kr_id, value, note, author, ms(now)).await?;
-            self.recompute(&mut tx, &[kr_id.to_string()], now, "check-in").await?;
+            self.recompute(&mut tx, &[kr_id.to_string()], now, "check-in")
+                .await?;
             tx.commit().await?;
             Ok(())
         }
@@ -396,7 +431,9 @@ impl Engine {
 pub enum CheckinError {
     #[error("unknown key result \"{0}\"")]
     UnknownKr(String),
-    #[error("key result \"{kr}\" is measured as {measure}; only manual key results take check-ins")]
+    #[error(
+        "key result \"{kr}\" is measured as {measure}; only manual key results take check-ins"
+    )]
     NotManual { kr: String, measure: &'static str },
     #[error("the value must be a finite number")]
     BadValue,

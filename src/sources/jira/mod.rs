@@ -30,3 +30,281 @@ pub struct JiraSettings {
     /// Issues per page (Jira caps it; 100 is the usual maximum).
     pub page_size: u32,
 }
+
+mod parse;
+
+pub use parse::{parse_issue, parse_jira_time, SearchPage};
+
+use chrono::{DateTime, Utc};
+use futures::stream;
+
+use crate::model::Item;
+use crate::sources::http::{Auth, HttpClient, HttpSettings};
+use crate::sources::{ItemSource, PageStream, SourceError};
+
+/// A Jira instance as a source of items.
+pub struct JiraSource {
+    name: String,
+    settings: JiraSettings,
+    http: HttpClient,
+    auth: Auth,
+    fields: String,
+}
+
+/// Where the next page starts.
+enum Cursor {
+    First,
+    Token(String),
+    StartAt(u64),
+    Done,
+}
+
+impl JiraSource {
+    pub fn new(
+        name: &str,
+        settings: JiraSettings,
+        http: HttpSettings,
+    ) -> Result<JiraSource, SourceError> {
+        let auth = match settings.flavor {
+            JiraFlavor::Cloud => Auth::Basic {
+                user: settings.email.clone().ok_or_else(|| {
+                    SourceError::Other("Jira Cloud needs the account e-mail (email = …)".into())
+                })?,
+                password: settings.token.clone(),
+            },
+            JiraFlavor::DataCenter => Auth::Bearer(settings.token.clone()),
+        };
+        let mut fields: Vec<String> = [
+            "summary",
+            "status",
+            "labels",
+            "components",
+            "parent",
+            "issuetype",
+            "project",
+            "resolutiondate",
+            "updated",
+            "created",
+            "assignee",
+            "fixVersions",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for extra in settings
+            .story_points_field
+            .iter()
+            .chain(settings.epic_field.iter())
+            .chain(settings.extra_fields.iter())
+        {
+            if !fields.contains(extra) {
+                fields.push(extra.clone());
+            }
+        }
+        Ok(JiraSource {
+            name: name.to_string(),
+            http: HttpClient::new(name, http)?,
+            auth,
+            fields: fields.join(","),
+            settings,
+        })
+    }
+
+    /// The JQL sent: the user's scope, bounded by `updated` in epoch milliseconds (JQL date
+    /// literals have minute precision and are read in the account's time zone), oldest first.
+    pub fn jql(&self, since: Option<DateTime<Utc>>) -> String {
+        let scope = strip_order_by(&self.settings.jql);
+        let bound = since.map(|s| format!("updated >= {}", s.timestamp_millis()));
+        let filter = match (scope.is_empty(), bound) {
+            (true, None) => String::new(),
+            (true, Some(b)) => b,
+            (false, None) => format!("({scope})"),
+            (false, Some(b)) => format!("({scope}) AND {b}"),
+        };
+        if filter.is_empty() {
+            "ORDER BY updated ASC, key ASC".into()
+        } else {
+            format!("{filter} ORDER BY updated ASC, key ASC")
+        }
+    }
+
+    fn page_url(&self, jql: &str, cursor: &Cursor) -> Result<url::Url, SourceError> {
+        let path = match self.settings.flavor {
+            JiraFlavor::Cloud => "rest/api/3/search/jql",
+            JiraFlavor::DataCenter => "rest/api/2/search",
+        };
+        let mut base = self.settings.url.clone();
+        if !base.path().ends_with('/') {
+            let p = format!("{}/", base.path());
+            base.set_path(&p);
+        }
+        let mut url = base
+            .join(path)
+            .map_err(|e| SourceError::Other(format!("bad Jira URL: {e}")))?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("jql", jql);
+            q.append_pair("fields", &self.fields);
+            q.append_pair("maxResults", &self.settings.page_size.to_string());
+            match cursor {
+                Cursor::Token(t) => {
+                    q.append_pair("nextPageToken", t);
+                }
+                Cursor::StartAt(s) => {
+                    q.append_pair("startAt", &s.to_string());
+                }
+                Cursor::First if self.settings.flavor == JiraFlavor::DataCenter => {
+                    q.append_pair("startAt", "0");
+                }
+                _ => {}
+            }
+        }
+        Ok(url)
+    }
+
+    async fn page(
+        &self,
+        jql: &str,
+        cursor: Cursor,
+    ) -> Result<Option<(Vec<Item>, Cursor)>, SourceError> {
+        if matches!(cursor, Cursor::Done) {
+            return Ok(None);
+        }
+        let url = self.page_url(jql, &cursor)?;
+        let page: SearchPage = self.http.get_json(url.clone(), &self.auth).await?;
+        let items = page
+            .issues
+            .iter()
+            .map(|raw| parse_issue(raw, &self.name, &self.settings))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|message| SourceError::Parse {
+                url: self.settings.url.to_string(),
+                message,
+            })?;
+        let next = match self.settings.flavor {
+            JiraFlavor::Cloud => match (page.is_last, page.next_page_token) {
+                (Some(true), _) | (_, None) => Cursor::Done,
+                (_, Some(t)) if page.issues.is_empty() && t.is_empty() => Cursor::Done,
+                (_, Some(t)) => Cursor::Token(t),
+            },
+            JiraFlavor::DataCenter => {
+                let start = page.start_at.unwrap_or(match cursor {
+                    Cursor::StartAt(s) => s,
+                    _ => 0,
+                });
+                let next = start + page.issues.len() as u64;
+                match page.total {
+                    Some(total) if next < total && !page.issues.is_empty() => Cursor::StartAt(next),
+                    _ => Cursor::Done,
+                }
+            }
+        };
+        Ok(Some((items, next)))
+    }
+}
+
+fn strip_order_by(jql: &str) -> String {
+    let lower = jql.to_ascii_lowercase();
+    let cut = lower.find("order by").unwrap_or(jql.len());
+    jql[..cut].trim().to_string()
+}
+
+impl ItemSource for JiraSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn fetch(&self, since: Option<DateTime<Utc>>) -> PageStream<'_> {
+        let jql = self.jql(since);
+        Box::pin(stream::try_unfold(Cursor::First, move |cursor| {
+            let jql = jql.clone();
+            async move { self.page(&jql, cursor).await }
+        }))
+    }
+
+    fn requests_sent(&self) -> u64 {
+        self.http.requests_sent()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+
+    fn settings(flavor: JiraFlavor, jql: &str) -> JiraSettings {
+        JiraSettings {
+            url: url::Url::parse("https://jira.example.com/jira").expect("url"),
+            flavor,
+            email: Some("bot@example.com".into()),
+            token: SecretString::from("t"),
+            jql: jql.into(),
+            story_points_field: Some("customfield_10016".into()),
+            epic_field: None,
+            extra_fields: vec!["customfield_10050".into()],
+            page_size: 50,
+        }
+    }
+
+    #[test]
+    fn jql_is_bounded_in_epoch_milliseconds_and_ordered() {
+        let s = JiraSource::new(
+            "jira",
+            settings(JiraFlavor::Cloud, "project = PAY ORDER BY rank"),
+            HttpSettings::default(),
+        )
+        .expect("source");
+        assert_eq!(s.jql(None), "(project = PAY) ORDER BY updated ASC, key ASC");
+        let since = DateTime::parse_from_rfc3339("2026-11-03T10:15:30.250Z")
+            .expect("t")
+            .with_timezone(&Utc);
+        assert_eq!(
+            s.jql(Some(since)),
+            "(project = PAY) AND updated >= 1793700930250 ORDER BY updated ASC, key ASC"
+        );
+        let all = JiraSource::new(
+            "jira",
+            settings(JiraFlavor::Cloud, ""),
+            HttpSettings::default(),
+        )
+        .expect("source");
+        assert_eq!(all.jql(None), "ORDER BY updated ASC, key ASC");
+    }
+
+    #[test]
+    fn urls_keep_the_path_prefix_and_request_fields() {
+        let s = JiraSource::new(
+            "jira",
+            settings(JiraFlavor::DataCenter, "project = PAY"),
+            HttpSettings::default(),
+        )
+        .expect("source");
+        let url = s.page_url("x", &Cursor::StartAt(50)).expect("url");
+        assert_eq!(url.path(), "/jira/rest/api/2/search");
+        let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+        assert_eq!(q["startAt"], "50");
+        assert_eq!(q["maxResults"], "50");
+        assert!(
+            q["fields"].contains("customfield_10016") && q["fields"].contains("customfield_10050")
+        );
+        assert!(q["fields"].contains("status") && q["fields"].contains("resolutiondate"));
+        let c = JiraSource::new(
+            "jira",
+            settings(JiraFlavor::Cloud, "project = PAY"),
+            HttpSettings::default(),
+        )
+        .expect("source");
+        let url = c.page_url("x", &Cursor::Token("abc".into())).expect("url");
+        assert_eq!(url.path(), "/jira/rest/api/3/search/jql");
+        assert!(url
+            .query_pairs()
+            .any(|(k, v)| k == "nextPageToken" && v == "abc"));
+    }
+
+    #[test]
+    fn cloud_needs_an_email() {
+        let mut s = settings(JiraFlavor::Cloud, "");
+        s.email = None;
+        assert!(JiraSource::new("jira", s, HttpSettings::default()).is_err());
+    }
+}

@@ -1,0 +1,1065 @@
+//! A simulated Jira (Cloud or Data Center) on 127.0.0.1: issue search with the real
+//! pagination of each flavour, auth checks, a JQL subset, requested-field filtering, and
+//! errors on demand (429 with `Retry-After`, 500 mid-pagination, …).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::extract::{OriginalUri, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::Engine as _;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+use super::jql::{self, Subject};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimFlavor {
+    Cloud,
+    DataCenter,
+}
+
+#[derive(Debug, Clone)]
+pub struct JiraSimOptions {
+    pub flavor: SimFlavor,
+    /// Cloud: the Basic-auth user.
+    pub email: String,
+    /// Cloud API token or Data Center personal access token.
+    pub token: String,
+    /// `maxResults` above this is reduced to it, as Jira does.
+    pub max_results_cap: u32,
+    /// The "user's" time zone, for JQL date literals.
+    pub time_zone_offset_minutes: i32,
+}
+
+impl Default for JiraSimOptions {
+    fn default() -> Self {
+        JiraSimOptions {
+            flavor: SimFlavor::Cloud,
+            email: "bot@example.com".into(),
+            token: "token".into(),
+            max_results_cap: 100,
+            time_zone_offset_minutes: 0,
+        }
+    }
+}
+
+/// An issue as the simulator stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimIssue {
+    pub id: String,
+    pub key: String,
+    pub project: String,
+    pub summary: String,
+    /// "Story", "Bug", "Task", "Epic", "Sub-task"
+    pub issue_type: String,
+    pub status: String,
+    /// "new" | "indeterminate" | "done"
+    pub status_category: String,
+    pub labels: Vec<String>,
+    pub components: Vec<String>,
+    /// (key, issue type name)
+    pub parent: Option<(String, String)>,
+    pub assignee: Option<String>,
+    pub story_points: Option<f64>,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    pub resolved: Option<DateTime<Utc>>,
+    /// Other fields by id, e.g. `customfield_10050`.
+    pub custom: BTreeMap<String, Value>,
+    pub fix_versions: Vec<String>,
+}
+
+impl SimIssue {
+    /// A "To Do" story in the project of the key's prefix, created and updated now.
+    pub fn new(id: u64, key: &str, summary: &str) -> SimIssue {
+        let now = now_ms();
+        SimIssue {
+            id: id.to_string(),
+            key: key.to_string(),
+            project: key.split('-').next().unwrap_or(key).to_string(),
+            summary: summary.to_string(),
+            issue_type: "Story".into(),
+            status: "To Do".into(),
+            status_category: "new".into(),
+            labels: Vec::new(),
+            components: Vec::new(),
+            parent: None,
+            assignee: None,
+            story_points: None,
+            created: now,
+            updated: now,
+            resolved: None,
+            custom: BTreeMap::new(),
+            fix_versions: Vec::new(),
+        }
+    }
+}
+
+impl Subject for SimIssue {
+    fn project(&self) -> &str {
+        &self.project
+    }
+    fn key(&self) -> &str {
+        &self.key
+    }
+    fn labels(&self) -> &[String] {
+        &self.labels
+    }
+    fn status(&self) -> &str {
+        &self.status
+    }
+    fn updated(&self) -> DateTime<Utc> {
+        self.updated
+    }
+    fn created(&self) -> DateTime<Utc> {
+        self.created
+    }
+}
+
+/// An answer the simulator gives instead of the real one.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    Status {
+        status: u16,
+        retry_after: Option<String>,
+        body: Option<String>,
+    },
+}
+
+/// A request the simulator received.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path: String,
+    /// The raw (encoded) query string.
+    pub query: String,
+    pub params: Vec<(String, String)>,
+    /// Whether valid credentials were sent.
+    pub authorization: bool,
+    pub status: u16,
+}
+
+#[derive(Default)]
+struct Inner {
+    issues: BTreeMap<u64, SimIssue>,
+    faults: VecDeque<Fault>,
+    numbered: HashMap<usize, Fault>,
+    counted: usize,
+    requests: Vec<RecordedRequest>,
+}
+
+struct Shared {
+    opts: JiraSimOptions,
+    base_url: String,
+    inner: Mutex<Inner>,
+}
+
+/// A running simulated Jira.
+pub struct JiraSim {
+    shared: Arc<Shared>,
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+fn now_ms() -> DateTime<Utc> {
+    let ms = Utc::now().timestamp_millis();
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+fn numeric_id(id: &str) -> u64 {
+    id.parse().unwrap_or_else(|_| {
+        id.bytes()
+            .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64))
+    })
+}
+
+impl JiraSim {
+    pub async fn start(opts: JiraSimOptions) -> anyhow::Result<JiraSim> {
+        JiraSim::start_on(opts, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    pub async fn start_on(opts: JiraSimOptions, addr: SocketAddr) -> anyhow::Result<JiraSim> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            opts,
+            base_url: format!("http://{local}"),
+            inner: Mutex::new(Inner::default()),
+        });
+        let app = Router::new()
+            .route("/rest/api/3/search/jql", get(search))
+            .route("/rest/api/2/search", get(search))
+            .with_state(shared.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Ok(JiraSim {
+            shared,
+            stop: Mutex::new(Some(tx)),
+        })
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.shared
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn base_url(&self) -> String {
+        self.shared.base_url.clone()
+    }
+
+    pub fn story_points_field(&self) -> &'static str {
+        "customfield_10016"
+    }
+
+    /// Inserts or replaces an issue (by id).
+    pub fn upsert(&self, issue: SimIssue) {
+        self.inner().issues.insert(numeric_id(&issue.id), issue);
+    }
+
+    /// Changes an issue and stamps `updated` with now (millisecond precision).
+    pub fn edit(&self, key: &str, f: impl FnOnce(&mut SimIssue)) {
+        let mut inner = self.inner();
+        if let Some(issue) = inner.issues.values_mut().find(|i| i.key == key) {
+            f(issue);
+            issue.updated = now_ms();
+        }
+    }
+
+    pub fn delete(&self, key: &str) {
+        self.inner().issues.retain(|_, i| i.key != key);
+    }
+
+    pub fn issues(&self) -> Vec<SimIssue> {
+        self.inner().issues.values().cloned().collect()
+    }
+
+    /// The next search request gets this answer (a queue).
+    pub fn fail_next(&self, fault: Fault) {
+        self.inner().faults.push_back(fault);
+    }
+
+    /// The n-th search request from now (1-based) gets this answer.
+    pub fn fail_request_number(&self, n: usize, fault: Fault) {
+        let mut inner = self.inner();
+        let at = inner.counted + n;
+        inner.numbered.insert(at, fault);
+    }
+
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.inner().requests.clone()
+    }
+
+    pub fn clear_requests(&self) {
+        self.inner().requests.clear();
+    }
+
+    /// Moves work forward deterministically (for the demo): one issue in progress is
+    /// finished and one to-do issue is started.
+    pub fn advance_demo(&self, step: u64) {
+        let mut inner = self.inner();
+        let now = now_ms();
+        let pick = |cat: &str, inner: &Inner| -> Option<u64> {
+            let ids: Vec<u64> = inner
+                .issues
+                .iter()
+                .filter(|(_, i)| i.status_category == cat && i.issue_type != "Epic")
+                .map(|(id, _)| *id)
+                .collect();
+            (!ids.is_empty()).then(|| ids[(step as usize * 7) % ids.len()])
+        };
+        if let Some(id) = pick("indeterminate", &inner) {
+            if let Some(i) = inner.issues.get_mut(&id) {
+                i.status = "Done".into();
+                i.status_category = "done".into();
+                i.resolved = Some(now);
+                i.updated = now;
+            }
+        }
+        if let Some(id) = pick("new", &inner) {
+            if let Some(i) = inner.issues.get_mut(&id) {
+                i.status = "In Progress".into();
+                i.status_category = "indeterminate".into();
+                i.updated = now;
+            }
+        }
+    }
+
+    pub async fn stop(self) {
+        if let Some(tx) = self
+            .stop
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for JiraSim {
+    fn drop(&mut self) {
+        if let Some(tx) = self
+            .stop
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn jira_error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        Json(json!({ "errorMessages": [message], "errors": {} })),
+    )
+        .into_response()
+}
+
+fn authorized(opts: &JiraSimOptions, headers: &HeaderMap) -> bool {
+    let Some(h) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    match opts.flavor {
+        SimFlavor::Cloud => h.strip_prefix("Basic ").is_some_and(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+                .and_then(|d| String::from_utf8(d).ok())
+                == Some(format!("{}:{}", opts.email, opts.token))
+        }),
+        SimFlavor::DataCenter => h.strip_prefix("Bearer ") == Some(opts.token.as_str()),
+    }
+}
+
+fn jira_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string()
+}
+
+fn status_json(base: &str, name: &str, category: &str) -> Value {
+    let (id, cat_name, color) = match category {
+        "done" => (3, "Done", "green"),
+        "indeterminate" => (4, "In Progress", "yellow"),
+        _ => (2, "To Do", "blue-gray"),
+    };
+    json!({
+        "self": format!("{base}/rest/api/2/status/{id}"),
+        "description": "",
+        "iconUrl": format!("{base}/images/icons/statuses/generic.png"),
+        "name": name,
+        "id": id.to_string(),
+        "statusCategory": {
+            "self": format!("{base}/rest/api/2/statuscategory/{id}"),
+            "id": id, "key": category, "colorName": color, "name": cat_name
+        }
+    })
+}
+
+fn issuetype_json(name: &str) -> Value {
+    let (id, level, subtask) = match name {
+        "Epic" => ("10000", 1, false),
+        "Sub-task" => ("10003", -1, true),
+        "Bug" => ("10004", 0, false),
+        "Task" => ("10002", 0, false),
+        _ => ("10001", 0, false),
+    };
+    json!({ "id": id, "name": name, "subtask": subtask, "hierarchyLevel": level })
+}
+
+fn issue_json(
+    shared: &Shared,
+    issues: &BTreeMap<u64, SimIssue>,
+    i: &SimIssue,
+    wanted: &Option<Vec<String>>,
+) -> Value {
+    let base = &shared.base_url;
+    let api = if shared.opts.flavor == SimFlavor::Cloud {
+        3
+    } else {
+        2
+    };
+    let mut f = serde_json::Map::new();
+    let assignee = i.assignee.as_ref().map(|a| {
+        let mut v = json!({ "displayName": a, "emailAddress": format!("{}@example.com", a.to_lowercase().replace(' ', ".")) });
+        let id_key = if shared.opts.flavor == SimFlavor::Cloud { "accountId" } else { "name" };
+        v[id_key] = json!(a.to_lowercase().replace(' ', ""));
+        v
+    });
+    let parent = i.parent.as_ref().map(|(key, kind)| {
+        let p = issues.values().find(|x| &x.key == key);
+        json!({
+            "id": p.map(|p| p.id.clone()).unwrap_or_default(),
+            "key": key,
+            "fields": {
+                "summary": p.map(|p| p.summary.clone()).unwrap_or_default(),
+                "status": p.map(|p| status_json(base, &p.status, &p.status_category)).unwrap_or(Value::Null),
+                "issuetype": issuetype_json(kind),
+            }
+        })
+    });
+    let all: Vec<(&str, Value)> = vec![
+        ("summary", json!(i.summary)),
+        ("status", status_json(base, &i.status, &i.status_category)),
+        ("issuetype", issuetype_json(&i.issue_type)),
+        (
+            "project",
+            json!({ "id": format!("1{}", i.project.len()), "key": i.project, "name": i.project }),
+        ),
+        ("labels", json!(i.labels)),
+        (
+            "components",
+            Value::Array(
+                i.components
+                    .iter()
+                    .enumerate()
+                    .map(|(n, c)| json!({ "id": (10_000 + n).to_string(), "name": c }))
+                    .collect(),
+            ),
+        ),
+        ("parent", parent.unwrap_or(Value::Null)),
+        ("assignee", assignee.unwrap_or(Value::Null)),
+        (
+            "fixVersions",
+            Value::Array(
+                i.fix_versions
+                    .iter()
+                    .enumerate()
+                    .map(|(n, v)| json!({ "id": (20_000 + n).to_string(), "name": v }))
+                    .collect(),
+            ),
+        ),
+        ("created", json!(jira_time(i.created))),
+        ("updated", json!(jira_time(i.updated))),
+        (
+            "resolutiondate",
+            i.resolved
+                .map(|t| json!(jira_time(t)))
+                .unwrap_or(Value::Null),
+        ),
+        (
+            "customfield_10016",
+            i.story_points.map(|p| json!(p)).unwrap_or(Value::Null),
+        ),
+    ];
+    let include = |name: &str| match wanted {
+        None => true,
+        Some(list) => list.iter().any(|w| w == name),
+    };
+    for (name, v) in all {
+        if include(name) {
+            f.insert(name.to_string(), v);
+        }
+    }
+    for (name, v) in &i.custom {
+        if include(name) {
+            f.insert(name.clone(), v.clone());
+        }
+    }
+    if let Some(list) = wanted {
+        for name in list {
+            f.entry(name.clone()).or_insert(Value::Null);
+        }
+    }
+    json!({
+        "expand": "operations,versionedRepresentations,editmeta,changelog,renderedFields",
+        "id": i.id,
+        "self": format!("{base}/rest/api/{api}/issue/{}", i.id),
+        "key": i.key,
+        "fields": Value::Object(f),
+    })
+}
+
+fn token_for(offset: usize, jql: &str) -> String {
+    let h = jql
+        .bytes()
+        .fold(7u64, |h, b| h.wrapping_mul(131).wrapping_add(b as u64));
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{offset}:{h:x}"))
+}
+
+fn offset_from(token: &str, jql: &str) -> Option<usize> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (offset, _) = text.split_once(':')?;
+    let offset: usize = offset.parse().ok()?;
+    (token_for(offset, jql) == token).then_some(offset)
+}
+
+async fn search(
+    State(shared): State<Arc<Shared>>,
+    OriginalUri(uri): OriginalUri,
+    Query(params): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Response {
+    let path = uri.path().to_string();
+    let record = |status: u16, auth: bool| RecordedRequest {
+        method: "GET".into(),
+        path: path.clone(),
+        query: uri.query().unwrap_or("").to_string(),
+        params: params.clone(),
+        authorization: auth,
+        status,
+    };
+    let opts = &shared.opts;
+    let expected_path = match opts.flavor {
+        SimFlavor::Cloud => "/rest/api/3/search/jql",
+        SimFlavor::DataCenter => "/rest/api/2/search",
+    };
+    let auth = authorized(opts, &headers);
+    let mut inner = shared.inner.lock().unwrap_or_else(PoisonError::into_inner);
+    if path != expected_path {
+        inner.requests.push(record(404, auth));
+        return jira_error(StatusCode::NOT_FOUND, "Not found");
+    }
+    inner.counted += 1;
+    let n = inner.counted;
+    let fault = inner
+        .numbered
+        .remove(&n)
+        .or_else(|| inner.faults.pop_front());
+    if let Some(Fault::Status {
+        status,
+        retry_after,
+        body,
+    }) = fault
+    {
+        inner.requests.push(record(status, auth));
+        let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut resp = match body {
+            Some(b) => (code, [("content-type", "application/json")], b).into_response(),
+            None => jira_error(code, "Simulated failure"),
+        };
+        if let Some(ra) = retry_after.and_then(|r| r.parse().ok()) {
+            resp.headers_mut().insert("retry-after", ra);
+        }
+        return resp;
+    }
+    if !auth {
+        inner.requests.push(record(401, false));
+        return jira_error(
+            StatusCode::UNAUTHORIZED,
+            "You are not authenticated. Authentication required to perform this operation.",
+        );
+    }
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let jql_text = get("jql").unwrap_or_default();
+    let query = match jql::parse(&jql_text, opts.time_zone_offset_minutes) {
+        Ok(q) => q,
+        Err(e) => {
+            inner.requests.push(record(400, true));
+            return jira_error(
+                StatusCode::BAD_REQUEST,
+                &format!("Error in the JQL Query: {e}"),
+            );
+        }
+    };
+    let max = get("maxResults")
+        .and_then(|m| m.parse::<u32>().ok())
+        .unwrap_or(50)
+        .clamp(1, opts.max_results_cap.max(1)) as usize;
+    let wanted: Option<Vec<String>> = get("fields").and_then(|f| {
+        let list: Vec<String> = f
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        (!list.iter().any(|s| s == "*all") && !list.is_empty()).then_some(list)
+    });
+    let mut hits: Vec<&SimIssue> = inner
+        .issues
+        .values()
+        .filter(|i| query.filter.matches(*i))
+        .collect();
+    let cmp_key = |a: &SimIssue, b: &SimIssue| {
+        (a.project.as_str(), numeric_suffix(&a.key))
+            .cmp(&(b.project.as_str(), numeric_suffix(&b.key)))
+    };
+    hits.sort_by(|a, b| {
+        for (field, asc) in &query.order {
+            let o = match field.as_str() {
+                "updated" => a.updated.cmp(&b.updated),
+                "created" => a.created.cmp(&b.created),
+                _ => cmp_key(a, b),
+            };
+            let o = if *asc { o } else { o.reverse() };
+            if o != std::cmp::Ordering::Equal {
+                return o;
+            }
+        }
+        cmp_key(a, b)
+    });
+    let start = match opts.flavor {
+        SimFlavor::Cloud => match get("nextPageToken") {
+            None => 0,
+            Some(t) => match offset_from(&t, &jql_text) {
+                Some(o) => o,
+                None => {
+                    inner.requests.push(record(400, true));
+                    return jira_error(
+                        StatusCode::BAD_REQUEST,
+                        "The provided next page token is invalid or expired.",
+                    );
+                }
+            },
+        },
+        SimFlavor::DataCenter => get("startAt").and_then(|s| s.parse().ok()).unwrap_or(0),
+    };
+    let total = hits.len();
+    let page: Vec<Value> = hits
+        .iter()
+        .skip(start)
+        .take(max)
+        .map(|i| issue_json(&shared, &inner.issues, i, &wanted))
+        .collect();
+    let end = start + page.len();
+    let body = match opts.flavor {
+        SimFlavor::Cloud => {
+            if end < total {
+                json!({ "issues": page, "nextPageToken": token_for(end, &jql_text), "isLast": false })
+            } else {
+                json!({ "issues": page, "isLast": true })
+            }
+        }
+        SimFlavor::DataCenter => json!({
+            "expand": "schema,names", "startAt": start, "maxResults": max, "total": total, "issues": page
+        }),
+    };
+    inner.requests.push(record(200, true));
+    Json(body).into_response()
+}
+
+fn numeric_suffix(key: &str) -> u64 {
+    key.rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A realistic backlog for the demo: projects PAY and WEB, two epics with children,
+/// customer bugs, on-call work, and work that no rule maps.
+pub fn demo_issues(now: DateTime<Utc>) -> Vec<SimIssue> {
+    let mut out = Vec::new();
+    let mut id = 10_000u64;
+    let quarter_start = {
+        use chrono::Datelike;
+        let m = (now.month() - 1) / 3 * 3 + 1;
+        Utc.with_ymd_and_hms(now.year(), m, 1, 9, 0, 0)
+            .single()
+            .unwrap_or(now)
+    };
+    let elapsed = (now - quarter_start).num_minutes().max(60);
+    let mut add = |key: &str,
+                   summary: &str,
+                   kind: &str,
+                   state: u8,
+                   points: Option<f64>,
+                   labels: &[&str],
+                   parent: Option<&str>| {
+        id += 1;
+        let mut i = SimIssue::new(id, key, summary);
+        i.issue_type = kind.into();
+        let offset = Duration::minutes(elapsed * (id as i64 % 17 + 1) / 19);
+        i.created = quarter_start + offset / 2;
+        i.updated = quarter_start + offset;
+        let (status, cat) = match state {
+            0 => ("To Do", "new"),
+            1 => ("In Progress", "indeterminate"),
+            _ => ("Done", "done"),
+        };
+        i.status = status.into();
+        i.status_category = cat.into();
+        if state == 2 {
+            i.resolved = Some(i.updated);
+        }
+        i.story_points = points;
+        i.labels = labels.iter().map(|s| s.to_string()).collect();
+        i.parent = parent.map(|p| (p.to_string(), "Epic".to_string()));
+        i.assignee = Some(
+            ["Ana Lima", "Ben Okafor", "Chen Wei", "Dana Kowalski"][id as usize % 4].to_string(),
+        );
+        out.push(i);
+    };
+    add("PAY-1", "EMEA checkout", "Epic", 1, None, &["emea"], None);
+    let checkout = [
+        ("SEPA direct debit", 2, 5.0),
+        ("iDEAL payments", 2, 3.0),
+        ("VAT per country", 2, 8.0),
+        ("Address formats for EMEA", 1, 3.0),
+        ("Klarna pay later", 1, 5.0),
+        ("Checkout in German", 2, 2.0),
+        ("Checkout in French", 1, 2.0),
+        ("Strong customer authentication", 0, 8.0),
+        ("Currency rounding", 0, 3.0),
+        ("Checkout load test", 0, 5.0),
+        ("Fraud rules for EMEA", 0, 5.0),
+        ("Receipt e-mails in EU languages", 0, 2.0),
+    ];
+    for (n, (s, st, p)) in checkout.iter().enumerate() {
+        add(
+            &format!("PAY-{}", n + 2),
+            s,
+            "Story",
+            *st,
+            Some(*p),
+            &["emea", "checkout"],
+            Some("PAY-1"),
+        );
+    }
+    let bugs = [
+        ("Card declined shown twice", 2),
+        ("Refund amount off by a cent", 2),
+        ("Invoice PDF missing VAT id", 2),
+        ("Timeout on 3DS redirect", 1),
+        ("Wrong currency symbol in NL", 2),
+        ("Coupon not applied on mobile", 0),
+        ("Double charge on retry", 1),
+        ("Postcode rejected for IE", 0),
+    ];
+    for (n, (s, st)) in bugs.iter().enumerate() {
+        add(
+            &format!("PAY-{}", n + 20),
+            s,
+            "Bug",
+            *st,
+            Some(1.0),
+            &["bug", "customer"],
+            None,
+        );
+    }
+    for (n, (s, st)) in [
+        ("Pager rotation week 44", 2),
+        ("Pager rotation week 45", 1),
+        ("Incident review: card outage", 2),
+    ]
+    .iter()
+    .enumerate()
+    {
+        add(
+            &format!("PAY-{}", n + 30),
+            s,
+            "Task",
+            *st,
+            Some(2.0),
+            &["on-call"],
+            None,
+        );
+    }
+    for (n, (s, st, p)) in [
+        ("Upgrade payment SDK", 1, 5.0),
+        ("Remove legacy PayPal code", 2, 3.0),
+        ("Flaky integration tests", 1, 2.0),
+    ]
+    .iter()
+    .enumerate()
+    {
+        add(
+            &format!("PAY-{}", n + 40),
+            s,
+            "Task",
+            *st,
+            Some(*p),
+            &["tech-debt"],
+            None,
+        );
+    }
+    add(
+        "WEB-1",
+        "Self-serve onboarding",
+        "Epic",
+        1,
+        None,
+        &["onboarding"],
+        None,
+    );
+    let onboarding = [
+        ("Sign-up wizard", 2, 5.0),
+        ("Workspace templates", 2, 3.0),
+        ("Invite teammates", 1, 3.0),
+        ("Product tour", 1, 5.0),
+        ("Sample data", 2, 2.0),
+        ("Onboarding checklist", 0, 3.0),
+        ("Trial expiry e-mails", 0, 2.0),
+        ("Self-serve billing page", 0, 8.0),
+        ("Wizard analytics", 0, 2.0),
+    ];
+    for (n, (s, st, p)) in onboarding.iter().enumerate() {
+        add(
+            &format!("WEB-{}", n + 2),
+            s,
+            "Story",
+            *st,
+            Some(*p),
+            &["onboarding"],
+            Some("WEB-1"),
+        );
+    }
+    for (n, (s, st, p)) in [
+        ("Redesign the footer", 1, 3.0),
+        ("Blog theme refresh", 2, 5.0),
+        ("Dark mode", 1, 8.0),
+        ("Careers page", 2, 2.0),
+        ("Animated logo", 0, 1.0),
+        ("Migrate to new CSS framework", 1, 8.0),
+    ]
+    .iter()
+    .enumerate()
+    {
+        add(
+            &format!("WEB-{}", n + 20),
+            s,
+            "Story",
+            *st,
+            Some(*p),
+            &[],
+            None,
+        );
+    }
+    for (n, (s, st)) in [
+        ("Broken link on pricing page", 2),
+        ("Signup button misaligned on Safari", 1),
+    ]
+    .iter()
+    .enumerate()
+    {
+        add(
+            &format!("WEB-{}", n + 30),
+            s,
+            "Bug",
+            *st,
+            Some(1.0),
+            &["bug", "customer"],
+            None,
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn sim(flavor: SimFlavor, n: u64) -> JiraSim {
+        let s = JiraSim::start(JiraSimOptions {
+            flavor,
+            email: "e@x".into(),
+            token: "t".into(),
+            ..JiraSimOptions::default()
+        })
+        .await
+        .expect("start");
+        let base = Utc
+            .with_ymd_and_hms(2026, 11, 3, 10, 15, 0)
+            .single()
+            .expect("t");
+        for k in 1..=n {
+            let mut i = SimIssue::new(k, &format!("PAY-{k}"), &format!("Issue {k}"));
+            i.updated = base + Duration::seconds(k as i64 * 10);
+            i.story_points = Some(k as f64);
+            s.upsert(i);
+        }
+        s
+    }
+
+    fn client() -> reqwest::Client {
+        reqwest::Client::new()
+    }
+
+    #[tokio::test]
+    async fn cloud_pages_with_tokens_until_is_last() {
+        let s = sim(SimFlavor::Cloud, 5).await;
+        let mut token: Option<String> = None;
+        let mut keys = Vec::new();
+        for _ in 0..5 {
+            let mut req = client()
+                .get(format!("{}/rest/api/3/search/jql", s.base_url()))
+                .basic_auth("e@x", Some("t"))
+                .query(&[
+                    ("jql", "project = PAY ORDER BY updated ASC"),
+                    ("maxResults", "2"),
+                    ("fields", "summary,updated"),
+                ]);
+            if let Some(t) = &token {
+                req = req.query(&[("nextPageToken", t)]);
+            }
+            let v: Value = req.send().await.expect("send").json().await.expect("json");
+            for i in v["issues"].as_array().expect("issues") {
+                keys.push(i["key"].as_str().expect("key").to_string());
+                assert!(i["fields"].get("status").is_none(), "only requested fields");
+                assert!(i["fields"]["summary"].is_string());
+            }
+            if v["isLast"] == true {
+                assert!(v.get("nextPageToken").is_none());
+                break;
+            }
+            token = v["nextPageToken"].as_str().map(str::to_string);
+        }
+        assert_eq!(keys, vec!["PAY-1", "PAY-2", "PAY-3", "PAY-4", "PAY-5"]);
+    }
+
+    #[tokio::test]
+    async fn data_center_pages_with_start_at() {
+        let s = sim(SimFlavor::DataCenter, 3).await;
+        let v: Value = client()
+            .get(format!("{}/rest/api/2/search", s.base_url()))
+            .bearer_auth("t")
+            .query(&[
+                ("jql", "project = PAY"),
+                ("startAt", "2"),
+                ("maxResults", "2"),
+            ])
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(
+            (v["startAt"].clone(), v["total"].clone()),
+            (json!(2), json!(3))
+        );
+        assert_eq!(v["issues"][0]["key"], "PAY-3");
+        assert_eq!(
+            v["issues"][0]["fields"]["status"]["statusCategory"]["key"],
+            "new"
+        );
+    }
+
+    #[tokio::test]
+    async fn refuses_bad_credentials_and_the_other_flavours_path() {
+        let s = sim(SimFlavor::Cloud, 1).await;
+        let r = client()
+            .get(format!("{}/rest/api/3/search/jql", s.base_url()))
+            .basic_auth("e@x", Some("wrong"))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), 401);
+        let r = client()
+            .get(format!("{}/rest/api/2/search", s.base_url()))
+            .basic_auth("e@x", Some("t"))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), 404);
+        let statuses: Vec<u16> = s.requests().iter().map(|r| r.status).collect();
+        assert_eq!(statuses, vec![401, 404]);
+    }
+
+    #[tokio::test]
+    async fn epoch_milliseconds_are_exact_and_date_literals_are_minutes() {
+        let s = sim(SimFlavor::Cloud, 3).await; // updated 10:15:10, :20, :30
+        let count = |jql: &'static str| {
+            let url = format!("{}/rest/api/3/search/jql", s.base_url());
+            async move {
+                let v: Value = client()
+                    .get(url)
+                    .basic_auth("e@x", Some("t"))
+                    .query(&[("jql", jql)])
+                    .send()
+                    .await
+                    .expect("send")
+                    .json()
+                    .await
+                    .expect("json");
+                v["issues"].as_array().map(Vec::len).unwrap_or(0)
+            }
+        };
+        let ms = Utc
+            .with_ymd_and_hms(2026, 11, 3, 10, 15, 20)
+            .single()
+            .expect("t")
+            .timestamp_millis();
+        let exact: &'static str = Box::leak(format!("updated >= {ms}").into_boxed_str());
+        assert_eq!(count(exact).await, 2);
+        assert_eq!(count("updated >= \"2026/11/03 10:15\"").await, 3);
+        assert_eq!(
+            count("updated > \"2026/11/03 10:15\"").await,
+            3,
+            "the literal means 10:15:00"
+        );
+        assert_eq!(count("updated >= \"2026-11-03 10:16\"").await, 0);
+    }
+
+    #[tokio::test]
+    async fn faults_are_served_in_order_and_by_number() {
+        let s = sim(SimFlavor::DataCenter, 1).await;
+        s.fail_next(Fault::Status {
+            status: 429,
+            retry_after: Some("7".into()),
+            body: None,
+        });
+        s.fail_request_number(
+            3,
+            Fault::Status {
+                status: 500,
+                retry_after: None,
+                body: None,
+            },
+        );
+        let url = format!("{}/rest/api/2/search", s.base_url());
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            let r = client()
+                .get(&url)
+                .bearer_auth("t")
+                .send()
+                .await
+                .expect("send");
+            if r.status() == 429 {
+                assert_eq!(r.headers()["retry-after"], "7");
+            }
+            got.push(r.status().as_u16());
+        }
+        assert_eq!(got, vec![429, 200, 500, 200]);
+    }
+
+    #[tokio::test]
+    async fn unsupported_jql_is_a_400_with_jira_words() {
+        let s = sim(SimFlavor::Cloud, 1).await;
+        let r = client()
+            .get(format!("{}/rest/api/3/search/jql", s.base_url()))
+            .basic_auth("e@x", Some("t"))
+            .query(&[("jql", "assignee = currentUser()")])
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), 400);
+        let v: Value = r.json().await.expect("json");
+        assert!(v["errorMessages"][0]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("Error in the JQL Query"));
+    }
+
+    #[test]
+    fn the_demo_backlog_has_epics_bugs_and_unaligned_work() {
+        let issues = demo_issues(Utc::now());
+        assert!(issues.len() >= 45);
+        assert!(issues
+            .iter()
+            .any(|i| i.key == "PAY-1" && i.issue_type == "Epic"));
+        assert!(
+            issues
+                .iter()
+                .filter(|i| i.parent.as_ref().is_some_and(|p| p.0 == "WEB-1"))
+                .count()
+                >= 5
+        );
+        assert!(issues.iter().any(|i| i.labels.is_empty()));
+    }
+}

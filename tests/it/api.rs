@@ -1,0 +1,194 @@
+//! The HTTP server of `okrsync run`, started on port 0 and driven over real HTTP.
+
+use okrsync::server::Application;
+use okrsync::sync::Mode;
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::both_backends;
+use crate::helpers::{issue, minute, Db, SourceOpts, TestEnv, API_TOKEN};
+
+const OKRS: &str = r#"
+[[objective]]
+id = "o"
+title = "Objective"
+period = "2026-Q4"
+
+[[objective.kr]]
+id = "o.done"
+title = "Finish the work"
+measure = "completion"
+
+[[objective.kr]]
+id = "o.nps"
+title = "NPS"
+measure = "manual"
+target = 50
+
+[[rule]]
+id = "all-pay"
+kr = "o.done"
+[rule.match]
+project = "PAY"
+"#;
+
+async fn routes_answer_with_the_cli_documents(db: Db) {
+    let env = TestEnv::new(db, OKRS, SourceOpts::default()).await;
+    env.seed([
+        issue(
+            1,
+            "PAY-1",
+            "A",
+            "done",
+            None,
+            &[],
+            minute(9, 0),
+            Some(minute(9, 0)),
+        ),
+        issue(
+            2,
+            "PAY-2",
+            "B",
+            "in_progress",
+            None,
+            &[],
+            minute(9, 1),
+            None,
+        ),
+    ]);
+    let engine = env.engine().await;
+    engine.sync_source("jira", Mode::Full).await.expect("sync");
+    let app = Application::build(engine, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("build");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = watch::channel(false);
+    let server = tokio::spawn(app.run_until_stopped(stopped));
+    let http = reqwest::Client::new();
+
+    assert_eq!(
+        http.get(format!("{base}/healthz"))
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        200
+    );
+    assert_eq!(
+        http.get(format!("{base}/readyz"))
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        200
+    );
+
+    let objectives: serde_json::Value = http
+        .get(format!("{base}/api/v1/objectives"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let kr = &objectives["objectives"][0]["key_results"][0];
+    assert_eq!(
+        (
+            kr["id"].clone(),
+            kr["current"].clone(),
+            kr["target"].clone()
+        ),
+        (json!("o.done"), json!(1.0), json!(2.0))
+    );
+
+    let explain = http
+        .get(format!("{base}/api/v1/key-results/o.done"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(explain.status(), 200);
+    let explain: serde_json::Value = explain.json().await.expect("json");
+    assert_eq!(explain["items"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        http.get(format!("{base}/api/v1/key-results/nope"))
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        404
+    );
+
+    let moves: serde_json::Value = http
+        .get(format!("{base}/api/v1/moves?selector=project=PAY"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(moves["items"], 2);
+    assert_eq!(
+        http.get(format!("{base}/api/v1/moves?selector=team=x"))
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        400
+    );
+    let unaligned = http
+        .get(format!("{base}/api/v1/unaligned?period=2026-Q4"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(unaligned.status(), 200);
+
+    // Writes need the bearer token.
+    let url = format!("{base}/api/v1/key-results/o.nps/checkins");
+    let refused = http
+        .post(&url)
+        .json(&json!({"value": 25}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), 401);
+    let wrong = http
+        .post(&url)
+        .bearer_auth("nope")
+        .json(&json!({"value": 25}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(wrong.status(), 401);
+    let ok = http
+        .post(&url)
+        .bearer_auth(API_TOKEN)
+        .json(&json!({"value": 25}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(ok.status(), 201);
+    let body: serde_json::Value = ok.json().await.expect("json");
+    assert_eq!(
+        (body["current"].clone(), body["progress"].clone()),
+        (json!(25.0), json!(0.5))
+    );
+    let not_manual = http
+        .post(format!("{base}/api/v1/key-results/o.done/checkins"))
+        .bearer_auth(API_TOKEN)
+        .json(&json!({"value": 1}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(not_manual.status(), 422);
+    let sync = http
+        .post(format!("{base}/api/v1/sync"))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(sync.status(), 200);
+
+    stop.send(true).expect("stop");
+    server.await.expect("join").expect("server");
+}
+both_backends!(routes_answer_with_the_cli_documents);

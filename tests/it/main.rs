@@ -1,0 +1,8 @@
+//! Integration tests: one binary, driving the real engine, binary and HTTP server against
+//! the Jira simulator over real HTTP, on SQLite and (when OKRSYNC_TEST_DATABASE_URL is set)
+//! PostgreSQL.
+
+mod api;
+mod cli;
+mod helpers;
+mod sync;
