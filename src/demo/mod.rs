@@ -65,6 +65,15 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
     crate::telemetry::init(&settings.log);
     let engine = crate::cli::open(settings.clone()).await?;
     engine.sync_all(true).await?;
+    // A manager's check-in, so the manual KR has a number too.
+    engine
+        .checkin(
+            "company.nps",
+            26.0,
+            Some("Q4 partner survey, first wave"),
+            Some("demo"),
+        )
+        .await?;
     let doc = report::status(engine.store(), &settings, Utc::now()).await?;
     println!("{}", report::render_status(&doc));
     if once {

@@ -206,3 +206,261 @@ pub fn objective_progress(krs: &[(f64, f64)]) -> f64 {
 pub fn worst(statuses: impl IntoIterator<Item = Status>) -> Option<Status> {
     statuses.into_iter().max()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use chrono::{DateTime, TimeZone, Utc};
+
+    use super::*;
+    use crate::model::ItemKind;
+
+    fn at(m: u32, d: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, m, d, 12, 0, 0)
+            .single()
+            .expect("time")
+    }
+
+    fn q4() -> Period {
+        Period::parse("2026-Q4").expect("period")
+    }
+
+    fn item(
+        key: &str,
+        cat: Category,
+        estimate: Option<f64>,
+        resolved: Option<DateTime<Utc>>,
+    ) -> Item {
+        Item {
+            source: "jira".into(),
+            ext_id: key.into(),
+            key: key.into(),
+            kind: ItemKind::Issue,
+            title: key.into(),
+            url: String::new(),
+            project: "PAY".into(),
+            item_type: "Story".into(),
+            status: String::new(),
+            category: cat,
+            labels: vec![],
+            components: vec![],
+            epic: None,
+            parent: None,
+            milestone: None,
+            assignee: None,
+            estimate,
+            created: None,
+            updated: resolved.unwrap_or(at(11, 1)),
+            resolved,
+            fields: BTreeMap::new(),
+        }
+    }
+
+    fn kr(measure: Measure) -> KeyResultDef {
+        KeyResultDef {
+            id: "kr".into(),
+            objective: "o".into(),
+            title: "KR".into(),
+            measure,
+            weight: 1.0,
+            weight_by: WeightBy::Count,
+            start: None,
+            target: None,
+            field: None,
+            metric: None,
+            unit: None,
+            owner: None,
+        }
+    }
+
+    fn refs(items: &[Item]) -> Vec<&Item> {
+        items.iter().collect()
+    }
+
+    #[test]
+    fn completion_by_count_and_by_estimate() {
+        let items = vec![
+            item("A", Category::Done, Some(5.0), Some(at(10, 5))),
+            item("B", Category::InProgress, Some(3.0), None),
+            item("C", Category::Todo, None, None),
+            item("D", Category::Done, Some(0.0), Some(at(10, 6))),
+        ];
+        let v = compute(&kr(Measure::Completion), &q4(), &refs(&items), None);
+        assert_eq!((v.current, v.target, v.items), (Some(2.0), Some(4.0), 4));
+        assert!((v.progress - 0.5).abs() < 1e-12);
+        let mut by_estimate = kr(Measure::Completion);
+        by_estimate.weight_by = WeightBy::Estimate;
+        // Done 5 + 0; total 5 + 3 + 1 (missing weighs 1) + 0 (zero weighs 0) = 9.
+        let v = compute(&by_estimate, &q4(), &refs(&items), None);
+        assert_eq!((v.current, v.target), (Some(5.0), Some(9.0)));
+        assert!((v.progress - 5.0 / 9.0).abs() < 1e-12);
+        assert_eq!(item_weight(&by_estimate, &items[2]), 1.0);
+        assert_eq!(item_weight(&by_estimate, &items[3]), 0.0);
+    }
+
+    #[test]
+    fn completion_of_an_empty_scope_is_zero() {
+        let v = compute(&kr(Measure::Completion), &q4(), &[], None);
+        assert_eq!(
+            (v.current, v.target, v.progress, v.items),
+            (Some(0.0), Some(0.0), 0.0, 0)
+        );
+    }
+
+    #[test]
+    fn count_only_counts_items_done_inside_the_period() {
+        let mut k = kr(Measure::Count);
+        k.target = Some(4.0);
+        let items = vec![
+            item("in", Category::Done, None, Some(at(11, 1))),
+            item("before", Category::Done, None, Some(at(9, 30))),
+            item("open", Category::InProgress, None, None),
+            // Done without a resolution date: its update time counts.
+            item("no-resolution", Category::Done, None, None),
+        ];
+        let v = compute(&k, &q4(), &refs(&items), None);
+        assert_eq!(v.current, Some(2.0));
+        assert!((v.progress - 0.5).abs() < 1e-12);
+        assert_eq!(v.items, 4);
+        assert!(!counts_toward(&k, &q4(), &items[1]));
+        // With a start: (2 − 1) / (5 − 1).
+        k.start = Some(1.0);
+        k.target = Some(5.0);
+        let v = compute(&k, &q4(), &refs(&items), None);
+        assert!((v.progress - 0.25).abs() < 1e-12);
+        assert_eq!(v.start, 1.0);
+    }
+
+    #[test]
+    fn sum_adds_estimates_or_a_field() {
+        let mut k = kr(Measure::Sum);
+        k.target = Some(20.0);
+        let mut a = item("a", Category::Done, Some(5.0), Some(at(10, 2)));
+        a.fields
+            .insert("budget".into(), serde_json::json!("1250.5"));
+        let mut b = item("b", Category::Done, None, Some(at(12, 2)));
+        b.fields.insert("budget".into(), serde_json::json!(100));
+        let c = item("c", Category::InProgress, Some(8.0), None);
+        let items = vec![a, b, c];
+        let v = compute(&k, &q4(), &refs(&items), None);
+        assert_eq!(v.current, Some(5.0));
+        assert!((v.progress - 0.25).abs() < 1e-12);
+        k.field = Some("fields.budget".into());
+        k.target = Some(2701.0);
+        let v = compute(&k, &q4(), &refs(&items), None);
+        assert_eq!(v.current, Some(1350.5));
+        assert!((v.progress - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn metric_serves_increasing_and_decreasing_targets() {
+        let mut mrr = kr(Measure::Metric);
+        mrr.start = Some(1_200_000.0);
+        mrr.target = Some(2_000_000.0);
+        let v = compute(&mrr, &q4(), &[], Some(1_600_000.0));
+        assert!((v.progress - 0.5).abs() < 1e-12);
+        let mut churn = kr(Measure::Metric);
+        churn.start = Some(5.0);
+        churn.target = Some(3.0);
+        let v = compute(&churn, &q4(), &[], Some(4.0));
+        assert!((v.progress - 0.5).abs() < 1e-12);
+        // Overshooting clamps progress, never current.
+        let v = compute(&churn, &q4(), &[], Some(2.5));
+        assert_eq!((v.progress, v.current), (1.0, Some(2.5)));
+        let v = compute(&churn, &q4(), &[], Some(6.0));
+        assert_eq!((v.progress, v.current), (0.0, Some(6.0)));
+        let v = compute(&churn, &q4(), &[], None);
+        assert_eq!((v.progress, v.current, v.items), (0.0, None, 0));
+    }
+
+    #[test]
+    fn manual_defaults_to_a_share() {
+        let v = compute(&kr(Measure::Manual), &q4(), &[], Some(0.4));
+        assert_eq!((v.progress, v.target), (0.4, Some(1.0)));
+        let mut nps = kr(Measure::Manual);
+        nps.start = Some(20.0);
+        nps.target = Some(40.0);
+        let v = compute(&nps, &q4(), &[], Some(25.0));
+        assert!((v.progress - 0.25).abs() < 1e-12);
+        assert_eq!(compute(&nps, &q4(), &[], None).progress, 0.0);
+    }
+
+    #[test]
+    fn milestone_needs_every_item_done() {
+        let k = kr(Measure::Milestone);
+        assert_eq!(compute(&k, &q4(), &[], None).progress, 0.0);
+        let partial = vec![
+            item("a", Category::Done, None, Some(at(10, 1))),
+            item("b", Category::Todo, None, None),
+        ];
+        let v = compute(&k, &q4(), &refs(&partial), None);
+        assert_eq!(
+            (v.progress, v.current, v.target),
+            (0.0, Some(1.0), Some(2.0))
+        );
+        let all = vec![item("a", Category::Done, None, Some(at(10, 1)))];
+        assert_eq!(compute(&k, &q4(), &refs(&all), None).progress, 1.0);
+    }
+
+    #[test]
+    fn target_equal_to_start_never_divides_by_zero() {
+        let mut k = kr(Measure::Metric);
+        k.start = Some(3.0);
+        k.target = Some(3.0);
+        assert_eq!(compute(&k, &q4(), &[], Some(3.0)).progress, 1.0);
+        assert_eq!(compute(&k, &q4(), &[], Some(2.0)).progress, 0.0);
+    }
+
+    #[test]
+    fn status_thresholds_are_inclusive() {
+        let m = StatusMargins::default();
+        assert_eq!(status(1.0, 0.5, m), Status::Done);
+        assert_eq!(
+            status(0.4, 0.5, m),
+            Status::OnTrack,
+            "exactly expected − 0.10"
+        );
+        assert_eq!(status(0.39, 0.5, m), Status::AtRisk);
+        assert_eq!(
+            status(0.25, 0.5, m),
+            Status::AtRisk,
+            "exactly expected − 0.25"
+        );
+        assert_eq!(status(0.24, 0.5, m), Status::OffTrack);
+        assert_eq!(
+            status(0.0, 0.0, m),
+            Status::OnTrack,
+            "before the period starts"
+        );
+        assert_eq!(status(0.8, 1.0, m), Status::AtRisk, "after the period ends");
+    }
+
+    #[test]
+    fn objectives_take_the_weighted_mean_and_the_worst_status() {
+        assert!((objective_progress(&[(1.0, 1.0), (3.0, 0.3)]) - 0.475).abs() < 1e-12);
+        assert_eq!(objective_progress(&[]), 0.0);
+        assert_eq!(objective_progress(&[(0.0, 0.5)]), 0.0);
+        assert_eq!(
+            worst([Status::Done, Status::AtRisk, Status::OnTrack]),
+            Some(Status::AtRisk)
+        );
+        assert_eq!(
+            worst([Status::OffTrack, Status::Stale]),
+            Some(Status::Stale)
+        );
+        assert_eq!(worst([]), None);
+    }
+
+    #[test]
+    fn an_item_that_leaves_the_scope_no_longer_counts() {
+        // The engine recomputes with the items the rules match now; fewer items, new value.
+        let k = kr(Measure::Completion);
+        let items = vec![
+            item("a", Category::Done, None, Some(at(10, 1))),
+            item("b", Category::Todo, None, None),
+        ];
+        assert_eq!(compute(&k, &q4(), &refs(&items), None).progress, 0.5);
+        assert_eq!(compute(&k, &q4(), &refs(&items[1..]), None).progress, 0.0);
+    }
+}

@@ -427,3 +427,281 @@ impl RuleSet {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use chrono::Utc;
+
+    use super::*;
+    use crate::model::{Category, ItemKind};
+
+    fn item() -> Item {
+        Item {
+            source: "jira".into(),
+            ext_id: "1".into(),
+            key: "PAY-12".into(),
+            kind: ItemKind::Issue,
+            title: "EMEA Checkout flow".into(),
+            url: "https://x/browse/PAY-12".into(),
+            project: "PAY".into(),
+            item_type: "Story".into(),
+            status: "In Progress".into(),
+            category: Category::InProgress,
+            labels: vec!["emea".into(), "checkout".into()],
+            components: vec!["web".into()],
+            epic: Some("PAY-1".into()),
+            parent: None,
+            milestone: None,
+            assignee: Some("Ana".into()),
+            estimate: Some(5.0),
+            created: None,
+            updated: Utc::now(),
+            resolved: None,
+            fields: BTreeMap::from([
+                ("customfield_10050".to_string(), serde_json::json!("Growth")),
+                ("customfield_1".to_string(), serde_json::json!(["a", "b"])),
+                ("customfield_2".to_string(), serde_json::json!(3)),
+            ]),
+        }
+    }
+
+    fn cond(key: &str, toml_value: &str) -> Condition {
+        let v: toml::Table = format!("v = {toml_value}").parse().expect("toml");
+        Condition::parse(key, &v["v"]).expect("condition")
+    }
+
+    fn holds(key: &str, toml_value: &str) -> bool {
+        cond(key, toml_value).matches(&item())
+    }
+
+    fn rule(
+        id: &str,
+        krs: &[&str],
+        exempt: bool,
+        source: Option<&str>,
+        conditions: Vec<Condition>,
+    ) -> RuleDef {
+        RuleDef {
+            id: id.into(),
+            krs: krs.iter().map(|s| s.to_string()).collect(),
+            exempt,
+            source: source.map(str::to_string),
+            conditions,
+            file: "t.toml".into(),
+        }
+    }
+
+    #[test]
+    fn every_value_form() {
+        assert!(holds("project", "\"PAY\""));
+        assert!(!holds("project", "\"pay\""), "exact, case-sensitive");
+        assert!(holds("project", "[\"WEB\", \"PAY\"]"));
+        assert!(holds("type", "{ not = \"Sub-task\" }"));
+        assert!(!holds("type", "{ not = [\"Story\", \"Bug\"] }"));
+        assert!(holds("title", "{ regex = \"(?i)checkout\" }"));
+        assert!(!holds("title", "{ regex = \"^checkout\" }"));
+        assert!(holds("estimate", "5"));
+        assert!(holds("estimate", "5.0"));
+        assert!(!holds("estimate", "3"));
+        assert!(holds("category", "\"in_progress\""));
+        assert!(holds("kind", "\"issue\""));
+    }
+
+    #[test]
+    fn list_fields_hold_when_any_element_does_and_not_negates_the_whole() {
+        assert!(holds("labels", "\"checkout\""));
+        assert!(holds("labels", "[\"x\", \"emea\"]"));
+        assert!(!holds("labels", "\"on-call\""));
+        assert!(holds("labels", "{ not = \"on-call\" }"));
+        assert!(
+            !holds("labels", "{ not = [\"emea\", \"zzz\"] }"),
+            "has emea"
+        );
+        assert!(holds("labels", "{ regex = \"^che\" }"));
+        assert!(holds("components", "\"web\""));
+        assert!(holds("fields.customfield_1", "\"b\""));
+        assert!(!holds("fields.customfield_1", "{ not = \"a\" }"));
+    }
+
+    #[test]
+    fn missing_fields_equal_nothing() {
+        assert!(!holds("parent", "\"PAY-1\""));
+        assert!(holds("parent", "{ not = \"PAY-1\" }"));
+        assert!(!holds("milestone", "{ regex = \".*\" }"));
+        assert!(!holds("fields.customfield_999", "\"x\""));
+        assert!(holds("fields.customfield_999", "{ not = \"x\" }"));
+    }
+
+    #[test]
+    fn custom_fields_compare_as_text_and_numbers() {
+        assert!(holds("fields.customfield_10050", "\"Growth\""));
+        assert!(holds("fields.customfield_2", "3"));
+        assert!(holds("fields.customfield_2", "\"3\""));
+    }
+
+    #[test]
+    fn bad_conditions_say_what_was_expected() {
+        let v = |s: &str| -> toml::Value {
+            format!("v = {s}").parse::<toml::Table>().expect("toml")["v"].clone()
+        };
+        let err = Condition::parse("lables", &v("\"x\"")).expect_err("unknown");
+        assert!(
+            err.contains("unknown field `lables`") && err.contains("fields.<name>"),
+            "{err}"
+        );
+        assert!(Condition::parse("fields.", &v("\"x\"")).is_err());
+        assert!(Condition::parse("title", &v("{ regex = \"(\" }"))
+            .expect_err("regex")
+            .contains("invalid regex"));
+        assert!(Condition::parse("title", &v("{ like = \"x\" }")).is_err());
+        assert!(Condition::parse("labels", &v("[]")).is_err());
+        assert!(Condition::parse("category", &v("\"finished\""))
+            .expect_err("vocab")
+            .contains("todo, in_progress, done"));
+        assert!(Condition::parse("kind", &v("{ not = \"story\" }")).is_err());
+    }
+
+    #[test]
+    fn rules_combine_conditions_with_and_and_filter_by_source() {
+        let r = rule(
+            "r",
+            &["k"],
+            false,
+            Some("jira"),
+            vec![cond("project", "\"PAY\""), cond("labels", "\"emea\"")],
+        );
+        assert!(r.matches(&item()));
+        let mut other = item();
+        other.source = "github".into();
+        assert!(!r.matches(&other));
+        let r2 = rule(
+            "r2",
+            &["k"],
+            false,
+            None,
+            vec![cond("project", "\"PAY\""), cond("labels", "\"nope\"")],
+        );
+        assert!(!r2.matches(&item()));
+        assert!(
+            rule("all", &["k"], false, None, vec![]).matches(&item()),
+            "an empty match table matches everything"
+        );
+    }
+
+    #[test]
+    fn evaluation_lists_each_kr_once_with_the_first_rule_and_the_exemption() {
+        let set = RuleSet::new(vec![
+            rule(
+                "first",
+                &["a", "b"],
+                false,
+                None,
+                vec![cond("project", "\"PAY\"")],
+            ),
+            rule(
+                "second",
+                &["b", "c"],
+                false,
+                None,
+                vec![cond("labels", "\"emea\"")],
+            ),
+            rule(
+                "never",
+                &["d"],
+                false,
+                None,
+                vec![cond("labels", "\"nope\"")],
+            ),
+            rule(
+                "exempt",
+                &[],
+                true,
+                None,
+                vec![cond("labels", "\"checkout\"")],
+            ),
+        ]);
+        let e = set.evaluate(&item());
+        assert_eq!(
+            e.matches,
+            vec![
+                ("a".to_string(), "first".to_string()),
+                ("b".to_string(), "first".to_string()),
+                ("c".to_string(), "second".to_string()),
+            ]
+        );
+        assert_eq!(e.exempt_rule.as_deref(), Some("exempt"));
+        // An item that leaves the scope: its labels change, the KRs of `second` go.
+        let mut moved = item();
+        moved.labels = vec!["checkout".into()];
+        moved.project = "WEB".into();
+        assert_eq!(set.evaluate(&moved).matches, vec![]);
+    }
+
+    #[test]
+    fn fingerprints_change_with_the_rules_only() {
+        let a = RuleSet::new(vec![rule(
+            "r",
+            &["k"],
+            false,
+            None,
+            vec![cond("project", "\"PAY\"")],
+        )]);
+        let same = RuleSet::new(vec![rule(
+            "r",
+            &["k"],
+            false,
+            None,
+            vec![cond("project", "\"PAY\"")],
+        )]);
+        let other = RuleSet::new(vec![rule(
+            "r",
+            &["k"],
+            false,
+            None,
+            vec![cond("project", "\"WEB\"")],
+        )]);
+        assert_eq!(a.fingerprint(), same.fingerprint());
+        assert_ne!(a.fingerprint(), other.fingerprint());
+        assert_eq!(a.fingerprint().len(), 64);
+    }
+
+    #[test]
+    fn custom_fields_are_listed_per_source() {
+        let set = RuleSet::new(vec![
+            rule(
+                "a",
+                &["k"],
+                false,
+                Some("jira"),
+                vec![
+                    cond("fields.customfield_2", "1"),
+                    cond("fields.customfield_1", "\"x\""),
+                ],
+            ),
+            rule(
+                "b",
+                &["k"],
+                false,
+                Some("github"),
+                vec![cond("fields.Status", "\"Done\"")],
+            ),
+            rule(
+                "c",
+                &["k"],
+                false,
+                None,
+                vec![cond("fields.customfield_1", "\"y\"")],
+            ),
+        ]);
+        assert_eq!(
+            set.custom_fields_for_source("jira"),
+            vec!["customfield_1", "customfield_2"]
+        );
+        assert_eq!(
+            set.custom_fields_for_source("github"),
+            vec!["Status", "customfield_1"]
+        );
+    }
+}

@@ -317,7 +317,15 @@ fn read_server(top: &mut Section, sink: &mut Sink, base: &Path) -> Option<Server
             }
         },
     };
-    let api_token = secret(&mut s, sink, "api_token_env", "api_token_file", base, false);
+    // An unset api_token_env variable is not an error: write endpoints are then disabled
+    // (SPEC's sample config names one that a first try will not have set).
+    let api_token = match s.string(sink, "api_token_env") {
+        Some(var) if !s.has("api_token_file") => std::env::var(&var)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(SecretString::from),
+        _ => secret(&mut s, sink, "api_token_env", "api_token_file", base, false),
+    };
     s.finish(sink);
     Some(ServerSettings {
         listen: listen?,
@@ -540,4 +548,121 @@ pub fn resolve_relative(settings: &Settings, path: &str) -> PathBuf {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     resolve_path(&base, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        let p = dir.join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("dir");
+        }
+        std::fs::write(p, text).expect("write");
+    }
+
+    /// Loading reads process-wide environment variables, which one test sets.
+    static ENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    #[test]
+    fn loads_the_example_applies_overrides_and_never_shows_secrets() {
+        let _env = ENV
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        std::env::set_var("JIRA_TOKEN", "example-secret-token");
+        std::env::set_var("OKRSYNC__LOG__LEVEL", "debug");
+        std::env::set_var("OKRSYNC__SOURCES__JIRA__JQL", "project = OPS");
+        let loaded = Settings::load(&repo.join("config/okrsync.toml"));
+        std::env::remove_var("OKRSYNC__LOG__LEVEL");
+        std::env::remove_var("OKRSYNC__SOURCES__JIRA__JQL");
+        let s = loaded.unwrap_or_else(|r| panic!("the example config is invalid:\n{r}"));
+        assert_eq!(s.log.level, "debug");
+        let SourceKind::Jira(j) = &s.sources["jira"].kind;
+        assert_eq!(j.jql, "project = OPS");
+        assert_eq!(j.flavor, JiraFlavor::Cloud);
+        assert_eq!(s.sources["jira"].every, Duration::from_secs(300));
+        assert_eq!(s.objectives.len(), 2);
+        assert_eq!(s.rules.rules().len(), 3);
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("example-secret-token"),
+            "a secret leaked into Debug output"
+        );
+
+        // An environment override with a typo is reported like a typo in the file.
+        std::env::set_var("OKRSYNC__SERVER__LISTN", "127.0.0.1:1");
+        let err = Settings::load(&repo.join("config/okrsync.toml")).expect_err("typo");
+        std::env::remove_var("OKRSYNC__SERVER__LISTN");
+        assert!(
+            err.to_string().contains("server.listn: unknown key"),
+            "{err}"
+        );
+        std::env::remove_var("JIRA_TOKEN");
+    }
+
+    #[test]
+    fn the_demo_config_is_valid_once_filled_in() {
+        let _env = ENV
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let dir = tempfile::tempdir().expect("dir");
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let config = std::fs::read_to_string(repo.join("config/demo/okrsync.toml"))
+            .expect("demo config")
+            .replace("{{LISTEN}}", "127.0.0.1:0")
+            .replace("{{DB}}", "x.db")
+            .replace("{{JIRA_URL}}", "http://127.0.0.1:9");
+        write(dir.path(), "okrsync.toml", &config);
+        let okrs =
+            std::fs::read_to_string(repo.join("config/demo/okrs/demo.toml")).expect("demo okrs");
+        write(
+            dir.path(),
+            "okrs/demo.toml",
+            &okrs.replace("{{PERIOD}}", "2026-Q4"),
+        );
+        write(dir.path(), "jira-token", "t\n");
+        let s = Settings::load(&dir.path().join("okrsync.toml")).unwrap_or_else(|r| panic!("{r}"));
+        let SourceKind::Jira(j) = &s.sources["jira"].kind;
+        assert_eq!(
+            secrecy::ExposeSecret::expose_secret(&j.token),
+            "t",
+            "one trailing newline is dropped"
+        );
+    }
+
+    #[test]
+    fn reports_every_problem_with_file_key_and_line() {
+        let _env = ENV
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let dir = tempfile::tempdir().expect("dir");
+        write(
+            dir.path(),
+            "okrsync.toml",
+            "okrs = [\"okrs/*.toml\"]\n[log]\nformat = \"xml\"\n[sources.s1]\nkind = \"gitlab\"\n[sources.s2]\nkind = \"jira\"\nurl = \"ftp://x\"\nflavor = \"datacenter\"\ntoken_file = \"missing\"\nevery = \"often\"\n",
+        );
+        write(
+            dir.path(),
+            "okrs/a.toml",
+            "[[objective]]\nid = \"o\"\ntitle = \"O\"\nperiod = \"2026-Q4\"\nparent = \"ghost\"\n\n[[objective.kr]]\nid = \"o.m\"\ntitle = \"M\"\nmeasure = \"metric\"\ntarget = 3\nmetric = { source = \"s2\", cell = \"B7\" }\n\n[[objective.kr]]\nid = \"o.m\"\ntitle = \"dup\"\nmeasure = \"completion\"\nweight_by = \"points\"\n\n[[rule]]\nkr = \"o.m\"\nsource = \"nowhere\"\n[rule.match]\n\"fields.\" = \"x\"\n",
+        );
+        let report = Settings::load(&dir.path().join("okrsync.toml")).expect_err("invalid");
+        let text = report.to_string();
+        for expected in [
+            "okrsync.toml:3: log.format: expected one of pretty, json, found \"xml\"",
+            "okrsync.toml:5: sources.s1.kind: expected one of jira, github, sheet",
+            "okrsync.toml:8: sources.s2.url: expected an http(s) URL",
+            "okrsync.toml:10: sources.s2.token_file: cannot read the secret file",
+            "okrsync.toml:11: sources.s2.every: expected a duration",
+            "a.toml:5: objective[0].parent: unknown objective \"ghost\"",
+            "a.toml:12: objective[0].kr[0].metric.source: source \"s2\" is a jira source",
+            "a.toml:15: objective[0].kr[1].id: key result id \"o.m\" is used twice",
+            "a.toml:18: objective[0].kr[1].weight_by: expected one of count, estimate",
+            "a.toml:24: rule[0].match.fields.: unknown field",
+        ] {
+            assert!(text.contains(expected), "missing «{expected}» in:\n{text}");
+        }
+    }
 }

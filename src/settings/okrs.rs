@@ -105,7 +105,7 @@ pub(crate) fn load(
         let mut top = Section::new("", &table);
         for (key, t) in top.tables(&mut sink, "objective") {
             if let Some(o) = read_objective(&key, t, &shown, &mut sink) {
-                objectives.push((o, sink.file.clone(), key));
+                objectives.push((o, sink.file.clone(), key, locator.clone()));
             }
         }
         let rule_tables = top.tables(&mut sink, "rule");
@@ -121,21 +121,21 @@ pub(crate) fn load(
     let mut kr_measures: HashMap<String, Measure> = HashMap::new();
     let mut objective_ids = BTreeSet::new();
     let report =
-        |problems: &mut Vec<Problem>, file: &str, key: String, line: Option<usize>, msg: String| {
+        |problems: &mut Vec<Problem>, file: &str, locator: &Locator, key: String, msg: String| {
             problems.push(Problem {
                 file: file.to_string(),
+                line: locator.line(&key),
                 key,
-                line,
                 message: msg,
             })
         };
-    for (o, file, key) in &objectives {
+    for (o, file, key, locator) in &objectives {
         if !objective_ids.insert(o.id.clone()) {
             report(
                 problems,
                 file,
+                locator,
                 format!("{key}.id"),
-                None,
                 format!("objective id \"{}\" is used twice", o.id),
             );
         }
@@ -144,15 +144,16 @@ pub(crate) fn load(
                 report(
                     problems,
                     file,
+                    locator,
                     format!("{key}.kr[{i}].id"),
-                    None,
                     format!("key result id \"{}\" is used twice", kr.id),
                 );
             }
             if let Some(m) = &kr.metric {
+                let k = format!("{key}.kr[{i}].metric.source");
                 match source_kinds.get(&m.source) {
-                    None => report(problems, file, format!("{key}.kr[{i}].metric.source"), None, format!("unknown source \"{}\"; configured sources: {}", m.source, list(source_kinds.keys()))),
-                    Some(kind) if kind != "sheet" => report(problems, file, format!("{key}.kr[{i}].metric.source"), None, format!("source \"{}\" is a {kind} source; metric key results read from sheet sources", m.source)),
+                    None => report(problems, file, locator, k, format!("unknown source \"{}\"; configured sources: {}", m.source, list(source_kinds.keys()))),
+                    Some(kind) if kind != "sheet" => report(problems, file, locator, k, format!("source \"{}\" is a {kind} source; metric key results read from sheet sources", m.source)),
                     Some(_) => {}
                 }
             }
@@ -160,16 +161,16 @@ pub(crate) fn load(
     }
     let parents: HashMap<String, Option<String>> = objectives
         .iter()
-        .map(|(o, _, _)| (o.id.clone(), o.parent.clone()))
+        .map(|(o, _, _, _)| (o.id.clone(), o.parent.clone()))
         .collect();
-    for (o, file, key) in &objectives {
+    for (o, file, key, locator) in &objectives {
         if let Some(p) = &o.parent {
             if !parents.contains_key(p) {
                 report(
                     problems,
                     file,
+                    locator,
                     format!("{key}.parent"),
-                    None,
                     format!("unknown objective \"{p}\""),
                 );
                 continue;
@@ -182,8 +183,8 @@ pub(crate) fn load(
                     report(
                         problems,
                         file,
+                        locator,
                         format!("{key}.parent"),
-                        None,
                         format!("objective \"{}\" is its own ancestor", o.id),
                     );
                     break;
@@ -195,14 +196,13 @@ pub(crate) fn load(
     let mut rule_ids = BTreeSet::new();
     let mut rules = Vec::new();
     for (r, file, key, locator) in raw_rules {
-        let line = |k: &str| locator.line(k);
         if !rule_ids.insert(r.id.clone()) {
             let k = format!("{key}.id");
             report(
                 problems,
                 &file,
-                k.clone(),
-                line(&k),
+                &locator,
+                k,
                 format!("rule id \"{}\" is used twice", r.id),
             );
         }
@@ -213,14 +213,14 @@ pub(crate) fn load(
                     report(
                         problems,
                         &file,
-                        k.clone(),
-                        line(&k),
+                        &locator,
+                        k,
                         format!("unknown key result \"{kr}\""),
                     );
                 }
                 Some(m) if !m.uses_items() => {
                     let k = format!("{key}.kr");
-                    report(problems, &file, k.clone(), line(&k), format!("key result \"{kr}\" is measured as {}; only completion, count, sum and milestone key results take items", m.as_str()));
+                    report(problems, &file, &locator, k, format!("key result \"{kr}\" is measured as {}; only completion, count, sum and milestone key results take items", m.as_str()));
                 }
                 Some(_) => {}
             }
@@ -231,8 +231,8 @@ pub(crate) fn load(
                 report(
                     problems,
                     &file,
-                    k.clone(),
-                    line(&k),
+                    &locator,
+                    k,
                     format!(
                         "unknown source \"{s}\"; configured sources: {}",
                         list(source_kinds.keys())
@@ -243,7 +243,7 @@ pub(crate) fn load(
         rules.push(r);
     }
     Okrs {
-        objectives: objectives.into_iter().map(|(o, _, _)| o).collect(),
+        objectives: objectives.into_iter().map(|(o, _, _, _)| o).collect(),
         rules: RuleSet::new(rules),
         files: names,
     }

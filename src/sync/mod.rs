@@ -124,7 +124,9 @@ impl Engine {
         tx.sync_definitions(&self.settings.objectives).await?;
         if old_rules.as_deref() != Some(rules_fp.as_str()) {
             let n = self.rematch_all(&mut tx).await?;
-            tracing::info!(items = n, "rules changed; every item was matched again");
+            if n > 0 {
+                tracing::info!(items = n, "rules changed; every item was matched again");
+            }
         }
         let all: Vec<String> = self.krs.keys().cloned().collect();
         self.recompute(&mut tx, &all, now, "config changed").await?;
