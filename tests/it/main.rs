@@ -4,5 +4,6 @@
 
 mod api;
 mod cli;
+mod daemon;
 mod helpers;
 mod sync;
