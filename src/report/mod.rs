@@ -137,6 +137,18 @@ pub enum ReportError {
     Store(#[from] crate::store::StoreError),
 }
 
+/// Orders item keys as people do: `PAY-2` before `PAY-10`.
+pub fn natural_key(key: &str) -> (String, u64, String) {
+    match key.rsplit_once(['-', '#']) {
+        Some((prefix, n)) if n.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty() => (
+            prefix.to_string(),
+            n.parse().unwrap_or(u64::MAX),
+            String::new(),
+        ),
+        _ => (key.to_string(), 0, key.to_string()),
+    }
+}
+
 /// Everything needed to say a KR's status: its definition, period and source health.
 struct Ctx<'a> {
     settings: &'a Settings,
@@ -372,9 +384,9 @@ pub async fn explain(
     let ctx = ctx(store, settings, now).await?;
     let state = store.kr_state(kr_id).await?;
     let kr = ctx.kr_status(def, period, state.as_ref());
-    let items = store
-        .items_for_kr(kr_id)
-        .await?
+    let mut rows = store.items_for_kr(kr_id).await?;
+    rows.sort_by_cached_key(|(r, _)| (r.item.source.clone(), natural_key(&r.item.key)));
+    let items = rows
         .into_iter()
         .map(|(row, rule)| EvidenceItem {
             weight: progress::item_weight(def, &row.item),
@@ -529,6 +541,7 @@ pub async fn unaligned(
             });
         }
     }
+    items.sort_by_cached_key(|i| (i.project.clone(), i.source.clone(), natural_key(&i.key)));
     let by_project = by_project
         .into_values()
         .map(|mut p| {
@@ -545,4 +558,33 @@ pub async fn unaligned(
         by_project,
         periods: periods.iter().map(|p| p.label.clone()).collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::natural_key;
+
+    #[test]
+    fn keys_sort_naturally() {
+        let mut keys = vec![
+            "PAY-10",
+            "PAY-2",
+            "acme/web#31",
+            "acme/web#4",
+            "row-key",
+            "WEB-1",
+        ];
+        keys.sort_by_key(|k| natural_key(k));
+        assert_eq!(
+            keys,
+            vec![
+                "PAY-2",
+                "PAY-10",
+                "WEB-1",
+                "acme/web#4",
+                "acme/web#31",
+                "row-key"
+            ]
+        );
+    }
 }

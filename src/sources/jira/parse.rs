@@ -359,6 +359,30 @@ mod tests {
     }
 
     #[test]
+    fn single_issue_payloads_of_both_dialects() {
+        let cloud = parse_issue(
+            &fixture("cloud-v3-issue.atlassian-example.json"),
+            "jira",
+            &settings("customfield_10016", &[]),
+        )
+        .expect("cloud issue");
+        assert_eq!(
+            (cloud.key.as_str(), cloud.ext_id.as_str()),
+            ("ED-1", "10002")
+        );
+        assert_eq!(cloud.project, "EX", "from the project object, not the key");
+        let server = parse_issue(
+            &fixture("server-v2-issue.jira-ruby.json"),
+            "jira",
+            &settings("customfield_10002", &[]),
+        )
+        .expect("server issue");
+        assert_eq!(server.ext_id, "10002");
+        assert!(!server.title.is_empty());
+        assert!(!server.status.is_empty());
+    }
+
+    #[test]
     fn times_in_every_jira_format() {
         for s in [
             "2019-02-10T09:51:33.000+0000",
