@@ -32,16 +32,23 @@ macro_rules! both_backends {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 if $crate::helpers::postgres_url().is_none() {
-                    eprintln!(
-                        "SKIPPED {}::postgres: set OKRSYNC_TEST_DATABASE_URL to run it on PostgreSQL",
-                        stringify!($name)
-                    );
+                    $crate::helpers::skip_notice(stringify!($name));
                     return;
                 }
                 super::$name($crate::helpers::Db::Postgres).await
             }
         }
     };
+}
+
+/// Says that a PostgreSQL test was skipped. Written to the stderr handle rather than with
+/// `eprintln!`, which the test harness captures and hides for passing tests.
+pub fn skip_notice(test: &str) {
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}::postgres: set OKRSYNC_TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres) to run it on PostgreSQL"
+    );
 }
 
 pub fn postgres_url() -> Option<String> {
