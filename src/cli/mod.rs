@@ -167,9 +167,18 @@ pub async fn open(settings: Arc<Settings>) -> anyhow::Result<Engine> {
     Ok(engine)
 }
 
-fn print_json<T: serde::Serialize>(doc: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(doc)?);
-    Ok(())
+/// Prints a document: one JSON document with `--json`, else its table.
+fn emit<T: serde::Serialize>(
+    doc: &T,
+    json: bool,
+    table: fn(&T) -> String,
+) -> anyhow::Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(doc)?);
+    } else {
+        print!("{}", table(doc));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn dispatch(command: Command, settings: Arc<Settings>) -> anyhow::Result<ExitCode> {
@@ -226,43 +235,23 @@ async fn dispatch(command: Command, settings: Arc<Settings>) -> anyhow::Result<E
         Command::Status { json } => {
             let engine = open(settings.clone()).await?;
             let doc = report::status(engine.store(), &settings, clock::now()).await?;
-            if json {
-                print_json(&doc)?;
-            } else {
-                print!("{}", report::render_status(&doc));
-            }
-            Ok(ExitCode::SUCCESS)
+            emit(&doc, json, report::render_status)
         }
         Command::Explain { kr, json } => {
             let engine = open(settings.clone()).await?;
             let doc = report::explain(engine.store(), &settings, &kr, clock::now()).await?;
-            if json {
-                print_json(&doc)?;
-            } else {
-                print!("{}", report::render_explain(&doc));
-            }
-            Ok(ExitCode::SUCCESS)
+            emit(&doc, json, report::render_explain)
         }
         Command::Moves { selector, json } => {
             let engine = open(settings.clone()).await?;
             let doc = report::moves(engine.store(), &settings, &selector).await?;
-            if json {
-                print_json(&doc)?;
-            } else {
-                print!("{}", report::render_moves(&doc));
-            }
-            Ok(ExitCode::SUCCESS)
+            emit(&doc, json, report::render_moves)
         }
         Command::Unaligned { json, period } => {
             let engine = open(settings.clone()).await?;
             let doc = report::unaligned(engine.store(), &settings, period.as_deref(), clock::now())
                 .await?;
-            if json {
-                print_json(&doc)?;
-            } else {
-                print!("{}", report::render_unaligned(&doc));
-            }
-            Ok(ExitCode::SUCCESS)
+            emit(&doc, json, report::render_unaligned)
         }
         Command::Checkin { kr, value, note } => {
             let engine = open(settings).await?;

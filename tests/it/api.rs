@@ -65,6 +65,16 @@ async fn routes_answer_with_the_cli_documents(db: Db) {
     let (stop, stopped) = watch::channel(false);
     let server = tokio::spawn(app.run_until_stopped(stopped));
     let http = reqwest::Client::new();
+    let get_json = |path: &str| {
+        let req = http.get(format!("{base}{path}"));
+        async move {
+            let resp = req.send().await.expect("get");
+            (
+                resp.status().as_u16(),
+                resp.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
 
     assert_eq!(
         http.get(format!("{base}/healthz"))
@@ -83,14 +93,8 @@ async fn routes_answer_with_the_cli_documents(db: Db) {
         200
     );
 
-    let objectives: serde_json::Value = http
-        .get(format!("{base}/api/v1/objectives"))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let (status, objectives) = get_json("/api/v1/objectives").await;
+    assert_eq!(status, 200);
     let kr = &objectives["objectives"][0]["key_results"][0];
     assert_eq!(
         (
@@ -100,47 +104,19 @@ async fn routes_answer_with_the_cli_documents(db: Db) {
         ),
         (json!("o.done"), json!(1.0), json!(2.0))
     );
-
-    let explain = http
-        .get(format!("{base}/api/v1/key-results/o.done"))
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(explain.status(), 200);
-    let explain: serde_json::Value = explain.json().await.expect("json");
+    let (status, explain) = get_json("/api/v1/key-results/o.done").await;
+    assert_eq!(status, 200);
     assert_eq!(explain["items"].as_array().map(Vec::len), Some(2));
-    assert_eq!(
-        http.get(format!("{base}/api/v1/key-results/nope"))
-            .send()
-            .await
-            .expect("get")
-            .status(),
-        404
-    );
-
-    let moves: serde_json::Value = http
-        .get(format!("{base}/api/v1/moves?selector=project=PAY"))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(moves["items"], 2);
-    assert_eq!(
-        http.get(format!("{base}/api/v1/moves?selector=team=x"))
-            .send()
-            .await
-            .expect("get")
-            .status(),
-        400
-    );
-    let unaligned = http
-        .get(format!("{base}/api/v1/unaligned?period=2026-Q4"))
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(unaligned.status(), 200);
+    let (status, missing) = get_json("/api/v1/key-results/nope").await;
+    assert_eq!(status, 404);
+    assert!(missing["error"].as_str().unwrap_or("").contains("nope"));
+    let (status, moves) = get_json("/api/v1/moves?selector=project=PAY").await;
+    assert_eq!((status, moves["items"].clone()), (200, json!(2)));
+    assert_eq!(get_json("/api/v1/moves?selector=team=x").await.0, 400);
+    assert_eq!(get_json("/api/v1/moves").await.0, 400);
+    let (status, unaligned) = get_json("/api/v1/unaligned?period=2026-Q4").await;
+    assert_eq!(status, 200);
+    assert_eq!(unaligned["periods"], json!(["2026-Q4"]));
 
     // Writes need the bearer token.
     let url = format!("{base}/api/v1/key-results/o.nps/checkins");
