@@ -101,6 +101,10 @@ pub struct Item {
     pub resolved: Option<DateTime<Utc>>,
     /// Any other upstream field, by name: strings, numbers, or lists of strings.
     pub fields: BTreeMap<String, serde_json::Value>,
+    /// Closed without being done (GitHub "closed as not planned"): it matches no rule, so
+    /// it leaves every KR's scope, and is neither in progress nor done.
+    #[serde(default)]
+    pub abandoned: bool,
 }
 
 /// How a key result turns evidence into progress (SPEC.md "Progress semantics").

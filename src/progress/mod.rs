@@ -254,6 +254,7 @@ mod tests {
             updated: resolved.unwrap_or(at(11, 1)),
             resolved,
             fields: BTreeMap::new(),
+            abandoned: false,
         }
     }
 

@@ -380,6 +380,9 @@ impl RuleSet {
     /// first matching exempt rule.
     pub fn evaluate(&self, item: &Item) -> Evaluation {
         let mut eval = Evaluation::default();
+        if item.abandoned {
+            return eval;
+        }
         for rule in &self.rules {
             if !rule.matches(item) {
                 continue;
@@ -464,6 +467,7 @@ mod tests {
                 ("customfield_1".to_string(), serde_json::json!(["a", "b"])),
                 ("customfield_2".to_string(), serde_json::json!(3)),
             ]),
+            abandoned: false,
         }
     }
 
@@ -637,6 +641,18 @@ mod tests {
         moved.labels = vec!["checkout".into()];
         moved.project = "WEB".into();
         assert_eq!(set.evaluate(&moved).matches, vec![]);
+    }
+
+    #[test]
+    fn abandoned_items_match_no_rule() {
+        let set = RuleSet::new(vec![
+            rule("r", &["k"], false, None, vec![]),
+            rule("x", &[], true, None, vec![]),
+        ]);
+        let mut it = item();
+        assert_eq!(set.evaluate(&it).matches.len(), 1);
+        it.abandoned = true;
+        assert_eq!(set.evaluate(&it), Evaluation::default());
     }
 
     #[test]

@@ -86,7 +86,7 @@ impl std::fmt::Display for Selector {
 
 const ITEM_COLUMNS: &str = "i.source, i.ext_id, i.key, i.kind, i.title, i.url, i.project, i.item_type, \
     i.status, i.category, i.labels, i.components, i.epic, i.parent, i.milestone, i.assignee, \
-    i.estimate, i.created_ms, i.updated_ms, i.resolved_ms, i.fields, i.exempt_rule, \
+    i.estimate, i.created_ms, i.updated_ms, i.resolved_ms, i.fields, i.exempt_rule, i.abandoned, \
     (SELECT COUNT(*) FROM matches m WHERE m.source = i.source AND m.ext_id = i.ext_id) AS match_count";
 
 fn json_list(row: &AnyRow, col: &str) -> Result<Vec<String>> {
@@ -123,6 +123,7 @@ fn decode_item(row: &AnyRow) -> Result<ItemRow> {
         resolved: get::<Option<i64>>(row, "resolved_ms")?.map(from_ms),
         fields: serde_json::from_str(&fields)
             .map_err(|e| StoreError::Corrupt(format!("fields: {e}")))?,
+        abandoned: get::<i64>(row, "abandoned")? != 0,
     };
     Ok(ItemRow {
         item,
@@ -184,8 +185,8 @@ impl Tx {
         sqlx::query(
             "INSERT INTO items (source, ext_id, key, kind, title, url, project, item_type, status, \
              category, labels, components, epic, parent, milestone, assignee, estimate, created_ms, \
-             updated_ms, resolved_ms, fields, exempt_rule, synced_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, CAST($17 AS DOUBLE PRECISION), $18, $19, $20, $21, $22, $23) \
+             updated_ms, resolved_ms, fields, exempt_rule, synced_ms, abandoned) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, CAST($17 AS DOUBLE PRECISION), $18, $19, $20, $21, $22, $23, $24) \
              ON CONFLICT (source, ext_id) DO UPDATE SET key = excluded.key, kind = excluded.kind, \
              title = excluded.title, url = excluded.url, project = excluded.project, \
              item_type = excluded.item_type, status = excluded.status, category = excluded.category, \
@@ -193,7 +194,8 @@ impl Tx {
              parent = excluded.parent, milestone = excluded.milestone, assignee = excluded.assignee, \
              estimate = excluded.estimate, created_ms = excluded.created_ms, \
              updated_ms = excluded.updated_ms, resolved_ms = excluded.resolved_ms, \
-             fields = excluded.fields, exempt_rule = excluded.exempt_rule, synced_ms = excluded.synced_ms",
+             fields = excluded.fields, exempt_rule = excluded.exempt_rule, synced_ms = excluded.synced_ms, \
+             abandoned = excluded.abandoned",
         )
         .bind(&item.source)
         .bind(&item.ext_id)
@@ -218,6 +220,7 @@ impl Tx {
         .bind(fields)
         .bind(exempt_rule.map(str::to_string))
         .bind(now_ms)
+        .bind(i64::from(item.abandoned))
         .execute(&mut *self.tx)
         .await?;
         Ok(())

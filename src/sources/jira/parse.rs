@@ -211,6 +211,7 @@ pub fn parse_issue(raw: &Value, source: &str, settings: &JiraSettings) -> Result
         updated,
         resolved: time(fields.get("resolutiondate")),
         fields: extra,
+        abandoned: false,
         key,
     })
 }
