@@ -104,6 +104,10 @@ impl HttpClient {
         self.sent.load(Ordering::Relaxed)
     }
 
+    pub fn settings(&self) -> &HttpSettings {
+        &self.settings
+    }
+
     /// GET `url` and decode a JSON body.
     pub async fn get_json<T: DeserializeOwned>(
         &self,

@@ -2,6 +2,7 @@
 //! trait. A source only fetches and normalises; the sync engine owns cursors, the store
 //! and recomputation.
 
+pub mod github;
 pub mod http;
 pub mod jira;
 
