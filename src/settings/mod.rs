@@ -20,6 +20,7 @@ use secrecy::SecretString;
 
 use crate::model::{ObjectiveDef, StatusMargins};
 use crate::rules::RuleSet;
+use crate::sources::github::GitHubSettings;
 use crate::sources::http::HttpSettings;
 use crate::sources::jira::{JiraFlavor, JiraSettings};
 use reader::{resolve_path, secret, Section, Sink};
@@ -113,12 +114,14 @@ pub struct SourceSettings {
 #[derive(Debug, Clone)]
 pub enum SourceKind {
     Jira(JiraSettings),
+    GitHub(GitHubSettings),
 }
 
 impl SourceKind {
     pub fn as_str(&self) -> &'static str {
         match self {
             SourceKind::Jira(_) => "jira",
+            SourceKind::GitHub(_) => "github",
         }
     }
 }
@@ -211,8 +214,9 @@ impl Settings {
         let okr = okrs::load(&base_dir, &okr_globs, &source_kinds, &mut problems);
         // The Jira client must ask for every custom field a rule reads.
         for (name, s) in sources.iter_mut() {
-            let SourceKind::Jira(j) = &mut s.kind;
-            j.extra_fields = okr.rules.custom_fields_for_source(name);
+            if let SourceKind::Jira(j) = &mut s.kind {
+                j.extra_fields = okr.rules.custom_fields_for_source(name);
+            }
         }
         if !problems.is_empty() {
             return Err(ConfigReport { problems });
@@ -456,26 +460,26 @@ fn read_source(
     let kind = kind?;
     let source_kind = match kind.as_str() {
         "jira" => read_jira(&mut s, sink, base).map(SourceKind::Jira),
-        "github" | "sheet" => {
+        "github" => read_github(&mut s, sink, base).map(SourceKind::GitHub),
+        "sheet" => {
             // Accept the documented keys so the report is about the one real problem.
             for k in [
-                "api_url",
-                "token_env",
-                "token_file",
-                "repos",
-                "projects",
                 "path",
                 "csv_url",
                 "google_sheet_id",
                 "api_key_env",
                 "api_key_file",
                 "service_account_file",
+                "api_url",
                 "token_url",
                 "items",
             ] {
                 s.raw(k);
             }
-            sink.report(&s.key("kind"), format!("source kind \"{kind}\" is not supported by this version of okrsync yet; supported: jira"));
+            sink.report(
+                &s.key("kind"),
+                "source kind \"sheet\" is not supported by this version of okrsync yet; supported: jira, github",
+            );
             None
         }
         other => {
@@ -540,6 +544,87 @@ fn read_jira(s: &mut Section, sink: &mut Sink, base: &Path) -> Option<JiraSettin
     })
 }
 
+fn read_github(s: &mut Section, sink: &mut Sink, base: &Path) -> Option<GitHubSettings> {
+    let api_url = s
+        .string(sink, "api_url")
+        .unwrap_or_else(|| "https://api.github.com".to_string());
+    let api_url = match url::Url::parse(api_url.trim_end_matches('/')) {
+        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Some(u),
+        _ => {
+            sink.report(&s.key("api_url"), format!("expected an http(s) URL like \"https://api.github.com\" or \"https://HOST/api/v3\", found \"{api_url}\""));
+            None
+        }
+    };
+    let token = secret(s, sink, "token_env", "token_file", base, true);
+    let repos = match s.string_list(sink, "repos") {
+        None => {
+            sink.report(
+                &s.key("repos"),
+                "is required: a list of \"owner/name\" repositories",
+            );
+            None
+        }
+        Some(list) if list.is_empty() => {
+            sink.report(&s.key("repos"), "lists no repository");
+            None
+        }
+        Some(list) => {
+            let bad: Vec<&String> = list
+                .iter()
+                .filter(|r| {
+                    let mut parts = r.split('/');
+                    !(parts.next().is_some_and(|o| !o.is_empty())
+                        && parts.next().is_some_and(|n| !n.is_empty())
+                        && parts.next().is_none())
+                })
+                .collect();
+            if bad.is_empty() {
+                Some(list)
+            } else {
+                sink.report(
+                    &s.key("repos"),
+                    format!("expected \"owner/name\", found {bad:?}"),
+                );
+                None
+            }
+        }
+    };
+    let per_page = s.integer(sink, "per_page", 1, 100).unwrap_or(100) as u32;
+    let rate_limit_floor = s
+        .integer(sink, "rate_limit_floor", 0, 100_000)
+        .unwrap_or(50) as u64;
+    let estimate_label =
+        s.string(sink, "estimate_label")
+            .and_then(|re| match regex::Regex::new(&re) {
+                Ok(r) if r.captures_len() >= 2 => Some(r),
+                Ok(_) => {
+                    sink.report(
+                        &s.key("estimate_label"),
+                        "needs a capture group around the number, e.g. \"^points:(\\d+)$\"",
+                    );
+                    None
+                }
+                Err(e) => {
+                    sink.report(&s.key("estimate_label"), format!("invalid regex: {e}"));
+                    None
+                }
+            });
+    if s.has("projects") {
+        sink.report(
+            &s.key("projects"),
+            "Projects v2 fields are not supported by this version of okrsync yet",
+        );
+    }
+    Some(GitHubSettings {
+        api_url: api_url?,
+        token: token?,
+        repos: repos?,
+        per_page,
+        estimate_label,
+        rate_limit_floor,
+    })
+}
+
 /// Resolves a path from the config against the config file's folder.
 pub fn resolve_relative(settings: &Settings, path: &str) -> PathBuf {
     let base = settings
@@ -579,7 +664,9 @@ mod tests {
         std::env::remove_var("OKRSYNC__SOURCES__JIRA__JQL");
         let s = loaded.unwrap_or_else(|r| panic!("the example config is invalid:\n{r}"));
         assert_eq!(s.log.level, "debug");
-        let SourceKind::Jira(j) = &s.sources["jira"].kind;
+        let SourceKind::Jira(j) = &s.sources["jira"].kind else {
+            panic!("jira is a Jira source");
+        };
         assert_eq!(j.jql, "project = OPS");
         assert_eq!(j.flavor, JiraFlavor::Cloud);
         assert_eq!(s.sources["jira"].every, Duration::from_secs(300));
@@ -624,7 +711,9 @@ mod tests {
         );
         write(dir.path(), "jira-token", "t\n");
         let s = Settings::load(&dir.path().join("okrsync.toml")).unwrap_or_else(|r| panic!("{r}"));
-        let SourceKind::Jira(j) = &s.sources["jira"].kind;
+        let SourceKind::Jira(j) = &s.sources["jira"].kind else {
+            panic!("jira is a Jira source");
+        };
         assert_eq!(
             secrecy::ExposeSecret::expose_secret(&j.token),
             "t",

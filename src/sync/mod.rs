@@ -21,6 +21,7 @@ use crate::clock;
 use crate::model::{KeyResultDef, Measure, Period};
 use crate::progress;
 use crate::settings::{Settings, SourceKind};
+use crate::sources::github::GitHubSource;
 use crate::sources::jira::JiraSource;
 use crate::sources::ItemSource;
 use crate::store::{ms, SourceState, Store, SyncRun, Tx};
@@ -58,13 +59,17 @@ impl Engine {
     pub fn new(settings: Arc<Settings>, store: Store) -> anyhow::Result<Engine> {
         let mut sources: BTreeMap<String, Arc<dyn ItemSource>> = BTreeMap::new();
         for (name, s) in &settings.sources {
-            match &s.kind {
-                SourceKind::Jira(j) => {
-                    let src = JiraSource::new(name, j.clone(), s.http.clone())
-                        .with_context(|| format!("cannot set up source {name}"))?;
-                    sources.insert(name.clone(), Arc::new(src));
-                }
-            }
+            let built: Arc<dyn ItemSource> = match &s.kind {
+                SourceKind::Jira(j) => Arc::new(
+                    JiraSource::new(name, j.clone(), s.http.clone())
+                        .with_context(|| format!("cannot set up source {name}"))?,
+                ),
+                SourceKind::GitHub(g) => Arc::new(
+                    GitHubSource::new(name, g.clone(), s.http.clone())
+                        .with_context(|| format!("cannot set up source {name}"))?,
+                ),
+            };
+            sources.insert(name.clone(), built);
         }
         Ok(Engine::with_sources(settings, store, sources))
     }

@@ -5,5 +5,6 @@
 mod api;
 mod cli;
 mod daemon;
+mod github;
 mod helpers;
 mod sync;

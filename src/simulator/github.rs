@@ -1,0 +1,452 @@
+//! A simulated GitHub REST API on 127.0.0.1: `GET /repos/{owner}/{repo}/issues` (also under
+//! `/api/v3` as on GitHub Enterprise Server) with `state`, `sort`, `direction`, `since` and
+//! `per_page`, `Link` headers with opaque `after=` cursors as absolute URLs, ETags answered
+//! with 304 (which cost no rate limit), `x-ratelimit-*` headers, token auth, and errors on
+//! demand (secondary rate limits with `retry-after`, 5xx).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::extract::{OriginalUri, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use base64::Engine as _;
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
+
+pub use super::jira::Fault;
+
+/// An issue or pull request as the simulator stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GhIssue {
+    pub id: u64,
+    pub number: u64,
+    pub title: String,
+    /// "open" | "closed"
+    pub state: String,
+    /// "completed" | "not_planned" | "duplicate" | "reopened"
+    pub state_reason: Option<String>,
+    pub pull_request: bool,
+    pub merged_at: Option<DateTime<Utc>>,
+    pub labels: Vec<String>,
+    pub milestone: Option<String>,
+    pub assignee: Option<String>,
+    pub author: String,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    pub closed: Option<DateTime<Utc>>,
+}
+
+impl GhIssue {
+    /// An open issue, created and updated now.
+    pub fn new(id: u64, number: u64, title: &str) -> GhIssue {
+        let now = now_ms();
+        GhIssue {
+            id,
+            number,
+            title: title.to_string(),
+            state: "open".into(),
+            state_reason: None,
+            pull_request: false,
+            merged_at: None,
+            labels: Vec::new(),
+            milestone: None,
+            assignee: None,
+            author: "octocat".into(),
+            created: now,
+            updated: now,
+            closed: None,
+        }
+    }
+}
+
+/// A request the simulator received.
+#[derive(Debug, Clone)]
+pub struct GhRequest {
+    pub path: String,
+    pub query: String,
+    /// Whether the right token was sent.
+    pub authorized: bool,
+    pub if_none_match: Option<String>,
+    pub status: u16,
+}
+
+#[derive(Default)]
+struct Inner {
+    repos: BTreeMap<String, Vec<GhIssue>>,
+    faults: VecDeque<Fault>,
+    requests: Vec<GhRequest>,
+    remaining: u64,
+}
+
+struct Shared {
+    token: String,
+    /// `""` for github.com style, `/api/v3` for Enterprise Server style.
+    prefix: String,
+    base_url: String,
+    inner: Mutex<Inner>,
+}
+
+/// A running simulated GitHub.
+pub struct GitHubSim {
+    shared: Arc<Shared>,
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+const LIMIT: u64 = 5000;
+
+fn now_ms() -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(Utc::now().timestamp_millis())
+        .single()
+        .unwrap_or_default()
+}
+
+impl GitHubSim {
+    /// Starts on 127.0.0.1; `enterprise` serves under `/api/v3` like GitHub Enterprise Server.
+    pub async fn start(token: &str, enterprise: bool) -> anyhow::Result<GitHubSim> {
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let addr = listener.local_addr()?;
+        let prefix = if enterprise { "/api/v3" } else { "" }.to_string();
+        let shared = Arc::new(Shared {
+            token: token.to_string(),
+            base_url: format!("http://{addr}"),
+            prefix,
+            inner: Mutex::new(Inner {
+                remaining: LIMIT,
+                ..Inner::default()
+            }),
+        });
+        let app = Router::new().fallback(serve).with_state(shared.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Ok(GitHubSim {
+            shared,
+            stop: Mutex::new(Some(tx)),
+        })
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.shared
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The `api_url` to configure: `http://127.0.0.1:PORT` or `http://127.0.0.1:PORT/api/v3`.
+    pub fn api_url(&self) -> String {
+        format!("{}{}", self.shared.base_url, self.shared.prefix)
+    }
+
+    /// Inserts or replaces an issue of `repo` (by number).
+    pub fn upsert(&self, repo: &str, issue: GhIssue) {
+        let mut inner = self.inner();
+        let list = inner.repos.entry(repo.to_string()).or_default();
+        list.retain(|i| i.number != issue.number);
+        list.push(issue);
+    }
+
+    /// Changes an issue and stamps `updated` with now.
+    pub fn edit(&self, repo: &str, number: u64, f: impl FnOnce(&mut GhIssue)) {
+        let mut inner = self.inner();
+        if let Some(i) = inner
+            .repos
+            .get_mut(repo)
+            .and_then(|l| l.iter_mut().find(|i| i.number == number))
+        {
+            f(i);
+            i.updated = now_ms();
+        }
+    }
+
+    pub fn fail_next(&self, fault: Fault) {
+        self.inner().faults.push_back(fault);
+    }
+
+    pub fn requests(&self) -> Vec<GhRequest> {
+        self.inner().requests.clone()
+    }
+
+    pub fn clear_requests(&self) {
+        self.inner().requests.clear();
+    }
+
+    /// What `x-ratelimit-remaining` says now.
+    pub fn rate_limit_remaining(&self) -> u64 {
+        self.inner().remaining
+    }
+}
+
+impl Drop for GitHubSim {
+    fn drop(&mut self) {
+        if let Some(tx) = self
+            .stop
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn issue_json(base: &str, repo: &str, i: &GhIssue) -> Value {
+    let api = format!("{base}/repos/{repo}");
+    let web = format!("https://github.example/{repo}");
+    let user = |login: &str| json!({ "login": login, "id": login.len() as u64 * 1000 + 1, "type": "User" });
+    let mut v = json!({
+        "url": format!("{api}/issues/{}", i.number),
+        "repository_url": api,
+        "html_url": format!("{web}/{}/{}", if i.pull_request { "pull" } else { "issues" }, i.number),
+        "id": i.id,
+        "node_id": base64::engine::general_purpose::STANDARD.encode(format!("I_{}", i.id)),
+        "number": i.number,
+        "title": i.title,
+        "user": user(&i.author),
+        "labels": i.labels.iter().enumerate().map(|(n, l)| json!({ "id": 100 + n, "name": l, "color": "ededed", "default": false })).collect::<Vec<_>>(),
+        "state": i.state,
+        "state_reason": i.state_reason,
+        "locked": false,
+        "assignee": i.assignee.as_deref().map(user),
+        "assignees": i.assignee.as_deref().map(|a| vec![user(a)]).unwrap_or_default(),
+        "milestone": i.milestone.as_ref().map(|m| json!({ "title": m, "number": 1, "state": "open" })),
+        "comments": 0,
+        "created_at": time(i.created),
+        "updated_at": time(i.updated),
+        "closed_at": i.closed.map(time),
+        "author_association": "MEMBER",
+        "body": null,
+    });
+    if i.pull_request {
+        v["pull_request"] = json!({
+            "url": format!("{api}/pulls/{}", i.number),
+            "html_url": format!("{web}/pull/{}", i.number),
+            "diff_url": format!("{web}/pull/{}.diff", i.number),
+            "patch_url": format!("{web}/pull/{}.patch", i.number),
+            "merged_at": i.merged_at.map(time),
+        });
+        v["draft"] = json!(false);
+    }
+    v
+}
+
+fn cursor_for(offset: usize) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("cursor:{offset}"))
+}
+
+fn offset_from(cursor: &str) -> Option<usize> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    String::from_utf8(raw)
+        .ok()?
+        .strip_prefix("cursor:")?
+        .parse()
+        .ok()
+}
+
+fn gh_error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        axum::Json(
+            json!({ "message": message, "documentation_url": "https://docs.github.com/rest" }),
+        ),
+    )
+        .into_response()
+}
+
+async fn serve(
+    State(shared): State<Arc<Shared>>,
+    OriginalUri(uri): OriginalUri,
+    Query(params): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Response {
+    let path = uri.path().to_string();
+    let header = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let authorized = header("authorization").is_some_and(|h| {
+        h.strip_prefix("Bearer ")
+            .or_else(|| h.strip_prefix("token "))
+            == Some(shared.token.as_str())
+    });
+    let if_none_match = header("if-none-match");
+    let mut inner = shared.inner.lock().unwrap_or_else(PoisonError::into_inner);
+    let record = |inner: &mut Inner, status: u16| {
+        inner.requests.push(GhRequest {
+            path: path.clone(),
+            query: uri.query().unwrap_or("").to_string(),
+            authorized,
+            if_none_match: if_none_match.clone(),
+            status,
+        })
+    };
+    let reset = (Utc::now().timestamp() + 3600).to_string();
+    let limits = |remaining: u64| {
+        [
+            ("x-ratelimit-limit", LIMIT.to_string()),
+            ("x-ratelimit-remaining", remaining.to_string()),
+            ("x-ratelimit-reset", reset.clone()),
+            ("x-ratelimit-used", (LIMIT - remaining).to_string()),
+            ("x-ratelimit-resource", "core".to_string()),
+        ]
+    };
+    if let Some(Fault::Status {
+        status,
+        retry_after,
+        body,
+    }) = inner.faults.pop_front()
+    {
+        record(&mut inner, status);
+        let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut resp = match body {
+            Some(b) => (code, [("content-type", "application/json")], b).into_response(),
+            None => gh_error(code, "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."),
+        };
+        if let Some(v) = retry_after.and_then(|r| r.parse().ok()) {
+            resp.headers_mut().insert("retry-after", v);
+        }
+        return resp;
+    }
+    if !authorized {
+        record(&mut inner, 401);
+        return gh_error(StatusCode::UNAUTHORIZED, "Bad credentials");
+    }
+    let route = path
+        .strip_prefix(shared.prefix.as_str())
+        .and_then(|p| p.strip_prefix("/repos/"))
+        .and_then(|p| p.strip_suffix("/issues"))
+        .filter(|r| r.split('/').count() == 2)
+        .map(str::to_string);
+    let Some(repo) = route else {
+        record(&mut inner, 404);
+        return gh_error(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let Some(all) = inner.repos.get(&repo).cloned() else {
+        record(&mut inner, 404);
+        return gh_error(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let state = get("state").unwrap_or_else(|| "open".into());
+    let since = match get("since").map(|s| DateTime::parse_from_rfc3339(&s)) {
+        None => None,
+        Some(Ok(t)) => Some(t.with_timezone(&Utc)),
+        Some(Err(_)) => {
+            record(&mut inner, 422);
+            return gh_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Validation Failed: since is not a timestamp",
+            );
+        }
+    };
+    let per_page: usize = get("per_page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(30)
+        .clamp(1, 100);
+    let mut hits: Vec<GhIssue> = all
+        .into_iter()
+        .filter(|i| state == "all" || i.state == state)
+        .filter(|i| since.is_none_or(|s| i.updated >= s))
+        .collect();
+    let by = get("sort").unwrap_or_else(|| "created".into());
+    hits.sort_by(|a, b| {
+        let o = if by == "updated" {
+            a.updated.cmp(&b.updated)
+        } else {
+            a.created.cmp(&b.created)
+        };
+        o.then(a.number.cmp(&b.number))
+    });
+    if get("direction").as_deref() != Some("asc") {
+        hits.reverse();
+    }
+    let start = match get("after") {
+        None => 0,
+        Some(c) => match offset_from(&c) {
+            Some(o) => o,
+            None => {
+                record(&mut inner, 422);
+                return gh_error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Validation Failed: after is not a valid cursor",
+                );
+            }
+        },
+    };
+    let base = format!("{}{}", shared.base_url, shared.prefix);
+    let page: Vec<Value> = hits
+        .iter()
+        .skip(start)
+        .take(per_page)
+        .map(|i| issue_json(&base, &repo, i))
+        .collect();
+    let body = Value::Array(page).to_string();
+    let etag = format!("W/\"{:x}\"", Sha256::digest(body.as_bytes()));
+    if if_none_match.as_deref() == Some(etag.as_str()) {
+        // A 304 costs no rate limit.
+        let remaining = inner.remaining;
+        record(&mut inner, 304);
+        let mut resp = StatusCode::NOT_MODIFIED.into_response();
+        resp.headers_mut().insert(
+            "etag",
+            etag.parse()
+                .unwrap_or_else(|_| axum::http::HeaderValue::from_static("")),
+        );
+        for (k, v) in limits(remaining) {
+            if let Ok(v) = v.parse() {
+                resp.headers_mut().insert(k, v);
+            }
+        }
+        return resp;
+    }
+    inner.remaining = inner.remaining.saturating_sub(1);
+    let remaining = inner.remaining;
+    record(&mut inner, 200);
+    let mut resp = (
+        StatusCode::OK,
+        [("content-type", "application/json; charset=utf-8")],
+        body,
+    )
+        .into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = etag.parse() {
+        h.insert("etag", v);
+    }
+    for (k, v) in limits(remaining) {
+        if let Ok(v) = v.parse() {
+            h.insert(k, v);
+        }
+    }
+    if start + per_page < hits.len() {
+        let mut next = url::Url::parse(&format!("{base}/repos/{repo}/issues")).ok();
+        if let Some(u) = next.as_mut() {
+            {
+                let mut q = u.query_pairs_mut();
+                for (k, v) in params.iter().filter(|(k, _)| k != "after") {
+                    q.append_pair(k, v);
+                }
+                q.append_pair("after", &cursor_for(start + per_page));
+            }
+            if let Ok(v) = format!("<{u}>; rel=\"next\"").parse() {
+                h.insert("link", v);
+            }
+        }
+    }
+    resp
+}

@@ -1,0 +1,264 @@
+//! The GitHub source against the simulated GitHub over real HTTP, on SQLite and PostgreSQL.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::Duration;
+use okrsync::settings::Settings;
+use okrsync::simulator::github::{Fault, GhIssue, GitHubSim};
+use okrsync::store::Store;
+use okrsync::sync::{Engine, Mode};
+use tempfile::TempDir;
+
+use crate::both_backends;
+use crate::helpers::{fresh_database, minute, Db};
+
+const TOKEN: &str = "ghp_simulated";
+
+const OKRS: &str = r#"
+[[objective]]
+id = "web"
+title = "Ship the new web app"
+period = "2026-Q4"
+
+[[objective.kr]]
+id = "web.launch"
+title = "Launch work done"
+measure = "completion"
+
+[[rule]]
+id = "launch-label"
+kr = "web.launch"
+source = "github"
+[rule.match]
+labels = "launch"
+"#;
+
+struct GhEnv {
+    #[allow(dead_code)]
+    dir: TempDir,
+    sim: GitHubSim,
+    config: PathBuf,
+}
+
+impl GhEnv {
+    async fn new(db: Db, enterprise: bool, per_page: u32) -> GhEnv {
+        let dir = tempfile::tempdir().expect("dir");
+        let sim = GitHubSim::start(TOKEN, enterprise)
+            .await
+            .expect("start the GitHub simulator");
+        let db_url = fresh_database(db, dir.path()).await;
+        std::fs::create_dir_all(dir.path().join("okrs")).expect("okrs");
+        std::fs::write(dir.path().join("okrs/web.toml"), OKRS).expect("okrs");
+        std::fs::write(dir.path().join("gh-token"), TOKEN).expect("token");
+        let config = format!(
+            r#"okrs = ["okrs/*.toml"]
+[database]
+url = "{db_url}"
+[log]
+level = "warn"
+[sources.github]
+kind = "github"
+api_url = "{api}"
+token_file = "gh-token"
+repos = ["acme/web", "acme/api"]
+per_page = {per_page}
+estimate_label = "^points:(\\d+)$"
+requests_per_second = 1000
+retry_backoff = "10ms"
+"#,
+            api = sim.api_url()
+        );
+        std::fs::write(dir.path().join("okrsync.toml"), config).expect("config");
+        GhEnv {
+            config: dir.path().join("okrsync.toml"),
+            dir,
+            sim,
+        }
+    }
+
+    async fn engine(&self) -> Engine {
+        let settings = Arc::new(Settings::load(&self.config).unwrap_or_else(|r| panic!("{r}")));
+        let store = Store::connect(&settings.database).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        let engine = Engine::new(settings, store).expect("engine");
+        engine.prepare().await.expect("prepare");
+        engine
+    }
+
+    /// acme/web: five issues five minutes apart (two done, labelled `launch`); acme/api: one.
+    fn seed(&self) {
+        for n in 1..=5u64 {
+            let mut i = GhIssue::new(1000 + n, n, &format!("Web task {n}"));
+            i.updated = minute(10, 0) + Duration::minutes(5 * n as i64);
+            i.labels = vec!["launch".into(), format!("points:{n}")];
+            if n <= 2 {
+                i.state = "closed".into();
+                i.state_reason = Some("completed".into());
+                i.closed = Some(i.updated);
+            }
+            self.sim.upsert("acme/web", i);
+        }
+        let mut api = GhIssue::new(2001, 1, "API task");
+        api.updated = minute(9, 0);
+        self.sim.upsert("acme/api", api);
+    }
+}
+
+async fn kr(engine: &Engine) -> okrsync::store::KrState {
+    engine
+        .store()
+        .kr_state("web.launch")
+        .await
+        .expect("read")
+        .expect("kr")
+}
+
+async fn multi_page_sync_then_unchanged_repos_cost_only_304s(db: Db) {
+    let env = GhEnv::new(db, false, 2).await;
+    env.seed();
+    let engine = env.engine().await;
+    let full = engine
+        .sync_source("github", Mode::Full)
+        .await
+        .expect("sync");
+    assert_eq!(full.outcome, "ok", "{:?}", full.error);
+    assert_eq!(
+        (full.fetched, full.requests),
+        (6, 4),
+        "acme/web in 3 pages of 2, acme/api in 1"
+    );
+    let k = kr(&engine).await;
+    assert_eq!((k.current, k.target), (Some(2.0), Some(5.0)));
+    let items = engine
+        .store()
+        .select_items(&okrsync::store::Selector::parse("repo=acme/web").expect("sel"))
+        .await
+        .expect("items");
+    assert_eq!(items[0].0.item.key, "acme/web#1");
+    assert_eq!(
+        items[0].0.item.estimate,
+        Some(1.0),
+        "from the points: label"
+    );
+
+    // The first incremental pass sees each repo's overlap window once …
+    engine
+        .sync_source("github", Mode::Incremental)
+        .await
+        .expect("sync");
+    // … after that an unchanged repo costs one conditional request answered 304.
+    env.sim.clear_requests();
+    let budget = env.sim.rate_limit_remaining();
+    let quiet = engine
+        .sync_source("github", Mode::Incremental)
+        .await
+        .expect("sync");
+    assert_eq!(
+        (quiet.outcome.as_str(), quiet.changed, quiet.requests),
+        ("ok", 0, 2)
+    );
+    let reqs = env.sim.requests();
+    assert!(
+        reqs.iter()
+            .all(|r| r.status == 304 && r.if_none_match.is_some()),
+        "{reqs:?}"
+    );
+    assert_eq!(
+        env.sim.rate_limit_remaining(),
+        budget,
+        "304s cost no rate limit"
+    );
+}
+both_backends!(multi_page_sync_then_unchanged_repos_cost_only_304s);
+
+async fn edits_merges_and_not_planned_closes_move_the_kr(db: Db) {
+    let env = GhEnv::new(db, false, 100).await;
+    env.seed();
+    let mut pr = GhIssue::new(1100, 6, "Launch checklist");
+    pr.pull_request = true;
+    pr.labels = vec!["launch".into()];
+    pr.updated = minute(11, 0);
+    env.sim.upsert("acme/web", pr);
+    let engine = env.engine().await;
+    engine
+        .sync_source("github", Mode::Full)
+        .await
+        .expect("sync");
+    assert_eq!(kr(&engine).await.current, Some(2.0));
+    assert_eq!(kr(&engine).await.target, Some(6.0));
+
+    // A pull request is merged: done.
+    env.sim.edit("acme/web", 6, |p| {
+        p.state = "closed".into();
+        p.merged_at = Some(chrono::Utc::now());
+        p.closed = p.merged_at;
+    });
+    // An issue is edited (relabelled out of the launch).
+    env.sim
+        .edit("acme/web", 5, |i| i.labels = vec!["later".into()]);
+    // An issue is closed as not planned: it leaves the scope.
+    env.sim.edit("acme/web", 4, |i| {
+        i.state = "closed".into();
+        i.state_reason = Some("not_planned".into());
+    });
+    let run = engine
+        .sync_source("github", Mode::Incremental)
+        .await
+        .expect("sync");
+    assert_eq!(
+        (run.outcome.as_str(), run.changed),
+        ("ok", 3),
+        "{:?}",
+        run.error
+    );
+    let k = kr(&engine).await;
+    // In scope now: #1, #2 (done), #3 (open), #6 (merged) → 3 of 4.
+    assert_eq!((k.current, k.target), (Some(3.0), Some(4.0)));
+}
+both_backends!(edits_merges_and_not_planned_closes_move_the_kr);
+
+async fn a_secondary_rate_limit_with_retry_after_is_obeyed(db: Db) {
+    let env = GhEnv::new(db, false, 100).await;
+    env.seed();
+    let engine = env.engine().await;
+    env.sim.fail_next(Fault::Status {
+        status: 403,
+        retry_after: Some("1".into()),
+        body: Some(r#"{"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again.","documentation_url":"https://docs.github.com/rest"}"#.into()),
+    });
+    let started = Instant::now();
+    let run = engine
+        .sync_source("github", Mode::Full)
+        .await
+        .expect("sync");
+    assert_eq!(run.outcome, "ok", "{:?}", run.error);
+    assert!(started.elapsed() >= StdDuration::from_millis(950));
+    let statuses: Vec<u16> = env.sim.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![403, 200, 200]);
+}
+both_backends!(a_secondary_rate_limit_with_retry_after_is_obeyed);
+
+async fn enterprise_next_links_keep_the_token(db: Db) {
+    let env = GhEnv::new(db, true, 2).await;
+    env.seed();
+    let engine = env.engine().await;
+    let run = engine
+        .sync_source("github", Mode::Full)
+        .await
+        .expect("sync");
+    assert_eq!(run.outcome, "ok", "{:?}", run.error);
+    let reqs = env.sim.requests();
+    assert_eq!(reqs.len(), 4);
+    assert!(
+        reqs.iter()
+            .all(|r| r.path.starts_with("/api/v3/repos/") && r.authorized),
+        "{reqs:?}"
+    );
+    assert!(
+        reqs.iter().filter(|r| r.query.contains("after=")).count() >= 2,
+        "pages 2 and 3 follow after= cursors"
+    );
+}
+both_backends!(enterprise_next_links_keep_the_token);
