@@ -12,11 +12,13 @@ use chrono::{Datelike, Utc};
 
 use crate::report;
 use crate::settings::Settings;
+use crate::simulator::github::GitHubSim;
 use crate::simulator::jira::{demo_issues, JiraSim, JiraSimOptions, SimFlavor};
 
 const CONFIG: &str = include_str!("../../config/demo/okrsync.toml");
 const OKRS: &str = include_str!("../../config/demo/okrs/demo.toml");
 const TOKEN: &str = "demo-token";
+const GITHUB_TOKEN: &str = "ghp_demo";
 
 /// Starts the simulator, writes the demo config into `dir`, syncs, and runs the daemon
 /// (or, with `once`, prints the status and exits).
@@ -35,6 +37,12 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
     for issue in demo_issues(now) {
         sim.upsert(issue);
     }
+    let github = Arc::new(
+        GitHubSim::start(GITHUB_TOKEN, false)
+            .await
+            .context("cannot start the simulated GitHub")?,
+    );
+    github.seed_demo(now);
     let period = format!("{}-Q{}", now.year(), (now.month() - 1) / 3 + 1);
     std::fs::create_dir_all(dir.join("okrs"))
         .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -45,7 +53,8 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
     let config = CONFIG
         .replace("{{LISTEN}}", &listen.to_string())
         .replace("{{DB}}", &db.display().to_string())
-        .replace("{{JIRA_URL}}", &sim.base_url());
+        .replace("{{JIRA_URL}}", &sim.base_url())
+        .replace("{{GITHUB_URL}}", &github.api_url());
     let config_path = dir.join("okrsync.toml");
     std::fs::write(&config_path, config).context("cannot write the demo config")?;
     std::fs::write(
@@ -54,6 +63,8 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
     )
     .context("cannot write the demo OKRs")?;
     std::fs::write(dir.join("jira-token"), TOKEN).context("cannot write the demo token")?;
+    std::fs::write(dir.join("github-token"), GITHUB_TOKEN)
+        .context("cannot write the demo token")?;
 
     let settings = match Settings::load(&config_path) {
         Ok(s) => Arc::new(s),
@@ -80,19 +91,24 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "okrsync demo: simulated Jira at {}, API on http://{listen}/api/v1/objectives; config in {}. Ctrl-C stops.",
+        "okrsync demo: simulated Jira at {}, GitHub at {}, API on http://{listen}/api/v1/objectives; config in {}. Ctrl-C stops.",
         sim.base_url(),
+        github.api_url(),
         dir.display()
     );
     // The simulated team keeps working, so the numbers move.
     let advancing = {
         let sim = sim.clone();
+        let github = github.clone();
         tokio::spawn(async move {
             let mut step = 0u64;
             loop {
                 tokio::time::sleep(Duration::from_secs(20)).await;
                 step += 1;
                 sim.advance_demo(step);
+                if step % 3 == 0 {
+                    github.advance_demo(step / 3);
+                }
             }
         })
     };

@@ -700,7 +700,8 @@ mod tests {
             .expect("demo config")
             .replace("{{LISTEN}}", "127.0.0.1:0")
             .replace("{{DB}}", "x.db")
-            .replace("{{JIRA_URL}}", "http://127.0.0.1:9");
+            .replace("{{JIRA_URL}}", "http://127.0.0.1:9")
+            .replace("{{GITHUB_URL}}", "http://127.0.0.1:9");
         write(dir.path(), "okrsync.toml", &config);
         let okrs =
             std::fs::read_to_string(repo.join("config/demo/okrs/demo.toml")).expect("demo okrs");
@@ -710,6 +711,7 @@ mod tests {
             &okrs.replace("{{PERIOD}}", "2026-Q4"),
         );
         write(dir.path(), "jira-token", "t\n");
+        write(dir.path(), "github-token", "g\n");
         let s = Settings::load(&dir.path().join("okrsync.toml")).unwrap_or_else(|r| panic!("{r}"));
         let SourceKind::Jira(j) = &s.sources["jira"].kind else {
             panic!("jira is a Jira source");
