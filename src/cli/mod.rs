@@ -20,7 +20,7 @@ use crate::sync::{run_scheduler, Engine, Mode};
 #[command(
     name = "okrsync",
     version,
-    about = "Keeps OKR progress honest: syncs Jira into key results, with evidence."
+    about = "Keeps OKR progress honest: syncs Jira and GitHub into key results, with evidence."
 )]
 pub struct Cli {
     /// The service config file [default: $OKRSYNC_CONFIG, else config/okrsync.toml]
@@ -80,7 +80,7 @@ pub enum Command {
         #[arg(long)]
         note: Option<String>,
     },
-    /// The daemon against a built-in simulated Jira with example OKRs (SQLite in data/demo/)
+    /// The daemon against built-in simulated Jira and GitHub with example OKRs (SQLite in data/demo/)
     Demo {
         /// Where the dashboard/API listens
         #[arg(long, default_value = "127.0.0.1:8080")]
