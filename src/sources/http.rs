@@ -122,13 +122,40 @@ impl HttpClient {
     }
 
     /// Sends a request with retries. Returns any 2xx or 304; everything else is an error.
-    #[tracing::instrument(skip(self, auth, headers), fields(source = %self.source))]
     pub async fn send(
         &self,
         method: Method,
         url: Url,
         auth: &Auth,
         headers: &[(&str, String)],
+    ) -> Result<HttpResponse, SourceError> {
+        self.send_body(method, url, auth, headers, None).await
+    }
+
+    /// POST a JSON body (GraphQL) with the same retries, and decode the JSON answer.
+    pub async fn post_json<T: DeserializeOwned>(
+        &self,
+        url: Url,
+        auth: &Auth,
+        body: &serde_json::Value,
+    ) -> Result<T, SourceError> {
+        let resp = self
+            .send_body(Method::POST, url, auth, &[], Some(body))
+            .await?;
+        serde_json::from_slice(&resp.body).map_err(|e| SourceError::Parse {
+            url: resp.url.to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    #[tracing::instrument(skip(self, auth, headers, body), fields(source = %self.source))]
+    async fn send_body(
+        &self,
+        method: Method,
+        url: Url,
+        auth: &Auth,
+        headers: &[(&str, String)],
+        body: Option<&serde_json::Value>,
     ) -> Result<HttpResponse, SourceError> {
         let mut attempt: u32 = 0;
         loop {
@@ -146,6 +173,9 @@ impl HttpClient {
             };
             for (k, v) in headers {
                 req = req.header(*k, v);
+            }
+            if let Some(b) = body {
+                req = req.json(b);
             }
             let wait = match req.send().await {
                 Err(e) => {

@@ -3,6 +3,7 @@
 //! pacing. Projects v2 fields and GitHub App authentication come later.
 
 mod parse;
+pub mod projects;
 
 pub use parse::parse_issue;
 
