@@ -609,12 +609,19 @@ fn read_github(s: &mut Section, sink: &mut Sink, base: &Path) -> Option<GitHubSe
                     None
                 }
             });
-    if s.has("projects") {
-        sink.report(
-            &s.key("projects"),
-            "Projects v2 fields are not supported by this version of okrsync yet",
-        );
-    }
+    let projects = s
+        .string_list(sink, "projects")
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| {
+            let parsed = crate::sources::github::projects::ProjectRef::parse(&p);
+            if parsed.is_none() {
+                sink.report(&s.key("projects"), format!("expected \"OWNER/NUMBER\" (an organisation's or user's project), found \"{p}\""));
+            }
+            parsed
+        })
+        .collect();
+    let estimate_field = s.string(sink, "estimate_field");
     Some(GitHubSettings {
         api_url: api_url?,
         token: token?,
@@ -622,6 +629,8 @@ fn read_github(s: &mut Section, sink: &mut Sink, base: &Path) -> Option<GitHubSe
         per_page,
         estimate_label,
         rate_limit_floor,
+        projects,
+        estimate_field,
     })
 }
 

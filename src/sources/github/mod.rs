@@ -1,8 +1,10 @@
 //! GitHub (github.com or Enterprise Server) as a source: issues and pull requests of the
 //! configured repositories through the REST API, with conditional requests and rate-limit
-//! pacing. Projects v2 fields and GitHub App authentication come later.
+//! pacing, plus the field values of Projects v2 boards (GraphQL) as `fields.<Field name>`.
+//! GitHub App authentication comes later.
 
 mod parse;
+mod pass;
 pub mod projects;
 
 pub use parse::parse_issue;
@@ -21,6 +23,7 @@ use url::Url;
 use crate::model::Item;
 use crate::sources::http::{Auth, HttpClient, HttpSettings};
 use crate::sources::{ItemSource, PageStream, SourceError};
+use projects::ProjectRef;
 
 /// A GitHub source's settings, validated.
 #[derive(Debug, Clone)]
@@ -37,6 +40,26 @@ pub struct GitHubSettings {
     pub estimate_label: Option<regex::Regex>,
     /// When `x-ratelimit-remaining` falls to this, wait for `x-ratelimit-reset`.
     pub rate_limit_floor: u64,
+    /// Projects v2 boards (`OWNER/NUMBER`) whose field values become `fields.<Field name>`.
+    pub projects: Vec<ProjectRef>,
+    /// A Projects v2 number field that is the estimate (wins over `estimate_label`).
+    pub estimate_field: Option<String>,
+}
+
+impl GitHubSettings {
+    /// GraphQL lives at `/graphql` on api.github.com and at `/api/graphql` on Enterprise
+    /// Server (not under `/api/v3`).
+    pub fn graphql_url(&self) -> Result<Url, SourceError> {
+        let mut u = self.api_url.clone();
+        let path = u.path().trim_end_matches('/').to_string();
+        let graphql = match path.strip_suffix("/api/v3") {
+            Some(prefix) => format!("{prefix}/api/graphql"),
+            None => format!("{path}/graphql"),
+        };
+        u.set_path(&graphql);
+        u.set_query(None);
+        Ok(u)
+    }
 }
 
 /// Issues and pull requests of GitHub repositories.
@@ -49,8 +72,8 @@ pub struct GitHubSource {
     etags: Mutex<HashMap<String, String>>,
 }
 
-/// Where the stream is: which repository, and which page URL comes next.
-struct Cursor {
+/// Where the stream is in a repository: which one, and which page URL comes next.
+pub(super) struct Cursor {
     repo: usize,
     next: Option<Url>,
     first: bool,
@@ -223,12 +246,9 @@ impl ItemSource for GitHubSource {
     }
 
     fn fetch(&self, since: Option<DateTime<Utc>>) -> PageStream<'_> {
-        let start = Cursor {
-            repo: 0,
-            next: None,
-            first: true,
-        };
-        Box::pin(stream::try_unfold(start, move |cur| self.page(since, cur)))
+        Box::pin(stream::try_unfold(pass::Pass::new(), move |pass| {
+            self.step(since, pass)
+        }))
     }
 
     fn requests_sent(&self) -> u64 {
@@ -248,7 +268,34 @@ mod tests {
             per_page: 100,
             estimate_label: None,
             rate_limit_floor: 10,
+            projects: vec![],
+            estimate_field: None,
         }
+    }
+
+    #[test]
+    fn graphql_urls_for_github_and_enterprise() {
+        assert_eq!(
+            settings("https://api.github.com")
+                .graphql_url()
+                .expect("url")
+                .as_str(),
+            "https://api.github.com/graphql"
+        );
+        assert_eq!(
+            settings("https://ghe.acme.com/api/v3")
+                .graphql_url()
+                .expect("url")
+                .as_str(),
+            "https://ghe.acme.com/api/graphql"
+        );
+        assert_eq!(
+            settings("http://127.0.0.1:9")
+                .graphql_url()
+                .expect("url")
+                .as_str(),
+            "http://127.0.0.1:9/graphql"
+        );
     }
 
     #[test]

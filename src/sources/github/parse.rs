@@ -173,6 +173,8 @@ mod tests {
             per_page: 100,
             estimate_label: Some(regex::Regex::new(r"^points:(\d+)$").expect("re")),
             rate_limit_floor: 10,
+            projects: vec![],
+            estimate_field: None,
         }
     }
 
