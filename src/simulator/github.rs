@@ -75,9 +75,20 @@ pub struct GhRequest {
     pub status: u16,
 }
 
+/// An issue or pull request on a Projects v2 board, with its field values by field name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GhProjectItem {
+    pub repo: String,
+    pub number: u64,
+    pub updated: DateTime<Utc>,
+    pub fields: BTreeMap<String, Value>,
+}
+
 #[derive(Default)]
 struct Inner {
     repos: BTreeMap<String, Vec<GhIssue>>,
+    /// (owner, number) → items
+    projects: BTreeMap<(String, u64), Vec<GhProjectItem>>,
     faults: VecDeque<Fault>,
     requests: Vec<GhRequest>,
     remaining: u64,
@@ -180,6 +191,32 @@ impl GitHubSim {
         self.inner().requests.clear();
     }
 
+    /// Puts an issue on a project board (or replaces its field values), stamped now.
+    pub fn set_project_item(
+        &self,
+        owner: &str,
+        project: u64,
+        repo: &str,
+        number: u64,
+        fields: &[(&str, Value)],
+    ) {
+        let mut inner = self.inner();
+        let items = inner
+            .projects
+            .entry((owner.to_string(), project))
+            .or_default();
+        items.retain(|i| !(i.repo == repo && i.number == number));
+        items.push(GhProjectItem {
+            repo: repo.to_string(),
+            number,
+            updated: now_ms(),
+            fields: fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        });
+    }
+
     /// What `x-ratelimit-remaining` says now.
     pub fn rate_limit_remaining(&self) -> u64 {
         self.inner().remaining
@@ -268,11 +305,87 @@ fn gh_error(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
+/// The GraphQL value node of a field value, typed like GitHub's.
+fn field_value_json(name: &str, value: &Value) -> Value {
+    let field = json!({ "id": format!("PVTF_{name}"), "name": name });
+    match value {
+        Value::Number(n) => {
+            json!({ "__typename": "ProjectV2ItemFieldNumberValue", "number": n, "field": field })
+        }
+        Value::String(s)
+            if name.eq_ignore_ascii_case("sprint") || name.eq_ignore_ascii_case("iteration") =>
+        {
+            json!({ "__typename": "ProjectV2ItemFieldIterationValue", "title": s, "field": field })
+        }
+        Value::String(s) if name.eq_ignore_ascii_case("notes") => {
+            json!({ "__typename": "ProjectV2ItemFieldTextValue", "text": s, "field": field })
+        }
+        Value::String(s) => json!({
+            "__typename": "ProjectV2ItemFieldSingleSelectValue", "name": s, "optionId": format!("opt_{s}"), "field": field
+        }),
+        _ => Value::Null,
+    }
+}
+
+/// `POST /graphql`: the project items query of okrsync (variables owner, number, first, after).
+fn graphql(inner: &Inner, body: &[u8]) -> Value {
+    let Ok(req) = serde_json::from_slice::<Value>(body) else {
+        return json!({ "errors": [{ "message": "Problems parsing JSON" }] });
+    };
+    let query = req["query"].as_str().unwrap_or("");
+    if !query.contains("projectV2(") {
+        return json!({ "errors": [{ "message": "the simulator only answers project item queries" }] });
+    }
+    let vars = &req["variables"];
+    let owner = vars["owner"].as_str().unwrap_or("").to_string();
+    let number = vars["number"].as_u64().unwrap_or(0);
+    let first = vars["first"].as_u64().unwrap_or(100).clamp(1, 100) as usize;
+    let Some(items) = inner.projects.get(&(owner.clone(), number)) else {
+        return json!({
+            "data": { "repositoryOwner": { "projectV2": null } },
+            "errors": [{ "type": "NOT_FOUND", "message": format!("Could not resolve to a ProjectV2 with the number {number}.") }]
+        });
+    };
+    let start = vars["after"].as_str().and_then(offset_from).unwrap_or(0);
+    let mut names: Vec<&String> = items.iter().flat_map(|i| i.fields.keys()).collect();
+    names.sort();
+    names.dedup();
+    let nodes: Vec<Value> = items
+        .iter()
+        .enumerate()
+        .skip(start)
+        .take(first)
+        .map(|(n, i)| {
+            json!({
+                "id": format!("PVTI_{n}"),
+                "updatedAt": time(i.updated),
+                "isArchived": false,
+                "content": {
+                    "__typename": "Issue",
+                    "number": i.number,
+                    "repository": { "name": i.repo.split('/').nth(1).unwrap_or(""), "nameWithOwner": i.repo }
+                },
+                "fieldValues": { "nodes": i.fields.iter().map(|(k, v)| field_value_json(k, v)).collect::<Vec<_>>() }
+            })
+        })
+        .collect();
+    let end = start + nodes.len();
+    json!({ "data": { "repositoryOwner": { "projectV2": {
+        "fields": { "nodes": names.iter().map(|n| json!({ "id": format!("PVTF_{n}"), "name": n })).collect::<Vec<_>>() },
+        "items": {
+            "pageInfo": { "endCursor": cursor_for(end), "hasNextPage": end < items.len() },
+            "nodes": nodes
+        }
+    }}}})
+}
+
 async fn serve(
     State(shared): State<Arc<Shared>>,
+    method: axum::http::Method,
     OriginalUri(uri): OriginalUri,
     Query(params): Query<Vec<(String, String)>>,
     headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Response {
     let path = uri.path().to_string();
     let header = |n: &str| {
@@ -327,6 +440,40 @@ async fn serve(
     if !authorized {
         record(&mut inner, 401);
         return gh_error(StatusCode::UNAUTHORIZED, "Bad credentials");
+    }
+    let graphql_path = if shared.prefix.is_empty() {
+        "/graphql"
+    } else {
+        "/api/graphql"
+    };
+    if method == axum::http::Method::POST && path == graphql_path {
+        record(&mut inner, 200);
+        return axum::Json(graphql(&inner, &body)).into_response();
+    }
+    // GET /repos/{owner}/{repo}/issues/{number}
+    let single = path
+        .strip_prefix(shared.prefix.as_str())
+        .and_then(|p| p.strip_prefix("/repos/"))
+        .and_then(|p| p.rsplit_once("/issues/"))
+        .and_then(|(repo, n)| Some((repo.to_string(), n.parse::<u64>().ok()?)));
+    if let Some((repo, number)) = single {
+        let found = inner
+            .repos
+            .get(&repo)
+            .and_then(|l| l.iter().find(|i| i.number == number))
+            .cloned();
+        return match found {
+            Some(issue) => {
+                inner.remaining = inner.remaining.saturating_sub(1);
+                record(&mut inner, 200);
+                let base = format!("{}{}", shared.base_url, shared.prefix);
+                axum::Json(issue_json(&base, &repo, &issue)).into_response()
+            }
+            None => {
+                record(&mut inner, 404);
+                gh_error(StatusCode::NOT_FOUND, "Not Found")
+            }
+        };
     }
     let route = path
         .strip_prefix(shared.prefix.as_str())

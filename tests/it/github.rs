@@ -27,6 +27,19 @@ id = "web.launch"
 title = "Launch work done"
 measure = "completion"
 
+[[objective.kr]]
+id = "web.checkout"
+title = "Checkout on the board"
+measure = "completion"
+weight_by = "estimate"
+
+[[rule]]
+id = "board-kr-field"
+kr = "web.checkout"
+source = "github"
+[rule.match]
+"fields.KR" = "web.checkout"
+
 [[rule]]
 id = "launch-label"
 kr = "web.launch"
@@ -44,6 +57,10 @@ struct GhEnv {
 
 impl GhEnv {
     async fn new(db: Db, enterprise: bool, per_page: u32) -> GhEnv {
+        GhEnv::with_extra(db, enterprise, per_page, "").await
+    }
+
+    async fn with_extra(db: Db, enterprise: bool, per_page: u32, extra: &str) -> GhEnv {
         let dir = tempfile::tempdir().expect("dir");
         let sim = GitHubSim::start(TOKEN, enterprise)
             .await
@@ -67,6 +84,7 @@ per_page = {per_page}
 estimate_label = "^points:(\\d+)$"
 requests_per_second = 1000
 retry_backoff = "10ms"
+{extra}
 "#,
             api = sim.api_url()
         );
@@ -262,3 +280,109 @@ async fn enterprise_next_links_keep_the_token(db: Db) {
     );
 }
 both_backends!(enterprise_next_links_keep_the_token);
+
+async fn a_projects_v2_field_maps_an_issue_to_a_kr(db: Db) {
+    let env = GhEnv::with_extra(
+        db,
+        true,
+        100,
+        "projects = [\"acme/7\"]\nestimate_field = \"Points\"",
+    )
+    .await;
+    env.seed();
+    use serde_json::json;
+    env.sim.set_project_item(
+        "acme",
+        7,
+        "acme/web",
+        1,
+        &[("KR", json!("web.checkout")), ("Points", json!(3))],
+    );
+    env.sim.set_project_item(
+        "acme",
+        7,
+        "acme/web",
+        3,
+        &[
+            ("KR", json!("web.checkout")),
+            ("Points", json!(5)),
+            ("Status", json!("In review")),
+        ],
+    );
+    env.sim
+        .set_project_item("acme", 7, "acme/web", 5, &[("KR", json!("something.else"))]);
+    let engine = env.engine().await;
+    let run = engine
+        .sync_source("github", Mode::Full)
+        .await
+        .expect("sync");
+    assert_eq!(run.outcome, "ok", "{:?}", run.error);
+    let checkout = |e: &Engine| {
+        let store = e.store().clone();
+        async move {
+            store
+                .kr_state("web.checkout")
+                .await
+                .expect("read")
+                .expect("kr")
+        }
+    };
+    // #1 (done, 3 points) and #3 (open, 5 points from the board): 3 of 8.
+    let k = checkout(&engine).await;
+    assert_eq!((k.current, k.target, k.items), (Some(3.0), Some(8.0), 2));
+    let graphql: Vec<_> = env
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/api/graphql")
+        .collect();
+    assert_eq!(
+        graphql.len(),
+        1,
+        "Enterprise GraphQL lives at /api/graphql, not under /api/v3"
+    );
+    assert!(graphql[0].authorized);
+    let explain = okrsync::report::explain(
+        engine.store(),
+        engine.settings(),
+        "web.checkout",
+        chrono::Utc::now(),
+    )
+    .await
+    .expect("explain");
+    assert_eq!(
+        explain
+            .items
+            .iter()
+            .map(|i| i.rule.as_str())
+            .collect::<Vec<_>>(),
+        vec!["board-kr-field"; 2]
+    );
+
+    // Only the board changes: #4 is put on the checkout KR. The issue itself is untouched,
+    // so only the project item's updatedAt says so.
+    engine
+        .sync_source("github", Mode::Incremental)
+        .await
+        .expect("sync");
+    env.sim.set_project_item(
+        "acme",
+        7,
+        "acme/web",
+        4,
+        &[("KR", json!("web.checkout")), ("Points", json!(2))],
+    );
+    let run = engine
+        .sync_source("github", Mode::Incremental)
+        .await
+        .expect("sync");
+    assert_eq!(
+        (run.outcome.as_str(), run.changed),
+        ("ok", 1),
+        "{:?}",
+        run.error
+    );
+    let k = checkout(&engine).await;
+    assert_eq!((k.current, k.target, k.items), (Some(3.0), Some(10.0), 3));
+}
+both_backends!(a_projects_v2_field_maps_an_issue_to_a_kr);
