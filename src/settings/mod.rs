@@ -555,7 +555,38 @@ fn read_github(s: &mut Section, sink: &mut Sink, base: &Path) -> Option<GitHubSe
             None
         }
     };
-    let token = secret(s, sink, "token_env", "token_file", base, true);
+    // A token, or a GitHub App installation (app_id + installation_id + private key).
+    let app_id = s.integer(sink, "app_id", 1, i64::MAX);
+    let installation_id = s.integer(sink, "installation_id", 1, i64::MAX);
+    let app = s.has("app_id")
+        || s.has("installation_id")
+        || s.has("private_key_file")
+        || s.has("private_key_env");
+    let auth = if app {
+        if s.has("token_env") || s.has("token_file") {
+            sink.report(&s.key("app_id"), "set either a token (token_env/token_file) or a GitHub App (app_id, installation_id, private_key_file), not both");
+        }
+        for (key, present) in [
+            ("app_id", s.has("app_id")),
+            ("installation_id", s.has("installation_id")),
+        ] {
+            if !present {
+                sink.report(&s.key(key), "is required for GitHub App authentication");
+            }
+        }
+        let key = secret(s, sink, "private_key_env", "private_key_file", base, true);
+        match (app_id, installation_id, key) {
+            (Some(a), Some(i), Some(k)) => Some(crate::sources::github::GitHubAuth::App {
+                app_id: a as u64,
+                installation_id: i as u64,
+                private_key: k,
+            }),
+            _ => None,
+        }
+    } else {
+        secret(s, sink, "token_env", "token_file", base, true)
+            .map(crate::sources::github::GitHubAuth::Token)
+    };
     let repos = match s.string_list(sink, "repos") {
         None => {
             sink.report(
@@ -624,7 +655,7 @@ fn read_github(s: &mut Section, sink: &mut Sink, base: &Path) -> Option<GitHubSe
     let estimate_field = s.string(sink, "estimate_field");
     Some(GitHubSettings {
         api_url: api_url?,
-        token: token?,
+        auth: auth?,
         repos: repos?,
         per_page,
         estimate_label,

@@ -3,10 +3,12 @@
 //! pacing, plus the field values of Projects v2 boards (GraphQL) as `fields.<Field name>`.
 //! GitHub App authentication comes later.
 
+mod auth;
 mod parse;
 mod pass;
 pub mod projects;
 
+pub use auth::{app_jwt, AppClaims, GitHubAuth};
 pub use parse::parse_issue;
 
 use std::collections::HashMap;
@@ -17,11 +19,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use futures::stream;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
-use secrecy::SecretString;
 use url::Url;
 
 use crate::model::Item;
-use crate::sources::http::{Auth, HttpClient, HttpSettings};
+use crate::sources::http::{HttpClient, HttpSettings};
 use crate::sources::{ItemSource, PageStream, SourceError};
 use projects::ProjectRef;
 
@@ -30,7 +31,7 @@ use projects::ProjectRef;
 pub struct GitHubSettings {
     /// `https://api.github.com`, or `https://HOST/api/v3` for GitHub Enterprise Server.
     pub api_url: Url,
-    pub token: SecretString,
+    pub auth: GitHubAuth,
     /// `owner/name`
     pub repos: Vec<String>,
     /// Issues per page (GitHub allows up to 100).
@@ -67,7 +68,7 @@ pub struct GitHubSource {
     name: String,
     settings: GitHubSettings,
     http: HttpClient,
-    auth: Auth,
+    credentials: auth::Credentials,
     /// ETags of first pages that were the whole answer: a 304 then means "nothing changed".
     etags: Mutex<HashMap<String, String>>,
 }
@@ -88,7 +89,7 @@ impl GitHubSource {
         Ok(GitHubSource {
             name: name.to_string(),
             http: HttpClient::new(name, http)?,
-            auth: Auth::Bearer(settings.token.clone()),
+            credentials: auth::Credentials::new(settings.auth.clone()),
             settings,
             etags: Mutex::new(HashMap::new()),
         })
@@ -143,7 +144,15 @@ impl GitHubSource {
         .collect();
         let resp = self
             .http
-            .send(Method::GET, url.clone(), &self.auth, &headers)
+            .send(
+                Method::GET,
+                url.clone(),
+                &self
+                    .credentials
+                    .current(&self.http, &self.settings.api_url)
+                    .await?,
+                &headers,
+            )
             .await?;
         self.pace(&resp.headers).await?;
         let next_repo = Cursor {
@@ -259,11 +268,12 @@ impl ItemSource for GitHubSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::SecretString;
 
     fn settings(api: &str) -> GitHubSettings {
         GitHubSettings {
             api_url: Url::parse(api).expect("url"),
-            token: SecretString::from("t"),
+            auth: GitHubAuth::Token(SecretString::from("t")),
             repos: vec!["acme/web".into()],
             per_page: 100,
             estimate_label: None,

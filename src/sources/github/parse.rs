@@ -168,7 +168,7 @@ mod tests {
     fn settings() -> GitHubSettings {
         GitHubSettings {
             api_url: url::Url::parse("https://api.github.com").expect("url"),
-            token: secrecy::SecretString::from("t"),
+            auth: crate::sources::github::GitHubAuth::Token(secrecy::SecretString::from("t")),
             repos: vec![],
             per_page: 100,
             estimate_label: Some(regex::Regex::new(r"^points:(\d+)$").expect("re")),

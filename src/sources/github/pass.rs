@@ -69,8 +69,17 @@ impl GitHubSource {
                     }
                 });
                 let url = self.settings.graphql_url()?;
-                let answer: serde_json::Value =
-                    self.http.post_json(url.clone(), &self.auth, &body).await?;
+                let answer: serde_json::Value = self
+                    .http
+                    .post_json(
+                        url.clone(),
+                        &self
+                            .credentials
+                            .current(&self.http, &self.settings.api_url)
+                            .await?,
+                        &body,
+                    )
+                    .await?;
                 let page = projects::parse_page(&answer, &project.owner).map_err(|message| {
                     SourceError::Parse {
                         url: format!("{url} (project {}/{})", project.owner, project.number),
@@ -144,7 +153,15 @@ impl GitHubSource {
                     )?;
                     let resp = self
                         .http
-                        .send(Method::GET, url.clone(), &self.auth, &[])
+                        .send(
+                            Method::GET,
+                            url.clone(),
+                            &self
+                                .credentials
+                                .current(&self.http, &self.settings.api_url)
+                                .await?,
+                            &[],
+                        )
                         .await?;
                     self.pace(&resp.headers).await?;
                     let raw: serde_json::Value =
