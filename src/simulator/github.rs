@@ -92,6 +92,10 @@ struct Inner {
     faults: VecDeque<Fault>,
     requests: Vec<GhRequest>,
     remaining: u64,
+    /// (app id, installation id, public key PEM) of the GitHub App allowed in.
+    app: Option<(u64, u64, String)>,
+    /// Installation tokens handed out.
+    issued: Vec<String>,
 }
 
 struct Shared {
@@ -215,6 +219,17 @@ impl GitHubSim {
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect(),
         });
+    }
+
+    /// Lets a GitHub App in: its JWTs (RS256, `iss` = app id) are verified with this public
+    /// key and exchanged for installation tokens.
+    pub fn enable_app(&self, app_id: u64, installation_id: u64, public_key_pem: &str) {
+        self.inner().app = Some((app_id, installation_id, public_key_pem.to_string()));
+    }
+
+    /// How many installation tokens were handed out.
+    pub fn installation_tokens_issued(&self) -> usize {
+        self.inner().issued.len()
     }
 
     /// What `x-ratelimit-remaining` says now.
@@ -394,18 +409,21 @@ async fn serve(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    let authorized = header("authorization").is_some_and(|h| {
+    let bearer = header("authorization").and_then(|h| {
         h.strip_prefix("Bearer ")
             .or_else(|| h.strip_prefix("token "))
-            == Some(shared.token.as_str())
+            .map(str::to_string)
     });
     let if_none_match = header("if-none-match");
     let mut inner = shared.inner.lock().unwrap_or_else(PoisonError::into_inner);
+    let authorized = bearer
+        .as_deref()
+        .is_some_and(|b| b == shared.token || inner.issued.iter().any(|t| t == b));
     let record = |inner: &mut Inner, status: u16| {
         inner.requests.push(GhRequest {
             path: path.clone(),
             query: uri.query().unwrap_or("").to_string(),
-            authorized,
+            authorized: authorized && status != 401,
             if_none_match: if_none_match.clone(),
             status,
         })
@@ -436,6 +454,46 @@ async fn serve(
             resp.headers_mut().insert("retry-after", v);
         }
         return resp;
+    }
+    let token_path = path
+        .strip_prefix(shared.prefix.as_str())
+        .and_then(|p| p.strip_prefix("/app/installations/"))
+        .and_then(|p| p.strip_suffix("/access_tokens"))
+        .and_then(|id| id.parse::<u64>().ok());
+    if let (true, Some(installation)) = (method == axum::http::Method::POST, token_path) {
+        let Some((app_id, allowed, public)) = inner.app.clone() else {
+            record(&mut inner, 404);
+            return gh_error(StatusCode::NOT_FOUND, "Not Found");
+        };
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        validation.set_issuer(&[app_id.to_string()]);
+        let verified = jsonwebtoken::DecodingKey::from_rsa_pem(public.as_bytes())
+            .ok()
+            .zip(bearer.as_deref())
+            .is_some_and(|(key, jwt)| {
+                jsonwebtoken::decode::<crate::sources::github::AppClaims>(jwt, &key, &validation)
+                    .is_ok()
+            });
+        if !verified {
+            record(&mut inner, 401);
+            return gh_error(
+                StatusCode::UNAUTHORIZED,
+                "A JSON web token could not be decoded",
+            );
+        }
+        if installation != allowed {
+            record(&mut inner, 404);
+            return gh_error(StatusCode::NOT_FOUND, "Not Found");
+        }
+        let token = format!("ghs_sim{}", inner.issued.len() + 1);
+        inner.issued.push(token.clone());
+        record(&mut inner, 201);
+        let expires = Utc::now() + chrono::Duration::hours(1);
+        return (
+            StatusCode::CREATED,
+            axum::Json(json!({ "token": token, "expires_at": time(expires), "permissions": { "issues": "read" } })),
+        )
+            .into_response();
     }
     if !authorized {
         record(&mut inner, 401);

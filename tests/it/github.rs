@@ -386,3 +386,45 @@ async fn a_projects_v2_field_maps_an_issue_to_a_kr(db: Db) {
     assert_eq!((k.current, k.target, k.items), (Some(3.0), Some(10.0), 3));
 }
 both_backends!(a_projects_v2_field_maps_an_issue_to_a_kr);
+
+async fn a_github_app_installation_token_is_obtained_and_reused(db: Db) {
+    let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/github-app");
+    let env = GhEnv::with_extra(db, true, 2, "").await;
+    // Switch the config from the token to the app.
+    let config = std::fs::read_to_string(&env.config)
+        .expect("config")
+        .replace(
+        "token_file = \"gh-token\"",
+        &format!(
+            "app_id = 4242\ninstallation_id = 99\nprivate_key_file = \"{keys}/test-app-key.pem\""
+        ),
+    );
+    std::fs::write(&env.config, config).expect("config");
+    let public =
+        std::fs::read_to_string(format!("{keys}/test-app-key.pub.pem")).expect("public key");
+    env.sim.enable_app(4242, 99, &public);
+    env.seed();
+    let engine = env.engine().await;
+    let run = engine
+        .sync_source("github", Mode::Full)
+        .await
+        .expect("sync");
+    assert_eq!(run.outcome, "ok", "{:?}", run.error);
+    let reqs = env.sim.requests();
+    assert_eq!(reqs[0].path, "/api/v3/app/installations/99/access_tokens");
+    assert_eq!(reqs[0].status, 201);
+    assert!(
+        reqs[1..].iter().all(|r| r.authorized && r.status == 200),
+        "{reqs:?}"
+    );
+    engine
+        .sync_source("github", Mode::Incremental)
+        .await
+        .expect("sync");
+    assert_eq!(
+        env.sim.installation_tokens_issued(),
+        1,
+        "the installation token is cached until shortly before it expires"
+    );
+}
+both_backends!(a_github_app_installation_token_is_obtained_and_reused);
