@@ -45,8 +45,15 @@ pub fn parse_issue(
     };
     let updated =
         time(raw.get("updated_at")).ok_or_else(|| format!("{key} has no readable updated_at"))?;
-    let pr = raw.get("pull_request").filter(|p| p.is_object());
-    let merged_at = pr.and_then(|p| time(p.get("merged_at")));
+    // An issue-list entry carries `pull_request`; a `/pulls` object has `head` and `base`.
+    let pr = raw
+        .get("pull_request")
+        .filter(|p| p.is_object())
+        .or_else(|| raw.get("head").and(raw.get("base")).map(|_| raw));
+    let merged_at = pr.and_then(|p| time(p.get("merged_at"))).filter(|_| {
+        raw.get("merged").and_then(Value::as_bool) != Some(false)
+            || raw.get("state").and_then(Value::as_str) == Some("closed")
+    });
     let state = text(raw.get("state")).unwrap_or_else(|| "open".into());
     let state_reason = text(raw.get("state_reason"));
     let assignee = raw
@@ -214,6 +221,50 @@ mod tests {
         assert_eq!(i.labels, vec!["bug".to_string()]);
         assert_eq!(i.milestone.as_deref(), Some("v1.0"));
         assert_eq!(i.assignee.as_deref(), Some("octocat"));
+    }
+
+    #[test]
+    fn a_pull_request_object_and_webhook_issues() {
+        let pr = parse_issue(
+            &fixture("rest-pull-request.go-scm.json"),
+            "gh",
+            "octocat/Hello-World",
+            &settings(),
+        )
+        .expect("pr");
+        assert_eq!(
+            (pr.kind, pr.key.as_str()),
+            (ItemKind::PullRequest, "octocat/Hello-World#1347")
+        );
+        assert_eq!(pr.category, Category::InProgress);
+        for name in [
+            "webhook-issues-opened.octokit-webhooks.json",
+            "webhook-issues-edited.octokit-webhooks.json",
+            "webhook-issues-labeled.octokit-webhooks.json",
+            "webhook-issues-milestoned.octokit-webhooks.json",
+        ] {
+            let delivery = fixture(name);
+            let repo = delivery["repository"]["full_name"].as_str().expect("repo");
+            let i = parse_issue(&delivery["issue"], "gh", repo, &settings())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(i.key, format!("{repo}#{}", delivery["issue"]["number"]));
+            // The milestoned delivery is about a pull request: it carries `pull_request`.
+            let expected = if delivery["issue"].get("pull_request").is_some() {
+                ItemKind::PullRequest
+            } else {
+                ItemKind::Issue
+            };
+            assert_eq!(i.kind, expected, "{name}");
+        }
+        let milestoned = fixture("webhook-issues-milestoned.octokit-webhooks.json");
+        let i = parse_issue(
+            &milestoned["issue"],
+            "gh",
+            "Codertocat/Hello-World",
+            &settings(),
+        )
+        .expect("issue");
+        assert_eq!(i.milestone.as_deref(), Some("v1.0"));
     }
 
     #[test]
