@@ -394,11 +394,11 @@ async fn a_github_app_installation_token_is_obtained_and_reused(db: Db) {
     let config = std::fs::read_to_string(&env.config)
         .expect("config")
         .replace(
-        "token_file = \"gh-token\"",
-        &format!(
+            "token_file = \"gh-token\"",
+            &format!(
             "app_id = 4242\ninstallation_id = 99\nprivate_key_file = \"{keys}/test-app-key.pem\""
         ),
-    );
+        );
     std::fs::write(&env.config, config).expect("config");
     let public =
         std::fs::read_to_string(format!("{keys}/test-app-key.pub.pem")).expect("public key");
