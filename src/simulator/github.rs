@@ -183,6 +183,13 @@ impl GitHubSim {
         }
     }
 
+    /// Deletes an issue (its number then answers 404).
+    pub fn delete(&self, repo: &str, number: u64) {
+        if let Some(list) = self.inner().repos.get_mut(repo) {
+            list.retain(|i| i.number != number);
+        }
+    }
+
     pub fn fail_next(&self, fault: Fault) {
         self.inner().faults.push_back(fault);
     }

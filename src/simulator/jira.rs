@@ -102,6 +102,9 @@ impl SimIssue {
 }
 
 impl Subject for SimIssue {
+    fn id(&self) -> &str {
+        &self.id
+    }
     fn project(&self) -> &str {
         &self.project
     }

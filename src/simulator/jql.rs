@@ -79,6 +79,7 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
 /// What a clause compares.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Field {
+    Id,
     Project,
     Key,
     Labels,
@@ -112,6 +113,7 @@ pub struct Query {
 
 /// The values a clause can test on an issue.
 pub trait Subject {
+    fn id(&self) -> &str;
     fn project(&self) -> &str;
     fn key(&self) -> &str;
     fn labels(&self) -> &[String];
@@ -131,6 +133,7 @@ impl Expr {
                 negate,
             } => {
                 let hit = match field {
+                    Field::Id => values.iter().any(|v| v == s.id()),
                     Field::Project => values.iter().any(|v| v.eq_ignore_ascii_case(s.project())),
                     Field::Key => values.iter().any(|v| v.eq_ignore_ascii_case(s.key())),
                     Field::Status => values.iter().any(|v| v.eq_ignore_ascii_case(s.status())),
@@ -209,6 +212,7 @@ impl Parser<'_> {
             other => return Err(format!("expected a field name, found {other:?}")),
         };
         let field = match field.to_ascii_lowercase().as_str() {
+            "id" => Field::Id,
             "project" => Field::Project,
             "key" | "issuekey" => Field::Key,
             "labels" => Field::Labels,

@@ -281,13 +281,14 @@ impl Tx {
         Ok(())
     }
 
-    /// Every stored item id of a source (for a full reconcile).
-    pub async fn item_ids(&mut self, source: &str) -> Result<Vec<String>> {
-        let rows: Vec<(String,)> = sqlx::query_as("SELECT ext_id FROM items WHERE source = $1")
-            .bind(source)
-            .fetch_all(&mut *self.tx)
-            .await?;
-        Ok(rows.into_iter().map(|r| r.0).collect())
+    /// Every stored item of a source as `(ext_id, key)` (for a full reconcile).
+    pub async fn item_ids(&mut self, source: &str) -> Result<Vec<(String, String)>> {
+        Ok(
+            sqlx::query_as("SELECT ext_id, key FROM items WHERE source = $1")
+                .bind(source)
+                .fetch_all(&mut *self.tx)
+                .await?,
+        )
     }
 
     /// Deletes an item and its matches; returns the KRs it moved.

@@ -358,38 +358,35 @@ impl Engine {
         while let Some(page) = pages.next().await {
             let page = page?;
             run.fetched += page.len() as i64;
-            let ids: Vec<&str> = page.iter().map(|i| i.ext_id.as_str()).collect();
-            let stored = tx.stored_versions(&name, &ids).await?;
             for item in &page {
                 if mode == Mode::Full {
                     seen.insert(item.ext_id.clone());
                 }
                 max_updated = Some(max_updated.map_or(item.updated, |m| m.max(item.updated)));
-                // The overlap window brings back items we already hold: skip them unchanged.
-                if stored.get(&item.ext_id) == Some(&ms(item.updated)) {
-                    continue;
-                }
-                let eval = self.settings.rules.evaluate(item);
-                tx.upsert_item(item, eval.exempt_rule.as_deref(), now_ms)
-                    .await?;
-                let old = tx.matches_of(&name, &item.ext_id).await?;
-                let new = sorted(eval.matches.clone());
-                if old != new {
-                    tx.replace_matches(&name, &item.ext_id, &eval.matches)
-                        .await?;
-                }
-                affected.extend(old.into_iter().map(|(k, _)| k));
-                affected.extend(new.into_iter().map(|(k, _)| k));
-                run.changed += 1;
             }
+            self.apply(tx, &name, &page, now_ms, &mut affected, run)
+                .await?;
         }
         drop(pages);
         if mode == Mode::Full {
-            for id in tx.item_ids(&name).await? {
-                if !seen.contains(&id) {
-                    affected.extend(tx.delete_item(&name, &id).await?);
-                    run.deleted += 1;
+            let missing: Vec<(String, String)> = tx
+                .item_ids(&name)
+                .await?
+                .into_iter()
+                .filter(|(id, _)| !seen.contains(id))
+                .collect();
+            if !missing.is_empty() {
+                // Items a pass skipped (offset paging under concurrent edits) are kept.
+                let still_there = source.confirm_gone(missing.clone()).await?;
+                let kept: HashSet<&str> = still_there.iter().map(|i| i.ext_id.as_str()).collect();
+                for (id, _) in &missing {
+                    if !kept.contains(id.as_str()) {
+                        affected.extend(tx.delete_item(&name, id).await?);
+                        run.deleted += 1;
+                    }
                 }
+                self.apply(tx, &name, &still_there, now_ms, &mut affected, run)
+                    .await?;
             }
         }
         let affected: Vec<String> = affected.into_iter().collect();
@@ -397,6 +394,40 @@ impl Engine {
             .recompute(tx, &affected, clock::now(), &format!("sync of {name}"))
             .await? as i64;
         Ok(max_updated)
+    }
+
+    /// Upserts the items that changed (by `(id, updated)`), re-matches them and notes the
+    /// KRs they moved or stopped moving.
+    async fn apply(
+        &self,
+        tx: &mut Tx,
+        name: &str,
+        items: &[crate::model::Item],
+        now_ms: i64,
+        affected: &mut BTreeSet<String>,
+        run: &mut SyncRun,
+    ) -> anyhow::Result<()> {
+        let ids: Vec<&str> = items.iter().map(|i| i.ext_id.as_str()).collect();
+        let stored = tx.stored_versions(name, &ids).await?;
+        for item in items {
+            // The overlap window brings back items we already hold: skip them unchanged.
+            if stored.get(&item.ext_id) == Some(&ms(item.updated)) {
+                continue;
+            }
+            let eval = self.settings.rules.evaluate(item);
+            tx.upsert_item(item, eval.exempt_rule.as_deref(), now_ms)
+                .await?;
+            let old = tx.matches_of(name, &item.ext_id).await?;
+            let new = sorted(eval.matches.clone());
+            if old != new {
+                tx.replace_matches(name, &item.ext_id, &eval.matches)
+                    .await?;
+            }
+            affected.extend(old.into_iter().map(|(k, _)| k));
+            affected.extend(new.into_iter().map(|(k, _)| k));
+            run.changed += 1;
+        }
+        Ok(())
     }
 
     /// Records a manual value for a KR and recomputes it.

@@ -428,3 +428,31 @@ async fn a_github_app_installation_token_is_obtained_and_reused(db: Db) {
     );
 }
 both_backends!(a_github_app_installation_token_is_obtained_and_reused);
+
+async fn a_deleted_issue_is_removed_by_a_full_pass(db: Db) {
+    let env = GhEnv::new(db, false, 100).await;
+    env.seed();
+    let engine = env.engine().await;
+    engine
+        .sync_source("github", Mode::Full)
+        .await
+        .expect("sync");
+    env.sim.delete("acme/web", 5);
+    let run = engine
+        .sync_source("github", Mode::Full)
+        .await
+        .expect("sync");
+    assert_eq!(
+        (run.outcome.as_str(), run.deleted),
+        ("ok", 1),
+        "{:?}",
+        run.error
+    );
+    let confirm = env.sim.requests().into_iter().last().expect("request");
+    assert_eq!(
+        (confirm.path.as_str(), confirm.status),
+        ("/repos/acme/web/issues/5", 404)
+    );
+    assert_eq!(kr(&engine).await.target, Some(4.0));
+}
+both_backends!(a_deleted_issue_is_removed_by_a_full_pass);

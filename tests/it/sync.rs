@@ -312,3 +312,99 @@ async fn a_500_mid_pagination_changes_nothing_and_the_next_step_succeeds(db: Db)
     );
 }
 both_backends!(a_500_mid_pagination_changes_nothing_and_the_next_step_succeeds);
+
+/// Delegates to the real Jira source but leaves one issue out of every pass, as offset
+/// pagination does when another issue is edited mid-pass.
+struct Skipping {
+    inner: okrsync::sources::jira::JiraSource,
+    skip: &'static str,
+}
+
+impl okrsync::sources::ItemSource for Skipping {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn fetch(
+        &self,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> okrsync::sources::PageStream<'_> {
+        use futures::TryStreamExt;
+        let skip = self.skip;
+        Box::pin(
+            self.inner
+                .fetch(since)
+                .map_ok(move |page| page.into_iter().filter(|i| i.key != skip).collect()),
+        )
+    }
+
+    fn requests_sent(&self) -> u64 {
+        self.inner.requests_sent()
+    }
+
+    fn confirm_gone<'a>(
+        &'a self,
+        missing: Vec<(String, String)>,
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<Vec<okrsync::model::Item>, okrsync::sources::SourceError>,
+    > {
+        self.inner.confirm_gone(missing)
+    }
+}
+
+async fn a_full_pass_deletes_only_what_the_upstream_confirms_gone(db: Db) {
+    let env = TestEnv::new(db, OKRS, SourceOpts::default()).await;
+    env.seed(backlog());
+    let engine = env.engine().await;
+    engine.sync_source("jira", Mode::Full).await.expect("sync");
+    env.sim.delete("PAY-1");
+
+    let settings = env.settings();
+    let okrsync::settings::SourceKind::Jira(j) = &settings.sources["jira"].kind else {
+        panic!("a Jira source");
+    };
+    let inner = okrsync::sources::jira::JiraSource::new(
+        "jira",
+        j.clone(),
+        settings.sources["jira"].http.clone(),
+    )
+    .expect("source");
+    let mut sources: std::collections::BTreeMap<
+        String,
+        std::sync::Arc<dyn okrsync::sources::ItemSource>,
+    > = Default::default();
+    sources.insert(
+        "jira".into(),
+        std::sync::Arc::new(Skipping {
+            inner,
+            skip: "PAY-3",
+        }),
+    );
+    let skipping = okrsync::sync::Engine::with_sources(settings, engine.store().clone(), sources);
+    env.sim.clear_requests();
+    let run = skipping
+        .sync_source("jira", Mode::Full)
+        .await
+        .expect("sync");
+    assert_eq!(run.outcome, "ok", "{:?}", run.error);
+    assert_eq!(
+        run.deleted, 1,
+        "PAY-1 is gone; PAY-3 was only skipped by the pass"
+    );
+    assert_eq!(engine.store().count_items("jira").await.expect("count"), 6);
+    let confirm = env
+        .sim
+        .requests()
+        .into_iter()
+        .last()
+        .expect("a confirmation request");
+    assert!(
+        confirm.query.contains("id+in") || confirm.query.contains("id%20in"),
+        "{}",
+        confirm.query
+    );
+    let k = kr(&engine, "emea.checkout").await;
+    assert_eq!((k.current, k.target), (Some(2.0), Some(6.0)));
+}
+both_backends!(a_full_pass_deletes_only_what_the_upstream_confirms_gone);

@@ -126,7 +126,9 @@ impl GitHubSource {
             None => self.first_url(&repo, since)?,
         };
         let key = url.to_string();
-        let etag = if cur.first {
+        // Only incremental passes ask conditionally: a full pass must see every item, or
+        // the reconcile would take an unchanged repository's items for deleted ones.
+        let etag = if cur.first && since.is_some() {
             self.etags
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -262,6 +264,60 @@ impl ItemSource for GitHubSource {
 
     fn requests_sent(&self) -> u64 {
         self.http.requests_sent()
+    }
+
+    /// Reads each missing issue: 404/410, or an answer from another repository (it was
+    /// transferred), means gone.
+    fn confirm_gone<'a>(
+        &'a self,
+        missing: Vec<(String, String)>,
+    ) -> futures::future::BoxFuture<'a, Result<Vec<Item>, SourceError>> {
+        Box::pin(async move {
+            let mut still = Vec::new();
+            for (_, key) in missing {
+                let Some((repo, number)) = key.split_once('#') else {
+                    continue;
+                };
+                if !self.settings.repos.iter().any(|r| r == repo) {
+                    continue; // the repository left the config: its items go
+                }
+                let base = self.settings.api_url.as_str().trim_end_matches('/');
+                let url = Url::parse(&format!("{base}/repos/{repo}/issues/{number}"))
+                    .map_err(|e| SourceError::Other(format!("bad GitHub URL for {key}: {e}")))?;
+                let auth = self
+                    .credentials
+                    .current(&self.http, &self.settings.api_url)
+                    .await?;
+                let resp = match self.http.send(Method::GET, url.clone(), &auth, &[]).await {
+                    Ok(r) => r,
+                    Err(SourceError::Status {
+                        status: 404 | 410, ..
+                    }) => continue,
+                    Err(e) => return Err(e),
+                };
+                self.pace(&resp.headers).await?;
+                let raw: serde_json::Value =
+                    serde_json::from_slice(&resp.body).map_err(|e| SourceError::Parse {
+                        url: url.to_string(),
+                        message: e.to_string(),
+                    })?;
+                let same_repo = raw
+                    .get("repository_url")
+                    .and_then(|u| u.as_str())
+                    .is_none_or(|u| u.ends_with(&format!("/repos/{repo}")));
+                if same_repo {
+                    let item =
+                        parse_issue(&raw, &self.name, repo, &self.settings).map_err(|message| {
+                            SourceError::Parse {
+                                url: url.to_string(),
+                                message,
+                            }
+                        })?;
+                    still.push(item);
+                }
+            }
+            Ok(still)
+        })
     }
 }
 

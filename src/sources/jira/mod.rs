@@ -225,6 +225,31 @@ impl ItemSource for JiraSource {
     fn requests_sent(&self) -> u64 {
         self.http.requests_sent()
     }
+
+    fn confirm_gone<'a>(
+        &'a self,
+        missing: Vec<(String, String)>,
+    ) -> futures::future::BoxFuture<'a, Result<Vec<Item>, SourceError>> {
+        Box::pin(async move {
+            let scope = strip_order_by(&self.settings.jql);
+            let mut still = Vec::new();
+            for chunk in missing.chunks(100) {
+                let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
+                let bound = format!("id in ({})", ids.join(", "));
+                let jql = if scope.is_empty() {
+                    format!("{bound} ORDER BY key ASC")
+                } else {
+                    format!("({scope}) AND {bound} ORDER BY key ASC")
+                };
+                let mut cursor = Cursor::First;
+                while let Some((items, next)) = self.page(&jql, cursor).await? {
+                    still.extend(items);
+                    cursor = next;
+                }
+            }
+            Ok(still)
+        })
+    }
 }
 
 #[cfg(test)]
