@@ -235,6 +235,48 @@ impl GitHubSource {
     }
 }
 
+impl GitHubSource {
+    /// Reads one issue. `None` when it is gone: 404/410, or answered from another
+    /// repository (it was transferred).
+    pub(super) async fn fetch_issue(
+        &self,
+        repo: &str,
+        number: &str,
+    ) -> Result<Option<Item>, SourceError> {
+        let base = self.settings.api_url.as_str().trim_end_matches('/');
+        let url = Url::parse(&format!("{base}/repos/{repo}/issues/{number}"))
+            .map_err(|e| SourceError::Other(format!("bad GitHub URL for {repo}#{number}: {e}")))?;
+        let auth = self
+            .credentials
+            .current(&self.http, &self.settings.api_url)
+            .await?;
+        let resp = match self.http.send(Method::GET, url.clone(), &auth, &[]).await {
+            Ok(r) => r,
+            Err(SourceError::Status {
+                status: 404 | 410, ..
+            }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        self.pace(&resp.headers).await?;
+        let parse_error = |message: String| SourceError::Parse {
+            url: url.to_string(),
+            message,
+        };
+        let raw: serde_json::Value =
+            serde_json::from_slice(&resp.body).map_err(|e| parse_error(e.to_string()))?;
+        let same_repo = raw
+            .get("repository_url")
+            .and_then(|u| u.as_str())
+            .is_none_or(|u| u.ends_with(&format!("/repos/{repo}")));
+        if !same_repo {
+            return Ok(None);
+        }
+        parse_issue(&raw, &self.name, repo, &self.settings)
+            .map(Some)
+            .map_err(parse_error)
+    }
+}
+
 /// The `rel="next"` URL of a `Link` header.
 pub fn next_link(headers: &HeaderMap) -> Option<Url> {
     let link = headers.get("link")?.to_str().ok()?;
@@ -281,40 +323,7 @@ impl ItemSource for GitHubSource {
                 if !self.settings.repos.iter().any(|r| r == repo) {
                     continue; // the repository left the config: its items go
                 }
-                let base = self.settings.api_url.as_str().trim_end_matches('/');
-                let url = Url::parse(&format!("{base}/repos/{repo}/issues/{number}"))
-                    .map_err(|e| SourceError::Other(format!("bad GitHub URL for {key}: {e}")))?;
-                let auth = self
-                    .credentials
-                    .current(&self.http, &self.settings.api_url)
-                    .await?;
-                let resp = match self.http.send(Method::GET, url.clone(), &auth, &[]).await {
-                    Ok(r) => r,
-                    Err(SourceError::Status {
-                        status: 404 | 410, ..
-                    }) => continue,
-                    Err(e) => return Err(e),
-                };
-                self.pace(&resp.headers).await?;
-                let raw: serde_json::Value =
-                    serde_json::from_slice(&resp.body).map_err(|e| SourceError::Parse {
-                        url: url.to_string(),
-                        message: e.to_string(),
-                    })?;
-                let same_repo = raw
-                    .get("repository_url")
-                    .and_then(|u| u.as_str())
-                    .is_none_or(|u| u.ends_with(&format!("/repos/{repo}")));
-                if same_repo {
-                    let item =
-                        parse_issue(&raw, &self.name, repo, &self.settings).map_err(|message| {
-                            SourceError::Parse {
-                                url: url.to_string(),
-                                message,
-                            }
-                        })?;
-                    still.push(item);
-                }
+                still.extend(self.fetch_issue(repo, number).await?);
             }
             Ok(still)
         })

@@ -5,11 +5,9 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use reqwest::Method;
-use url::Url;
 
 use super::projects::{self, ProjectItem};
-use super::{parse_issue, Cursor, GitHubSource};
+use super::{Cursor, GitHubSource};
 use crate::model::Item;
 use crate::sources::SourceError;
 
@@ -147,38 +145,12 @@ impl GitHubSource {
                     let Some((repo, number)) = key.split_once('#') else {
                         continue;
                     };
-                    let base = self.settings.api_url.as_str().trim_end_matches('/');
-                    let url = Url::parse(&format!("{base}/repos/{repo}/issues/{number}")).map_err(
-                        |e| SourceError::Other(format!("bad GitHub URL for {key}: {e}")),
-                    )?;
-                    let resp = self
-                        .http
-                        .send(
-                            Method::GET,
-                            url.clone(),
-                            &self
-                                .credentials
-                                .current(&self.http, &self.settings.api_url)
-                                .await?,
-                            &[],
-                        )
-                        .await?;
-                    self.pace(&resp.headers).await?;
-                    let raw: serde_json::Value =
-                        serde_json::from_slice(&resp.body).map_err(|e| SourceError::Parse {
-                            url: url.to_string(),
-                            message: e.to_string(),
-                        })?;
-                    let mut item =
-                        parse_issue(&raw, &self.name, repo, &self.settings).map_err(|message| {
-                            SourceError::Parse {
-                                url: url.to_string(),
-                                message,
-                            }
-                        })?;
-                    self.enrich(&mut item, &pass.projects);
-                    pass.emitted.insert(item.key.clone());
-                    items.push(item);
+                    // An issue deleted while still on the board is simply skipped.
+                    if let Some(mut item) = self.fetch_issue(repo, number).await? {
+                        self.enrich(&mut item, &pass.projects);
+                        pass.emitted.insert(item.key.clone());
+                        items.push(item);
+                    }
                 }
                 pass.phase = Phase::Extra(keys);
                 Ok(Some((items, pass)))
