@@ -106,7 +106,7 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
                 tokio::time::sleep(Duration::from_secs(20)).await;
                 step += 1;
                 sim.advance_demo(step);
-                if step % 3 == 0 {
+                if step.is_multiple_of(3) {
                     github.advance_demo(step / 3);
                 }
             }

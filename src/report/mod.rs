@@ -153,6 +153,8 @@ pub fn natural_key(key: &str) -> (String, u64, String) {
 struct Ctx<'a> {
     settings: &'a Settings,
     sources: HashMap<String, SourceState>,
+    /// Metric references whose latest observation failed: `(source, reference)` → why.
+    observation_errors: HashMap<(String, String), String>,
     now: DateTime<Utc>,
 }
 
@@ -181,6 +183,14 @@ impl Ctx<'_> {
     fn staleness(&self, kr: &KeyResultDef) -> (Option<String>, Option<DateTime<Utc>>) {
         let mut reasons = Vec::new();
         let mut synced: Option<DateTime<Utc>> = None;
+        if let Some(m) = &kr.metric {
+            if let Some(e) = self
+                .observation_errors
+                .get(&(m.source.clone(), m.reference.clone()))
+            {
+                reasons.push(format!("{} in {}: {e}", m.reference, m.source));
+            }
+        }
         for name in self.kr_sources(kr) {
             let freshness = self
                 .settings
@@ -273,9 +283,20 @@ async fn ctx<'a>(
         .into_iter()
         .map(|s| (s.name.clone(), s))
         .collect();
+    let mut observation_errors = HashMap::new();
+    for o in &settings.objectives {
+        for kr in &o.key_results {
+            if let Some(m) = &kr.metric {
+                if let Some(e) = store.observation_error(&m.source, &m.reference).await? {
+                    observation_errors.insert((m.source.clone(), m.reference.clone()), e);
+                }
+            }
+        }
+    }
     Ok(Ctx {
         settings,
         sources,
+        observation_errors,
         now,
     })
 }

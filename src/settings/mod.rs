@@ -115,6 +115,7 @@ pub struct SourceSettings {
 pub enum SourceKind {
     Jira(JiraSettings),
     GitHub(GitHubSettings),
+    Sheet(crate::sources::sheet::SheetSettings),
 }
 
 impl SourceKind {
@@ -122,6 +123,7 @@ impl SourceKind {
         match self {
             SourceKind::Jira(_) => "jira",
             SourceKind::GitHub(_) => "github",
+            SourceKind::Sheet(_) => "sheet",
         }
     }
 }
@@ -461,27 +463,7 @@ fn read_source(
     let source_kind = match kind.as_str() {
         "jira" => read_jira(&mut s, sink, base).map(SourceKind::Jira),
         "github" => read_github(&mut s, sink, base).map(SourceKind::GitHub),
-        "sheet" => {
-            // Accept the documented keys so the report is about the one real problem.
-            for k in [
-                "path",
-                "csv_url",
-                "google_sheet_id",
-                "api_key_env",
-                "api_key_file",
-                "service_account_file",
-                "api_url",
-                "token_url",
-                "items",
-            ] {
-                s.raw(k);
-            }
-            sink.report(
-                &s.key("kind"),
-                "source kind \"sheet\" is not supported by this version of okrsync yet; supported: jira, github",
-            );
-            None
-        }
+        "sheet" => read_sheet(&mut s, sink, base).map(SourceKind::Sheet),
         other => {
             sink.report(
                 &s.key("kind"),
@@ -663,6 +645,60 @@ fn read_github(s: &mut Section, sink: &mut Sink, base: &Path) -> Option<GitHubSe
         projects,
         estimate_field,
     })
+}
+
+fn read_sheet(
+    s: &mut Section,
+    sink: &mut Sink,
+    base: &Path,
+) -> Option<crate::sources::sheet::SheetSettings> {
+    let path = s.string(sink, "path");
+    let ways = ["path", "csv_url", "google_sheet_id"]
+        .into_iter()
+        .filter(|k| s.has(k))
+        .count();
+    if ways != 1 {
+        sink.report(&s.key("path"), "set exactly one of path (a local .csv, .xlsx, .xls or .ods file), csv_url or google_sheet_id");
+        return None;
+    }
+    for (key, what) in [
+        ("csv_url", "CSV over HTTP"),
+        ("google_sheet_id", "Google Sheets"),
+        ("items", "rows as items"),
+    ] {
+        if s.has(key) {
+            sink.report(
+                &s.key(key),
+                format!("{what} is not supported by this version of okrsync yet; use path"),
+            );
+        }
+    }
+    for k in [
+        "api_key_env",
+        "api_key_file",
+        "service_account_file",
+        "api_url",
+        "token_url",
+    ] {
+        s.raw(k);
+    }
+    let path = resolve_path(base, &path?);
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if !["csv", "xlsx", "xlsm", "xls", "ods"].contains(&ext.as_str()) {
+        sink.report(
+            &s.key("path"),
+            format!(
+                "expected a .csv, .xlsx, .xls or .ods file, found \"{}\"",
+                path.display()
+            ),
+        );
+        return None;
+    }
+    Some(crate::sources::sheet::SheetSettings { path })
 }
 
 /// Resolves a path from the config against the config file's folder.

@@ -5,6 +5,7 @@
 pub mod github;
 pub mod http;
 pub mod jira;
+pub mod sheet;
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
@@ -41,6 +42,15 @@ pub enum SourceError {
     Other(String),
 }
 
+/// A value read for a metric key result (`metric = { source, cell }`), or why it could not
+/// be read (an empty or non-numeric cell, a missing sheet…).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    /// The reference as configured (`Metrics!B7`, `Metrics[row=MRR][column=Value]`).
+    pub reference: String,
+    pub value: Result<f64, String>,
+}
+
 /// One page of normalised items.
 pub type PageStream<'a> = BoxStream<'a, Result<Vec<Item>, SourceError>>;
 
@@ -65,6 +75,16 @@ pub trait ItemSource: Send + Sync {
         missing: Vec<(String, String)>,
     ) -> BoxFuture<'a, Result<Vec<Item>, SourceError>> {
         let _ = missing;
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// Reads these metric references (after `fetch`, in the same step). Sources without
+    /// metrics return nothing.
+    fn observe<'a>(
+        &'a self,
+        references: Vec<String>,
+    ) -> BoxFuture<'a, Result<Vec<Observation>, SourceError>> {
+        let _ = references;
         Box::pin(async { Ok(Vec::new()) })
     }
 }

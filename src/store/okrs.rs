@@ -231,6 +231,47 @@ impl Tx {
         Ok(())
     }
 
+    /// Records what a metric reference reads now, when it differs from the latest record
+    /// (value or error). Returns whether it was recorded.
+    pub async fn record_observation(
+        &mut self,
+        source: &str,
+        reference: &str,
+        value: Result<f64, &str>,
+        now_ms: i64,
+    ) -> Result<bool> {
+        type Row = (Option<f64>, Option<String>);
+        let latest: Option<Row> = sqlx::query_as(
+            "SELECT value, error FROM metric_observations WHERE source = $1 AND reference = $2 \
+             ORDER BY at_ms DESC, id DESC LIMIT 1",
+        )
+        .bind(source)
+        .bind(reference)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        let (new_value, new_error) = match value {
+            Ok(v) => (Some(v), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        if let Some((v, e)) = latest {
+            if same(v, new_value) && e == new_error {
+                return Ok(false);
+            }
+        }
+        sqlx::query(
+            "INSERT INTO metric_observations (source, reference, at_ms, value, error) \
+             VALUES ($1, $2, $3, CAST($4 AS DOUBLE PRECISION), $5)",
+        )
+        .bind(source)
+        .bind(reference)
+        .bind(now_ms)
+        .bind(opt_f64(new_value))
+        .bind(new_error)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(true)
+    }
+
     /// The latest successfully observed value of a metric reference.
     pub async fn latest_observation(
         &mut self,
@@ -282,6 +323,19 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(decode_state).transpose()
+    }
+
+    /// The error of a metric reference's latest observation, if it failed.
+    pub async fn observation_error(&self, source: &str, reference: &str) -> Result<Option<String>> {
+        let row: Option<(Option<String>,)> = sqlx::query_as(
+            "SELECT error FROM metric_observations WHERE source = $1 AND reference = $2 \
+             ORDER BY at_ms DESC, id DESC LIMIT 1",
+        )
+        .bind(source)
+        .bind(reference)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.and_then(|r| r.0))
     }
 
     /// The newest `limit` snapshots of a KR, oldest first.

@@ -64,6 +64,9 @@ impl Engine {
                     JiraSource::new(name, j.clone(), s.http.clone())
                         .with_context(|| format!("cannot set up source {name}"))?,
                 ),
+                SourceKind::Sheet(sh) => {
+                    Arc::new(crate::sources::sheet::SheetSource::new(name, sh.clone()))
+                }
                 SourceKind::GitHub(g) => Arc::new(
                     GitHubSource::new(name, g.clone(), s.http.clone())
                         .with_context(|| format!("cannot set up source {name}"))?,
@@ -387,6 +390,35 @@ impl Engine {
                 }
                 self.apply(tx, &name, &still_there, now_ms, &mut affected, run)
                     .await?;
+            }
+        }
+        // Metric KRs read from this source: an observation is recorded when it changes.
+        let references: BTreeSet<String> = self
+            .krs
+            .values()
+            .filter_map(|(d, _)| d.metric.as_ref())
+            .filter(|m| m.source == name)
+            .map(|m| m.reference.clone())
+            .collect();
+        if !references.is_empty() {
+            for obs in source.observe(references.into_iter().collect()).await? {
+                let value = obs.value.as_ref().map(|v| *v).map_err(String::as_str);
+                if tx
+                    .record_observation(&name, &obs.reference, value, now_ms)
+                    .await?
+                {
+                    run.changed += 1;
+                    affected.extend(
+                        self.krs
+                            .iter()
+                            .filter(|(_, (d, _))| {
+                                d.metric.as_ref().is_some_and(|m| {
+                                    m.source == name && m.reference == obs.reference
+                                })
+                            })
+                            .map(|(id, _)| id.clone()),
+                    );
+                }
             }
         }
         let affected: Vec<String> = affected.into_iter().collect();

@@ -7,4 +7,5 @@ mod cli;
 mod daemon;
 mod github;
 mod helpers;
+mod sheet;
 mod sync;
