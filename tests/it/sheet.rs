@@ -126,3 +126,113 @@ async fn metric_krs_read_cells_and_labels_and_go_stale_on_a_bad_cell(db: Db) {
     );
 }
 both_backends!(metric_krs_read_cells_and_labels_and_go_stale_on_a_bad_cell);
+
+/// Writes a minimal `.xlsx` (Office Open XML) with one sheet of inline strings and numbers.
+fn write_xlsx(path: &std::path::Path, sheet: &str, rows: &[&[&str]]) {
+    use std::io::Write;
+    let file = std::fs::File::create(path).expect("create xlsx");
+    let mut zip = zip::ZipWriter::new(file);
+    let opts = zip::write::SimpleFileOptions::default();
+    let mut put = |name: &str, body: String| {
+        zip.start_file(name, opts).expect("zip entry");
+        zip.write_all(body.as_bytes()).expect("zip write");
+    };
+    put("[Content_Types].xml", r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#.into());
+    put("_rels/.rels", r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#.into());
+    put(
+        "xl/workbook.xml",
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="{sheet}" sheetId="1" r:id="rId1"/></sheets></workbook>"#
+        ),
+    );
+    put("xl/_rels/workbook.xml.rels", r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#.into());
+    let mut data = String::new();
+    for (r, row) in rows.iter().enumerate() {
+        data.push_str(&format!("<row r=\"{}\">", r + 1));
+        for (c, v) in row.iter().enumerate() {
+            let at = format!("{}{}", (b'A' + c as u8) as char, r + 1);
+            if v.parse::<f64>().is_ok() {
+                data.push_str(&format!("<c r=\"{at}\"><v>{v}</v></c>"));
+            } else if !v.is_empty() {
+                data.push_str(&format!(
+                    "<c r=\"{at}\" t=\"inlineStr\"><is><t>{v}</t></is></c>"
+                ));
+            }
+        }
+        data.push_str("</row>");
+    }
+    put(
+        "xl/worksheets/sheet1.xml",
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>{data}</sheetData></worksheet>"#
+        ),
+    );
+    zip.finish().expect("finish xlsx");
+}
+
+/// Writes a minimal `.ods` (OpenDocument spreadsheet) with one table.
+fn write_ods(path: &std::path::Path, sheet: &str, rows: &[&[&str]]) {
+    use std::io::Write;
+    let file = std::fs::File::create(path).expect("create ods");
+    let mut zip = zip::ZipWriter::new(file);
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("mimetype", stored).expect("mimetype");
+    zip.write_all(b"application/vnd.oasis.opendocument.spreadsheet")
+        .expect("write");
+    let opts = zip::write::SimpleFileOptions::default();
+    zip.start_file("META-INF/manifest.xml", opts)
+        .expect("manifest");
+    zip.write_all(br#"<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>"#).expect("write");
+    let mut table = String::new();
+    for row in rows {
+        table.push_str("<table:table-row>");
+        for v in row.iter() {
+            if v.parse::<f64>().is_ok() {
+                table.push_str(&format!("<table:table-cell office:value-type=\"float\" office:value=\"{v}\"><text:p>{v}</text:p></table:table-cell>"));
+            } else if v.is_empty() {
+                table.push_str("<table:table-cell/>");
+            } else {
+                table.push_str(&format!("<table:table-cell office:value-type=\"string\"><text:p>{v}</text:p></table:table-cell>"));
+            }
+        }
+        table.push_str("</table:table-row>");
+    }
+    zip.start_file("content.xml", opts).expect("content");
+    zip.write_all(format!(r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body><office:spreadsheet><table:table table:name="{sheet}">{table}</table:table></office:spreadsheet></office:body></office:document-content>"#).as_bytes()).expect("write");
+    zip.finish().expect("finish ods");
+}
+
+#[test]
+fn xlsx_and_ods_files_are_read_by_cell_and_by_labels() {
+    use okrsync::sources::sheet::{Reference, Workbook};
+    let dir = tempfile::tempdir().expect("dir");
+    let rows: &[&[&str]] = &[
+        &["Metric", "Value"],
+        &["MRR EMEA", "1450000"],
+        &["Churn", "4.2%"],
+        &["NPS", ""],
+    ];
+    write_xlsx(&dir.path().join("metrics.xlsx"), "Metrics", rows);
+    write_ods(&dir.path().join("metrics.ods"), "Metrics", rows);
+    for file in ["metrics.xlsx", "metrics.ods"] {
+        let book = Workbook::open(&dir.path().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let n = |r: &str| book.number(&Reference::parse(r).expect("reference"));
+        assert_eq!(n("Metrics!B2"), Ok(1_450_000.0), "{file}");
+        assert_eq!(n("Metrics[row=Churn][column=Value]"), Ok(4.2), "{file}");
+        assert!(
+            n("Metrics!B4").expect_err("empty").contains("is empty"),
+            "{file}"
+        );
+        assert!(
+            n("Sheet9!A1")
+                .expect_err("no sheet")
+                .contains("sheets: Metrics"),
+            "{file}"
+        );
+    }
+    // A half-written file is explained, not a crash.
+    std::fs::write(dir.path().join("broken.xlsx"), b"PK\x03\x04 truncated").expect("write");
+    let err = Workbook::open(&dir.path().join("broken.xlsx")).expect_err("broken");
+    assert!(err.contains("locked or half-written"), "{err}");
+}
