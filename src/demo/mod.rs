@@ -65,6 +65,11 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
     std::fs::write(dir.join("jira-token"), TOKEN).context("cannot write the demo token")?;
     std::fs::write(dir.join("github-token"), GITHUB_TOKEN)
         .context("cannot write the demo token")?;
+    std::fs::write(
+        dir.join("metrics.csv"),
+        "Metric,Value,Note\nMRR EMEA,\"1,530,000\",from the finance team\nChurn,4.1%,monthly\n",
+    )
+    .context("cannot write the demo spreadsheet")?;
 
     let settings = match Settings::load(&config_path) {
         Ok(s) => Arc::new(s),

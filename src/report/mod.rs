@@ -159,8 +159,8 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// Sources whose data feeds the KR: each rule's source, or every item source for a
-    /// rule that names none; the metric's source.
+    /// Sources whose data feeds the KR: each rule's source, or every source that yields
+    /// items for a rule that names none; the metric's source.
     fn kr_sources(&self, kr: &KeyResultDef) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
         if let Some(m) = &kr.metric {
@@ -172,7 +172,13 @@ impl Ctx<'_> {
                     Some(s) => {
                         out.insert(s.clone());
                     }
-                    None => out.extend(self.settings.sources.keys().cloned()),
+                    None => out.extend(
+                        self.settings
+                            .sources
+                            .iter()
+                            .filter(|(_, s)| s.kind.provides_items())
+                            .map(|(n, _)| n.clone()),
+                    ),
                 }
             }
         }

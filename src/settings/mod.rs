@@ -119,6 +119,11 @@ pub enum SourceKind {
 }
 
 impl SourceKind {
+    /// Whether the source yields items (rules match them). Sheet sources feed metric KRs.
+    pub fn provides_items(&self) -> bool {
+        !matches!(self, SourceKind::Sheet(_))
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             SourceKind::Jira(_) => "jira",
@@ -788,6 +793,11 @@ mod tests {
         );
         write(dir.path(), "jira-token", "t\n");
         write(dir.path(), "github-token", "g\n");
+        write(
+            dir.path(),
+            "metrics.csv",
+            "Metric,Value\nMRR EMEA,1\nChurn,4\n",
+        );
         let s = Settings::load(&dir.path().join("okrsync.toml")).unwrap_or_else(|r| panic!("{r}"));
         let SourceKind::Jira(j) = &s.sources["jira"].kind else {
             panic!("jira is a Jira source");
