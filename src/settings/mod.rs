@@ -657,7 +657,9 @@ fn read_sheet(
     sink: &mut Sink,
     base: &Path,
 ) -> Option<crate::sources::sheet::SheetSettings> {
+    use crate::sources::sheet::{SheetLocation, SheetSettings};
     let path = s.string(sink, "path");
+    let csv_url = s.string(sink, "csv_url");
     let ways = ["path", "csv_url", "google_sheet_id"]
         .into_iter()
         .filter(|k| s.has(k))
@@ -667,14 +669,15 @@ fn read_sheet(
         return None;
     }
     for (key, what) in [
-        ("csv_url", "CSV over HTTP"),
         ("google_sheet_id", "Google Sheets"),
         ("items", "rows as items"),
     ] {
         if s.has(key) {
             sink.report(
                 &s.key(key),
-                format!("{what} is not supported by this version of okrsync yet; use path"),
+                format!(
+                    "{what} is not supported by this version of okrsync yet; use path or csv_url"
+                ),
             );
         }
     }
@@ -686,6 +689,20 @@ fn read_sheet(
         "token_url",
     ] {
         s.raw(k);
+    }
+    if let Some(u) = csv_url {
+        return match url::Url::parse(&u) {
+            Ok(url) if url.scheme() == "http" || url.scheme() == "https" => Some(SheetSettings {
+                location: SheetLocation::CsvUrl(url),
+            }),
+            _ => {
+                sink.report(
+                    &s.key("csv_url"),
+                    format!("expected an http(s) URL of a CSV, found \"{u}\""),
+                );
+                None
+            }
+        };
     }
     let path = resolve_path(base, &path?);
     let ext = path
@@ -703,7 +720,9 @@ fn read_sheet(
         );
         return None;
     }
-    Some(crate::sources::sheet::SheetSettings { path })
+    Some(SheetSettings {
+        location: SheetLocation::Path(path),
+    })
 }
 
 /// Resolves a path from the config against the config file's folder.

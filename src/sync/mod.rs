@@ -64,9 +64,10 @@ impl Engine {
                     JiraSource::new(name, j.clone(), s.http.clone())
                         .with_context(|| format!("cannot set up source {name}"))?,
                 ),
-                SourceKind::Sheet(sh) => {
-                    Arc::new(crate::sources::sheet::SheetSource::new(name, sh.clone()))
-                }
+                SourceKind::Sheet(sh) => Arc::new(
+                    crate::sources::sheet::SheetSource::new(name, sh.clone(), s.http.clone())
+                        .with_context(|| format!("cannot set up source {name}"))?,
+                ),
                 SourceKind::GitHub(g) => Arc::new(
                     GitHubSource::new(name, g.clone(), s.http.clone())
                         .with_context(|| format!("cannot set up source {name}"))?,

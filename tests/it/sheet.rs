@@ -236,3 +236,85 @@ fn xlsx_and_ods_files_are_read_by_cell_and_by_labels() {
     let err = Workbook::open(&dir.path().join("broken.xlsx")).expect_err("broken");
     assert!(err.contains("locked or half-written"), "{err}");
 }
+
+async fn a_csv_over_http_feeds_a_metric_kr(db: Db) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // A published CSV whose first answer is a transient 500.
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let app = axum::Router::new().route(
+        "/pub",
+        axum::routing::get(move || {
+            let h = h.clone();
+            async move {
+                if h.fetch_add(1, Ordering::SeqCst) == 0 {
+                    (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "try again").into_response()
+                } else {
+                    ([("content-type", "text/csv")], csv("1,600,000", "4")).into_response()
+                }
+            }
+        }),
+    );
+    use axum::response::IntoResponse;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let dir = tempfile::tempdir().expect("dir");
+    let db_url = fresh_database(db, dir.path()).await;
+    std::fs::create_dir_all(dir.path().join("okrs")).expect("okrs");
+    std::fs::write(
+        dir.path().join("okrs/money.toml"),
+        OKRS.replace("sheet = \"metrics\", row", "row"),
+    )
+    .expect("okrs");
+    std::fs::write(
+        dir.path().join("okrsync.toml"),
+        format!("[database]\nurl = \"{db_url}\"\n[log]\nlevel = \"warn\"\n[sources.finance]\nkind = \"sheet\"\ncsv_url = \"http://{addr}/pub?output=csv\"\nretry_backoff = \"10ms\"\n"),
+    )
+    .expect("config");
+    let settings = Arc::new(
+        Settings::load(&dir.path().join("okrsync.toml")).unwrap_or_else(|r| panic!("{r}")),
+    );
+    let store = Store::connect(&settings.database).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let engine = Engine::new(settings, store).expect("engine");
+    engine.prepare().await.expect("prepare");
+    let run = engine
+        .sync_source("finance", Mode::Full)
+        .await
+        .expect("sync");
+    assert_eq!(
+        (run.outcome.as_str(), run.requests),
+        ("ok", 2),
+        "{:?}",
+        run.error
+    );
+    let mrr = engine
+        .store()
+        .kr_state("money.mrr")
+        .await
+        .expect("read")
+        .expect("kr");
+    assert_eq!((mrr.current, mrr.progress), (Some(1_600_000.0), 0.5));
+}
+both_backends!(a_csv_over_http_feeds_a_metric_kr);
+
+#[test]
+fn a_real_drive_export_csv_parses() {
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/sheets/drive-export.gspread.csv"
+    ))
+    .expect("fixture");
+    let book = okrsync::sources::sheet::Workbook::from_csv("Sheet1", &bytes[..]).expect("csv");
+    assert_eq!(
+        book.sheets[0].rows,
+        vec![vec![
+            okrsync::sources::sheet::Cell::Text("a1".into()),
+            okrsync::sources::sheet::Cell::Text("B2".into())
+        ]]
+    );
+}

@@ -103,6 +103,37 @@ impl Reference {
 }
 
 impl Workbook {
+    /// One sheet named `name` from CSV bytes (rows may be ragged).
+    pub fn from_csv(name: &str, bytes: impl std::io::Read) -> Result<Workbook, String> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(bytes);
+        let mut rows = Vec::new();
+        for record in reader.records() {
+            let record = record
+                .map_err(|e| format!("not a readable CSV (is it still being written?): {e}"))?;
+            rows.push(
+                record
+                    .iter()
+                    .map(|v| {
+                        if v.trim().is_empty() {
+                            Cell::Empty
+                        } else {
+                            Cell::Text(v.to_string())
+                        }
+                    })
+                    .collect(),
+            );
+        }
+        Ok(Workbook {
+            sheets: vec![Sheet {
+                name: name.to_string(),
+                rows,
+            }],
+        })
+    }
+
     /// Reads a `.csv` (one sheet, named after the file), `.xlsx`, `.xlsm`, `.xls` or `.ods`.
     pub fn open(path: &Path) -> Result<Workbook, String> {
         let shown = path.display();
@@ -116,25 +147,9 @@ impl Workbook {
         }
         match ext.as_str() {
             "csv" => {
-                let mut reader = csv::ReaderBuilder::new()
-                    .has_headers(false)
-                    .flexible(true)
-                    .from_path(path)
-                    .map_err(|e| format!("cannot read {shown}: {e}"))?;
-                let mut rows = Vec::new();
-                for record in reader.records() {
-                    let record = record.map_err(|e| format!("cannot read {shown} (is it still being written?): {e}"))?;
-                    rows.push(
-                        record
-                            .iter()
-                            .map(|v| if v.trim().is_empty() { Cell::Empty } else { Cell::Text(v.to_string()) })
-                            .collect(),
-                    );
-                }
-                let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("Sheet1").to_string();
-                Ok(Workbook {
-                    sheets: vec![Sheet { name, rows }],
-                })
+                let file = std::fs::File::open(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+                let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("Sheet1");
+                Workbook::from_csv(name, file).map_err(|e| format!("{shown}: {e}"))
             }
             "xlsx" | "xlsm" | "xls" | "ods" => {
                 use calamine::{open_workbook_auto, Data, Reader};

@@ -1,10 +1,10 @@
 //! Spreadsheets as a source of metric values: a local `.csv`, `.xlsx`, `.xls` or `.ods`
-//! file, re-read on every step. Metric key results point at a cell (`Metrics!B7`) or at row
+//! file, or a CSV published over HTTP, read again on every step. Metric key results point at a cell (`Metrics!B7`) or at row
 //! and column labels (robust to rows being inserted). Numbers written as text with
 //! thousands separators, percent signs or currency symbols are read; an empty or
 //! non-numeric cell is an error on that KR, never a silent zero.
 //!
-//! Google Sheets, CSV over HTTP and rows as items come later.
+//! Google Sheets and rows as items come later.
 
 mod grid;
 
@@ -13,31 +13,60 @@ pub use grid::{parse_number, Cell, Reference, Sheet, Workbook};
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
+use reqwest::Method;
+use url::Url;
 
+use crate::sources::http::{Auth, HttpClient, HttpSettings};
 use crate::sources::{ItemSource, Observation, PageStream, SourceError};
+
+/// Where the spreadsheet is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SheetLocation {
+    /// A local file (resolved against the config file's folder).
+    Path(PathBuf),
+    /// A CSV over HTTP (a "publish to the web" or export link).
+    CsvUrl(Url),
+}
 
 /// A sheet source's settings, validated.
 #[derive(Debug, Clone)]
 pub struct SheetSettings {
-    /// The file (resolved against the config file's folder).
-    pub path: PathBuf,
+    pub location: SheetLocation,
 }
 
 pub struct SheetSource {
     name: String,
     settings: SheetSettings,
+    http: HttpClient,
 }
 
 impl SheetSource {
-    pub fn new(name: &str, settings: SheetSettings) -> SheetSource {
-        SheetSource {
+    pub fn new(
+        name: &str,
+        settings: SheetSettings,
+        http: HttpSettings,
+    ) -> Result<SheetSource, SourceError> {
+        Ok(SheetSource {
             name: name.to_string(),
+            http: HttpClient::new(name, http)?,
             settings,
-        }
+        })
     }
 
-    fn load(&self) -> Result<Workbook, SourceError> {
-        Workbook::open(&self.settings.path).map_err(SourceError::Other)
+    async fn load(&self) -> Result<Workbook, SourceError> {
+        match &self.settings.location {
+            SheetLocation::Path(p) => Workbook::open(p).map_err(SourceError::Other),
+            SheetLocation::CsvUrl(url) => {
+                let resp = self
+                    .http
+                    .send(Method::GET, url.clone(), &Auth::None, &[])
+                    .await?;
+                Workbook::from_csv("Sheet1", &resp.body[..]).map_err(|e| SourceError::Parse {
+                    url: url.to_string(),
+                    message: e,
+                })
+            }
+        }
     }
 }
 
@@ -52,7 +81,7 @@ impl ItemSource for SheetSource {
     }
 
     fn requests_sent(&self) -> u64 {
-        0
+        self.http.requests_sent()
     }
 
     fn observe<'a>(
@@ -62,7 +91,7 @@ impl ItemSource for SheetSource {
         Box::pin(async move {
             // A file that cannot be read fails the step (the KRs go stale with the reason);
             // a bad cell is an error on its KR only.
-            let book = self.load()?;
+            let book = self.load().await?;
             Ok(references
                 .into_iter()
                 .map(|r| Observation {
