@@ -668,18 +668,14 @@ fn read_sheet(
         sink.report(&s.key("path"), "set exactly one of path (a local .csv, .xlsx, .xls or .ods file), csv_url or google_sheet_id");
         return None;
     }
-    for (key, what) in [
-        ("google_sheet_id", "Google Sheets"),
-        ("items", "rows as items"),
-    ] {
-        if s.has(key) {
-            sink.report(
-                &s.key(key),
-                format!(
-                    "{what} is not supported by this version of okrsync yet; use path or csv_url"
-                ),
-            );
-        }
+    if s.has("items") {
+        sink.report(
+            &s.key("items"),
+            "rows as items are not supported by this version of okrsync yet",
+        );
+    }
+    if let Some(id) = s.string(sink, "google_sheet_id") {
+        return read_google_sheet(s, sink, base, id);
     }
     for k in [
         "api_key_env",
@@ -688,7 +684,9 @@ fn read_sheet(
         "api_url",
         "token_url",
     ] {
-        s.raw(k);
+        if s.has(k) {
+            sink.report(&s.key(k), "only applies with google_sheet_id");
+        }
     }
     if let Some(u) = csv_url {
         return match url::Url::parse(&u) {
@@ -722,6 +720,86 @@ fn read_sheet(
     }
     Some(SheetSettings {
         location: SheetLocation::Path(path),
+    })
+}
+
+fn read_google_sheet(
+    s: &mut Section,
+    sink: &mut Sink,
+    base: &Path,
+    id: String,
+) -> Option<crate::sources::sheet::SheetSettings> {
+    use crate::sources::sheet::google::{GoogleAuth, GoogleSheet, ServiceAccountFile};
+    use crate::sources::sheet::{SheetLocation, SheetSettings};
+    let url =
+        |s: &mut Section, sink: &mut Sink, key: &'static str, default: &str| -> Option<url::Url> {
+            let text = s.string(sink, key).unwrap_or_else(|| default.to_string());
+            match url::Url::parse(&text) {
+                Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Some(u),
+                _ => {
+                    sink.report(
+                        &s.key(key),
+                        format!("expected an http(s) URL, found \"{text}\""),
+                    );
+                    None
+                }
+            }
+        };
+    let api_url = url(s, sink, "api_url", "https://sheets.googleapis.com");
+    let explicit_token_url = s.has("token_url");
+    let token_url = url(s, sink, "token_url", "https://oauth2.googleapis.com/token");
+    let key = secret(s, sink, "api_key_env", "api_key_file", base, false);
+    let account = s.string(sink, "service_account_file");
+    let auth = match (key, account) {
+        (Some(_), Some(_)) => {
+            sink.report(&s.key("service_account_file"), "set either an API key (api_key_env/api_key_file) or service_account_file, not both");
+            None
+        }
+        (Some(k), None) => Some(GoogleAuth::ApiKey(k)),
+        (None, Some(file)) => {
+            let path = resolve_path(base, &file);
+            match std::fs::read_to_string(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|t| {
+                    serde_json::from_str::<ServiceAccountFile>(&t).map_err(|e| e.to_string())
+                }) {
+                Ok(acct) => {
+                    let token_url = match (
+                        explicit_token_url,
+                        acct.token_uri.as_deref().map(url::Url::parse),
+                    ) {
+                        (false, Some(Ok(u))) => Some(u),
+                        _ => token_url.clone(),
+                    };
+                    token_url.map(|token_url| GoogleAuth::ServiceAccount {
+                        client_email: acct.client_email,
+                        private_key: SecretString::from(acct.private_key),
+                        token_url,
+                    })
+                }
+                Err(e) => {
+                    sink.report(
+                        &s.key("service_account_file"),
+                        format!(
+                            "cannot read the service account key {}: {e}",
+                            path.display()
+                        ),
+                    );
+                    None
+                }
+            }
+        }
+        (None, None) => {
+            sink.report(&s.key("api_key_env"), "Google Sheets needs an API key (api_key_env/api_key_file) or a service_account_file");
+            None
+        }
+    };
+    Some(SheetSettings {
+        location: SheetLocation::Google(GoogleSheet {
+            id,
+            api_url: api_url?,
+            auth: auth?,
+        }),
     })
 }
 

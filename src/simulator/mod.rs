@@ -4,5 +4,6 @@
 pub mod github;
 pub mod jira;
 mod jql;
+pub mod sheets;
 
 pub use jira::JiraSim;

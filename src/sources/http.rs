@@ -65,6 +65,12 @@ impl std::fmt::Debug for Auth {
     }
 }
 
+/// A request body.
+enum Body<'a> {
+    Json(&'a serde_json::Value),
+    Raw(String),
+}
+
 /// A successful answer.
 #[derive(Debug)]
 pub struct HttpResponse {
@@ -132,6 +138,21 @@ impl HttpClient {
         self.send_body(method, url, auth, headers, None).await
     }
 
+    /// POST a form (`application/x-www-form-urlencoded`), as OAuth token endpoints want.
+    pub async fn send_form(&self, url: Url, form: String) -> Result<HttpResponse, SourceError> {
+        self.send_body(
+            Method::POST,
+            url,
+            &Auth::None,
+            &[(
+                "content-type",
+                "application/x-www-form-urlencoded".to_string(),
+            )],
+            Some(Body::Raw(form)),
+        )
+        .await
+    }
+
     /// POST a JSON body (GraphQL) with the same retries, and decode the JSON answer.
     pub async fn post_json<T: DeserializeOwned>(
         &self,
@@ -140,7 +161,7 @@ impl HttpClient {
         body: &serde_json::Value,
     ) -> Result<T, SourceError> {
         let resp = self
-            .send_body(Method::POST, url, auth, &[], Some(body))
+            .send_body(Method::POST, url, auth, &[], Some(Body::Json(body)))
             .await?;
         serde_json::from_slice(&resp.body).map_err(|e| SourceError::Parse {
             url: resp.url.to_string(),
@@ -155,7 +176,7 @@ impl HttpClient {
         url: Url,
         auth: &Auth,
         headers: &[(&str, String)],
-        body: Option<&serde_json::Value>,
+        body: Option<Body<'_>>,
     ) -> Result<HttpResponse, SourceError> {
         let mut attempt: u32 = 0;
         loop {
@@ -174,8 +195,10 @@ impl HttpClient {
             for (k, v) in headers {
                 req = req.header(*k, v);
             }
-            if let Some(b) = body {
-                req = req.json(b);
+            match &body {
+                Some(Body::Json(b)) => req = req.json(b),
+                Some(Body::Raw(b)) => req = req.body(b.clone()),
+                None => {}
             }
             let wait = match req.send().await {
                 Err(e) => {

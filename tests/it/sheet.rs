@@ -318,3 +318,121 @@ fn a_real_drive_export_csv_parses() {
         ]]
     );
 }
+
+async fn google_sheets_by_api_key_and_by_service_account(db: Db) {
+    use okrsync::simulator::sheets::{Fault, SheetsSim};
+    use serde_json::json;
+    let sim = SheetsSim::start()
+        .await
+        .expect("start the Sheets simulator");
+    sim.allow_api_key("AIza-sim");
+    let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/github-app");
+    let public =
+        std::fs::read_to_string(format!("{keys}/test-app-key.pub.pem")).expect("public key");
+    let private = std::fs::read_to_string(format!("{keys}/test-app-key.pem")).expect("private key");
+    sim.allow_service_account("okrsync@project.iam.gserviceaccount.com", &public);
+    sim.set_sheet(
+        "SHEET1",
+        "metrics",
+        vec![
+            vec![json!("Metric"), json!("Value")],
+            vec![json!("MRR EMEA"), json!(1_600_000)],
+            vec![json!("Churn"), json!("4%")],
+        ],
+    );
+
+    for (n, auth) in [
+        "api_key_file = \"api-key\"",
+        "service_account_file = \"account.json\"",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dir = tempfile::tempdir().expect("dir");
+        let db_url = fresh_database(db, dir.path()).await;
+        std::fs::create_dir_all(dir.path().join("okrs")).expect("okrs");
+        // The churn reference names no sheet: it reads the first one.
+        std::fs::write(dir.path().join("okrs/money.toml"), OKRS).expect("okrs");
+        std::fs::write(dir.path().join("api-key"), "AIza-sim").expect("key");
+        std::fs::write(
+            dir.path().join("account.json"),
+            json!({
+                "type": "service_account",
+                "client_email": "okrsync@project.iam.gserviceaccount.com",
+                "private_key": private,
+                "token_uri": sim.token_url(),
+            })
+            .to_string(),
+        )
+        .expect("account");
+        std::fs::write(
+            dir.path().join("okrsync.toml"),
+            format!(
+                "[database]\nurl = \"{db_url}\"\n[log]\nlevel = \"warn\"\n[sources.finance]\nkind = \"sheet\"\ngoogle_sheet_id = \"SHEET1\"\napi_url = \"{}\"\n{auth}\nretry_backoff = \"10ms\"\n",
+                sim.api_url()
+            ),
+        )
+        .expect("config");
+        let settings = Arc::new(
+            Settings::load(&dir.path().join("okrsync.toml")).unwrap_or_else(|r| panic!("{r}")),
+        );
+        let store = Store::connect(&settings.database).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        let engine = Engine::new(settings, store).expect("engine");
+        engine.prepare().await.expect("prepare");
+        if n == 0 {
+            sim.fail_next(Fault::Status {
+                status: 429,
+                retry_after: None,
+                body: None,
+            });
+        }
+        let before = sim.requests().len();
+        let run = engine
+            .sync_source("finance", Mode::Full)
+            .await
+            .expect("sync");
+        assert_eq!(run.outcome, "ok", "{auth}: {:?}", run.error);
+        let mrr = engine
+            .store()
+            .kr_state("money.mrr")
+            .await
+            .expect("read")
+            .expect("kr");
+        let churn = engine
+            .store()
+            .kr_state("money.churn")
+            .await
+            .expect("read")
+            .expect("kr");
+        assert_eq!(
+            (mrr.current, mrr.progress),
+            (Some(1_600_000.0), 0.5),
+            "{auth}"
+        );
+        assert_eq!((churn.current, churn.progress), (Some(4.0), 0.5), "{auth}");
+        let made: Vec<(String, String, u16)> = sim.requests()[before..].to_vec();
+        let batch = made
+            .iter()
+            .filter(|(_, p, s)| p.ends_with("values:batchGet") && *s == 200)
+            .count();
+        assert_eq!(batch, 1, "one batched request per sync: {made:?}");
+        if n == 1 {
+            assert_eq!(
+                made[0].1, "/token",
+                "the service account gets a token first"
+            );
+            engine
+                .sync_source("finance", Mode::Incremental)
+                .await
+                .expect("sync");
+            let tokens = sim
+                .requests()
+                .iter()
+                .filter(|(_, p, _)| p == "/token")
+                .count();
+            assert_eq!(tokens, 1, "the access token is cached");
+        }
+    }
+}
+both_backends!(google_sheets_by_api_key_and_by_service_account);

@@ -6,6 +6,7 @@
 //!
 //! Google Sheets and rows as items come later.
 
+pub mod google;
 mod grid;
 
 pub use grid::{parse_number, Cell, Reference, Sheet, Workbook};
@@ -20,12 +21,14 @@ use crate::sources::http::{Auth, HttpClient, HttpSettings};
 use crate::sources::{ItemSource, Observation, PageStream, SourceError};
 
 /// Where the spreadsheet is.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum SheetLocation {
     /// A local file (resolved against the config file's folder).
     Path(PathBuf),
     /// A CSV over HTTP (a "publish to the web" or export link).
     CsvUrl(Url),
+    /// A Google spreadsheet through the Sheets API.
+    Google(google::GoogleSheet),
 }
 
 /// A sheet source's settings, validated.
@@ -38,6 +41,7 @@ pub struct SheetSource {
     name: String,
     settings: SheetSettings,
     http: HttpClient,
+    tokens: google::TokenCache,
 }
 
 impl SheetSource {
@@ -50,11 +54,33 @@ impl SheetSource {
             name: name.to_string(),
             http: HttpClient::new(name, http)?,
             settings,
+            tokens: google::TokenCache::default(),
         })
     }
 
-    async fn load(&self) -> Result<Workbook, SourceError> {
+    /// Reads what `references` need: the whole file or CSV, or for Google the sheets they
+    /// name, in one request.
+    async fn load(&self, references: &[Reference]) -> Result<Workbook, SourceError> {
         match &self.settings.location {
+            SheetLocation::Google(g) => {
+                let mut names: Vec<String> = references
+                    .iter()
+                    .filter_map(|r| match r {
+                        Reference::Cell { sheet, .. } | Reference::Labels { sheet, .. } => {
+                            sheet.clone()
+                        }
+                    })
+                    .collect();
+                names.sort();
+                names.dedup();
+                let first = references.iter().any(|r| {
+                    matches!(
+                        r,
+                        Reference::Cell { sheet: None, .. } | Reference::Labels { sheet: None, .. }
+                    )
+                });
+                google::fetch(&self.http, &self.tokens, g, &names, first).await
+            }
             SheetLocation::Path(p) => Workbook::open(p).map_err(SourceError::Other),
             SheetLocation::CsvUrl(url) => {
                 let resp = self
@@ -91,11 +117,18 @@ impl ItemSource for SheetSource {
         Box::pin(async move {
             // A file that cannot be read fails the step (the KRs go stale with the reason);
             // a bad cell is an error on its KR only.
-            let book = self.load().await?;
+            let parsed: Vec<Result<Reference, String>> =
+                references.iter().map(|r| Reference::parse(r)).collect();
+            let valid: Vec<Reference> = parsed
+                .iter()
+                .filter_map(|p| p.as_ref().ok().cloned())
+                .collect();
+            let book = self.load(&valid).await?;
             Ok(references
                 .into_iter()
-                .map(|r| Observation {
-                    value: Reference::parse(&r).and_then(|parsed| book.number(&parsed)),
+                .zip(parsed)
+                .map(|(r, p)| Observation {
+                    value: p.and_then(|parsed| book.number(&parsed)),
                     reference: r,
                 })
                 .collect())
