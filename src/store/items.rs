@@ -84,6 +84,18 @@ impl std::fmt::Display for Selector {
     }
 }
 
+/// A digest of everything about an item but its `updated` time.
+pub fn content_hash(item: &Item) -> String {
+    use sha2::{Digest, Sha256};
+    let mut copy = item.clone();
+    copy.updated = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+    let text = serde_json::to_string(&copy).unwrap_or_default();
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 const ITEM_COLUMNS: &str = "i.source, i.ext_id, i.key, i.kind, i.title, i.url, i.project, i.item_type, \
     i.status, i.category, i.labels, i.components, i.epic, i.parent, i.milestone, i.assignee, \
     i.estimate, i.created_ms, i.updated_ms, i.resolved_ms, i.fields, i.exempt_rule, i.abandoned, \
@@ -148,26 +160,26 @@ where
 }
 
 impl Tx {
-    /// The stored `updated` of each of these items that exists.
+    /// The stored `(updated, content hash)` of each of these items that exists.
     pub async fn stored_versions(
         &mut self,
         source: &str,
         ext_ids: &[&str],
-    ) -> Result<HashMap<String, i64>> {
+    ) -> Result<HashMap<String, (i64, Option<String>)>> {
         let mut out = HashMap::new();
         for chunk in ext_ids.chunks(500) {
             let placeholders: Vec<String> =
                 (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
-                "SELECT ext_id, updated_ms FROM items WHERE source = $1 AND ext_id IN ({})",
+                "SELECT ext_id, updated_ms, content_hash FROM items WHERE source = $1 AND ext_id IN ({})",
                 placeholders.join(", ")
             );
-            let mut q = sqlx::query_as::<_, (String, i64)>(&sql).bind(source);
+            let mut q = sqlx::query_as::<_, (String, i64, Option<String>)>(&sql).bind(source);
             for id in chunk {
                 q = q.bind(*id);
             }
-            for (id, updated) in q.fetch_all(&mut *self.tx).await? {
-                out.insert(id, updated);
+            for (id, updated, hash) in q.fetch_all(&mut *self.tx).await? {
+                out.insert(id, (updated, hash));
             }
         }
         Ok(out)
@@ -185,8 +197,8 @@ impl Tx {
         sqlx::query(
             "INSERT INTO items (source, ext_id, key, kind, title, url, project, item_type, status, \
              category, labels, components, epic, parent, milestone, assignee, estimate, created_ms, \
-             updated_ms, resolved_ms, fields, exempt_rule, synced_ms, abandoned) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, CAST($17 AS DOUBLE PRECISION), $18, $19, $20, $21, $22, $23, $24) \
+             updated_ms, resolved_ms, fields, exempt_rule, synced_ms, abandoned, content_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, CAST($17 AS DOUBLE PRECISION), $18, $19, $20, $21, $22, $23, $24, $25) \
              ON CONFLICT (source, ext_id) DO UPDATE SET key = excluded.key, kind = excluded.kind, \
              title = excluded.title, url = excluded.url, project = excluded.project, \
              item_type = excluded.item_type, status = excluded.status, category = excluded.category, \
@@ -195,7 +207,7 @@ impl Tx {
              estimate = excluded.estimate, created_ms = excluded.created_ms, \
              updated_ms = excluded.updated_ms, resolved_ms = excluded.resolved_ms, \
              fields = excluded.fields, exempt_rule = excluded.exempt_rule, synced_ms = excluded.synced_ms, \
-             abandoned = excluded.abandoned",
+             abandoned = excluded.abandoned, content_hash = excluded.content_hash",
         )
         .bind(&item.source)
         .bind(&item.ext_id)
@@ -221,6 +233,7 @@ impl Tx {
         .bind(exempt_rule.map(str::to_string))
         .bind(now_ms)
         .bind(i64::from(item.abandoned))
+        .bind(content_hash(item))
         .execute(&mut *self.tx)
         .await?;
         Ok(())

@@ -8,7 +8,7 @@ mod items;
 mod okrs;
 mod runs;
 
-pub use items::{ItemRow, Selector, SelectorKind};
+pub use items::{content_hash, ItemRow, Selector, SelectorKind};
 pub use okrs::{KrSnapshot, KrState, ObjectiveRow};
 pub use runs::{SourceState, SyncRun};
 

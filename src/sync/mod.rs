@@ -443,9 +443,14 @@ impl Engine {
         let ids: Vec<&str> = items.iter().map(|i| i.ext_id.as_str()).collect();
         let stored = tx.stored_versions(name, &ids).await?;
         for item in items {
-            // The overlap window brings back items we already hold: skip them unchanged.
-            if stored.get(&item.ext_id) == Some(&ms(item.updated)) {
-                continue;
+            // The overlap window brings back items we already hold: skip them unchanged, by
+            // (id, updated), or by content for sources without update times (sheet rows).
+            if let Some((updated, hash)) = stored.get(&item.ext_id) {
+                if *updated == ms(item.updated)
+                    || hash.as_deref() == Some(crate::store::content_hash(item).as_str())
+                {
+                    continue;
+                }
             }
             let eval = self.settings.rules.evaluate(item);
             tx.upsert_item(item, eval.exempt_rule.as_deref(), now_ms)
