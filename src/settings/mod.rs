@@ -121,7 +121,10 @@ pub enum SourceKind {
 impl SourceKind {
     /// Whether the source yields items (rules match them). Sheet sources feed metric KRs.
     pub fn provides_items(&self) -> bool {
-        !matches!(self, SourceKind::Sheet(_))
+        match self {
+            SourceKind::Sheet(s) => s.items.is_some(),
+            _ => true,
+        }
     }
 
     pub fn as_str(&self) -> &'static str {
@@ -668,14 +671,14 @@ fn read_sheet(
         sink.report(&s.key("path"), "set exactly one of path (a local .csv, .xlsx, .xls or .ods file), csv_url or google_sheet_id");
         return None;
     }
-    if s.has("items") {
-        sink.report(
-            &s.key("items"),
-            "rows as items are not supported by this version of okrsync yet",
-        );
-    }
+    let items = s
+        .table(sink, "items")
+        .and_then(|t| read_row_items(&s.key("items"), t, sink));
     if let Some(id) = s.string(sink, "google_sheet_id") {
-        return read_google_sheet(s, sink, base, id);
+        return read_google_sheet(s, sink, base, id).map(|mut g| {
+            g.items = items;
+            g
+        });
     }
     for k in [
         "api_key_env",
@@ -692,6 +695,7 @@ fn read_sheet(
         return match url::Url::parse(&u) {
             Ok(url) if url.scheme() == "http" || url.scheme() == "https" => Some(SheetSettings {
                 location: SheetLocation::CsvUrl(url),
+                items,
             }),
             _ => {
                 sink.report(
@@ -720,6 +724,32 @@ fn read_sheet(
     }
     Some(SheetSettings {
         location: SheetLocation::Path(path),
+        items,
+    })
+}
+
+fn read_row_items(
+    key: &str,
+    t: &toml::Table,
+    sink: &mut Sink,
+) -> Option<crate::sources::sheet::RowItems> {
+    let mut s = Section::new(key, t);
+    let sheet = s.string(sink, "sheet");
+    let key_col = s.required_string(sink, "key");
+    let title = s.string(sink, "title");
+    let category = s.string(sink, "category");
+    let estimate = s.string(sink, "estimate");
+    let labels = s.string(sink, "labels");
+    let assignee = s.string(sink, "assignee");
+    s.finish(sink);
+    Some(crate::sources::sheet::RowItems {
+        sheet,
+        key: key_col?,
+        title,
+        category,
+        estimate,
+        labels,
+        assignee,
     })
 }
 
@@ -800,6 +830,7 @@ fn read_google_sheet(
             api_url: api_url?,
             auth: auth?,
         }),
+        items: None,
     })
 }
 

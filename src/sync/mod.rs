@@ -65,8 +65,20 @@ impl Engine {
                         .with_context(|| format!("cannot set up source {name}"))?,
                 ),
                 SourceKind::Sheet(sh) => Arc::new(
-                    crate::sources::sheet::SheetSource::new(name, sh.clone(), s.http.clone())
-                        .with_context(|| format!("cannot set up source {name}"))?,
+                    crate::sources::sheet::SheetSource::new(
+                        name,
+                        sh.clone(),
+                        s.http.clone(),
+                        settings
+                            .objectives
+                            .iter()
+                            .flat_map(|o| o.key_results.iter())
+                            .filter_map(|k| k.metric.as_ref())
+                            .filter(|m| &m.source == name)
+                            .map(|m| m.reference.clone())
+                            .collect(),
+                    )
+                    .with_context(|| format!("cannot set up source {name}"))?,
                 ),
                 SourceKind::GitHub(g) => Arc::new(
                     GitHubSource::new(name, g.clone(), s.http.clone())
@@ -221,6 +233,10 @@ impl Engine {
         tx.rollback().await?;
         let now = clock::now();
         let reconcile = Duration::from_std(settings.reconcile_every).unwrap_or(Duration::days(1));
+        // A sheet is read whole every time: every pass is full, so removed rows go.
+        if matches!(settings.kind, SourceKind::Sheet(_)) {
+            return Ok(Mode::Full);
+        }
         Ok(match state {
             Some(SourceState {
                 cursor: Some(_),

@@ -436,3 +436,113 @@ async fn google_sheets_by_api_key_and_by_service_account(db: Db) {
     }
 }
 both_backends!(google_sheets_by_api_key_and_by_service_account);
+
+async fn portfolio_rows_are_items_for_moves_and_unaligned(db: Db) {
+    let dir = tempfile::tempdir().expect("dir");
+    let db_url = fresh_database(db, dir.path()).await;
+    std::fs::create_dir_all(dir.path().join("okrs")).expect("okrs");
+    std::fs::write(
+        dir.path().join("okrs/portfolio.toml"),
+        r#"
+[[objective]]
+id = "growth"
+title = "Grow"
+period = "2026-Q4"
+
+[[objective.kr]]
+id = "growth.projects"
+title = "Growth projects delivered"
+measure = "completion"
+weight_by = "estimate"
+
+[[rule]]
+id = "growth-theme"
+kr = "growth.projects"
+source = "portfolio"
+[rule.match]
+"fields.Theme" = "Growth"
+"#,
+    )
+    .expect("okrs");
+    let sheet = |rows: &str| format!("Project,Name,Status,Budget,Theme\n{rows}");
+    std::fs::write(
+        dir.path().join("Projects.csv"),
+        sheet("P-1,EMEA checkout,In progress,\"120,000\",Growth\nP-2,Partner portal,Done,80000,Growth\nP-3,Office move,In progress,50000,Facilities\nP-4,Data lake,Proposed,200000,Growth\n"),
+    )
+    .expect("csv");
+    std::fs::write(
+        dir.path().join("okrsync.toml"),
+        format!("[database]\nurl = \"{db_url}\"\n[log]\nlevel = \"warn\"\n[sources.portfolio]\nkind = \"sheet\"\npath = \"Projects.csv\"\nitems = {{ key = \"Project\", title = \"Name\", category = \"Status\", estimate = \"Budget\" }}\n"),
+    )
+    .expect("config");
+    let settings = Arc::new(
+        Settings::load(&dir.path().join("okrsync.toml")).unwrap_or_else(|r| panic!("{r}")),
+    );
+    let store = Store::connect(&settings.database).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let engine = Engine::new(settings.clone(), store).expect("engine");
+    engine.prepare().await.expect("prepare");
+    let mode = engine.next_mode("portfolio").await.expect("mode");
+    let run = engine.sync_source("portfolio", mode).await.expect("sync");
+    assert_eq!(
+        (run.outcome.as_str(), run.fetched),
+        ("ok", 4),
+        "{:?}",
+        run.error
+    );
+    // Growth rows by budget: done 80,000 of 120,000 + 80,000 + 200,000.
+    let k = engine
+        .store()
+        .kr_state("growth.projects")
+        .await
+        .expect("read")
+        .expect("kr");
+    assert_eq!((k.current, k.target), (Some(80_000.0), Some(400_000.0)));
+    let moves = okrsync::report::moves(engine.store(), &settings, "project=Projects")
+        .await
+        .expect("moves");
+    assert_eq!((moves.items, moves.key_results[0].items), (4, 3));
+    let now = chrono::DateTime::parse_from_rfc3339("2026-11-15T12:00:00Z")
+        .expect("t")
+        .with_timezone(&chrono::Utc);
+    let un = okrsync::report::unaligned(engine.store(), &settings, Some("2026-Q4"), now)
+        .await
+        .expect("unaligned");
+    assert_eq!(
+        un.items.iter().map(|i| i.key.as_str()).collect::<Vec<_>>(),
+        vec!["P-3"],
+        "the office move moves no KR"
+    );
+    assert_eq!(un.by_project[0].unaligned_estimate, 50_000.0);
+
+    // Unchanged: nothing written. A removed row goes (every sheet pass is full).
+    let again = engine
+        .sync_source(
+            "portfolio",
+            engine.next_mode("portfolio").await.expect("mode"),
+        )
+        .await
+        .expect("sync");
+    assert_eq!((again.changed, again.deleted), (0, 0));
+    std::fs::write(
+        dir.path().join("Projects.csv"),
+        sheet("P-1,EMEA checkout,In progress,\"120,000\",Growth\nP-2,Partner portal,Done,80000,Growth\nP-3,Office move,In progress,50000,Facilities\n"),
+    )
+    .expect("csv");
+    let removed = engine
+        .sync_source(
+            "portfolio",
+            engine.next_mode("portfolio").await.expect("mode"),
+        )
+        .await
+        .expect("sync");
+    assert_eq!(removed.deleted, 1);
+    let k = engine
+        .store()
+        .kr_state("growth.projects")
+        .await
+        .expect("read")
+        .expect("kr");
+    assert_eq!(k.target, Some(200_000.0));
+}
+both_backends!(portfolio_rows_are_items_for_moves_and_unaligned);

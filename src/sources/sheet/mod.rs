@@ -4,12 +4,14 @@
 //! thousands separators, percent signs or currency symbols are read; an empty or
 //! non-numeric cell is an error on that KR, never a silent zero.
 //!
-//! Google Sheets and rows as items come later.
+//! With `items = { sheet, key, … }` the rows of a sheet are items too (kind `row`).
 
 pub mod google;
 mod grid;
+mod rows;
 
 pub use grid::{parse_number, Cell, Reference, Sheet, Workbook};
+pub use rows::{category_of, items_from, RowItems};
 
 use std::path::PathBuf;
 
@@ -35,6 +37,8 @@ pub enum SheetLocation {
 #[derive(Debug, Clone)]
 pub struct SheetSettings {
     pub location: SheetLocation,
+    /// Rows as items, when configured.
+    pub items: Option<RowItems>,
 }
 
 pub struct SheetSource {
@@ -42,6 +46,10 @@ pub struct SheetSource {
     settings: SheetSettings,
     http: HttpClient,
     tokens: google::TokenCache,
+    /// The metric references the KRs read from this source (known when it is built).
+    references: Vec<String>,
+    /// The workbook `fetch` read, for `observe` in the same step (one read per step).
+    loaded: std::sync::Mutex<Option<Workbook>>,
 }
 
 impl SheetSource {
@@ -49,12 +57,15 @@ impl SheetSource {
         name: &str,
         settings: SheetSettings,
         http: HttpSettings,
+        references: Vec<String>,
     ) -> Result<SheetSource, SourceError> {
         Ok(SheetSource {
             name: name.to_string(),
             http: HttpClient::new(name, http)?,
             settings,
             tokens: google::TokenCache::default(),
+            references,
+            loaded: std::sync::Mutex::new(None),
         })
     }
 
@@ -63,6 +74,7 @@ impl SheetSource {
     async fn load(&self, references: &[Reference]) -> Result<Workbook, SourceError> {
         match &self.settings.location {
             SheetLocation::Google(g) => {
+                let items_sheet = self.settings.items.as_ref().map(|i| i.sheet.clone());
                 let mut names: Vec<String> = references
                     .iter()
                     .filter_map(|r| match r {
@@ -71,14 +83,19 @@ impl SheetSource {
                         }
                     })
                     .collect();
+                if let Some(Some(s)) = &items_sheet {
+                    names.push(s.clone());
+                }
                 names.sort();
                 names.dedup();
-                let first = references.iter().any(|r| {
-                    matches!(
-                        r,
-                        Reference::Cell { sheet: None, .. } | Reference::Labels { sheet: None, .. }
-                    )
-                });
+                let first = matches!(items_sheet, Some(None))
+                    || references.iter().any(|r| {
+                        matches!(
+                            r,
+                            Reference::Cell { sheet: None, .. }
+                                | Reference::Labels { sheet: None, .. }
+                        )
+                    });
                 google::fetch(&self.http, &self.tokens, g, &names, first).await
             }
             SheetLocation::Path(p) => Workbook::open(p).map_err(SourceError::Other),
@@ -101,9 +118,33 @@ impl ItemSource for SheetSource {
         &self.name
     }
 
-    /// No items yet: this source only feeds metric key results.
+    /// The rows as items, when configured (every pass reads the whole sheet).
     fn fetch(&self, _since: Option<DateTime<Utc>>) -> PageStream<'_> {
-        Box::pin(futures::stream::empty())
+        let Some(spec) = self.settings.items.clone() else {
+            return Box::pin(futures::stream::empty());
+        };
+        Box::pin(futures::stream::once(async move {
+            let refs: Vec<Reference> = self
+                .references
+                .iter()
+                .filter_map(|r| Reference::parse(r).ok())
+                .collect();
+            let book = self.load(&refs).await?;
+            let url = match &self.settings.location {
+                SheetLocation::Path(p) => format!("file://{}", p.display()),
+                SheetLocation::CsvUrl(u) => u.to_string(),
+                SheetLocation::Google(g) => {
+                    format!("https://docs.google.com/spreadsheets/d/{}", g.id)
+                }
+            };
+            let items = items_from(&book, &spec, &self.name, &url, crate::clock::now())
+                .map_err(SourceError::Other)?;
+            *self
+                .loaded
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(book);
+            Ok(items)
+        }))
     }
 
     fn requests_sent(&self) -> u64 {
@@ -123,7 +164,15 @@ impl ItemSource for SheetSource {
                 .iter()
                 .filter_map(|p| p.as_ref().ok().cloned())
                 .collect();
-            let book = self.load(&valid).await?;
+            let cached = self
+                .loaded
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            let book = match cached {
+                Some(b) => b,
+                None => self.load(&valid).await?,
+            };
             Ok(references
                 .into_iter()
                 .zip(parsed)
