@@ -264,6 +264,41 @@ mod tests {
     }
 
     #[test]
+    fn recorded_cassettes_with_an_emoji_sheet_and_every_render_option() {
+        for name in [
+            "cassette-values-batchget.gspread.json",
+            "cassette-values-get-render-options.gspread.json",
+        ] {
+            let cassette = fixture(name);
+            let mut seen = 0;
+            for i in cassette["interactions"].as_array().expect("interactions") {
+                let uri = i["request"]["uri"].as_str().unwrap_or("");
+                if i["request"]["method"] != "GET" || !uri.contains("/values") {
+                    continue;
+                }
+                let body: Value =
+                    serde_json::from_str(i["response"]["body"]["string"].as_str().unwrap_or("{}"))
+                        .expect("body");
+                let book = workbook_from_answer(&body);
+                assert!(!book.sheets.is_empty(), "{name}: {uri}");
+                seen += 1;
+            }
+            assert!(seen >= 2, "{name}");
+        }
+        let batch = fixture("cassette-values-batchget.gspread.json");
+        let body: Value = serde_json::from_str(
+            batch["interactions"][5]["response"]["body"]["string"]
+                .as_str()
+                .unwrap_or("{}"),
+        )
+        .expect("body");
+        assert_eq!(
+            workbook_from_answer(&body).sheets[0].name,
+            "🌵 test_values_batch_get 1"
+        );
+    }
+
+    #[test]
     fn sheet_names_in_ranges() {
         assert_eq!(sheet_of("'Metrics'!A1:D12"), "Metrics");
         assert_eq!(sheet_of("'Bob''s sheet'!A1"), "Bob's sheet");
