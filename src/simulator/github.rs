@@ -16,7 +16,6 @@ use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tokio::sync::oneshot;
 
 pub use super::jira::Fault;
 
@@ -109,7 +108,8 @@ struct Shared {
 /// A running simulated GitHub.
 pub struct GitHubSim {
     shared: Arc<Shared>,
-    stop: Mutex<Option<oneshot::Sender<()>>>,
+    /// Serves until the simulator is dropped.
+    _server: super::Server,
 }
 
 const LIMIT: u64 = 5000;
@@ -136,17 +136,9 @@ impl GitHubSim {
             }),
         });
         let app = Router::new().fallback(serve).with_state(shared.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
         Ok(GitHubSim {
             shared,
-            stop: Mutex::new(Some(tx)),
+            _server: super::Server::serve(listener, app),
         })
     }
 
@@ -242,19 +234,6 @@ impl GitHubSim {
     /// What `x-ratelimit-remaining` says now.
     pub fn rate_limit_remaining(&self) -> u64 {
         self.inner().remaining
-    }
-}
-
-impl Drop for GitHubSim {
-    fn drop(&mut self) {
-        if let Some(tx) = self
-            .stop
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            let _ = tx.send(());
-        }
     }
 }
 

@@ -14,7 +14,6 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
 
 use super::jql::{self, Subject};
 
@@ -166,7 +165,7 @@ struct Shared {
 /// A running simulated Jira.
 pub struct JiraSim {
     shared: Arc<Shared>,
-    stop: Mutex<Option<oneshot::Sender<()>>>,
+    server: super::Server,
 }
 
 fn now_ms() -> DateTime<Utc> {
@@ -198,17 +197,9 @@ impl JiraSim {
             .route("/rest/api/3/search/jql", get(search))
             .route("/rest/api/2/search", get(search))
             .with_state(shared.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
         Ok(JiraSim {
             shared,
-            stop: Mutex::new(Some(tx)),
+            server: super::Server::serve(listener, app),
         })
     }
 
@@ -300,28 +291,9 @@ impl JiraSim {
         }
     }
 
+    /// Stops serving (also done when the simulator is dropped).
     pub async fn stop(self) {
-        if let Some(tx) = self
-            .stop
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            let _ = tx.send(());
-        }
-    }
-}
-
-impl Drop for JiraSim {
-    fn drop(&mut self) {
-        if let Some(tx) = self
-            .stop
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            let _ = tx.send(());
-        }
+        self.server.stop();
     }
 }
 

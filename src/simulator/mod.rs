@@ -7,3 +7,49 @@ mod jql;
 pub mod sheets;
 
 pub use jira::JiraSim;
+
+use std::sync::{Mutex, PoisonError};
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// A simulator's HTTP server, serving until it is dropped (or [`Server::stop`] is called).
+pub struct Server {
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+impl Server {
+    /// Serves `app` on an already bound listener (simulators bind first, because their
+    /// state needs the address for absolute URLs).
+    pub fn serve(listener: TcpListener, app: axum::Router) -> Server {
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Server {
+            stop: Mutex::new(Some(tx)),
+        }
+    }
+
+    /// Stops accepting requests; requests under way finish.
+    pub fn stop(&self) {
+        if let Some(tx) = self
+            .stop
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

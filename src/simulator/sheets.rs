@@ -13,7 +13,6 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
 
 pub use super::jira::Fault;
 
@@ -41,7 +40,8 @@ struct Shared {
 /// A running simulated Sheets API.
 pub struct SheetsSim {
     shared: Arc<Shared>,
-    stop: Mutex<Option<oneshot::Sender<()>>>,
+    /// Serves until the simulator is dropped.
+    _server: super::Server,
 }
 
 impl SheetsSim {
@@ -53,17 +53,9 @@ impl SheetsSim {
             inner: Mutex::new(Inner::default()),
         });
         let app = Router::new().fallback(serve).with_state(shared.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
         Ok(SheetsSim {
             shared,
-            stop: Mutex::new(Some(tx)),
+            _server: super::Server::serve(listener, app),
         })
     }
 
@@ -109,19 +101,6 @@ impl SheetsSim {
     /// (method, path, status) of every request.
     pub fn requests(&self) -> Vec<(String, String, u16)> {
         self.inner().requests.clone()
-    }
-}
-
-impl Drop for SheetsSim {
-    fn drop(&mut self) {
-        if let Some(tx) = self
-            .stop
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            let _ = tx.send(());
-        }
     }
 }
 

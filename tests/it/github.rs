@@ -1,13 +1,10 @@
 //! The GitHub source against the simulated GitHub over real HTTP, on SQLite and PostgreSQL.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::Duration;
-use okrsync::settings::Settings;
 use okrsync::simulator::github::{Fault, GhIssue, GitHubSim};
-use okrsync::store::Store;
 use okrsync::sync::{Engine, Mode};
 use tempfile::TempDir;
 
@@ -97,12 +94,7 @@ retry_backoff = "10ms"
     }
 
     async fn engine(&self) -> Engine {
-        let settings = Arc::new(Settings::load(&self.config).unwrap_or_else(|r| panic!("{r}")));
-        let store = Store::connect(&settings.database).await.expect("connect");
-        store.migrate().await.expect("migrate");
-        let engine = Engine::new(settings, store).expect("engine");
-        engine.prepare().await.expect("prepare");
-        engine
+        crate::helpers::engine_for(&self.config).await
     }
 
     /// acme/web: five issues five minutes apart (two done, labelled `launch`); acme/api: one.

@@ -97,6 +97,19 @@ pub fn minute(h: u32, m: u32) -> DateTime<Utc> {
         .expect("time")
 }
 
+/// Loads a config, connects, migrates and loads the OKRs, as every command does.
+pub async fn engine_for(config: &Path) -> Engine {
+    let settings = match Settings::load(config) {
+        Ok(s) => Arc::new(s),
+        Err(report) => panic!("test config is invalid:\n{report}"),
+    };
+    let store = Store::connect(&settings.database).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let engine = Engine::new(settings, store).expect("engine");
+    engine.prepare().await.expect("prepare");
+    engine
+}
+
 pub struct TestEnv {
     /// Holds the config, OKR files and SQLite database until the test ends.
     #[allow(dead_code)]
@@ -188,12 +201,7 @@ retry_backoff = "10ms"
 
     /// Connects, migrates and loads the OKRs, as every command does.
     pub async fn engine(&self) -> Engine {
-        let settings = self.settings();
-        let store = Store::connect(&settings.database).await.expect("connect");
-        store.migrate().await.expect("migrate");
-        let engine = Engine::new(settings, store).expect("engine");
-        engine.prepare().await.expect("prepare");
-        engine
+        engine_for(&self.config).await
     }
 
     pub fn seed(&self, issues: impl IntoIterator<Item = SimIssue>) {

@@ -2,9 +2,7 @@
 
 use std::sync::Arc;
 
-use okrsync::settings::Settings;
-use okrsync::store::Store;
-use okrsync::sync::{Engine, Mode};
+use okrsync::sync::Mode;
 
 use crate::both_backends;
 use crate::helpers::{fresh_database, Db};
@@ -47,13 +45,8 @@ async fn metric_krs_read_cells_and_labels_and_go_stale_on_a_bad_cell(db: Db) {
         format!("[database]\nurl = \"{db_url}\"\n[log]\nlevel = \"warn\"\n[sources.finance]\nkind = \"sheet\"\npath = \"metrics.csv\"\nevery = \"1h\"\n"),
     )
     .expect("config");
-    let settings = Arc::new(
-        Settings::load(&dir.path().join("okrsync.toml")).unwrap_or_else(|r| panic!("{r}")),
-    );
-    let store = Store::connect(&settings.database).await.expect("connect");
-    store.migrate().await.expect("migrate");
-    let engine = Engine::new(settings.clone(), store).expect("engine");
-    engine.prepare().await.expect("prepare");
+    let engine = crate::helpers::engine_for(&dir.path().join("okrsync.toml")).await;
+    let settings = engine.settings().clone();
 
     let run = engine
         .sync_source("finance", Mode::Full)
@@ -275,13 +268,7 @@ async fn a_csv_over_http_feeds_a_metric_kr(db: Db) {
         format!("[database]\nurl = \"{db_url}\"\n[log]\nlevel = \"warn\"\n[sources.finance]\nkind = \"sheet\"\ncsv_url = \"http://{addr}/pub?output=csv\"\nretry_backoff = \"10ms\"\n"),
     )
     .expect("config");
-    let settings = Arc::new(
-        Settings::load(&dir.path().join("okrsync.toml")).unwrap_or_else(|r| panic!("{r}")),
-    );
-    let store = Store::connect(&settings.database).await.expect("connect");
-    store.migrate().await.expect("migrate");
-    let engine = Engine::new(settings, store).expect("engine");
-    engine.prepare().await.expect("prepare");
+    let engine = crate::helpers::engine_for(&dir.path().join("okrsync.toml")).await;
     let run = engine
         .sync_source("finance", Mode::Full)
         .await
@@ -373,13 +360,7 @@ async fn google_sheets_by_api_key_and_by_service_account(db: Db) {
             ),
         )
         .expect("config");
-        let settings = Arc::new(
-            Settings::load(&dir.path().join("okrsync.toml")).unwrap_or_else(|r| panic!("{r}")),
-        );
-        let store = Store::connect(&settings.database).await.expect("connect");
-        store.migrate().await.expect("migrate");
-        let engine = Engine::new(settings, store).expect("engine");
-        engine.prepare().await.expect("prepare");
+        let engine = crate::helpers::engine_for(&dir.path().join("okrsync.toml")).await;
         if n == 0 {
             sim.fail_next(Fault::Status {
                 status: 429,
@@ -475,13 +456,8 @@ source = "portfolio"
         format!("[database]\nurl = \"{db_url}\"\n[log]\nlevel = \"warn\"\n[sources.portfolio]\nkind = \"sheet\"\npath = \"Projects.csv\"\nitems = {{ key = \"Project\", title = \"Name\", category = \"Status\", estimate = \"Budget\" }}\n"),
     )
     .expect("config");
-    let settings = Arc::new(
-        Settings::load(&dir.path().join("okrsync.toml")).unwrap_or_else(|r| panic!("{r}")),
-    );
-    let store = Store::connect(&settings.database).await.expect("connect");
-    store.migrate().await.expect("migrate");
-    let engine = Engine::new(settings.clone(), store).expect("engine");
-    engine.prepare().await.expect("prepare");
+    let engine = crate::helpers::engine_for(&dir.path().join("okrsync.toml")).await;
+    let settings = engine.settings().clone();
     let mode = engine.next_mode("portfolio").await.expect("mode");
     let run = engine.sync_source("portfolio", mode).await.expect("sync");
     assert_eq!(
