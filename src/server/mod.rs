@@ -15,6 +15,8 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+mod metrics;
+
 use crate::clock;
 use crate::report::{self, ReportError};
 use crate::sync::{CheckinError, Engine};
@@ -41,6 +43,7 @@ impl Application {
         let router = Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(readyz))
+            .route("/metrics", get(prometheus))
             .route("/api/v1/objectives", get(objectives))
             .route("/api/v1/key-results/{id}", get(key_result))
             .route("/api/v1/key-results/{id}/checkins", post(checkin))
@@ -111,6 +114,18 @@ async fn readyz(State(s): Shared) -> Response {
             format!("database unreachable: {e}"),
         ),
     }
+}
+
+async fn prometheus(State(s): Shared) -> Result<Response, ReportError> {
+    let text = metrics::render(s.engine.store(), s.engine.settings(), clock::now()).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }
 
 async fn objectives(State(s): Shared) -> Result<Response, ReportError> {

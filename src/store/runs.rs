@@ -119,6 +119,24 @@ impl Tx {
 }
 
 impl Store {
+    /// Sync runs per `(source, outcome)`, for metrics.
+    pub async fn run_counts(&self) -> Result<Vec<(String, String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT source, outcome, COUNT(*) FROM sync_runs GROUP BY source, outcome ORDER BY source, outcome",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Items per source, for metrics.
+    pub async fn item_counts(&self) -> Result<Vec<(String, i64)>> {
+        Ok(
+            sqlx::query_as("SELECT source, COUNT(*) FROM items GROUP BY source ORDER BY source")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     pub async fn source_states(&self) -> Result<Vec<SourceState>> {
         let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources ORDER BY name");
         let rows: Vec<SourceRow> = sqlx::query_as(&sql).fetch_all(&self.pool).await?;

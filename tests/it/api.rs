@@ -118,6 +118,29 @@ async fn routes_answer_with_the_cli_documents(db: Db) {
     assert_eq!(status, 200);
     assert_eq!(unaligned["periods"], json!(["2026-Q4"]));
 
+    // Prometheus metrics, from the store.
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(metrics.status(), 200);
+    assert!(metrics.headers()["content-type"]
+        .to_str()
+        .unwrap_or("")
+        .starts_with("text/plain"));
+    let text = metrics.text().await.expect("text");
+    for line in [
+        "okrsync_sync_runs_total{source=\"jira\",outcome=\"ok\"} 1",
+        "okrsync_items{source=\"jira\"} 2",
+        "okrsync_source_up{source=\"jira\"} 1",
+        "okrsync_kr_progress{kr=\"o.done\",objective=\"o\",status=",
+        "okrsync_kr_current{kr=\"o.done\"} 1",
+        "# TYPE okrsync_unaligned_share gauge",
+    ] {
+        assert!(text.contains(line), "missing «{line}» in:\n{text}");
+    }
+
     // Writes need the bearer token.
     let url = format!("{base}/api/v1/key-results/o.nps/checkins");
     let refused = http

@@ -1,0 +1,153 @@
+//! `GET /metrics` in the Prometheus text format, computed from the store when scraped, so
+//! every replica reports the same numbers: sync runs and failures per source, items per
+//! source, last successful sync time, KR progress and current values, objective progress,
+//! and the unaligned share per project.
+
+use std::fmt::Write;
+
+use chrono::{DateTime, Utc};
+
+use crate::report;
+use crate::settings::Settings;
+use crate::store::Store;
+
+/// Escapes a label value (backslash, double quote, newline).
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+pub async fn render(
+    store: &Store,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Result<String, report::ReportError> {
+    let mut out = String::new();
+    header(
+        &mut out,
+        "okrsync_sync_runs_total",
+        "counter",
+        "Sync steps by source and outcome (ok, failed).",
+    );
+    for (source, outcome, n) in store.run_counts().await? {
+        let _ = writeln!(
+            out,
+            "okrsync_sync_runs_total{{source=\"{}\",outcome=\"{}\"}} {n}",
+            label(&source),
+            label(&outcome)
+        );
+    }
+    header(&mut out, "okrsync_items", "gauge", "Items held per source.");
+    for (source, n) in store.item_counts().await? {
+        let _ = writeln!(out, "okrsync_items{{source=\"{}\"}} {n}", label(&source));
+    }
+    let states = store.source_states().await?;
+    header(
+        &mut out,
+        "okrsync_last_success_timestamp_seconds",
+        "gauge",
+        "When each source last synced successfully (Unix time).",
+    );
+    for s in &states {
+        if let Some(t) = s.last_success {
+            let _ = writeln!(
+                out,
+                "okrsync_last_success_timestamp_seconds{{source=\"{}\"}} {}",
+                label(&s.name),
+                t.timestamp()
+            );
+        }
+    }
+    header(
+        &mut out,
+        "okrsync_source_up",
+        "gauge",
+        "1 when the source's last sync step succeeded, else 0.",
+    );
+    for s in &states {
+        let up = u8::from(s.last_outcome.as_deref() == Some("ok"));
+        let _ = writeln!(
+            out,
+            "okrsync_source_up{{source=\"{}\"}} {up}",
+            label(&s.name)
+        );
+    }
+    let status = report::status(store, settings, now).await?;
+    header(
+        &mut out,
+        "okrsync_objective_progress",
+        "gauge",
+        "Objective progress (0..1).",
+    );
+    for o in &status.objectives {
+        let _ = writeln!(
+            out,
+            "okrsync_objective_progress{{objective=\"{}\"}} {}",
+            label(&o.id),
+            o.progress
+        );
+    }
+    header(
+        &mut out,
+        "okrsync_kr_progress",
+        "gauge",
+        "Key result progress (0..1).",
+    );
+    for o in &status.objectives {
+        for k in &o.key_results {
+            let _ = writeln!(
+                out,
+                "okrsync_kr_progress{{kr=\"{}\",objective=\"{}\",status=\"{}\"}} {}",
+                label(&k.id),
+                label(&o.id),
+                k.status.as_str(),
+                k.progress
+            );
+        }
+    }
+    header(
+        &mut out,
+        "okrsync_kr_current",
+        "gauge",
+        "Key result current value (not clamped).",
+    );
+    for o in &status.objectives {
+        for k in &o.key_results {
+            if let Some(c) = k.current {
+                let _ = writeln!(out, "okrsync_kr_current{{kr=\"{}\"}} {c}", label(&k.id));
+            }
+        }
+    }
+    let unaligned = report::unaligned(store, settings, None, now).await?;
+    header(
+        &mut out,
+        "okrsync_unaligned_share",
+        "gauge",
+        "Share of a project's current work that moves no key result.",
+    );
+    for p in &unaligned.by_project {
+        let _ = writeln!(
+            out,
+            "okrsync_unaligned_share{{project=\"{}\"}} {}",
+            label(&p.project),
+            p.share
+        );
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::label;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
