@@ -137,6 +137,15 @@ impl Store {
         )
     }
 
+    pub async fn source_state(&self, name: &str) -> Result<Option<SourceState>> {
+        let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE name = $1");
+        let row: Option<SourceRow> = sqlx::query_as(&sql)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(decode))
+    }
+
     pub async fn source_states(&self) -> Result<Vec<SourceState>> {
         let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources ORDER BY name");
         let rows: Vec<SourceRow> = sqlx::query_as(&sql).fetch_all(&self.pool).await?;

@@ -228,15 +228,15 @@ impl Engine {
         let Some(settings) = self.settings.sources.get(source) else {
             anyhow::bail!("unknown source {source}");
         };
-        let mut tx = self.store.begin().await?;
-        let state = tx.source_state(source).await?;
-        tx.rollback().await?;
-        let now = clock::now();
-        let reconcile = Duration::from_std(settings.reconcile_every).unwrap_or(Duration::days(1));
         // A sheet is read whole every time: every pass is full, so removed rows go.
         if matches!(settings.kind, SourceKind::Sheet(_)) {
             return Ok(Mode::Full);
         }
+        // A plain read: a write transaction would wait for SQLite's writer lock, i.e. for
+        // another source's whole step.
+        let state = self.store.source_state(source).await?;
+        let now = clock::now();
+        let reconcile = Duration::from_std(settings.reconcile_every).unwrap_or(Duration::days(1));
         Ok(match state {
             Some(SourceState {
                 cursor: Some(_),
