@@ -10,18 +10,19 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::model::{KeyResultDef, ObjectiveDef, Period, Status};
 use crate::progress;
 use crate::settings::Settings;
 use crate::store::{KrSnapshot, KrState, Selector, SourceState, Store};
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct StatusDoc {
     pub objectives: Vec<ObjectiveStatus>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct ObjectiveStatus {
     pub id: String,
     pub title: String,
@@ -35,7 +36,7 @@ pub struct ObjectiveStatus {
     pub expected: f64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct KrStatus {
     pub id: String,
     pub title: String,
@@ -55,9 +56,11 @@ pub struct KrStatus {
     pub status_reason: Option<String>,
     /// The last successful sync of the sources it reads (oldest of them).
     pub synced_at: Option<DateTime<Utc>>,
+    /// The sources whose data feeds it.
+    pub sources: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct ExplainDoc {
     pub kr: KrStatus,
     pub items: Vec<EvidenceItem>,
@@ -65,7 +68,7 @@ pub struct ExplainDoc {
     pub history: Vec<KrSnapshot>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct EvidenceItem {
     pub source: String,
     pub key: String,
@@ -80,7 +83,7 @@ pub struct EvidenceItem {
     pub resolved: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct MovesDoc {
     pub selector: String,
     pub items: usize,
@@ -89,7 +92,7 @@ pub struct MovesDoc {
     pub moving_nothing: usize,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct MovedKr {
     pub id: String,
     pub title: String,
@@ -98,7 +101,7 @@ pub struct MovedKr {
     pub objective: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct UnalignedDoc {
     pub items: Vec<UnalignedItem>,
     pub by_project: Vec<ProjectShare>,
@@ -106,7 +109,7 @@ pub struct UnalignedDoc {
     pub periods: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct UnalignedItem {
     pub source: String,
     pub key: String,
@@ -117,13 +120,43 @@ pub struct UnalignedItem {
     pub estimate: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct ProjectShare {
     pub project: String,
     pub items: usize,
     pub unaligned: usize,
     pub unaligned_estimate: f64,
     pub share: f64,
+    /// The estimate of all its started work in the period.
+    pub estimate: f64,
+    /// `unaligned_estimate` ÷ `estimate` (0 when nothing is estimated).
+    pub estimate_share: f64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
+pub struct SourcesDoc {
+    pub sources: Vec<SourceStatus>,
+}
+
+/// One configured source: its schedule, its last sync and what went wrong, in words.
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
+pub struct SourceStatus {
+    pub name: String,
+    pub kind: String,
+    pub every_seconds: u64,
+    pub freshness_seconds: u64,
+    pub last_attempt: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_full: Option<DateTime<Utc>>,
+    /// `ok` or `failed`; absent before the first sync.
+    pub last_outcome: Option<String>,
+    pub last_error: Option<String>,
+    /// When the scheduler runs it next: one interval after the last step finished.
+    pub next_run: Option<DateTime<Utc>>,
+    /// Items stored for it now.
+    pub items: i64,
+    /// Its newest sync steps, newest first.
+    pub recent_runs: Vec<crate::store::SyncRun>,
 }
 
 /// Errors a report caller must tell apart (unknown KR → 404).
@@ -274,6 +307,7 @@ impl Ctx<'_> {
             unit: def.unit.clone(),
             status_reason: reason,
             synced_at,
+            sources: self.kr_sources(def).into_iter().collect(),
         }
     }
 }
@@ -491,6 +525,46 @@ pub async fn moves(
     })
 }
 
+/// Every configured source with its last sync, outcome, error and next run.
+pub async fn sources(
+    store: &Store,
+    settings: &Settings,
+    runs_per_source: i64,
+) -> Result<SourcesDoc, ReportError> {
+    let states: HashMap<String, SourceState> = store
+        .source_states()
+        .await?
+        .into_iter()
+        .map(|s| (s.name.clone(), s))
+        .collect();
+    let counts: HashMap<String, i64> = store.item_counts().await?.into_iter().collect();
+    let mut out = Vec::new();
+    for (name, cfg) in &settings.sources {
+        let state = states.get(name);
+        let recent_runs = store.recent_runs(Some(name), runs_per_source).await?;
+        let finished = recent_runs
+            .first()
+            .and_then(|r| r.finished_at.or(Some(r.started_at)))
+            .or_else(|| state.and_then(|s| s.last_attempt));
+        let every = chrono::Duration::from_std(cfg.every).unwrap_or(chrono::Duration::MAX);
+        out.push(SourceStatus {
+            name: name.clone(),
+            kind: cfg.kind.as_str().to_string(),
+            every_seconds: cfg.every.as_secs(),
+            freshness_seconds: cfg.freshness.as_secs(),
+            last_attempt: state.and_then(|s| s.last_attempt),
+            last_success: state.and_then(|s| s.last_success),
+            last_full: state.and_then(|s| s.last_full),
+            last_outcome: state.and_then(|s| s.last_outcome.clone()),
+            last_error: state.and_then(|s| s.last_error.clone()),
+            next_run: finished.and_then(|t| t.checked_add_signed(every)),
+            items: counts.get(name).copied().unwrap_or(0),
+            recent_runs,
+        });
+    }
+    Ok(SourcesDoc { sources: out })
+}
+
 /// The periods the unaligned report covers: those of objectives active at `now`, else the
 /// latest one; or the one asked for.
 pub fn report_periods(
@@ -552,8 +626,11 @@ pub async fn unaligned(
                 unaligned: 0,
                 unaligned_estimate: 0.0,
                 share: 0.0,
+                estimate: 0.0,
+                estimate_share: 0.0,
             });
         entry.items += 1;
+        entry.estimate += item.estimate.unwrap_or(0.0);
         if row.match_count == 0 && row.exempt_rule.is_none() {
             entry.unaligned += 1;
             entry.unaligned_estimate += item.estimate.unwrap_or(0.0);
@@ -576,6 +653,11 @@ pub async fn unaligned(
                 0.0
             } else {
                 p.unaligned as f64 / p.items as f64
+            };
+            p.estimate_share = if p.estimate > 0.0 {
+                p.unaligned_estimate / p.estimate
+            } else {
+                0.0
             };
             p
         })

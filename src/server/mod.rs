@@ -1,25 +1,32 @@
-//! The HTTP server `okrsync run` starts: health, readiness and the JSON API of SPEC.md
-//! (bodies mirror the CLI's `--json` documents). Write endpoints need the bearer token from
-//! `server.api_token_env`; without a configured token they are disabled.
+//! The HTTP server `okrsync run` starts: health, readiness, Prometheus metrics, the JSON API
+//! of SPEC.md (`api`) and the managers' dashboard (`dashboard`). Write endpoints need the
+//! bearer token from `server.api_token_env`; without a configured token they are disabled.
+//! Reads are open on the listen address unless `server.require_token_for_reads` is set;
+//! then they take the token as a bearer token or as the password of HTTP Basic (so a
+//! browser can ask for it). `/healthz` and `/readyz` stay open for probes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use base64::Engine as _;
 use secrecy::ExposeSecret;
-use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+mod api;
+pub use api::ApiDoc;
+mod dashboard;
 mod metrics;
 
 use crate::clock;
-use crate::report::{self, ReportError};
-use crate::sync::{CheckinError, Engine};
+use crate::report::ReportError;
+use crate::sync::Engine;
 
 /// A bound server; tests build it on port 0 and read [`Application::port`].
 pub struct Application {
@@ -28,8 +35,7 @@ pub struct Application {
     addr: SocketAddr,
 }
 
-#[derive(Clone)]
-struct AppState {
+pub(crate) struct AppState {
     engine: Engine,
 }
 
@@ -40,16 +46,22 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
         let addr = listener.local_addr()?;
         let state = Arc::new(AppState { engine });
+        let reads = Router::new()
+            .route("/metrics", get(prometheus))
+            .route("/api/v1/openapi.json", get(api::openapi))
+            .route("/api/v1/objectives", get(api::objectives))
+            .route("/api/v1/key-results/{id}", get(api::key_result))
+            .route("/api/v1/moves", get(api::moves))
+            .route("/api/v1/unaligned", get(api::unaligned))
+            .route("/api/v1/sources", get(api::sources))
+            .merge(dashboard::routes())
+            .route_layer(middleware::from_fn_with_state(state.clone(), guard_reads));
         let router = Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(readyz))
-            .route("/metrics", get(prometheus))
-            .route("/api/v1/objectives", get(objectives))
-            .route("/api/v1/key-results/{id}", get(key_result))
-            .route("/api/v1/key-results/{id}/checkins", post(checkin))
-            .route("/api/v1/moves", get(moves))
-            .route("/api/v1/unaligned", get(unaligned))
-            .route("/api/v1/sync", post(sync_now))
+            .route("/api/v1/key-results/{id}/checkins", post(api::checkin))
+            .route("/api/v1/sync", post(api::sync_now))
+            .merge(reads)
             .with_state(state);
         Ok(Application {
             listener,
@@ -128,145 +140,74 @@ async fn prometheus(State(s): Shared) -> Result<Response, ReportError> {
         .into_response())
 }
 
-async fn objectives(State(s): Shared) -> Result<Response, ReportError> {
-    let doc = report::status(s.engine.store(), s.engine.settings(), clock::now()).await?;
-    Ok(Json(doc).into_response())
-}
-
-async fn key_result(State(s): Shared, Path(id): Path<String>) -> Result<Response, ReportError> {
-    let doc = report::explain(s.engine.store(), s.engine.settings(), &id, clock::now()).await?;
-    Ok(Json(doc).into_response())
-}
-
-#[derive(Deserialize)]
-struct MovesQuery {
-    selector: Option<String>,
-}
-
-async fn moves(State(s): Shared, Query(q): Query<MovesQuery>) -> Result<Response, ReportError> {
-    let selector = q.selector.ok_or_else(|| {
-        ReportError::BadRequest(
-            "the selector parameter is required, e.g. ?selector=project=PAY".into(),
-        )
-    })?;
-    let doc = report::moves(s.engine.store(), s.engine.settings(), &selector).await?;
-    Ok(Json(doc).into_response())
-}
-
-#[derive(Deserialize)]
-struct UnalignedQuery {
-    period: Option<String>,
-}
-
-async fn unaligned(
-    State(s): Shared,
-    Query(q): Query<UnalignedQuery>,
-) -> Result<Response, ReportError> {
-    let doc = report::unaligned(
-        s.engine.store(),
-        s.engine.settings(),
-        q.period.as_deref(),
-        clock::now(),
-    )
-    .await?;
-    Ok(Json(doc).into_response())
-}
-
-/// `None` when the request carries the configured bearer token, else the refusal.
-fn refuse_unauthorized(s: &AppState, headers: &HeaderMap) -> Option<Response> {
+/// Whether the request carries the configured token: `Authorization: Bearer <token>`, or
+/// HTTP Basic with the token as password (any user name).
+fn has_token(s: &AppState, headers: &HeaderMap) -> bool {
     let Some(token) = &s.engine.settings().server.api_token else {
+        return false;
+    };
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let given = if let Some(b) = value.strip_prefix("Bearer ") {
+        b.trim().to_string()
+    } else if let Some(b) = value.strip_prefix("Basic ") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(b.trim())
+            .ok()
+            .and_then(|d| String::from_utf8(d).ok());
+        match decoded.as_deref().and_then(|d| d.split_once(':')) {
+            Some((_, password)) => password.to_string(),
+            None => return false,
+        }
+    } else {
+        return false;
+    };
+    constant_time_eq(given.as_bytes(), token.expose_secret().as_bytes())
+}
+
+fn unauthorized(message: &str) -> Response {
+    let mut resp = (
+        StatusCode::UNAUTHORIZED,
+        Json(serde_json::json!({ "error": message })),
+    )
+        .into_response();
+    let h = resp.headers_mut();
+    h.append(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    h.append(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"okrsync\", charset=\"UTF-8\""),
+    );
+    resp
+}
+
+/// `None` when a write may go ahead, else the refusal: 403 when writes are disabled (no
+/// token configured), 401 without the right token.
+fn refuse_writes(s: &AppState, headers: &HeaderMap) -> Option<Response> {
+    if s.engine.settings().server.api_token.is_none() {
         return Some(error(
             StatusCode::FORBIDDEN,
             "write endpoints are disabled: no server.api_token_env is configured",
         ));
-    };
-    let given = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(g) if constant_time_eq(g.as_bytes(), token.expose_secret().as_bytes()) => None,
-        _ => Some(
-            (
-                StatusCode::UNAUTHORIZED,
-                [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
-                Json(serde_json::json!({ "error": "a valid bearer token is required" })),
-            )
-                .into_response(),
-        ),
     }
+    if has_token(s, headers) {
+        None
+    } else {
+        Some(unauthorized("a valid bearer token is required"))
+    }
+}
+
+/// Lets reads through unless `server.require_token_for_reads` is set and the token is missing.
+async fn guard_reads(State(s): Shared, request: Request, next: Next) -> Response {
+    if s.engine.settings().server.require_token_for_reads && !has_token(&s, request.headers()) {
+        return unauthorized("this server requires the API token for reads");
+    }
+    next.run(request).await
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-#[derive(Deserialize)]
-struct CheckinBody {
-    value: f64,
-    note: Option<String>,
-    author: Option<String>,
-}
-
-async fn checkin(
-    State(s): Shared,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Option<Json<CheckinBody>>,
-) -> Response {
-    if let Some(refusal) = refuse_unauthorized(&s, &headers) {
-        return refusal;
-    }
-    let Some(Json(body)) = body else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "expected a JSON body like {\"value\": 42}",
-        );
-    };
-    match s
-        .engine
-        .checkin(
-            &id,
-            body.value,
-            body.note.as_deref(),
-            body.author.as_deref(),
-        )
-        .await
-    {
-        Ok(()) => {
-            match report::explain(s.engine.store(), s.engine.settings(), &id, clock::now()).await {
-                Ok(doc) => (StatusCode::CREATED, Json(doc.kr)).into_response(),
-                Err(e) => e.into_response(),
-            }
-        }
-        Err(CheckinError::UnknownKr(k)) => {
-            error(StatusCode::NOT_FOUND, format!("unknown key result \"{k}\""))
-        }
-        Err(e @ (CheckinError::NotManual { .. } | CheckinError::BadValue)) => {
-            error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
-        }
-        Err(CheckinError::Store(e)) => {
-            tracing::error!(error = format!("{e:#}"), "check-in failed");
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the check-in could not be stored",
-            )
-        }
-    }
-}
-
-async fn sync_now(State(s): Shared, headers: HeaderMap) -> Response {
-    if let Some(refusal) = refuse_unauthorized(&s, &headers) {
-        return refusal;
-    }
-    match s.engine.sync_all(false).await {
-        Ok(runs) => Json(serde_json::json!({ "runs": runs })).into_response(),
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "sync requested over HTTP failed");
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the sync could not be recorded",
-            )
-        }
-    }
 }

@@ -49,6 +49,8 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     /// Bearer token required by write endpoints; `None` disables them.
     pub api_token: Option<SecretString>,
+    /// Reads (API, dashboard, metrics) need the token too; refused outright without one.
+    pub require_token_for_reads: bool,
 }
 
 #[derive(Clone)]
@@ -340,10 +342,19 @@ fn read_server(top: &mut Section, sink: &mut Sink, base: &Path) -> Option<Server
             .map(SecretString::from),
         _ => secret(&mut s, sink, "api_token_env", "api_token_file", base, false),
     };
+    let require_token_for_reads = s.boolean(sink, "require_token_for_reads").unwrap_or(false);
+    if require_token_for_reads && api_token.is_none() {
+        sink.report(
+            &s.key("require_token_for_reads"),
+            "needs a token: set api_token_env (to a variable that is set) or api_token_file"
+                .to_string(),
+        );
+    }
     s.finish(sink);
     Some(ServerSettings {
         listen: listen?,
         api_token,
+        require_token_for_reads,
     })
 }
 

@@ -35,7 +35,7 @@ pub struct KrState {
     pub changed_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct KrSnapshot {
     pub at: DateTime<Utc>,
     pub current: Option<f64>,

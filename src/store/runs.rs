@@ -21,7 +21,7 @@ pub struct SourceState {
 }
 
 /// One sync step of one source.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct SyncRun {
     pub source: String,
     /// `incremental` or `full`.

@@ -1,0 +1,710 @@
+//! The managers' dashboard: server-rendered pages (askama templates, escaped by default, no
+//! JavaScript build step) over the same report documents as the JSON API, read from the
+//! store without recomputing. Pages: overview (objective tree), a KR (history chart,
+//! evidence, recent changes), moves (the budget meeting's search), unaligned work, sources.
+
+mod chart;
+mod view;
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::{AppState, Shared};
+use crate::clock;
+use crate::report::{self, KrStatus, ObjectiveStatus, ReportError};
+use view::{StatusView, When};
+
+const CSS: &str = include_str!("okrsync.css");
+
+pub fn routes() -> Router<std::sync::Arc<AppState>> {
+    Router::new()
+        .route("/", get(overview))
+        .route("/kr/{id}", get(kr_page))
+        .route("/moves", get(moves_page))
+        .route("/unaligned", get(unaligned_page))
+        .route("/sources", get(sources_page))
+        .route("/static/okrsync.css", get(css))
+}
+
+async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        CSS,
+    )
+        .into_response()
+}
+
+/// What every page shows around its content.
+struct Chrome {
+    now: When,
+    /// The navigation entry of this page.
+    nav: &'static str,
+    /// Seconds between automatic reloads (`?refresh=N`, for a wall display).
+    refresh: Option<u32>,
+}
+
+impl Chrome {
+    fn new(nav: &'static str, now: DateTime<Utc>, refresh: Option<u32>) -> Chrome {
+        Chrome {
+            now: view::when(now, now),
+            nav,
+            refresh: refresh.map(|r| r.clamp(10, 3600)),
+        }
+    }
+}
+
+fn render(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render a dashboard page");
+            (StatusCode::INTERNAL_SERVER_ERROR, "cannot render the page").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    chrome: Chrome,
+    title: String,
+    message: String,
+}
+
+fn error_page(status: StatusCode, nav: &'static str, title: &str, message: String) -> Response {
+    let page = ErrorPage {
+        chrome: Chrome::new(nav, clock::now(), None),
+        title: title.to_string(),
+        message,
+    };
+    let mut resp = render(&page);
+    *resp.status_mut() = status;
+    resp
+}
+
+fn report_error(e: ReportError, nav: &'static str) -> Response {
+    match e {
+        ReportError::UnknownKr(id) => error_page(
+            StatusCode::NOT_FOUND,
+            nav,
+            "No such key result",
+            format!("There is no key result \"{id}\" in the loaded OKRs."),
+        ),
+        ReportError::BadRequest(m) => {
+            error_page(StatusCode::BAD_REQUEST, nav, "That did not work", m)
+        }
+        ReportError::Store(e) => {
+            tracing::error!(error = %e, "store error while rendering a page");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                nav,
+                "The store is unavailable",
+                "okrsync cannot read its database right now; try again in a moment.".into(),
+            )
+        }
+    }
+}
+
+// ---- overview -------------------------------------------------------------------------
+
+struct KrView {
+    id: String,
+    title: String,
+    progress: String,
+    bar: String,
+    numbers: String,
+    status: StatusView,
+    freshness: String,
+    freshness_iso: String,
+    reason: Option<String>,
+    measure: String,
+}
+
+fn numbers(kr: &KrStatus) -> String {
+    let unit = kr
+        .unit
+        .as_deref()
+        .map(|u| format!(" {u}"))
+        .unwrap_or_default();
+    let current = kr
+        .current
+        .map(view::number)
+        .unwrap_or_else(|| "–".to_string());
+    match kr.target {
+        Some(t) => format!("{current} / {}{unit}", view::number(t)),
+        None => format!("{current}{unit}"),
+    }
+}
+
+fn freshness(kr: &KrStatus, now: DateTime<Utc>) -> (String, String) {
+    if kr.sources.is_empty() {
+        return match kr.updated_at {
+            Some(t) => (format!("checked in {}", view::relative(t, now)), iso(t)),
+            None => ("no check-in yet".to_string(), String::new()),
+        };
+    }
+    let from = kr.sources.join(", ");
+    match kr.synced_at {
+        Some(t) => (
+            format!("updated {} from {from}", view::relative(t, now)),
+            iso(t),
+        ),
+        None => (format!("not synced yet from {from}"), String::new()),
+    }
+}
+
+fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn kr_view(kr: &KrStatus, now: DateTime<Utc>) -> KrView {
+    let (freshness, freshness_iso) = freshness(kr, now);
+    KrView {
+        id: kr.id.clone(),
+        title: kr.title.clone(),
+        progress: view::percent(kr.progress),
+        bar: view::bar(kr.progress),
+        numbers: numbers(kr),
+        status: view::status(kr.status),
+        freshness,
+        freshness_iso,
+        reason: kr.status_reason.clone(),
+        measure: kr.measure.clone(),
+    }
+}
+
+struct ObjectiveView {
+    id: String,
+    title: String,
+    owner: Option<String>,
+    period: String,
+    progress: String,
+    bar: String,
+    expected: String,
+    status: StatusView,
+    krs: Vec<KrView>,
+    /// 2 for a top-level objective, deeper ones one more (their heading level, max 6).
+    level: usize,
+}
+
+/// The objective tree flattened into open/close steps, so the template nests lists
+/// without recursion.
+enum TreeStep {
+    Open(Box<ObjectiveView>),
+    Close,
+}
+
+fn tree(objectives: &[ObjectiveStatus], now: DateTime<Utc>) -> Vec<TreeStep> {
+    let ids: std::collections::HashSet<&str> = objectives.iter().map(|o| o.id.as_str()).collect();
+    let mut children: BTreeMap<Option<&str>, Vec<&ObjectiveStatus>> = BTreeMap::new();
+    for o in objectives {
+        let parent = o.parent.as_deref().filter(|p| ids.contains(p));
+        children.entry(parent).or_default().push(o);
+    }
+    fn walk<'a>(
+        parent: Option<&'a str>,
+        depth: usize,
+        children: &BTreeMap<Option<&'a str>, Vec<&'a ObjectiveStatus>>,
+        now: DateTime<Utc>,
+        out: &mut Vec<TreeStep>,
+    ) {
+        // Config cycles are refused at load; the depth bound is a second guard.
+        if depth > 32 {
+            return;
+        }
+        for o in children.get(&parent).map(Vec::as_slice).unwrap_or(&[]) {
+            out.push(TreeStep::Open(Box::new(ObjectiveView {
+                id: o.id.clone(),
+                title: o.title.clone(),
+                owner: o.owner.clone(),
+                period: o.period.clone(),
+                progress: view::percent(o.progress),
+                bar: view::bar(o.progress),
+                expected: view::percent(o.expected),
+                status: view::status(o.status),
+                krs: o.key_results.iter().map(|k| kr_view(k, now)).collect(),
+                level: (depth + 2).min(6),
+            })));
+            walk(Some(o.id.as_str()), depth + 1, children, now, out);
+            out.push(TreeStep::Close);
+        }
+    }
+    let mut out = Vec::new();
+    walk(None, 0, &children, now, &mut out);
+    out
+}
+
+struct StatusCount {
+    status: StatusView,
+    count: usize,
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct OverviewPage {
+    chrome: Chrome,
+    tree: Vec<TreeStep>,
+    counts: Vec<StatusCount>,
+    krs: usize,
+}
+
+#[derive(Deserialize)]
+struct RefreshQuery {
+    refresh: Option<u32>,
+}
+
+async fn overview(State(s): Shared, Query(q): Query<RefreshQuery>) -> Response {
+    let now = clock::now();
+    let doc = match report::status(s.engine.store(), s.engine.settings(), now).await {
+        Ok(d) => d,
+        Err(e) => return report_error(e, "overview"),
+    };
+    let mut by_status: BTreeMap<crate::model::Status, usize> = BTreeMap::new();
+    let mut krs = 0;
+    for kr in doc.objectives.iter().flat_map(|o| &o.key_results) {
+        *by_status.entry(kr.status).or_default() += 1;
+        krs += 1;
+    }
+    render(&OverviewPage {
+        chrome: Chrome::new("overview", now, q.refresh),
+        tree: tree(&doc.objectives, now),
+        counts: by_status
+            .into_iter()
+            .map(|(st, count)| StatusCount {
+                status: view::status(st),
+                count,
+            })
+            .collect(),
+        krs,
+    })
+}
+
+// ---- one KR ---------------------------------------------------------------------------
+
+struct EvidenceView {
+    source: String,
+    key: String,
+    title: String,
+    url: String,
+    category: String,
+    weight: String,
+    rule: String,
+    counts: bool,
+}
+
+struct ChangeView {
+    at: When,
+    value: String,
+    progress: String,
+    items: i64,
+    cause: String,
+}
+
+#[derive(Template)]
+#[template(path = "kr.html")]
+struct KrPage {
+    chrome: Chrome,
+    kr: KrView,
+    objective_title: String,
+    objective_id: String,
+    period: String,
+    start: String,
+    chart: chart::Chart,
+    width: String,
+    height: String,
+    evidence: Vec<EvidenceView>,
+    counting: usize,
+    rules: Vec<String>,
+    changes: Vec<ChangeView>,
+}
+
+async fn kr_page(State(s): Shared, Path(id): Path<String>) -> Response {
+    let now = clock::now();
+    let settings = s.engine.settings();
+    let doc = match report::explain(s.engine.store(), settings, &id, now).await {
+        Ok(d) => d,
+        Err(e) => return report_error(e, "overview"),
+    };
+    let Some(objective) = settings
+        .objectives
+        .iter()
+        .find(|o| o.id == doc.kr.objective)
+    else {
+        return report_error(ReportError::UnknownKr(id), "overview");
+    };
+    let unit = doc.kr.unit.clone().unwrap_or_default();
+    let changes = doc
+        .history
+        .iter()
+        .rev()
+        .take(20)
+        .map(|h| ChangeView {
+            at: view::when(h.at, now),
+            value: match (h.current, h.target) {
+                (Some(c), Some(t)) => format!("{} / {} {unit}", view::number(c), view::number(t)),
+                (Some(c), None) => format!("{} {unit}", view::number(c)),
+                (None, _) => "–".into(),
+            }
+            .trim_end()
+            .to_string(),
+            progress: view::percent(h.progress),
+            items: h.items,
+            cause: h.cause.clone(),
+        })
+        .collect();
+    let evidence: Vec<EvidenceView> = doc
+        .items
+        .iter()
+        .map(|i| EvidenceView {
+            source: i.source.clone(),
+            key: i.key.clone(),
+            title: i.title.clone(),
+            url: i.url.clone(),
+            category: i.category.replace('_', " "),
+            weight: view::number(i.weight),
+            rule: i.rule.clone(),
+            counts: i.counts,
+        })
+        .collect();
+    render(&KrPage {
+        chrome: Chrome::new("overview", now, None),
+        kr: kr_view(&doc.kr, now),
+        objective_title: objective.title.clone(),
+        objective_id: objective.id.clone(),
+        period: objective.period.label.clone(),
+        start: view::number(doc.kr.start),
+        chart: chart::progress_chart(&doc.history, &objective.period, now),
+        width: format!("{}", chart::WIDTH),
+        height: format!("{}", chart::HEIGHT),
+        counting: evidence.iter().filter(|e| e.counts).count(),
+        evidence,
+        rules: doc.rules.clone(),
+        changes,
+    })
+}
+
+// ---- moves ----------------------------------------------------------------------------
+
+struct MovedView {
+    id: String,
+    title: String,
+    objective: String,
+    items: usize,
+    share: String,
+    bar: String,
+}
+
+struct MovesResult {
+    selector: String,
+    items: usize,
+    moving_nothing: usize,
+    krs: Vec<MovedView>,
+}
+
+#[derive(Template)]
+#[template(path = "moves.html")]
+struct MovesPage {
+    chrome: Chrome,
+    kinds: Vec<(&'static str, &'static str, bool)>,
+    q: String,
+    result: Option<MovesResult>,
+    problem: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MovesForm {
+    /// A whole selector (`project=PAY`), as the API takes it.
+    selector: Option<String>,
+    /// The form's two fields: what kind of thing, and its name.
+    by: Option<String>,
+    q: Option<String>,
+}
+
+const KINDS: [(&str, &str); 5] = [
+    ("project", "Project"),
+    ("repo", "Repository"),
+    ("epic", "Epic"),
+    ("label", "Label"),
+    ("item", "Item"),
+];
+
+async fn moves_page(State(s): Shared, Query(f): Query<MovesForm>) -> Response {
+    let now = clock::now();
+    let by = f.by.clone().unwrap_or_else(|| "project".into());
+    let q = f.q.clone().unwrap_or_default().trim().to_string();
+    // A full selector wins; a name typed with its kind (`repo=acme/web`) is taken as is.
+    let selector = match (&f.selector, q.as_str()) {
+        (Some(sel), _) if !sel.trim().is_empty() => Some(sel.trim().to_string()),
+        (_, "") => None,
+        (_, q) if q.contains('=') => Some(q.to_string()),
+        (_, q) => Some(format!("{by}={q}")),
+    };
+    let mut page = MovesPage {
+        chrome: Chrome::new("moves", now, None),
+        kinds: KINDS
+            .iter()
+            .map(|(v, l)| (*v, *l, *v == by.as_str()))
+            .collect(),
+        q: if q.is_empty() {
+            f.selector.clone().unwrap_or_default()
+        } else {
+            q
+        },
+        result: None,
+        problem: None,
+    };
+    if let Some(selector) = selector {
+        match report::moves(s.engine.store(), s.engine.settings(), &selector).await {
+            Ok(doc) => {
+                page.result = Some(MovesResult {
+                    selector: doc.selector.clone(),
+                    items: doc.items,
+                    moving_nothing: doc.moving_nothing,
+                    krs: doc
+                        .key_results
+                        .iter()
+                        .map(|k| MovedView {
+                            id: k.id.clone(),
+                            title: k.title.clone(),
+                            objective: k.objective.clone(),
+                            items: k.items,
+                            share: view::percent(k.share),
+                            bar: view::bar(k.share),
+                        })
+                        .collect(),
+                })
+            }
+            Err(ReportError::BadRequest(m)) => page.problem = Some(m),
+            Err(e) => return report_error(e, "moves"),
+        }
+    }
+    let status = if page.problem.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let mut resp = render(&page);
+    *resp.status_mut() = status;
+    resp
+}
+
+// ---- unaligned ------------------------------------------------------------------------
+
+struct ProjectView {
+    project: String,
+    items: usize,
+    unaligned: usize,
+    share: String,
+    share_bar: String,
+    unaligned_estimate: String,
+    estimate: String,
+    estimate_share: String,
+    list: Vec<UnalignedView>,
+}
+
+struct UnalignedView {
+    source: String,
+    key: String,
+    title: String,
+    url: String,
+    category: String,
+    estimate: String,
+}
+
+#[derive(Template)]
+#[template(path = "unaligned.html")]
+struct UnalignedPage {
+    chrome: Chrome,
+    periods: String,
+    period: String,
+    projects: Vec<ProjectView>,
+    total_items: usize,
+    total_unaligned: usize,
+    problem: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PeriodForm {
+    period: Option<String>,
+}
+
+async fn unaligned_page(State(s): Shared, Query(f): Query<PeriodForm>) -> Response {
+    let now = clock::now();
+    let period = f.period.unwrap_or_default().trim().to_string();
+    let requested = (!period.is_empty()).then_some(period.as_str());
+    let mut page = UnalignedPage {
+        chrome: Chrome::new("unaligned", now, None),
+        periods: String::new(),
+        period: period.clone(),
+        projects: Vec::new(),
+        total_items: 0,
+        total_unaligned: 0,
+        problem: None,
+    };
+    match report::unaligned(s.engine.store(), s.engine.settings(), requested, now).await {
+        Ok(doc) => {
+            page.periods = doc.periods.join(", ");
+            page.total_items = doc.by_project.iter().map(|p| p.items).sum();
+            page.total_unaligned = doc.items.len();
+            page.projects = doc
+                .by_project
+                .iter()
+                .map(|p| ProjectView {
+                    project: p.project.clone(),
+                    items: p.items,
+                    unaligned: p.unaligned,
+                    share: view::percent(p.share),
+                    share_bar: view::bar(p.share),
+                    unaligned_estimate: view::number(p.unaligned_estimate),
+                    estimate: view::number(p.estimate),
+                    estimate_share: if p.estimate > 0.0 {
+                        view::percent(p.estimate_share)
+                    } else {
+                        "–".into()
+                    },
+                    list: doc
+                        .items
+                        .iter()
+                        .filter(|i| i.project == p.project)
+                        .map(|i| UnalignedView {
+                            source: i.source.clone(),
+                            key: i.key.clone(),
+                            title: i.title.clone(),
+                            url: i.url.clone(),
+                            category: i.category.replace('_', " "),
+                            estimate: i.estimate.map(view::number).unwrap_or_default(),
+                        })
+                        .collect(),
+                })
+                .collect();
+        }
+        Err(ReportError::BadRequest(m)) => page.problem = Some(m),
+        Err(e) => return report_error(e, "unaligned"),
+    }
+    let status = if page.problem.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let mut resp = render(&page);
+    *resp.status_mut() = status;
+    resp
+}
+
+// ---- sources --------------------------------------------------------------------------
+
+struct SourceView {
+    name: String,
+    kind: String,
+    every: String,
+    last_attempt: Option<When>,
+    last_success: Option<When>,
+    outcome: &'static str,
+    outcome_class: &'static str,
+    error: Option<String>,
+    next_run: Option<When>,
+    items: i64,
+}
+
+struct RunView {
+    source: String,
+    started: When,
+    mode: String,
+    outcome: String,
+    ok: bool,
+    fetched: i64,
+    changed: i64,
+    deleted: i64,
+    duration: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "sources.html")]
+struct SourcesPage {
+    chrome: Chrome,
+    sources: Vec<SourceView>,
+    runs: Vec<RunView>,
+}
+
+async fn sources_page(State(s): Shared) -> Response {
+    let now = clock::now();
+    let doc = match report::sources(s.engine.store(), s.engine.settings(), 5).await {
+        Ok(d) => d,
+        Err(e) => return report_error(e, "sources"),
+    };
+    let mut runs: Vec<RunView> = doc
+        .sources
+        .iter()
+        .flat_map(|src| src.recent_runs.iter())
+        .map(|r| RunView {
+            source: r.source.clone(),
+            started: view::when(r.started_at, now),
+            mode: r.mode.clone(),
+            outcome: r.outcome.clone(),
+            ok: r.outcome == "ok",
+            fetched: r.fetched,
+            changed: r.changed,
+            deleted: r.deleted,
+            duration: r
+                .finished_at
+                .map(|f| {
+                    format!(
+                        "{:.1} s",
+                        (f - r.started_at).num_milliseconds() as f64 / 1000.0
+                    )
+                })
+                .unwrap_or_else(|| "–".into()),
+            error: r.error.clone(),
+        })
+        .collect();
+    runs.sort_by(|a, b| b.started.iso.cmp(&a.started.iso));
+    let sources = doc
+        .sources
+        .iter()
+        .map(|src| {
+            let (outcome, outcome_class) = match src.last_outcome.as_deref() {
+                Some("ok") => ("✓ OK", "ok"),
+                Some(_) => ("✕ Failed", "failed"),
+                None => ("… Not synced yet", "pending"),
+            };
+            SourceView {
+                name: src.name.clone(),
+                kind: src.kind.clone(),
+                every: humantime::format_duration(std::time::Duration::from_secs(
+                    src.every_seconds,
+                ))
+                .to_string(),
+                last_attempt: src.last_attempt.map(|t| view::when(t, now)),
+                last_success: src.last_success.map(|t| view::when(t, now)),
+                outcome,
+                outcome_class,
+                error: src.last_error.clone(),
+                next_run: src.next_run.map(|t| {
+                    let mut w = view::when(t, now);
+                    if t <= now {
+                        w.ago = "due now".into();
+                    }
+                    w
+                }),
+                items: src.items,
+            }
+        })
+        .collect();
+    render(&SourcesPage {
+        chrome: Chrome::new("sources", now, None),
+        sources,
+        runs,
+    })
+}
