@@ -32,7 +32,8 @@ pub struct ObjectiveStatus {
     pub parent: Option<String>,
     pub owner: Option<String>,
     pub period: String,
-    /// The elapsed share of the period the status compares against.
+    /// The elapsed share of the period the status compares against, rounded to 4 decimals
+    /// (so the document, and its ETag, change when the data does, not every second).
     pub expected: f64,
 }
 
@@ -421,7 +422,7 @@ fn objective_status(
         parent: o.parent.clone(),
         owner: o.owner.clone(),
         period: o.period.label.clone(),
-        expected,
+        expected: (expected * 10_000.0).round() / 10_000.0,
     }
 }
 

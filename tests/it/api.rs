@@ -191,3 +191,379 @@ async fn routes_answer_with_the_cli_documents(db: Db) {
     server.await.expect("join").expect("server");
 }
 both_backends!(routes_answer_with_the_cli_documents);
+
+/// A served engine and a client; the server stops when the test drops `stop`.
+struct Served {
+    base: String,
+    http: reqwest::Client,
+    stop: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Served {
+    async fn start(env: &TestEnv) -> Served {
+        let engine = env.engine().await;
+        engine.sync_source("jira", Mode::Full).await.expect("sync");
+        let app = Application::build(engine, "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("build");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let (stop, stopped) = watch::channel(false);
+        let server = tokio::spawn(app.run_until_stopped(stopped));
+        Served {
+            base,
+            http: reqwest::Client::new(),
+            stop,
+            server,
+        }
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("get")
+    }
+
+    async fn page(&self, path: &str) -> (u16, String) {
+        let resp = self.get(path).await;
+        let status = resp.status().as_u16();
+        (status, resp.text().await.expect("body"))
+    }
+
+    async fn stop(self) {
+        self.stop.send(true).expect("stop");
+        self.server.await.expect("join").expect("server");
+    }
+}
+
+fn seeded_env_issues() -> Vec<okrsync::simulator::jira::SimIssue> {
+    vec![
+        issue(
+            1,
+            "PAY-1",
+            "Checkout <b>v2</b>",
+            "done",
+            Some(3.0),
+            &[],
+            minute(9, 0),
+            Some(minute(9, 0)),
+        ),
+        issue(
+            2,
+            "PAY-2",
+            "B",
+            "in_progress",
+            Some(2.0),
+            &[],
+            minute(9, 1),
+            None,
+        ),
+        issue(
+            3,
+            "WEB-7",
+            "<script>alert('owned')</script>",
+            "in_progress",
+            Some(5.0),
+            &[],
+            minute(9, 2),
+            None,
+        ),
+    ]
+}
+
+async fn json_reads_have_etags_and_an_openapi_document(db: Db) {
+    let env = TestEnv::new(db, OKRS, SourceOpts::default()).await;
+    env.seed(seeded_env_issues());
+    let s = Served::start(&env).await;
+
+    // ETag: the same document answers 304 to If-None-Match, a change gives a new tag.
+    let first = s.get("/api/v1/objectives").await;
+    assert_eq!(first.status(), 200);
+    let etag = first.headers()["etag"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert!(etag.starts_with('"') && etag.len() > 10, "{etag}");
+    let again = s
+        .http
+        .get(format!("{}/api/v1/objectives", s.base))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["etag"].to_str().expect("ascii"), etag);
+    assert!(again.bytes().await.expect("body").is_empty());
+    let checkin = s
+        .http
+        .post(format!("{}/api/v1/key-results/o.nps/checkins", s.base))
+        .bearer_auth(API_TOKEN)
+        .json(&json!({"value": 10, "note": "survey"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(checkin.status(), 201);
+    let changed = s
+        .http
+        .get(format!("{}/api/v1/objectives", s.base))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(changed.status(), 200);
+    assert_ne!(changed.headers()["etag"].to_str().expect("ascii"), etag);
+    for path in [
+        "/api/v1/key-results/o.done",
+        "/api/v1/moves?selector=project=PAY",
+        "/api/v1/unaligned",
+        "/api/v1/sources",
+    ] {
+        let resp = s.get(path).await;
+        assert_eq!(resp.status(), 200, "{path}");
+        assert!(resp.headers().contains_key("etag"), "{path} has no ETag");
+    }
+
+    // Sources: last sync, outcome and item counts.
+    let sources: serde_json::Value = s.get("/api/v1/sources").await.json().await.expect("json");
+    let jira = &sources["sources"][0];
+    assert_eq!(
+        (
+            jira["name"].clone(),
+            jira["kind"].clone(),
+            jira["last_outcome"].clone(),
+            jira["items"].clone(),
+            jira["every_seconds"].clone()
+        ),
+        (json!("jira"), json!("jira"), json!("ok"), json!(3), json!(60))
+    );
+    assert_eq!(jira["recent_runs"][0]["mode"], json!("full"));
+    assert!(jira["next_run"].is_string());
+
+    // Unaligned: shares of items and of estimate per project (WEB-7 moves nothing).
+    let unaligned: serde_json::Value = s
+        .get("/api/v1/unaligned?period=2026-Q4")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let web = unaligned["by_project"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|p| p["project"] == "WEB")
+        .expect("WEB")
+        .clone();
+    assert_eq!(
+        (
+            web["items"].clone(),
+            web["unaligned"].clone(),
+            web["estimate"].clone(),
+            web["estimate_share"].clone()
+        ),
+        (json!(1), json!(1), json!(5.0), json!(1.0))
+    );
+    // The KR lists the sources it reads.
+    let objectives: serde_json::Value = changed.json().await.expect("json");
+    assert_eq!(
+        objectives["objectives"][0]["key_results"][0]["sources"],
+        json!(["jira"])
+    );
+
+    // OpenAPI 3, generated from the handlers: every route and the document schemas.
+    let doc: serde_json::Value = s
+        .get("/api/v1/openapi.json")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(doc["openapi"].as_str().unwrap_or("").starts_with("3."));
+    for path in [
+        "/api/v1/objectives",
+        "/api/v1/key-results/{id}",
+        "/api/v1/key-results/{id}/checkins",
+        "/api/v1/moves",
+        "/api/v1/unaligned",
+        "/api/v1/sources",
+        "/api/v1/sync",
+    ] {
+        assert!(doc["paths"][path].is_object(), "openapi lacks {path}");
+    }
+    for schema in [
+        "StatusDoc",
+        "ExplainDoc",
+        "MovesDoc",
+        "UnalignedDoc",
+        "KrStatus",
+        "ErrorBody",
+    ] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "openapi lacks schema {schema}"
+        );
+    }
+    let kr_props = &doc["components"]["schemas"]["KrStatus"]["properties"];
+    for field in [
+        "id",
+        "title",
+        "measure",
+        "progress",
+        "current",
+        "start",
+        "target",
+        "status",
+        "items",
+        "updated_at",
+    ] {
+        assert!(kr_props[field].is_object(), "KrStatus lacks {field}");
+    }
+    assert!(doc["paths"]["/api/v1/sync"]["post"]["security"].is_array());
+    s.stop().await;
+}
+both_backends!(json_reads_have_etags_and_an_openapi_document);
+
+async fn dashboard_pages_render_from_the_store(db: Db) {
+    let env = TestEnv::new(db, OKRS, SourceOpts::default()).await;
+    env.seed(seeded_env_issues());
+    let s = Served::start(&env).await;
+
+    let (status, overview) = s.page("/").await;
+    assert_eq!(status, 200);
+    for text in [
+        "Objective",
+        "Finish the work",
+        "/kr/o.done",
+        "1 / 2",
+        "updated ",
+        "from jira",
+    ] {
+        assert!(overview.contains(text), "overview lacks «{text}»");
+    }
+    let (status, kr) = s.page("/kr/o.done").await;
+    assert_eq!(status, 200);
+    for text in [
+        "<svg",
+        "<polyline class=\"expected\"",
+        "PAY-1",
+        "Checkout &#60;b&#62;v2&#60;/b&#62;",
+        "all-pay",
+        "Recent changes",
+    ] {
+        assert!(kr.contains(text), "KR page lacks «{text}»:\n{kr}");
+    }
+    assert!(!kr.contains("<b>v2</b>"), "a title was not escaped");
+    assert_eq!(s.page("/kr/nope").await.0, 404);
+
+    let (status, moves) = s.page("/moves?by=project&q=PAY").await;
+    assert_eq!(status, 200);
+    assert!(moves.contains("project=PAY") && moves.contains("Finish the work"));
+    assert!(moves.contains("100%"), "{moves}");
+    let (status, moves) = s.page("/moves?q=item%3DPAY-2").await;
+    assert_eq!(status, 200);
+    assert!(moves.contains("item=PAY-2"));
+    let (status, bad) = s.page("/moves?q=team%3Dx").await;
+    assert_eq!(status, 400);
+    assert!(bad.contains("role=\"alert\""));
+    assert_eq!(s.page("/moves").await.0, 200);
+
+    let (status, unaligned) = s.page("/unaligned?period=2026-Q4").await;
+    assert_eq!(status, 200);
+    assert!(unaligned.contains("WEB-7"));
+    // The hostile title is text, not markup.
+    assert!(unaligned.contains("&#60;script&#62;alert(&#39;owned&#39;)&#60;/script&#62;"));
+    assert!(!unaligned.contains("<script>"));
+    assert_eq!(s.page("/unaligned?period=someday").await.0, 400);
+
+    let (status, sources) = s.page("/sources").await;
+    assert_eq!(status, 200);
+    assert!(sources.contains("jira") && sources.contains("✓ OK"));
+    let css = s.get("/static/okrsync.css").await;
+    assert_eq!(css.status(), 200);
+    assert!(css.headers()["content-type"]
+        .to_str()
+        .unwrap_or("")
+        .starts_with("text/css"));
+    s.stop().await;
+}
+both_backends!(dashboard_pages_render_from_the_store);
+
+async fn reads_can_require_the_token_and_writes_need_one(db: Db) {
+    let env = TestEnv::new(db, OKRS, SourceOpts::default()).await;
+    let config = std::fs::read_to_string(&env.config).expect("config");
+    std::fs::write(
+        &env.config,
+        config.replace(
+            "api_token_file = \"api-token\"",
+            "api_token_file = \"api-token\"\nrequire_token_for_reads = true",
+        ),
+    )
+    .expect("write config");
+    let s = Served::start(&env).await;
+    for path in ["/api/v1/objectives", "/", "/metrics", "/kr/o.done"] {
+        let resp = s.get(path).await;
+        assert_eq!(resp.status(), 401, "{path}");
+        let challenges: Vec<&str> = resp
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        assert!(
+            challenges.iter().any(|c| c.starts_with("Basic")),
+            "{challenges:?}"
+        );
+    }
+    assert_eq!(s.get("/healthz").await.status(), 200);
+    assert_eq!(s.get("/readyz").await.status(), 200);
+    let bearer = s
+        .http
+        .get(format!("{}/api/v1/objectives", s.base))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(bearer.status(), 200);
+    let basic = s
+        .http
+        .get(format!("{}/", s.base))
+        .basic_auth("manager", Some(API_TOKEN))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(basic.status(), 200);
+    let wrong = s
+        .http
+        .get(format!("{}/", s.base))
+        .basic_auth("manager", Some("guess"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(wrong.status(), 401);
+    s.stop().await;
+
+    // Without a token, writes are disabled (403), not open; reads stay open.
+    let config = std::fs::read_to_string(&env.config).expect("config");
+    std::fs::write(
+        &env.config,
+        config
+            .replace("api_token_file = \"api-token\"\n", "")
+            .replace("require_token_for_reads = true\n", ""),
+    )
+    .expect("write config");
+    let s = Served::start(&env).await;
+    assert_eq!(s.get("/api/v1/objectives").await.status(), 200);
+    for path in ["/api/v1/sync", "/api/v1/key-results/o.nps/checkins"] {
+        let resp = s
+            .http
+            .post(format!("{}{path}", s.base))
+            .bearer_auth(API_TOKEN)
+            .json(&json!({"value": 1}))
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(resp.status(), 403, "{path}");
+    }
+    s.stop().await;
+}
+both_backends!(reads_can_require_the_token_and_writes_need_one);
