@@ -3,6 +3,7 @@
 //! PostgreSQL.
 
 mod api;
+mod browser;
 mod cli;
 mod daemon;
 mod github;

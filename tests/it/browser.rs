@@ -1,0 +1,321 @@
+//! The dashboard in a real browser: headless Chromium driven over WebDriver (chromedriver)
+//! with fantoccini. Loads the overview, opens a KR, searches "moves", reads the unaligned
+//! page, checks that a `<script>` title is only text, and saves screenshots under
+//! `target/tmp/browser/` (the overview of `okrsync demo` is the README's screenshot).
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them). Without them
+//! the test says it was skipped, unless `OKRSYNC_REQUIRE_BROWSER=1`, which CI sets.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use okrsync::server::Application;
+use okrsync::sync::Mode;
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::helpers::{issue, minute, Db, SourceOpts, TestEnv};
+
+const OKRS: &str = r#"
+[[objective]]
+id = "company"
+title = "Grow the company"
+period = "2026-Q4"
+
+[[objective]]
+id = "pay"
+title = "Payments that just work"
+period = "2026-Q4"
+parent = "company"
+
+[[objective.kr]]
+id = "pay.checkout"
+title = "Ship the new checkout"
+measure = "completion"
+
+[[rule]]
+id = "pay-project"
+kr = "pay.checkout"
+[rule.match]
+project = "PAY"
+"#;
+
+/// A child process killed (by its own pid) when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn find(program: &str, env: &str) -> Option<PathBuf> {
+    if let Ok(p) = std::env::var(env) {
+        return Some(PathBuf::from(p));
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
+async fn wait_until_up(url: &str) {
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(r) = http.get(url).send().await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{url} did not come up within 20 s");
+}
+
+async fn start_browser(profile: &Path) -> Option<(Killed, Client)> {
+    let (Some(driver), Some(chromium)) = (
+        find("chromedriver", "OKRSYNC_CHROMEDRIVER"),
+        find("chromium", "OKRSYNC_CHROMIUM"),
+    ) else {
+        assert!(
+            std::env::var("OKRSYNC_REQUIRE_BROWSER").as_deref() != Ok("1"),
+            "OKRSYNC_REQUIRE_BROWSER=1 but chromium or chromedriver is not installed"
+        );
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED browser::dashboard_in_chromium: install Debian's chromium and chromium-driver to run it"
+        );
+        return None;
+    };
+    let port = free_port();
+    let child = Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let driver = Killed(child);
+    let base = format!("http://127.0.0.1:{port}");
+    wait_until_up(&format!("{base}/status")).await;
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), json!("chrome"));
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-dev-shm-usage", "--no-first-run", "--disable-sync",
+                "--hide-scrollbars", "--window-size=1400,1500",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }),
+    );
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&base)
+        .await
+        .expect("a WebDriver session in headless Chromium");
+    Some((driver, client))
+}
+
+fn artefacts() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
+    std::fs::create_dir_all(&dir).expect("artefact dir");
+    dir
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let png = c.screenshot().await.expect("screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    let path = artefacts().join(name);
+    std::fs::write(&path, png).expect("write screenshot");
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "screenshot: {}", path.display());
+}
+
+async fn text_of(c: &Client, css: &str) -> String {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+        .text()
+        .await
+        .expect("text")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_in_chromium() {
+    let profile = tempfile::tempdir().expect("profile dir");
+    let Some((_driver, c)) = start_browser(profile.path()).await else {
+        return;
+    };
+
+    let env = TestEnv::new(Db::Sqlite, OKRS, SourceOpts::default()).await;
+    env.seed([
+        issue(
+            1,
+            "PAY-1",
+            "Card payments",
+            "done",
+            Some(3.0),
+            &[],
+            minute(9, 0),
+            Some(minute(9, 0)),
+        ),
+        issue(
+            2,
+            "PAY-2",
+            "Wallets",
+            "in_progress",
+            Some(2.0),
+            &[],
+            minute(9, 1),
+            None,
+        ),
+        issue(
+            3,
+            "WEB-7",
+            "<script>alert('owned')</script>",
+            "in_progress",
+            Some(5.0),
+            &[],
+            minute(9, 2),
+            None,
+        ),
+    ]);
+    let engine = env.engine().await;
+    engine.sync_source("jira", Mode::Full).await.expect("sync");
+    let app = Application::build(engine, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("build");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = watch::channel(false);
+    let server = tokio::spawn(app.run_until_stopped(stopped));
+
+    // Overview: the tree (child objective nested under its parent) with the KR.
+    c.goto(&format!("{base}/")).await.expect("overview");
+    assert_eq!(text_of(&c, "h1").await, "Objectives and key results");
+    let nested = text_of(&c, "#objective-company ul.children #objective-pay h3").await;
+    assert_eq!(nested, "Payments that just work");
+    let row = text_of(&c, "#objective-pay table.krs tbody tr").await;
+    assert!(
+        row.contains("Ship the new checkout") && row.contains("1 / 2"),
+        "{row}"
+    );
+    assert!(row.contains("from jira"), "{row}");
+    screenshot(&c, "overview.png").await;
+
+    // Open the KR: chart and evidence.
+    c.find(Locator::Css("a[href='/kr/pay.checkout']"))
+        .await
+        .expect("KR link")
+        .click()
+        .await
+        .expect("click");
+    assert_eq!(text_of(&c, "h1").await, "Ship the new checkout");
+    assert!(c
+        .current_url()
+        .await
+        .expect("url")
+        .path()
+        .ends_with("/kr/pay.checkout"));
+    c.find(Locator::Css("figure.chart svg polyline.line"))
+        .await
+        .expect("a history line");
+    let evidence = text_of(&c, "table.evidence tbody").await;
+    assert!(
+        evidence.contains("PAY-1") && evidence.contains("PAY-2"),
+        "{evidence}"
+    );
+    assert!(evidence.contains("pay-project"), "{evidence}");
+    screenshot(&c, "key-result.png").await;
+
+    // Moves: the budget meeting's search.
+    c.find(Locator::LinkText("Moves"))
+        .await
+        .expect("nav")
+        .click()
+        .await
+        .expect("click");
+    let form = c
+        .form(Locator::Css("form.search"))
+        .await
+        .expect("search form");
+    form.set_by_name("q", "PAY").await.expect("type");
+    form.submit().await.expect("submit");
+    assert_eq!(text_of(&c, "#result-title").await, "project=PAY");
+    let result = text_of(&c, "table.moves tbody").await;
+    assert!(
+        result.contains("Ship the new checkout") && result.contains("100%"),
+        "{result}"
+    );
+    screenshot(&c, "moves.png").await;
+
+    // Unaligned work: WEB-7 moves nothing, and its title is text, not a script.
+    c.find(Locator::LinkText("Unaligned work"))
+        .await
+        .expect("nav")
+        .click()
+        .await
+        .expect("click");
+    let items = text_of(&c, "ul.items").await;
+    assert!(items.contains("WEB-7"), "{items}");
+    assert!(items.contains("<script>alert('owned')</script>"), "{items}");
+    let scripts = c
+        .execute("return document.querySelectorAll('script').length", vec![])
+        .await
+        .expect("execute");
+    assert_eq!(
+        scripts,
+        json!(0),
+        "a <script> element made it into the page"
+    );
+    assert!(
+        c.get_alert_text().await.is_err(),
+        "an alert opened: the title ran as script"
+    );
+    screenshot(&c, "unaligned.png").await;
+
+    // The demo's overview, for the README.
+    let demo_dir = tempfile::tempdir().expect("demo dir");
+    let port = free_port();
+    let demo = Killed(
+        Command::new(env!("CARGO_BIN_EXE_okrsync"))
+            .args(["demo", "--listen", &format!("127.0.0.1:{port}"), "--dir"])
+            .arg(demo_dir.path())
+            .env_remove("OKRSYNC_NOW")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the demo"),
+    );
+    wait_until_up(&format!("http://127.0.0.1:{port}/readyz")).await;
+    c.goto(&format!("http://127.0.0.1:{port}/"))
+        .await
+        .expect("demo overview");
+    assert!(text_of(&c, "#objective-emea")
+        .await
+        .contains("Win the EMEA market"));
+    screenshot(&c, "demo-overview.png").await;
+    drop(demo);
+
+    c.close().await.expect("close the browser");
+    stop.send(true).expect("stop");
+    server.await.expect("join").expect("server");
+}
