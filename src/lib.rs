@@ -16,6 +16,7 @@ pub mod progress;
 pub mod report;
 pub mod rules;
 pub mod server;
+pub mod service;
 pub mod settings;
 pub mod simulator;
 pub mod sources;

@@ -127,7 +127,7 @@ pub fn json_with_etag<T: Serialize>(request: &HeaderMap, doc: &T) -> Response {
 #[utoipa::path(get, path = "/api/v1/objectives", tag = "reports",
     responses((status = 200, body = StatusDoc), (status = 304, description = "Not modified (If-None-Match)")))]
 pub async fn objectives(State(s): Shared, headers: HeaderMap) -> Result<Response, ReportError> {
-    let doc = report::status(s.engine.store(), s.engine.settings(), clock::now()).await?;
+    let doc = report::status(s.engine().store(), s.engine().settings(), clock::now()).await?;
     Ok(json_with_etag(&headers, &doc))
 }
 
@@ -141,7 +141,7 @@ pub async fn key_result(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ReportError> {
-    let doc = report::explain(s.engine.store(), s.engine.settings(), &id, clock::now()).await?;
+    let doc = report::explain(s.engine().store(), s.engine().settings(), &id, clock::now()).await?;
     Ok(json_with_etag(&headers, &doc))
 }
 
@@ -159,7 +159,7 @@ pub async fn moves(
             "the selector parameter is required, e.g. ?selector=project=PAY".into(),
         )
     })?;
-    let doc = report::moves(s.engine.store(), s.engine.settings(), &selector).await?;
+    let doc = report::moves(s.engine().store(), s.engine().settings(), &selector).await?;
     Ok(json_with_etag(&headers, &doc))
 }
 
@@ -173,8 +173,8 @@ pub async fn unaligned(
     headers: HeaderMap,
 ) -> Result<Response, ReportError> {
     let doc = report::unaligned(
-        s.engine.store(),
-        s.engine.settings(),
+        s.engine().store(),
+        s.engine().settings(),
         q.period.as_deref(),
         clock::now(),
     )
@@ -186,7 +186,7 @@ pub async fn unaligned(
 #[utoipa::path(get, path = "/api/v1/sources", tag = "reports",
     responses((status = 200, body = SourcesDoc), (status = 304, description = "Not modified")))]
 pub async fn sources(State(s): Shared, headers: HeaderMap) -> Result<Response, ReportError> {
-    let doc = report::sources(s.engine.store(), s.engine.settings(), 10).await?;
+    let doc = report::sources(s.engine().store(), s.engine().settings(), 10).await?;
     Ok(json_with_etag(&headers, &doc))
 }
 
@@ -217,7 +217,7 @@ pub async fn checkin(
         );
     };
     match s
-        .engine
+        .engine()
         .checkin(
             &id,
             body.value,
@@ -227,7 +227,9 @@ pub async fn checkin(
         .await
     {
         Ok(()) => {
-            match report::explain(s.engine.store(), s.engine.settings(), &id, clock::now()).await {
+            match report::explain(s.engine().store(), s.engine().settings(), &id, clock::now())
+                .await
+            {
                 Ok(doc) => (StatusCode::CREATED, Json(doc.kr)).into_response(),
                 Err(e) => e.into_response(),
             }
@@ -258,7 +260,7 @@ pub async fn sync_now(State(s): Shared, headers: HeaderMap) -> Response {
     if let Some(refusal) = refuse_writes(&s, &headers) {
         return refusal;
     }
-    match s.engine.sync_all(false).await {
+    match s.engine().sync_all(false).await {
         Ok(runs) => Json(SyncResponse { runs }).into_response(),
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "sync requested over HTTP failed");

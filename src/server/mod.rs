@@ -26,7 +26,7 @@ mod metrics;
 
 use crate::clock;
 use crate::report::ReportError;
-use crate::sync::Engine;
+use crate::sync::{Engine, SharedEngine};
 
 /// A bound server; tests build it on port 0 and read [`Application::port`].
 pub struct Application {
@@ -36,16 +36,31 @@ pub struct Application {
 }
 
 pub(crate) struct AppState {
-    engine: Engine,
+    shared: SharedEngine,
+}
+
+impl AppState {
+    /// The engine in force now (a reload swaps it).
+    fn engine(&self) -> Engine {
+        self.shared.current()
+    }
 }
 
 impl Application {
     pub async fn build(engine: Engine, listen: SocketAddr) -> anyhow::Result<Application> {
+        Application::build_shared(SharedEngine::new(engine), listen).await
+    }
+
+    /// A server over the engine the daemon shares with its scheduler and reloads.
+    pub async fn build_shared(
+        shared: SharedEngine,
+        listen: SocketAddr,
+    ) -> anyhow::Result<Application> {
         let listener = TcpListener::bind(listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(AppState { engine });
+        let state = Arc::new(AppState { shared });
         let reads = Router::new()
             .route("/metrics", get(prometheus))
             .route("/api/v1/openapi.json", get(api::openapi))
@@ -118,18 +133,36 @@ impl IntoResponse for ReportError {
     }
 }
 
+/// Ready when the config is loaded (it is, once the server runs), the database answers
+/// within 3 s and every migration this binary knows is applied.
 async fn readyz(State(s): Shared) -> Response {
-    match s.engine.store().ping().await {
-        Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => error(
+    let engine = s.engine();
+    let store = engine.store();
+    let check = async {
+        store
+            .ping()
+            .await
+            .map_err(|e| format!("database unreachable: {e}"))?;
+        match store.pending_migrations().await {
+            Ok(0) => Ok(()),
+            Ok(n) => Err(format!(
+                "{n} database migration(s) not applied; run okrsync migrate"
+            )),
+            Err(e) => Err(format!("cannot read the applied migrations: {e}")),
+        }
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(3), check).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready").into_response(),
+        Ok(Err(why)) => error(StatusCode::SERVICE_UNAVAILABLE, why),
+        Err(_) => error(
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("database unreachable: {e}"),
+            "database unreachable: no answer within 3 s",
         ),
     }
 }
 
 async fn prometheus(State(s): Shared) -> Result<Response, ReportError> {
-    let text = metrics::render(s.engine.store(), s.engine.settings(), clock::now()).await?;
+    let text = metrics::render(s.engine().store(), s.engine().settings(), clock::now()).await?;
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,
@@ -143,7 +176,8 @@ async fn prometheus(State(s): Shared) -> Result<Response, ReportError> {
 /// Whether the request carries the configured token: `Authorization: Bearer <token>`, or
 /// HTTP Basic with the token as password (any user name).
 fn has_token(s: &AppState, headers: &HeaderMap) -> bool {
-    let Some(token) = &s.engine.settings().server.api_token else {
+    let engine = s.engine();
+    let Some(token) = &engine.settings().server.api_token else {
         return false;
     };
     let Some(value) = headers
@@ -187,7 +221,7 @@ fn unauthorized(message: &str) -> Response {
 /// `None` when a write may go ahead, else the refusal: 403 when writes are disabled (no
 /// token configured), 401 without the right token.
 fn refuse_writes(s: &AppState, headers: &HeaderMap) -> Option<Response> {
-    if s.engine.settings().server.api_token.is_none() {
+    if s.engine().settings().server.api_token.is_none() {
         return Some(error(
             StatusCode::FORBIDDEN,
             "write endpoints are disabled: no server.api_token_env is configured",
@@ -202,7 +236,7 @@ fn refuse_writes(s: &AppState, headers: &HeaderMap) -> Option<Response> {
 
 /// Lets reads through unless `server.require_token_for_reads` is set and the token is missing.
 async fn guard_reads(State(s): Shared, request: Request, next: Next) -> Response {
-    if s.engine.settings().server.require_token_for_reads && !has_token(&s, request.headers()) {
+    if s.engine().settings().server.require_token_for_reads && !has_token(&s, request.headers()) {
         return unauthorized("this server requires the API token for reads");
     }
     next.run(request).await

@@ -51,6 +51,8 @@ pub struct ServerSettings {
     pub api_token: Option<SecretString>,
     /// Reads (API, dashboard, metrics) need the token too; refused outright without one.
     pub require_token_for_reads: bool,
+    /// How long shutdown waits for sync steps under way before rolling them back.
+    pub shutdown_timeout: std::time::Duration,
 }
 
 #[derive(Clone)]
@@ -350,11 +352,15 @@ fn read_server(top: &mut Section, sink: &mut Sink, base: &Path) -> Option<Server
                 .to_string(),
         );
     }
+    let shutdown_timeout = s
+        .duration(sink, "shutdown_timeout")
+        .unwrap_or(std::time::Duration::from_secs(30));
     s.finish(sink);
     Some(ServerSettings {
         listen: listen?,
         api_token,
         require_token_for_reads,
+        shutdown_timeout,
     })
 }
 

@@ -5,10 +5,12 @@
 //! Times are stored as epoch milliseconds, lists and maps as JSON text.
 
 mod items;
+mod leases;
 mod okrs;
 mod runs;
 
 pub use items::{content_hash, ItemRow, Selector, SelectorKind};
+pub use leases::Lease;
 pub use okrs::{KrSnapshot, KrState, ObjectiveRow};
 pub use runs::{SourceState, SyncRun};
 
@@ -156,6 +158,15 @@ impl Store {
         Ok(row.0 as usize)
     }
 
+    /// Migrations this binary knows that the database has not applied.
+    pub async fn pending_migrations(&self) -> Result<usize> {
+        let known = match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.iter().count(),
+            Backend::Postgres => POSTGRES_MIGRATIONS.iter().count(),
+        };
+        Ok(known.saturating_sub(self.applied_migrations().await?))
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -207,6 +218,69 @@ impl Tx {
 }
 
 /// `sqlite://data/x.db`, `sqlite:data/x.db`, `sqlite:///abs/x.db` → the file path.
+/// Another `okrsync run` already uses this SQLite database.
+#[derive(Debug, thiserror::Error)]
+#[error("another okrsync run ({holder}) uses {path}: SQLite supports one replica; use PostgreSQL (database.url = \"postgres://…\") to run several")]
+pub struct SingleReplica {
+    pub path: String,
+    pub holder: String,
+}
+
+/// On SQLite, the daemon holds an exclusive lock on `<database>.lock` while it runs (the
+/// operating system drops it when the process ends, however it ends): a second daemon on
+/// the same file refuses to start. `None` for PostgreSQL, where replicas share the work.
+pub fn lock_single_replica(settings: &DatabaseSettings) -> anyhow::Result<Option<std::fs::File>> {
+    use anyhow::Context;
+    use std::io::{Read, Seek, Write};
+    let raw = settings.url.expose_secret();
+    if !raw.starts_with("sqlite:") {
+        return Ok(None);
+    }
+    let path = sqlite_path(raw);
+    if path == ":memory:" {
+        return Ok(None);
+    }
+    let lock_path = format!("{path}.lock");
+    if let Some(parent) = Path::new(&lock_path).parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .with_context(|| format!("cannot open {lock_path}"))?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0)?;
+            file.rewind()?;
+            write!(file, "{}", crate::sync::replica_id())?;
+            file.flush()?;
+            Ok(Some(file))
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            Err(SingleReplica {
+                path,
+                holder: if holder.trim().is_empty() {
+                    "unknown process".into()
+                } else {
+                    holder.trim().to_string()
+                },
+            }
+            .into())
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(anyhow::Error::new(e).context(format!("cannot lock {lock_path}")))
+        }
+    }
+}
+
 fn sqlite_path(url: &str) -> String {
     let rest = url.trim_start_matches("sqlite:");
     let rest = rest.strip_prefix("//").unwrap_or(rest);

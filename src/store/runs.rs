@@ -36,6 +36,8 @@ pub struct SyncRun {
     pub requests: i64,
     pub krs_changed: i64,
     pub error: Option<String>,
+    /// The replica (`host:pid`) that ran it.
+    pub replica: Option<String>,
 }
 
 type SourceRow = (
@@ -98,8 +100,8 @@ impl Tx {
 
     pub async fn insert_run(&mut self, r: &SyncRun) -> Result<()> {
         sqlx::query(
-            "INSERT INTO sync_runs (source, mode, started_ms, finished_ms, outcome, fetched, changed, deleted, requests, krs_changed, error) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO sync_runs (source, mode, started_ms, finished_ms, outcome, fetched, changed, deleted, requests, krs_changed, error, replica) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&r.source)
         .bind(&r.mode)
@@ -112,6 +114,7 @@ impl Tx {
         .bind(r.requests)
         .bind(r.krs_changed)
         .bind(r.error.clone())
+        .bind(r.replica.clone())
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -166,9 +169,10 @@ impl Store {
             i64,
             i64,
             Option<String>,
+            Option<String>,
         );
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT source, mode, started_ms, finished_ms, outcome, fetched, changed, deleted, requests, krs_changed, error \
+            "SELECT source, mode, started_ms, finished_ms, outcome, fetched, changed, deleted, requests, krs_changed, error, replica \
              FROM sync_runs WHERE ($1 = '' OR source = $1) ORDER BY started_ms DESC, id DESC LIMIT $2",
         )
         .bind(source.unwrap_or(""))
@@ -189,6 +193,7 @@ impl Store {
                 requests: r.8,
                 krs_changed: r.9,
                 error: r.10,
+                replica: r.11,
             })
             .collect())
     }

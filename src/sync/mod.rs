@@ -6,8 +6,10 @@
 //! re-matches every item when the rules change.
 
 mod scheduler;
+mod shared;
 
-pub use scheduler::run_scheduler;
+pub use scheduler::{lease_timing, run_scheduler};
+pub use shared::{Reload, SharedEngine};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -41,6 +43,20 @@ impl Mode {
             Mode::Full => "full",
         }
     }
+}
+
+/// This process as a replica: `host:pid`, recorded on leases and sync runs.
+pub fn replica_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into());
+        format!("{host}:{}", std::process::id())
+    })
 }
 
 /// Owns the built sources and drives sync steps against the store.
@@ -279,6 +295,7 @@ impl Engine {
             mode: mode.as_str().to_string(),
             started_at: started,
             outcome: "ok".into(),
+            replica: Some(replica_id().to_string()),
             ..SyncRun::default()
         };
         let mut tx = self.store.begin().await?;

@@ -1,36 +1,129 @@
-//! Runs every source on its own interval until shutdown. A step that is under way when
-//! shutdown arrives finishes (its transaction commits or rolls back); no new step starts.
+//! Runs every source on its own interval until shutdown, on one replica at a time.
+//!
+//! Each replica checks every source a few times per interval ("ticks"): it takes or renews
+//! the source's lease in the store, and if it holds it and the source is due (one interval
+//! after its last step started, on whichever replica), it runs a step while renewing the
+//! lease. A replica that dies stops renewing; its leases expire (time to live: the
+//! interval minus one tick, at most a minute) and another replica takes them over at its
+//! next tick, so within one interval. On
+//! shutdown no new step starts, a step under way finishes (its transaction commits or rolls
+//! back), and the leases are released so others take over at once.
 
+use std::time::Duration;
+
+use chrono::Utc;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::Engine;
+use super::{replica_id, SharedEngine};
 
-/// Polls each source every `every` until `shutdown` turns true.
-pub async fn run_scheduler(engine: Engine, shutdown: watch::Receiver<bool>) {
+/// How often a replica checks a source polled every `every`, and how long a lease lasts.
+pub fn lease_timing(every: Duration) -> (Duration, Duration) {
+    let tick = (every / 4).clamp(Duration::from_millis(100), Duration::from_secs(15));
+    let ttl = every
+        .saturating_sub(tick)
+        .clamp(tick * 2, Duration::from_secs(60).max(tick * 2));
+    (tick, ttl)
+}
+
+/// Polls each source until `shutdown` turns true; then releases this replica's leases.
+pub async fn run_scheduler(shared: SharedEngine, shutdown: watch::Receiver<bool>) {
     let mut tasks = JoinSet::new();
-    for name in engine.source_names() {
-        let engine = engine.clone();
+    for name in shared.current().source_names() {
+        let shared = shared.clone();
         let mut shutdown = shutdown.clone();
-        let every = engine.settings().sources[&name].every;
         tasks.spawn(async move {
             loop {
                 if *shutdown.borrow() {
                     break;
                 }
-                let step = async {
-                    let mode = engine.next_mode(&name).await?;
-                    engine.sync_source(&name, mode).await
+                let engine = shared.current();
+                let Some(every) = engine.settings().sources.get(&name).map(|s| s.every) else {
+                    break;
                 };
-                if let Err(e) = step.await {
-                    tracing::error!(source = %name, error = format!("{e:#}"), "sync step could not be recorded");
+                let (tick, ttl) = lease_timing(every);
+                let store = engine.store().clone();
+                let lease = |now: chrono::DateTime<Utc>| {
+                    let store = store.clone();
+                    let name = name.clone();
+                    async move {
+                        store
+                            .try_lease(
+                                &name,
+                                replica_id(),
+                                now,
+                                now + chrono::Duration::from_std(ttl).unwrap_or_default(),
+                            )
+                            .await
+                    }
+                };
+                let now = Utc::now();
+                match lease(now).await {
+                    Ok(Some(last_run)) => {
+                        let due = last_run.is_none_or(|t| {
+                            (now - t).to_std().unwrap_or_default() + Duration::from_millis(20)
+                                >= every
+                        });
+                        if due {
+                            if let Err(e) = store.mark_lease_run(&name, replica_id(), now).await {
+                                tracing::warn!(source = %name, error = %e, "cannot note the step on the lease");
+                            }
+                            let step = async {
+                                let mode = engine.next_mode(&name).await?;
+                                engine.sync_source(&name, mode).await
+                            };
+                            // Keep the lease while the step runs.
+                            let heartbeat = async {
+                                loop {
+                                    tokio::time::sleep(tick).await;
+                                    if let Err(e) = lease(Utc::now()).await {
+                                        tracing::warn!(source = %name, error = %e, "cannot renew the lease");
+                                    }
+                                }
+                            };
+                            let result = tokio::select! {
+                                r = step => r,
+                                _ = heartbeat => unreachable!("the heartbeat never ends"),
+                            };
+                            if let Err(e) = result {
+                                tracing::error!(source = %name, error = format!("{e:#}"), "sync step could not be recorded");
+                            }
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(source = %name, error = %e, "cannot take the lease; retrying");
+                    }
                 }
                 tokio::select! {
-                    _ = tokio::time::sleep(every) => {}
+                    _ = tokio::time::sleep(tick) => {}
                     _ = shutdown.changed() => {}
                 }
             }
         });
     }
     while tasks.join_next().await.is_some() {}
+    let store = shared.current().store().clone();
+    match store.release_leases(replica_id()).await {
+        Ok(n) => tracing::info!(released = n, "released this replica's leases"),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot release the leases; they expire by themselves")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lease_timing;
+    use std::time::Duration;
+
+    #[test]
+    fn leases_outlive_a_few_ticks_and_at_most_a_minute_or_an_interval() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        assert_eq!(lease_timing(s(300)), (s(15), s(60)));
+        assert_eq!(lease_timing(s(20)), (s(5), s(15)));
+        assert_eq!(lease_timing(s(2)), (ms(500), ms(1500)));
+        assert_eq!(lease_timing(ms(100)), (ms(100), ms(200)));
+    }
 }

@@ -363,8 +363,11 @@ async fn json_documents_match_the_hand_computed_scenario(db: Db) {
     assert_eq!(
         un["by_project"],
         json!([
-            {"project": "PAY", "items": 7, "unaligned": 2, "unaligned_estimate": 8.0, "share": 2.0 / 7.0},
-            {"project": "WEB", "items": 2, "unaligned": 1, "unaligned_estimate": 5.0, "share": 0.5},
+            // estimate: PAY-2 5 + PAY-3 3 + PAY-8 2 + PAY-9 8 = 18; WEB-1 5 + WEB-3 3 = 8.
+            {"project": "PAY", "items": 7, "unaligned": 2, "unaligned_estimate": 8.0, "share": 2.0 / 7.0,
+             "estimate": 18.0, "estimate_share": 8.0 / 18.0},
+            {"project": "WEB", "items": 2, "unaligned": 1, "unaligned_estimate": 5.0, "share": 0.5,
+             "estimate": 8.0, "estimate_share": 5.0 / 8.0},
         ])
     );
 }

@@ -266,7 +266,7 @@ struct RefreshQuery {
 
 async fn overview(State(s): Shared, Query(q): Query<RefreshQuery>) -> Response {
     let now = clock::now();
-    let doc = match report::status(s.engine.store(), s.engine.settings(), now).await {
+    let doc = match report::status(s.engine().store(), s.engine().settings(), now).await {
         Ok(d) => d,
         Err(e) => return report_error(e, "overview"),
     };
@@ -331,8 +331,9 @@ struct KrPage {
 
 async fn kr_page(State(s): Shared, Path(id): Path<String>) -> Response {
     let now = clock::now();
-    let settings = s.engine.settings();
-    let doc = match report::explain(s.engine.store(), settings, &id, now).await {
+    let engine = s.engine();
+    let settings = engine.settings();
+    let doc = match report::explain(engine.store(), settings, &id, now).await {
         Ok(d) => d,
         Err(e) => return report_error(e, "overview"),
     };
@@ -465,7 +466,7 @@ async fn moves_page(State(s): Shared, Query(f): Query<MovesForm>) -> Response {
         problem: None,
     };
     if let Some(selector) = selector {
-        match report::moves(s.engine.store(), s.engine.settings(), &selector).await {
+        match report::moves(s.engine().store(), s.engine().settings(), &selector).await {
             Ok(doc) => {
                 page.result = Some(MovesResult {
                     selector: doc.selector.clone(),
@@ -552,7 +553,7 @@ async fn unaligned_page(State(s): Shared, Query(f): Query<PeriodForm>) -> Respon
         total_unaligned: 0,
         problem: None,
     };
-    match report::unaligned(s.engine.store(), s.engine.settings(), requested, now).await {
+    match report::unaligned(s.engine().store(), s.engine().settings(), requested, now).await {
         Ok(doc) => {
             page.periods = doc.periods.join(", ");
             page.total_items = doc.by_project.iter().map(|p| p.items).sum();
@@ -640,7 +641,7 @@ struct SourcesPage {
 
 async fn sources_page(State(s): Shared) -> Response {
     let now = clock::now();
-    let doc = match report::sources(s.engine.store(), s.engine.settings(), 5).await {
+    let doc = match report::sources(s.engine().store(), s.engine().settings(), 5).await {
         Ok(d) => d,
         Err(e) => return report_error(e, "sources"),
     };

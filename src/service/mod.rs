@@ -1,0 +1,4 @@
+//! Running under a service manager: the systemd readiness, reload, stop and watchdog
+//! protocol ([`notify`]).
+
+pub mod notify;
