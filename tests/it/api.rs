@@ -281,10 +281,7 @@ async fn json_reads_have_etags_and_an_openapi_document(db: Db) {
     // ETag: the same document answers 304 to If-None-Match, a change gives a new tag.
     let first = s.get("/api/v1/objectives").await;
     assert_eq!(first.status(), 200);
-    let etag = first.headers()["etag"]
-        .to_str()
-        .expect("ascii")
-        .to_string();
+    let etag = first.headers()["etag"].to_str().expect("ascii").to_string();
     assert!(etag.starts_with('"') && etag.len() > 10, "{etag}");
     let again = s
         .http
@@ -336,7 +333,13 @@ async fn json_reads_have_etags_and_an_openapi_document(db: Db) {
             jira["items"].clone(),
             jira["every_seconds"].clone()
         ),
-        (json!("jira"), json!("jira"), json!("ok"), json!(3), json!(60))
+        (
+            json!("jira"),
+            json!("jira"),
+            json!("ok"),
+            json!(3),
+            json!(60)
+        )
     );
     assert_eq!(jira["recent_runs"][0]["mode"], json!("full"));
     assert!(jira["next_run"].is_string());
