@@ -154,6 +154,10 @@ struct Inner {
     numbered: HashMap<usize, Fault>,
     counted: usize,
     requests: Vec<RecordedRequest>,
+    /// Every search waits this long before it answers (a slow Jira).
+    latency: std::time::Duration,
+    /// Searches received, counted on arrival (before the latency).
+    arrived: usize,
 }
 
 struct Shared {
@@ -241,6 +245,16 @@ impl JiraSim {
     }
 
     /// The next search request gets this answer (a queue).
+    /// Makes every later search wait `latency` before it answers.
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        self.inner().latency = latency;
+    }
+
+    /// Searches received so far, counted when they arrive.
+    pub fn arrived(&self) -> usize {
+        self.inner().arrived
+    }
+
     pub fn fail_next(&self, fault: Fault) {
         self.inner().faults.push_back(fault);
     }
@@ -481,6 +495,14 @@ async fn search(
     Query(params): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Response {
+    let latency = {
+        let mut inner = shared.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.arrived += 1;
+        inner.latency
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let path = uri.path().to_string();
     let record = |status: u16, auth: bool| RecordedRequest {
         method: "GET".into(),

@@ -8,5 +8,6 @@ mod cli;
 mod daemon;
 mod github;
 mod helpers;
+mod service;
 mod sheet;
 mod sync;
