@@ -1,7 +1,8 @@
 //! `GET /metrics` in the Prometheus text format, computed from the store when scraped, so
 //! every replica reports the same numbers: sync runs and failures per source, items per
 //! source, last successful sync time, KR progress and current values, objective progress,
-//! and the unaligned share per project.
+//! and the unaligned share per project; plus this process's own requests upstream (counts
+//! by status, latency histogram, rate-limit budget left).
 
 use std::fmt::Write;
 
@@ -139,7 +140,72 @@ pub async fn render(
             p.share
         );
     }
+    upstream(&mut out);
     Ok(out)
+}
+
+/// This process's requests to each upstream (not shared between replicas: each reports
+/// its own, as Prometheus expects of counters).
+fn upstream(out: &mut String) {
+    use crate::sources::stats::{self, BUCKETS};
+    let s = stats::snapshot();
+    header(
+        out,
+        "okrsync_upstream_requests_total",
+        "counter",
+        "Requests this process sent upstream, by source and HTTP status (error: no answer).",
+    );
+    for ((source, status), n) in &s.requests {
+        let _ = writeln!(
+            out,
+            "okrsync_upstream_requests_total{{source=\"{}\",status=\"{}\"}} {n}",
+            label(source),
+            label(status)
+        );
+    }
+    header(
+        out,
+        "okrsync_upstream_request_duration_seconds",
+        "histogram",
+        "Time until the upstream's answer (its headers) arrived, by source.",
+    );
+    for (source, l) in &s.latency {
+        let src = label(source);
+        for (bound, n) in BUCKETS.iter().zip(l.buckets.iter()) {
+            let _ = writeln!(
+                out,
+                "okrsync_upstream_request_duration_seconds_bucket{{source=\"{src}\",le=\"{bound}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "okrsync_upstream_request_duration_seconds_bucket{{source=\"{src}\",le=\"+Inf\"}} {}",
+            l.count
+        );
+        let _ = writeln!(
+            out,
+            "okrsync_upstream_request_duration_seconds_sum{{source=\"{src}\"}} {}",
+            l.sum
+        );
+        let _ = writeln!(
+            out,
+            "okrsync_upstream_request_duration_seconds_count{{source=\"{src}\"}} {}",
+            l.count
+        );
+    }
+    header(
+        out,
+        "okrsync_upstream_rate_limit_remaining",
+        "gauge",
+        "The rate-limit budget the upstream reported last (x-ratelimit-remaining).",
+    );
+    for (source, r) in &s.rate_limit_remaining {
+        let _ = writeln!(
+            out,
+            "okrsync_upstream_rate_limit_remaining{{source=\"{}\"}} {r}",
+            label(source)
+        );
+    }
 }
 
 #[cfg(test)]

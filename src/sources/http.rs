@@ -200,7 +200,21 @@ impl HttpClient {
                 Some(Body::Raw(b)) => req = req.body(b.clone()),
                 None => {}
             }
-            let wait = match req.send().await {
+            let asked = std::time::Instant::now();
+            let answer = req.send().await;
+            match &answer {
+                Err(_) => super::stats::record(&self.source, None, asked.elapsed(), None),
+                Ok(resp) => super::stats::record(
+                    &self.source,
+                    Some(resp.status().as_u16()),
+                    asked.elapsed(),
+                    resp.headers()
+                        .get("x-ratelimit-remaining")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse().ok()),
+                ),
+            }
+            let wait = match answer {
                 Err(e) => {
                     let message = if e.is_timeout() {
                         format!("timed out after {:?}", self.settings.timeout)

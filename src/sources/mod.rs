@@ -6,6 +6,7 @@ pub mod github;
 pub mod http;
 pub mod jira;
 pub mod sheet;
+pub mod stats;
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;

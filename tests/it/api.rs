@@ -137,6 +137,12 @@ async fn routes_answer_with_the_cli_documents(db: Db) {
         "okrsync_kr_progress{kr=\"o.done\",objective=\"o\",status=",
         "okrsync_kr_current{kr=\"o.done\"} 1",
         "# TYPE okrsync_unaligned_share gauge",
+        // This process's own requests upstream (the sync above made some).
+        "okrsync_upstream_requests_total{source=\"jira\",status=\"200\"} ",
+        "# TYPE okrsync_upstream_request_duration_seconds histogram",
+        "okrsync_upstream_request_duration_seconds_bucket{source=\"jira\",le=\"+Inf\"} ",
+        "okrsync_upstream_request_duration_seconds_count{source=\"jira\"} ",
+        "# TYPE okrsync_upstream_rate_limit_remaining gauge",
     ] {
         assert!(text.contains(line), "missing «{line}» in:\n{text}");
     }
