@@ -2,7 +2,7 @@
 //! key results through rules kept in git, computes progress with its history and evidence,
 //! and reports work that moves no key result.
 //!
-//! Layers, from the outside in: [`cli`] and [`server`] (interfaces) → [`sync`] (the engine)
+//! Layers, from the outside in: [`cli`], [`service`] and [`server`] (interfaces) → [`sync`] (the engine)
 //! → [`sources`] (upstreams) and [`store`] (SQLite/PostgreSQL) → [`rules`] and [`progress`]
 //! (pure computation on the [`model`]). [`settings`] loads and validates the config;
 //! [`report`] builds the documents users read; [`simulator`] holds the fake upstream

@@ -7,14 +7,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use tokio::sync::watch;
 
 use crate::clock;
 use crate::report;
-use crate::server::Application;
 use crate::settings::Settings;
 use crate::store::Store;
-use crate::sync::{run_scheduler, Engine, Mode, SharedEngine};
+use crate::sync::{Engine, Mode};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -192,7 +190,7 @@ async fn dispatch(command: Command, settings: Arc<Settings>) -> anyhow::Result<E
         Command::Run => {
             let _single = crate::store::lock_single_replica(&settings.database)?;
             let engine = open(settings.clone()).await?;
-            run_daemon(engine, settings.server.listen, None).await?;
+            crate::service::run_daemon(engine, settings.server.listen, None).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Sync { source, full } => {
@@ -261,120 +259,5 @@ async fn dispatch(command: Command, settings: Arc<Settings>) -> anyhow::Result<E
             Ok(ExitCode::SUCCESS)
         }
         Command::Check | Command::Demo { .. } => Ok(ExitCode::SUCCESS),
-    }
-}
-
-/// The daemon: scheduler plus HTTP server until SIGTERM/SIGINT; SIGHUP reloads the OKRs
-/// and rules. Tells systemd when it is ready, reloading and stopping, and pings its
-/// watchdog. On shutdown, steps under way get `server.shutdown_timeout` to finish; then
-/// they are abandoned, which rolls their transactions back.
-pub async fn run_daemon(
-    engine: Engine,
-    listen: std::net::SocketAddr,
-    ready: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
-) -> anyhow::Result<()> {
-    use crate::service::notify;
-    let grace = engine.settings().server.shutdown_timeout;
-    let shared = SharedEngine::new(engine);
-    let app = Application::build_shared(shared.clone(), listen).await?;
-    let addr = app.addr();
-    tracing::info!(%addr, sources = shared.current().source_names().len(), replica = crate::sync::replica_id(), "okrsync is running");
-    if let Some(tx) = ready {
-        let _ = tx.send(addr);
-    }
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let server = tokio::spawn(app.run_until_stopped(stop_rx.clone()));
-    let mut scheduler = tokio::spawn(run_scheduler(shared.clone(), stop_rx));
-    let watchdog = notify::watchdog_interval().map(|every| {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tick.tick().await;
-                let _ = notify::watchdog_ping();
-            }
-        })
-    });
-    let _ = notify::ready();
-    let mut signals = Signals::new()?;
-    loop {
-        match signals.next().await {
-            Signal::Stop => break,
-            Signal::Reload => {
-                let _ = notify::reloading();
-                match shared.reload().await {
-                    crate::sync::Reload::Applied { .. } => {
-                        let _ = notify::status("running; OKRs and rules reloaded");
-                    }
-                    crate::sync::Reload::Refused(_) => {
-                        let _ = notify::status(
-                            "running; the last reload was refused (see the log), the previous OKRs and rules stay",
-                        );
-                    }
-                }
-                let _ = notify::ready();
-            }
-        }
-    }
-    let _ = notify::stopping();
-    tracing::info!(grace = %humantime::format_duration(grace), "shutting down: no new sync steps; waiting for those under way");
-    let _ = stop_tx.send(true);
-    if tokio::time::timeout(grace, &mut scheduler).await.is_err() {
-        tracing::warn!("sync steps still under way after the shutdown timeout: rolling them back");
-        scheduler.abort();
-        let _ = scheduler.await;
-        let _ = shared
-            .current()
-            .store()
-            .release_leases(crate::sync::replica_id())
-            .await;
-    }
-    if let Some(w) = watchdog {
-        w.abort();
-    }
-    server.await??;
-    Ok(())
-}
-
-enum Signal {
-    Stop,
-    Reload,
-}
-
-/// SIGTERM/SIGINT (stop) and SIGHUP (reload).
-struct Signals {
-    #[cfg(unix)]
-    term: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    hup: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn new() -> anyhow::Result<Signals> {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            Ok(Signals {
-                term: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
-                hup: signal(SignalKind::hangup()).context("cannot handle SIGHUP")?,
-            })
-        }
-        #[cfg(not(unix))]
-        Ok(Signals {})
-    }
-
-    async fn next(&mut self) -> Signal {
-        #[cfg(unix)]
-        {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => Signal::Stop,
-                _ = self.term.recv() => Signal::Stop,
-                _ = self.hup.recv() => Signal::Reload,
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-            Signal::Stop
-        }
     }
 }

@@ -117,7 +117,7 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
             }
         })
     };
-    let result = crate::cli::run_daemon(engine, listen, None).await;
+    let result = crate::service::run_daemon(engine, listen, None).await;
     advancing.abort();
     result?;
     Ok(ExitCode::SUCCESS)

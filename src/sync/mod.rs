@@ -8,7 +8,7 @@
 mod scheduler;
 mod shared;
 
-pub use scheduler::{lease_timing, run_scheduler};
+pub use scheduler::{lease_timing, run_scheduler, since_last_tick};
 pub use shared::{Reload, SharedEngine};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -49,11 +49,13 @@ impl Mode {
 pub fn replica_id() -> &'static str {
     static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     ID.get_or_init(|| {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .or_else(|| std::env::var("HOSTNAME").ok())
+        // /proc/sys is hidden under systemd's ProcSubset=pid; /etc/hostname is not.
+        let host = ["/proc/sys/kernel/hostname", "/etc/hostname"]
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .chain(std::env::var("HOSTNAME").ok())
             .map(|h| h.trim().to_string())
-            .filter(|h| !h.is_empty())
+            .find(|h| !h.is_empty())
             .unwrap_or_else(|| "localhost".into());
         format!("{host}:{}", std::process::id())
     })

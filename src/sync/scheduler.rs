@@ -9,13 +9,35 @@
 //! shutdown no new step starts, a step under way finishes (its transaction commits or rolls
 //! back), and the leases are released so others take over at once.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::{replica_id, SharedEngine};
+
+/// Milliseconds since [`started`] at the scheduler's latest sign of life (a tick or a
+/// lease renewal); the watchdog pings systemd only while it moves.
+static LAST_TICK_MS: AtomicU64 = AtomicU64::new(0);
+
+fn started() -> Instant {
+    static START: OnceLock<Instant> = OnceLock::new();
+    *START.get_or_init(Instant::now)
+}
+
+fn alive() {
+    LAST_TICK_MS.store(started().elapsed().as_millis() as u64, Ordering::Relaxed);
+}
+
+/// How long ago the scheduler last showed a sign of life.
+pub fn since_last_tick() -> Duration {
+    started()
+        .elapsed()
+        .saturating_sub(Duration::from_millis(LAST_TICK_MS.load(Ordering::Relaxed)))
+}
 
 /// How often a replica checks a source polled every `every`, and how long a lease lasts.
 pub fn lease_timing(every: Duration) -> (Duration, Duration) {
@@ -28,12 +50,14 @@ pub fn lease_timing(every: Duration) -> (Duration, Duration) {
 
 /// Polls each source until `shutdown` turns true; then releases this replica's leases.
 pub async fn run_scheduler(shared: SharedEngine, shutdown: watch::Receiver<bool>) {
+    alive();
     let mut tasks = JoinSet::new();
     for name in shared.current().source_names() {
         let shared = shared.clone();
         let mut shutdown = shutdown.clone();
         tasks.spawn(async move {
             loop {
+                alive();
                 if *shutdown.borrow() {
                     break;
                 }
@@ -76,6 +100,7 @@ pub async fn run_scheduler(shared: SharedEngine, shutdown: watch::Receiver<bool>
                             let heartbeat = async {
                                 loop {
                                     tokio::time::sleep(tick).await;
+                                    alive();
                                     if let Err(e) = lease(Utc::now()).await {
                                         tracing::warn!(source = %name, error = %e, "cannot renew the lease");
                                     }
@@ -97,6 +122,19 @@ pub async fn run_scheduler(shared: SharedEngine, shutdown: watch::Receiver<bool>
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(tick) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        });
+    }
+    if tasks.is_empty() {
+        // No sources: stay (alive) until shutdown, so the watchdog keeps being fed.
+        let mut shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            while !*shutdown.borrow() {
+                alive();
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(10)) => {}
                     _ = shutdown.changed() => {}
                 }
             }

@@ -109,9 +109,14 @@ impl Daemon {
     }
 
     /// SIGTERM, then the exit status (bounded).
-    fn stop(mut self, within: Duration) -> (std::process::ExitStatus, Duration) {
-        let asked = Instant::now();
+    fn stop(self, within: Duration) -> (std::process::ExitStatus, Duration) {
         self.signal("TERM");
+        self.stop_after_signal(within)
+    }
+
+    /// The exit status (bounded) after a stop signal was sent.
+    fn stop_after_signal(mut self, within: Duration) -> (std::process::ExitStatus, Duration) {
+        let asked = Instant::now();
         loop {
             if let Some(s) = self.child.try_wait().expect("wait") {
                 return (s, asked.elapsed());
@@ -576,4 +581,49 @@ async fn readiness_follows_postgresql_going_away_and_coming_back() {
         "log:\n{}",
         std::fs::read_to_string(log).unwrap_or_default()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn it_speaks_the_systemd_notify_protocol() {
+    let env = TestEnv::new(Db::Sqlite, OKRS, SourceOpts::default()).await;
+    seed(&env);
+    let socket_path = env.dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let mut d = Daemon::start(
+        &env.config,
+        env.dir.path(),
+        &[
+            ("NOTIFY_SOCKET", socket_path.display().to_string()),
+            // A 1 s watchdog: pings every 500 ms.
+            ("WATCHDOG_USEC", "1000000".to_string()),
+        ],
+    );
+    let mut seen: Vec<String> = Vec::new();
+    let receive_until = |want: &str, seen: &mut Vec<String>| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline {
+            if let Ok(n) = socket.recv(&mut buf) {
+                seen.push(String::from_utf8_lossy(&buf[..n]).to_string());
+                if seen.last().is_some_and(|m| m.lines().any(|l| l == want)) {
+                    return;
+                }
+            }
+        }
+        panic!("no {want} within 20 s; got {seen:?}");
+    };
+    receive_until("READY=1", &mut seen);
+    d.wait_ready(200, Duration::from_secs(10)).await;
+    receive_until("WATCHDOG=1", &mut seen);
+    receive_until("WATCHDOG=1", &mut seen);
+    d.signal("HUP");
+    receive_until("RELOADING=1", &mut seen);
+    receive_until("READY=1", &mut seen);
+    d.signal("TERM");
+    receive_until("STOPPING=1", &mut seen);
+    let (status, _) = d.stop_after_signal(Duration::from_secs(20));
+    assert!(status.success());
 }
