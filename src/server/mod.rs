@@ -22,6 +22,7 @@ use tokio::sync::watch;
 mod api;
 pub use api::ApiDoc;
 mod dashboard;
+mod hooks;
 mod metrics;
 
 use crate::clock;
@@ -76,6 +77,9 @@ impl Application {
             .route("/readyz", get(readyz))
             .route("/api/v1/key-results/{id}/checkins", post(api::checkin))
             .route("/api/v1/sync", post(api::sync_now))
+            .route("/hooks/github", post(hooks::github))
+            .route("/hooks/jira", post(hooks::jira))
+            .layer(axum::extract::DefaultBodyLimit::max(25 * 1024 * 1024))
             .merge(reads)
             .with_state(state);
         Ok(Application {

@@ -54,6 +54,16 @@ impl Store {
         Ok(())
     }
 
+    /// Makes `name` due now (a webhook said it changed): whichever replica holds its lease
+    /// runs a step at its next check.
+    pub async fn make_due(&self, name: &str) -> Result<()> {
+        sqlx::query("UPDATE leases SET last_run_ms = NULL WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Gives up every lease `holder` has (on shutdown, so others take over at once); when
     /// each source last ran stays, so the next holder keeps the rhythm.
     pub async fn release_leases(&self, holder: &str) -> Result<u64> {

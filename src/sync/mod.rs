@@ -8,7 +8,7 @@
 mod scheduler;
 mod shared;
 
-pub use scheduler::{lease_timing, run_scheduler, since_last_tick};
+pub use scheduler::{lease_timing, run_scheduler, since_last_tick, wake};
 pub use shared::{Reload, SharedEngine};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

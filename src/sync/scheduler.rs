@@ -9,9 +9,11 @@
 //! shutdown no new step starts, a step under way finishes (its transaction commits or rolls
 //! back), and the leases are released so others take over at once.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 
 use chrono::Utc;
 use tokio::sync::watch;
@@ -30,6 +32,25 @@ fn started() -> Instant {
 
 fn alive() {
     LAST_TICK_MS.store(started().elapsed().as_millis() as u64, Ordering::Relaxed);
+}
+
+fn wakers() -> &'static Mutex<HashMap<String, Arc<Notify>>> {
+    static WAKERS: OnceLock<Mutex<HashMap<String, Arc<Notify>>>> = OnceLock::new();
+    WAKERS.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn waker(source: &str) -> Arc<Notify> {
+    wakers()
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(source.to_string())
+        .or_default()
+        .clone()
+}
+
+/// Ends this process's wait before its next check of `source` (after a webhook).
+pub fn wake(source: &str) {
+    waker(source).notify_one();
 }
 
 /// How long ago the scheduler last showed a sign of life.
@@ -55,6 +76,7 @@ pub async fn run_scheduler(shared: SharedEngine, shutdown: watch::Receiver<bool>
     for name in shared.current().source_names() {
         let shared = shared.clone();
         let mut shutdown = shutdown.clone();
+        let woken = waker(&name);
         tasks.spawn(async move {
             loop {
                 alive();
@@ -122,6 +144,7 @@ pub async fn run_scheduler(shared: SharedEngine, shutdown: watch::Receiver<bool>
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(tick) => {}
+                    _ = woken.notified() => {}
                     _ = shutdown.changed() => {}
                 }
             }

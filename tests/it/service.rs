@@ -627,3 +627,104 @@ async fn it_speaks_the_systemd_notify_protocol() {
     let (status, _) = d.stop_after_signal(Duration::from_secs(20));
     assert!(status.success());
 }
+
+fn sign(secret: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(body);
+    let digest = mac.finalize().into_bytes();
+    format!(
+        "sha256={}",
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
+}
+
+/// A signed Jira webhook makes the daemon sync now instead of at the end of its (long)
+/// interval; unsigned or wrongly signed hooks are refused, and kinds without a secret
+/// are disabled.
+async fn a_signed_webhook_syncs_at_once(db: Db) {
+    let env = TestEnv::new(db, OKRS, SourceOpts::default()).await;
+    seed(&env);
+    let secret = "hook-secret";
+    std::fs::write(env.dir.path().join("hook-secret"), secret).expect("write");
+    let config = std::fs::read_to_string(&env.config).expect("config");
+    std::fs::write(
+        &env.config,
+        config.replace(
+            "every = \"1m\"",
+            "every = \"1h\"\nwebhook_secret_file = \"hook-secret\"",
+        ),
+    )
+    .expect("write config");
+    let mut d = Daemon::start(&env.config, env.dir.path(), &[]);
+    d.wait_ready(200, Duration::from_secs(30)).await;
+    let items = || async {
+        get_json(&d.url("/api/v1/objectives")).await["objectives"][0]["key_results"][0]["items"]
+            .clone()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while items().await != serde_json::json!(2) {
+        assert!(
+            Instant::now() < deadline,
+            "no first sync; log:\n{}",
+            d.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Jira gets a new issue; the next poll would be an hour away.
+    env.seed([issue(
+        3,
+        "PAY-3",
+        "C",
+        "todo",
+        None,
+        &[],
+        Utc::now() - chrono::Duration::seconds(1),
+        None,
+    )]);
+    let http = reqwest::Client::new();
+    let body = br#"{"timestamp":1,"webhookEvent":"jira:issue_created","issue":{"key":"PAY-3"}}"#;
+    let post = |path: &str, signature: Option<String>| {
+        let mut req = http
+            .post(d.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        if let Some(s) = signature {
+            req = req.header("x-hub-signature", s);
+        }
+        async move { req.send().await.expect("post") }
+    };
+    assert_eq!(post("/hooks/jira", None).await.status(), 401);
+    assert_eq!(
+        post("/hooks/jira", Some(sign("wrong", body)))
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        post("/hooks/github", Some(sign(secret, body)))
+            .await
+            .status(),
+        403,
+        "no github source has a webhook secret"
+    );
+    let accepted = post("/hooks/jira", Some(sign(secret, body))).await;
+    assert_eq!(accepted.status(), 202);
+    let answer: serde_json::Value = accepted.json().await.expect("json");
+    assert_eq!(answer["queued"], serde_json::json!(["jira"]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while items().await != serde_json::json!(3) {
+        assert!(
+            Instant::now() < deadline,
+            "the webhook did not trigger a sync; log:\n{}",
+            d.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, _) = d.stop(Duration::from_secs(20));
+    assert!(status.success());
+}
+crate::both_backends!(a_signed_webhook_syncs_at_once);
