@@ -65,9 +65,11 @@ async fn receive(
         .settings()
         .sources
         .iter()
-        .filter(|(_, src)| match (&src.kind, kind) {
-            (SourceKind::GitHub(_), "github") | (SourceKind::Jira(_), "jira") => true,
-            _ => false,
+        .filter(|(_, src)| {
+            matches!(
+                (&src.kind, kind),
+                (SourceKind::GitHub(_), "github") | (SourceKind::Jira(_), "jira")
+            )
         })
         .filter_map(|(name, src)| src.webhook_secret.as_ref().map(|w| (name, w)))
         .collect();
