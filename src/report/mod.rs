@@ -158,6 +158,8 @@ pub struct SourceStatus {
     pub items: i64,
     /// Its newest sync steps, newest first.
     pub recent_runs: Vec<crate::store::SyncRun>,
+    /// The replica (`host:pid`) holding its lease, while the lease is live.
+    pub lease_holder: Option<String>,
 }
 
 /// Errors a report caller must tell apart (unknown KR → 404).
@@ -539,6 +541,14 @@ pub async fn sources(
         .map(|s| (s.name.clone(), s))
         .collect();
     let counts: HashMap<String, i64> = store.item_counts().await?.into_iter().collect();
+    let now = Utc::now();
+    let leases: HashMap<String, String> = store
+        .leases()
+        .await?
+        .into_iter()
+        .filter(|l| l.expires_at > now)
+        .map(|l| (l.name, l.holder))
+        .collect();
     let mut out = Vec::new();
     for (name, cfg) in &settings.sources {
         let state = states.get(name);
@@ -561,6 +571,7 @@ pub async fn sources(
             next_run: finished.and_then(|t| t.checked_add_signed(every)),
             items: counts.get(name).copied().unwrap_or(0),
             recent_runs,
+            lease_holder: leases.get(name).cloned(),
         });
     }
     Ok(SourcesDoc { sources: out })

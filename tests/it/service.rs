@@ -395,6 +395,14 @@ async fn three_replicas_sync_each_interval_once_and_take_over_from_a_dead_one() 
         .iter()
         .position(|r| r.pid() == pid)
         .expect("the holder is one of ours");
+    // Every replica serves the same view, including who syncs the source.
+    for r in &replicas {
+        let sources = get_json(&r.url("/api/v1/sources")).await;
+        assert_eq!(
+            sources["sources"][0]["lease_holder"],
+            serde_json::json!(holder)
+        );
+    }
     let mut dead = replicas.remove(idx);
     let killed_at = Utc::now();
     dead.child.kill().expect("SIGKILL");

@@ -616,6 +616,7 @@ struct SourceView {
     error: Option<String>,
     next_run: Option<When>,
     items: i64,
+    holder: String,
 }
 
 struct RunView {
@@ -700,6 +701,7 @@ async fn sources_page(State(s): Shared) -> Response {
                     w
                 }),
                 items: src.items,
+                holder: src.lease_holder.clone().unwrap_or_else(|| "–".into()),
             }
         })
         .collect();
