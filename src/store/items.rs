@@ -412,6 +412,33 @@ impl Store {
         rows.iter().map(decode_item).collect()
     }
 
+    /// Selectors worth suggesting in a search box: `repo=` for GitHub projects, `project=`
+    /// for the others, and `epic=` for every epic; at most `limit` of each.
+    pub async fn selector_suggestions(&self, limit: i64) -> Result<Vec<String>> {
+        let projects: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT DISTINCT i.project, s.kind FROM items i LEFT JOIN sources s ON s.name = i.source \
+             WHERE i.project <> '' ORDER BY i.project LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let epics: Vec<(String,)> = sqlx::query_as(
+            "SELECT DISTINCT epic FROM items WHERE epic IS NOT NULL AND epic <> '' ORDER BY epic LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<String> = projects
+            .into_iter()
+            .map(|(p, kind)| match kind.as_deref() {
+                Some("github") => format!("repo={p}"),
+                _ => format!("project={p}"),
+            })
+            .collect();
+        out.extend(epics.into_iter().map(|(e,)| format!("epic={e}")));
+        Ok(out)
+    }
+
     /// Distinct sources of the items matched to a KR.
     pub async fn kr_item_sources(&self, kr_id: &str) -> Result<Vec<String>> {
         let rows: Vec<(String,)> =

@@ -468,6 +468,9 @@ async fn dashboard_pages_render_from_the_store(db: Db) {
     assert_eq!(status, 200);
     assert!(moves.contains("project=PAY") && moves.contains("Finish the work"));
     assert!(moves.contains("100%"), "{moves}");
+    // The search box suggests the known projects and epics.
+    assert!(moves.contains("<option value=\"project=PAY\">"), "{moves}");
+    assert!(moves.contains("<option value=\"project=WEB\">"), "{moves}");
     let (status, moves) = s.page("/moves?q=item%3DPAY-2").await;
     assert_eq!(status, 200);
     assert!(moves.contains("item=PAY-2"));

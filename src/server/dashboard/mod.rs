@@ -421,6 +421,8 @@ struct MovesPage {
     q: String,
     result: Option<MovesResult>,
     problem: Option<String>,
+    /// Known projects, repositories and epics, offered as the user types.
+    suggestions: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -464,6 +466,12 @@ async fn moves_page(State(s): Shared, Query(f): Query<MovesForm>) -> Response {
         },
         result: None,
         problem: None,
+        suggestions: s
+            .engine()
+            .store()
+            .selector_suggestions(200)
+            .await
+            .unwrap_or_default(),
     };
     if let Some(selector) = selector {
         match report::moves(s.engine().store(), s.engine().settings(), &selector).await {
