@@ -353,8 +353,8 @@ async fn three_replicas_sync_each_interval_once_and_take_over_from_a_dead_one() 
     }
     let env = TestEnv::new(Db::Postgres, OKRS, SourceOpts::default()).await;
     seed(&env);
-    with_every(&env, "2s");
-    let every = Duration::from_secs(2);
+    with_every(&env, "3s");
+    let every = Duration::from_secs(3);
     let (tick, _ttl) = okrsync::sync::lease_timing(every);
     let mut replicas: Vec<Daemon> = (0..3)
         .map(|_| Daemon::start(&env.config, env.dir.path(), &[]))
@@ -362,11 +362,11 @@ async fn three_replicas_sync_each_interval_once_and_take_over_from_a_dead_one() 
     for r in &mut replicas {
         r.wait_ready(200, Duration::from_secs(30)).await;
     }
-    tokio::time::sleep(Duration::from_secs(7)).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
     let store = store_of(&env).await;
     let mut runs = store.recent_runs(Some("jira"), 100).await.expect("runs");
     runs.reverse();
-    assert!(runs.len() >= 3, "{} runs in 7 s", runs.len());
+    assert!(runs.len() >= 3, "{} runs in 10 s", runs.len());
     let holders: std::collections::BTreeSet<_> =
         runs.iter().filter_map(|r| r.replica.clone()).collect();
     assert_eq!(
@@ -375,7 +375,8 @@ async fn three_replicas_sync_each_interval_once_and_take_over_from_a_dead_one() 
         "one replica syncs the source: {holders:?}"
     );
     let slack = Duration::from_millis(100);
-    let max_gap = every + tick + Duration::from_millis(800);
+    // Late by at most one check, plus a second for a loaded CI machine.
+    let max_gap = every + tick + Duration::from_secs(1);
     for w in runs.windows(2) {
         let gap = (w[1].started_at - w[0].started_at)
             .to_std()
@@ -408,7 +409,7 @@ async fn three_replicas_sync_each_interval_once_and_take_over_from_a_dead_one() 
     dead.child.kill().expect("SIGKILL");
     let _ = dead.child.wait();
     let last_before = runs.last().expect("runs").started_at;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
     let mut after = store.recent_runs(Some("jira"), 100).await.expect("runs");
     after.reverse();
     let taken: Vec<_> = after
@@ -419,8 +420,10 @@ async fn three_replicas_sync_each_interval_once_and_take_over_from_a_dead_one() 
     let first = taken[0];
     assert_ne!(first.replica.as_deref(), Some(holder.as_str()));
     let late = (first.started_at - killed_at).to_std().unwrap_or_default();
+    // The lease lapses at most one interval minus a check after the last renewal, and
+    // the next check takes it: within one interval (plus a second for a loaded machine).
     assert!(
-        late <= every + tick + Duration::from_millis(800),
+        late <= every + Duration::from_secs(1),
         "took over {late:?} after the kill"
     );
     let gap = (first.started_at - last_before)
