@@ -159,6 +159,47 @@ async fn text_of(c: &Client, css: &str) -> String {
         .expect("text")
 }
 
+/// Problems a screen-reader or keyboard user would hit on the current page: no document
+/// language, form controls without a label, images without a text alternative, status
+/// shown by colour alone, links without text. Empty when the page is fine.
+const AUDIT: &str = r#"
+const problems = [];
+if (!document.documentElement.lang) problems.push('html has no lang');
+if (!document.title.trim()) problems.push('page has no title');
+for (const el of document.querySelectorAll('input, select, textarea')) {
+  if (['hidden', 'submit', 'button'].includes(el.type)) continue;
+  const named = (el.labels && el.labels.length) || el.getAttribute('aria-label')
+    || el.getAttribute('aria-labelledby');
+  if (!named) problems.push('unlabelled control ' + (el.name || el.id || el.outerHTML));
+}
+for (const svg of document.querySelectorAll('svg')) {
+  if (svg.closest('[aria-hidden=true]')) continue;
+  const named = svg.getAttribute('aria-label') || svg.getAttribute('aria-labelledby')
+    || svg.querySelector('title');
+  if (!named) problems.push('svg without a text alternative');
+}
+for (const img of document.querySelectorAll('img')) {
+  if (!img.hasAttribute('alt')) problems.push('img without alt ' + img.src);
+}
+for (const badge of document.querySelectorAll('.badge')) {
+  if (!badge.textContent.trim()) problems.push('status shown by colour only');
+}
+for (const a of document.querySelectorAll('a')) {
+  if (!a.textContent.trim() && !a.getAttribute('aria-label')) problems.push('link without text ' + a.href);
+}
+if (!document.querySelector('main')) problems.push('no main landmark');
+return problems;
+"#;
+
+async fn audit(c: &Client, page: &str) {
+    let problems = c.execute(AUDIT, vec![]).await.expect("audit script");
+    assert_eq!(
+        problems,
+        json!([]),
+        "accessibility problems on the {page} page"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_in_chromium() {
     let profile = tempfile::tempdir().expect("profile dir");
@@ -219,6 +260,7 @@ async fn dashboard_in_chromium() {
         "{row}"
     );
     assert!(row.contains("from jira"), "{row}");
+    audit(&c, "overview").await;
     screenshot(&c, "overview.png").await;
 
     // Open the KR: chart and evidence.
@@ -244,6 +286,7 @@ async fn dashboard_in_chromium() {
         "{evidence}"
     );
     assert!(evidence.contains("pay-project"), "{evidence}");
+    audit(&c, "key result").await;
     screenshot(&c, "key-result.png").await;
 
     // Moves: the budget meeting's search.
@@ -265,6 +308,7 @@ async fn dashboard_in_chromium() {
         result.contains("Ship the new checkout") && result.contains("100%"),
         "{result}"
     );
+    audit(&c, "moves").await;
     screenshot(&c, "moves.png").await;
 
     // Unaligned work: WEB-7 moves nothing, and its title is text, not a script.
@@ -290,7 +334,37 @@ async fn dashboard_in_chromium() {
         c.get_alert_text().await.is_err(),
         "an alert opened: the title ran as script"
     );
+    audit(&c, "unaligned").await;
     screenshot(&c, "unaligned.png").await;
+
+    // Sources, and every page on a phone-sized window: wide tables scroll inside their
+    // box instead of pushing the page sideways.
+    c.goto(&format!("{base}/sources")).await.expect("sources");
+    assert!(text_of(&c, "table.sources tbody").await.contains("jira"));
+    audit(&c, "sources").await;
+    c.set_window_size(390, 900).await.expect("narrow window");
+    for path in [
+        "/",
+        "/kr/pay.checkout",
+        "/moves?q=PAY",
+        "/unaligned",
+        "/sources",
+    ] {
+        c.goto(&format!("{base}{path}")).await.expect("page");
+        let overflow = c
+            .execute(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+                vec![],
+            )
+            .await
+            .expect("execute");
+        assert!(
+            overflow.as_i64().unwrap_or(i64::MAX) <= 0,
+            "{path} is {overflow} px wider than a 390 px window"
+        );
+    }
+    screenshot(&c, "overview-narrow.png").await;
+    c.set_window_size(1400, 1500).await.expect("wide window");
 
     // The demo's overview, for the README.
     let demo_dir = tempfile::tempdir().expect("demo dir");
