@@ -158,6 +158,38 @@ struct Inner {
     latency: std::time::Duration,
     /// Searches received, counted on arrival (before the latency).
     arrived: usize,
+    /// Bumped on every change to `issues`; the caches below are valid for one revision.
+    revision: u64,
+    /// The ordered hits of the last JQL asked (paging through 100k issues must not
+    /// filter and sort them again for every page).
+    hits: Option<CachedHits>,
+    /// Issue key → id, for parent lookups.
+    keys: Option<(u64, HashMap<String, u64>)>,
+}
+
+struct CachedHits {
+    jql: String,
+    revision: u64,
+    ids: Arc<Vec<u64>>,
+}
+
+impl Inner {
+    fn changed(&mut self) {
+        self.revision += 1;
+    }
+
+    fn key_index(&mut self) -> &HashMap<String, u64> {
+        let fresh = matches!(&self.keys, Some((rev, _)) if *rev == self.revision);
+        if !fresh {
+            let map = self
+                .issues
+                .iter()
+                .map(|(id, i)| (i.key.clone(), *id))
+                .collect();
+            self.keys = Some((self.revision, map));
+        }
+        &self.keys.as_ref().expect("just built").1
+    }
 }
 
 struct Shared {
@@ -224,20 +256,45 @@ impl JiraSim {
 
     /// Inserts or replaces an issue (by id).
     pub fn upsert(&self, issue: SimIssue) {
-        self.inner().issues.insert(numeric_id(&issue.id), issue);
+        let mut inner = self.inner();
+        inner.issues.insert(numeric_id(&issue.id), issue);
+        inner.changed();
+    }
+
+    /// Inserts or replaces many issues at once.
+    pub fn upsert_all(&self, issues: impl IntoIterator<Item = SimIssue>) {
+        let mut inner = self.inner();
+        for issue in issues {
+            inner.issues.insert(numeric_id(&issue.id), issue);
+        }
+        inner.changed();
     }
 
     /// Changes an issue and stamps `updated` with now (millisecond precision).
     pub fn edit(&self, key: &str, f: impl FnOnce(&mut SimIssue)) {
         let mut inner = self.inner();
-        if let Some(issue) = inner.issues.values_mut().find(|i| i.key == key) {
+        let Some(id) = inner.key_index().get(key).copied() else {
+            return;
+        };
+        let mut rekeyed = false;
+        if let Some(issue) = inner.issues.get_mut(&id) {
             f(issue);
             issue.updated = now_ms();
+            rekeyed = issue.key != key;
+        }
+        // Unless the key itself was edited, the key index stays valid; the hits do not.
+        inner.revision += 1;
+        let revision = inner.revision;
+        match inner.keys.as_mut() {
+            Some((rev, _)) if !rekeyed => *rev = revision,
+            _ => inner.keys = None,
         }
     }
 
     pub fn delete(&self, key: &str) {
-        self.inner().issues.retain(|_, i| i.key != key);
+        let mut inner = self.inner();
+        inner.issues.retain(|_, i| i.key != key);
+        inner.changed();
     }
 
     pub fn issues(&self) -> Vec<SimIssue> {
@@ -303,6 +360,7 @@ impl JiraSim {
                 i.updated = now;
             }
         }
+        inner.changed();
     }
 
     /// Stops serving (also done when the simulator is dropped).
@@ -372,6 +430,7 @@ fn issuetype_json(name: &str) -> Value {
 fn issue_json(
     shared: &Shared,
     issues: &BTreeMap<u64, SimIssue>,
+    keys: Option<&HashMap<String, u64>>,
     i: &SimIssue,
     wanted: &Option<Vec<String>>,
 ) -> Value {
@@ -389,7 +448,10 @@ fn issue_json(
         v
     });
     let parent = i.parent.as_ref().map(|(key, kind)| {
-        let p = issues.values().find(|x| &x.key == key);
+        let p = match keys {
+            Some(keys) => keys.get(key).and_then(|id| issues.get(id)),
+            None => issues.values().find(|x| &x.key == key),
+        };
         json!({
             "id": p.map(|p| p.id.clone()).unwrap_or_default(),
             "key": key,
@@ -577,29 +639,47 @@ async fn search(
             .collect();
         (!list.iter().any(|s| s == "*all") && !list.is_empty()).then_some(list)
     });
-    let mut hits: Vec<&SimIssue> = inner
-        .issues
-        .values()
-        .filter(|i| query.filter.matches(*i))
-        .collect();
-    let cmp_key = |a: &SimIssue, b: &SimIssue| {
-        (a.project.as_str(), numeric_suffix(&a.key))
-            .cmp(&(b.project.as_str(), numeric_suffix(&b.key)))
-    };
-    hits.sort_by(|a, b| {
-        for (field, asc) in &query.order {
-            let o = match field.as_str() {
-                "updated" => a.updated.cmp(&b.updated),
-                "created" => a.created.cmp(&b.created),
-                _ => cmp_key(a, b),
+    let cached = inner
+        .hits
+        .as_ref()
+        .filter(|c| c.jql == jql_text && c.revision == inner.revision)
+        .map(|c| c.ids.clone());
+    let hits = match cached {
+        Some(ids) => ids,
+        None => {
+            let mut hits: Vec<&SimIssue> = inner
+                .issues
+                .values()
+                .filter(|i| query.filter.matches(*i))
+                .collect();
+            let cmp_key = |a: &SimIssue, b: &SimIssue| {
+                (a.project.as_str(), numeric_suffix(&a.key))
+                    .cmp(&(b.project.as_str(), numeric_suffix(&b.key)))
             };
-            let o = if *asc { o } else { o.reverse() };
-            if o != std::cmp::Ordering::Equal {
-                return o;
-            }
+            hits.sort_by(|a, b| {
+                for (field, asc) in &query.order {
+                    let o = match field.as_str() {
+                        "updated" => a.updated.cmp(&b.updated),
+                        "created" => a.created.cmp(&b.created),
+                        _ => cmp_key(a, b),
+                    };
+                    let o = if *asc { o } else { o.reverse() };
+                    if o != std::cmp::Ordering::Equal {
+                        return o;
+                    }
+                }
+                cmp_key(a, b)
+            });
+            let ids: Arc<Vec<u64>> = Arc::new(hits.iter().map(|i| numeric_id(&i.id)).collect());
+            inner.hits = Some(CachedHits {
+                jql: jql_text.clone(),
+                revision: inner.revision,
+                ids: ids.clone(),
+            });
+            ids
         }
-        cmp_key(a, b)
-    });
+    };
+    inner.key_index();
     let start = match opts.flavor {
         SimFlavor::Cloud => match get("nextPageToken") {
             None => 0,
@@ -617,11 +697,13 @@ async fn search(
         SimFlavor::DataCenter => get("startAt").and_then(|s| s.parse().ok()).unwrap_or(0),
     };
     let total = hits.len();
+    let keys = inner.keys.as_ref().map(|(_, k)| k);
     let page: Vec<Value> = hits
         .iter()
         .skip(start)
         .take(max)
-        .map(|i| issue_json(&shared, &inner.issues, i, &wanted))
+        .filter_map(|id| inner.issues.get(id))
+        .map(|i| issue_json(&shared, &inner.issues, keys, i, &wanted))
         .collect();
     let end = start + page.len();
     let body = match opts.flavor {
