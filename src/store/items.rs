@@ -106,6 +106,40 @@ fn json_list(row: &AnyRow, col: &str) -> Result<Vec<String>> {
     serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
 }
 
+/// An item with only what progress and the unaligned report read; the rest is empty.
+fn bare_item(
+    category: &str,
+    estimate: Option<f64>,
+    updated_ms: i64,
+    resolved_ms: Option<i64>,
+) -> Result<Item> {
+    Ok(Item {
+        source: String::new(),
+        ext_id: String::new(),
+        key: String::new(),
+        kind: ItemKind::Issue,
+        title: String::new(),
+        url: String::new(),
+        project: String::new(),
+        item_type: String::new(),
+        status: String::new(),
+        category: Category::parse(category)
+            .ok_or_else(|| StoreError::Corrupt(format!("item category {category}")))?,
+        labels: Vec::new(),
+        components: Vec::new(),
+        epic: None,
+        parent: None,
+        milestone: None,
+        assignee: None,
+        estimate,
+        created: None,
+        updated: from_ms(updated_ms),
+        resolved: resolved_ms.map(from_ms),
+        fields: Default::default(),
+        abandoned: false,
+    })
+}
+
 fn decode_item(row: &AnyRow) -> Result<ItemRow> {
     let kind: String = get(row, "kind")?;
     let category: String = get(row, "category")?;
@@ -350,6 +384,38 @@ impl Tx {
         items_for_kr(&mut *self.tx, kr_id).await
     }
 
+    /// What progress needs of a KR's items, streamed row by row: category, estimate and
+    /// dates, plus `fields` only when `with_fields` (a `sum` over `fields.x`). Every other
+    /// part of the returned items is empty. A KR that 40,000 items move costs a few
+    /// megabytes here, not their whole rows.
+    pub async fn progress_items(&mut self, kr_id: &str, with_fields: bool) -> Result<Vec<Item>> {
+        use futures::TryStreamExt;
+        let sql = format!(
+            "SELECT i.category, i.estimate, i.updated_ms, i.resolved_ms{} FROM matches mk \
+             JOIN items i ON i.source = mk.source AND i.ext_id = mk.ext_id \
+             WHERE mk.kr_id = $1 ORDER BY i.source, i.key",
+            if with_fields { ", i.fields" } else { "" }
+        );
+        let mut rows = sqlx::query(&sql).bind(kr_id).fetch(&mut *self.tx);
+        let mut out = Vec::new();
+        while let Some(row) = rows.try_next().await? {
+            let category: String = get(&row, "category")?;
+            let mut item = bare_item(
+                &category,
+                get(&row, "estimate")?,
+                get(&row, "updated_ms")?,
+                get(&row, "resolved_ms")?,
+            )?;
+            if with_fields {
+                let text: String = get(&row, "fields")?;
+                item.fields = serde_json::from_str(&text)
+                    .map_err(|e| StoreError::Corrupt(format!("fields: {e}")))?;
+            }
+            out.push(item);
+        }
+        Ok(out)
+    }
+
     /// Drops matches to KRs that no longer exist.
     pub async fn delete_matches_for_kr(&mut self, kr_id: &str) -> Result<()> {
         sqlx::query("DELETE FROM matches WHERE kr_id = $1")
@@ -384,32 +450,69 @@ impl Store {
         };
         let sql =
             format!("SELECT {ITEM_COLUMNS} FROM items i WHERE {cond} ORDER BY i.source, i.key");
-        let rows = sqlx::query(&sql).bind(value).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql)
+            .bind(value.clone())
+            .fetch_all(&self.pool)
+            .await?;
+        // The selected items' matches in one query, not one per item.
+        let matched: Vec<(String, String, String)> = sqlx::query_as(&format!(
+            "SELECT m.source, m.ext_id, m.kr_id FROM matches m \
+             JOIN items i ON i.source = m.source AND i.ext_id = m.ext_id \
+             WHERE {cond} ORDER BY m.kr_id"
+        ))
+        .bind(value)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut krs_of: HashMap<(String, String), Vec<String>> = HashMap::new();
+        for (source, ext_id, kr) in matched {
+            krs_of.entry((source, ext_id)).or_default().push(kr);
+        }
         let mut out = Vec::new();
         for r in &rows {
             let row = decode_item(r)?;
             if !selector.matches(&row.item) {
                 continue;
             }
-            let krs: Vec<(String,)> = sqlx::query_as(
-                "SELECT kr_id FROM matches WHERE source = $1 AND ext_id = $2 ORDER BY kr_id",
-            )
-            .bind(&row.item.source)
-            .bind(&row.item.ext_id)
-            .fetch_all(&self.pool)
-            .await?;
-            out.push((row, krs.into_iter().map(|k| k.0).collect()));
+            let krs = krs_of
+                .remove(&(row.item.source.clone(), row.item.ext_id.clone()))
+                .unwrap_or_default();
+            out.push((row, krs));
         }
         Ok(out)
     }
 
     /// Items that are in progress or done (candidates for the unaligned report).
     pub async fn started_items(&self) -> Result<Vec<ItemRow>> {
-        let sql = format!(
-            "SELECT {ITEM_COLUMNS} FROM items i WHERE i.category <> 'todo' ORDER BY i.project, i.source, i.key"
-        );
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
-        rows.iter().map(decode_item).collect()
+        use futures::TryStreamExt;
+        // Streamed, and only the columns the unaligned report reads: 100k started items
+        // must not be held as whole rows twice over.
+        let sql = "SELECT i.source, i.ext_id, i.key, i.title, i.url, i.project, i.category, \
+             i.estimate, i.updated_ms, i.resolved_ms, i.exempt_rule, \
+             (SELECT COUNT(*) FROM matches m WHERE m.source = i.source AND m.ext_id = i.ext_id) AS match_count \
+             FROM items i WHERE i.category <> 'todo' ORDER BY i.project, i.source, i.key";
+        let mut rows = sqlx::query(sql).fetch(&self.pool);
+        let mut out = Vec::new();
+        while let Some(row) = rows.try_next().await? {
+            let category: String = get(&row, "category")?;
+            let mut item = bare_item(
+                &category,
+                get(&row, "estimate")?,
+                get(&row, "updated_ms")?,
+                get(&row, "resolved_ms")?,
+            )?;
+            item.source = get(&row, "source")?;
+            item.ext_id = get(&row, "ext_id")?;
+            item.key = get(&row, "key")?;
+            item.title = get(&row, "title")?;
+            item.url = get(&row, "url")?;
+            item.project = get(&row, "project")?;
+            out.push(ItemRow {
+                item,
+                exempt_rule: get(&row, "exempt_rule")?,
+                match_count: get(&row, "match_count")?,
+            });
+        }
+        Ok(out)
     }
 
     /// Selectors worth suggesting in a search box: `repo=` for GitHub projects, `project=`

@@ -220,11 +220,15 @@ impl Engine {
                 continue;
             };
             let rows = if def.measure.uses_items() {
-                tx.items_for_kr(id).await?
+                let with_fields = def
+                    .field
+                    .as_deref()
+                    .is_some_and(|f| f.starts_with("fields."));
+                tx.progress_items(id, with_fields).await?
             } else {
                 Vec::new()
             };
-            let items: Vec<&crate::model::Item> = rows.iter().map(|(r, _)| &r.item).collect();
+            let items: Vec<&crate::model::Item> = rows.iter().collect();
             let observed = match def.measure {
                 Measure::Manual => tx.latest_checkin(id).await?,
                 Measure::Metric => match &def.metric {
