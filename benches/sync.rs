@@ -414,6 +414,9 @@ fn secs(d: Duration) -> String {
 }
 
 fn mib(kib: u64) -> String {
+    if kib == 0 {
+        return "(too quick)".into();
+    }
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 

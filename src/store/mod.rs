@@ -67,10 +67,28 @@ pub struct Store {
 /// steps never wait on each other inside SQLite's busy handler.
 pub struct Tx {
     pub(crate) tx: Transaction<'static, Any>,
+    backend: Backend,
     _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl Tx {
+    /// Refreshes the planner's statistics of `items` and `matches` inside this
+    /// transaction (PostgreSQL; a no-op on SQLite). A first sync that grows the tables from
+    /// nothing to 100k rows in one transaction needs it: PostgreSQL settles on generic
+    /// plans for the prepared lookups while the tables are still nearly empty, and a plan
+    /// made for ten rows (probe the key's first column, filter the rest) turns every
+    /// lookup into a scan of the whole source. ANALYZE counts the transaction's own rows
+    /// and invalidates those plans.
+    pub async fn refresh_statistics(&mut self) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("ANALYZE items").execute(&mut *self.tx).await?;
+            sqlx::query("ANALYZE matches")
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
         Ok(())
@@ -187,7 +205,11 @@ impl Store {
             Backend::Postgres => None,
         };
         let tx = self.pool.begin().await?;
-        Ok(Tx { tx, _guard: guard })
+        Ok(Tx {
+            tx,
+            backend: self.backend,
+            _guard: guard,
+        })
     }
 
     pub async fn close(&self) {

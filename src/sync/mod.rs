@@ -397,6 +397,8 @@ impl Engine {
         let mut affected: BTreeSet<String> = BTreeSet::new();
         let mut seen: HashSet<String> = HashSet::new();
         let mut max_updated: Option<DateTime<Utc>> = None;
+        // Statistics are refreshed as a step's writes grow tenfold (1k, 10k, 100k items).
+        let mut refresh_at = 1_000;
         let mut pages = source.fetch(since);
         while let Some(page) = pages.next().await {
             let page = page?;
@@ -409,6 +411,10 @@ impl Engine {
             }
             self.apply(tx, &name, &page, now_ms, &mut affected, run)
                 .await?;
+            if run.changed >= refresh_at {
+                tx.refresh_statistics().await?;
+                refresh_at *= 10;
+            }
         }
         drop(pages);
         if mode == Mode::Full {
