@@ -352,7 +352,8 @@ fn okrsync(config: &Path, args: &[&str]) -> Result<Measured> {
     let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
     let mut peak = 0;
     let status = loop {
-        if let Some(hwm) = vm_hwm(pid) {
+        // Below a megabyte it is the forked child before `exec`, not okrsync yet.
+        if let Some(hwm) = vm_hwm(pid).filter(|k| *k >= 1024) {
             peak = peak.max(hwm);
         }
         if let Some(status) = child.try_wait()? {
@@ -651,13 +652,20 @@ async fn bench(a: &Args, sim: &JiraSim, database: &str, now: DateTime<Utc>) -> R
         vec!["unaligned", "--json"],
     ] {
         let m = okrsync(&all.config, &args)?;
-        serde_json::from_str::<serde_json::Value>(&m.stdout)
+        let doc: serde_json::Value = serde_json::from_str(&m.stdout)
             .with_context(|| format!("okrsync {} printed no JSON", args.join(" ")))?;
+        // How many items the document covers (objectives for `status`).
+        let covers = match args[0] {
+            "status" => doc["objectives"].as_array().map_or(0, Vec::len),
+            "moves" => doc["items"].as_u64().unwrap_or(0) as usize,
+            _ => doc["items"].as_array().map_or(0, Vec::len),
+        };
         println!(
-            "{:<44} {:>10} {:>12}",
+            "{:<44} {:>10} {:>12} {:>9}",
             format!("okrsync {}", args.join(" ")),
             secs(m.wall),
-            mib(m.peak_rss_kib)
+            mib(m.peak_rss_kib),
+            covers
         );
     }
 
