@@ -500,6 +500,72 @@ async fn dashboard_pages_render_from_the_store(db: Db) {
 }
 both_backends!(dashboard_pages_render_from_the_store);
 
+/// Pages list a few hundred rows and offer the rest (a KR moved by 40,000 items would be a
+/// 13 MB page); `?all=1` lists everything, and the JSON always has everything.
+async fn long_lists_are_cut_with_a_show_all_link(db: Db) {
+    let env = TestEnv::new(db, OKRS, SourceOpts::default()).await;
+    env.sim.upsert_all((1..=520u64).map(|n| {
+        let (key, state) = if n <= 510 {
+            (format!("PAY-{n}"), "done")
+        } else {
+            (format!("WEB-{n}"), "in_progress")
+        };
+        issue(
+            n,
+            &key,
+            "Work",
+            state,
+            None,
+            &[],
+            minute(9, 0),
+            Some(minute(9, 0)).filter(|_| state == "done"),
+        )
+    }));
+    env.sim.upsert_all((521..=735u64).map(|n| {
+        issue(
+            n,
+            &format!("WEB-{n}"),
+            "Unaligned",
+            "in_progress",
+            None,
+            &[],
+            minute(9, 0),
+            None,
+        )
+    }));
+    let s = Served::start(&env).await;
+
+    let (status, kr) = s.page("/kr/o.done").await;
+    assert_eq!(status, 200);
+    assert!(kr.contains("510 item(s) matched"), "{kr}");
+    assert!(kr.contains("Showing the first 500 of 510 items"), "{kr}");
+    assert!(kr.contains("href=\"/kr/o.done?all=1#evidence\""));
+    assert!(kr.contains(">PAY-500<") && !kr.contains(">PAY-501<"));
+    let (_, all) = s.page("/kr/o.done?all=1").await;
+    assert!(all.contains(">PAY-510<") && !all.contains("Showing the first"));
+    let json: serde_json::Value = s
+        .get("/api/v1/key-results/o.done")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(json["items"].as_array().map(Vec::len), Some(510));
+
+    let (status, unaligned) = s.page("/unaligned?period=2026-Q4").await;
+    assert_eq!(status, 200);
+    assert!(unaligned.contains("WEB: 225 unaligned"), "{unaligned}");
+    assert!(unaligned.contains("… and 25 more."), "{unaligned}");
+    assert!(
+        unaligned.contains("href=\"/unaligned?period=2026-Q4&#38;all=1#project-WEB\""),
+        "{unaligned}"
+    );
+    let (_, every) = s.page("/unaligned?period=2026-Q4&all=1").await;
+    assert_eq!(every.matches("class=\"key\"").count(), 225);
+    assert!(!every.contains("more."));
+    s.stop().await;
+}
+both_backends!(long_lists_are_cut_with_a_show_all_link);
+
 async fn reads_can_require_the_token_and_writes_need_one(db: Db) {
     let env = TestEnv::new(db, OKRS, SourceOpts::default()).await;
     let config = std::fs::read_to_string(&env.config).expect("config");

@@ -324,12 +324,28 @@ struct KrPage {
     width: String,
     height: String,
     evidence: Vec<EvidenceView>,
+    /// All matched items; `evidence` may list fewer.
+    evidence_total: usize,
     counting: usize,
     rules: Vec<String>,
     changes: Vec<ChangeView>,
 }
 
-async fn kr_page(State(s): Shared, Path(id): Path<String>) -> Response {
+/// Rows a page lists before it offers "show all": a KR moved by 40,000 items would
+/// otherwise be a 13 MB page. The JSON API always has everything.
+const EVIDENCE_SHOWN: usize = 500;
+const UNALIGNED_SHOWN_PER_PROJECT: usize = 200;
+
+#[derive(Deserialize)]
+struct AllForm {
+    all: Option<String>,
+}
+
+fn wants_all(v: Option<&str>) -> bool {
+    v.is_some_and(|v| !matches!(v, "" | "0" | "false"))
+}
+
+async fn kr_page(State(s): Shared, Path(id): Path<String>, Query(f): Query<AllForm>) -> Response {
     let now = clock::now();
     let engine = s.engine();
     let settings = engine.settings();
@@ -364,9 +380,15 @@ async fn kr_page(State(s): Shared, Path(id): Path<String>) -> Response {
             cause: h.cause.clone(),
         })
         .collect();
+    let shown = if wants_all(f.all.as_deref()) {
+        doc.items.len()
+    } else {
+        EVIDENCE_SHOWN
+    };
     let evidence: Vec<EvidenceView> = doc
         .items
         .iter()
+        .take(shown)
         .map(|i| EvidenceView {
             source: i.source.clone(),
             key: i.key.clone(),
@@ -388,7 +410,8 @@ async fn kr_page(State(s): Shared, Path(id): Path<String>) -> Response {
         chart: chart::progress_chart(&doc.history, &objective.period, now),
         width: format!("{}", chart::WIDTH),
         height: format!("{}", chart::HEIGHT),
-        counting: evidence.iter().filter(|e| e.counts).count(),
+        counting: doc.items.iter().filter(|e| e.counts).count(),
+        evidence_total: doc.items.len(),
         evidence,
         rules: doc.rules.clone(),
         changes,
@@ -520,6 +543,8 @@ struct ProjectView {
     estimate: String,
     estimate_share: String,
     list: Vec<UnalignedView>,
+    /// Unaligned items of the project that `list` leaves out.
+    hidden: usize,
 }
 
 struct UnalignedView {
@@ -541,15 +566,19 @@ struct UnalignedPage {
     total_items: usize,
     total_unaligned: usize,
     problem: Option<String>,
+    /// This page with every item listed.
+    show_all_href: String,
 }
 
 #[derive(Deserialize)]
 struct PeriodForm {
     period: Option<String>,
+    all: Option<String>,
 }
 
 async fn unaligned_page(State(s): Shared, Query(f): Query<PeriodForm>) -> Response {
     let now = clock::now();
+    let all = wants_all(f.all.as_deref());
     let period = f.period.unwrap_or_default().trim().to_string();
     let requested = (!period.is_empty()).then_some(period.as_str());
     let mut page = UnalignedPage {
@@ -560,43 +589,62 @@ async fn unaligned_page(State(s): Shared, Query(f): Query<PeriodForm>) -> Respon
         total_items: 0,
         total_unaligned: 0,
         problem: None,
+        show_all_href: String::new(),
     };
     match report::unaligned(s.engine().store(), s.engine().settings(), requested, now).await {
         Ok(doc) => {
             page.periods = doc.periods.join(", ");
             page.total_items = doc.by_project.iter().map(|p| p.items).sum();
             page.total_unaligned = doc.items.len();
+            let mut listed: BTreeMap<&str, Vec<UnalignedView>> = BTreeMap::new();
+            for i in &doc.items {
+                listed
+                    .entry(i.project.as_str())
+                    .or_default()
+                    .push(UnalignedView {
+                        source: i.source.clone(),
+                        key: i.key.clone(),
+                        title: i.title.clone(),
+                        url: i.url.clone(),
+                        category: i.category.replace('_', " "),
+                        estimate: i.estimate.map(view::number).unwrap_or_default(),
+                    });
+            }
             page.projects = doc
                 .by_project
                 .iter()
-                .map(|p| ProjectView {
-                    project: p.project.clone(),
-                    items: p.items,
-                    unaligned: p.unaligned,
-                    share: view::percent(p.share),
-                    share_bar: view::bar(p.share),
-                    unaligned_estimate: view::number(p.unaligned_estimate),
-                    estimate: view::number(p.estimate),
-                    estimate_share: if p.estimate > 0.0 {
-                        view::percent(p.estimate_share)
+                .map(|p| {
+                    let mut list = listed.remove(p.project.as_str()).unwrap_or_default();
+                    let hidden = if all {
+                        0
                     } else {
-                        "–".into()
-                    },
-                    list: doc
-                        .items
-                        .iter()
-                        .filter(|i| i.project == p.project)
-                        .map(|i| UnalignedView {
-                            source: i.source.clone(),
-                            key: i.key.clone(),
-                            title: i.title.clone(),
-                            url: i.url.clone(),
-                            category: i.category.replace('_', " "),
-                            estimate: i.estimate.map(view::number).unwrap_or_default(),
-                        })
-                        .collect(),
+                        list.len().saturating_sub(UNALIGNED_SHOWN_PER_PROJECT)
+                    };
+                    list.truncate(list.len() - hidden);
+                    ProjectView {
+                        project: p.project.clone(),
+                        items: p.items,
+                        unaligned: p.unaligned,
+                        share: view::percent(p.share),
+                        share_bar: view::bar(p.share),
+                        unaligned_estimate: view::number(p.unaligned_estimate),
+                        estimate: view::number(p.estimate),
+                        estimate_share: if p.estimate > 0.0 {
+                            view::percent(p.estimate_share)
+                        } else {
+                            "–".into()
+                        },
+                        list,
+                        hidden,
+                    }
                 })
                 .collect();
+            page.show_all_href = if period.is_empty() {
+                "/unaligned?all=1".into()
+            } else {
+                let q: String = url::form_urlencoded::byte_serialize(period.as_bytes()).collect();
+                format!("/unaligned?period={q}&all=1")
+            };
         }
         Err(ReportError::BadRequest(m)) => page.problem = Some(m),
         Err(e) => return report_error(e, "unaligned"),
