@@ -188,6 +188,11 @@ for (const a of document.querySelectorAll('a')) {
   if (!a.textContent.trim() && !a.getAttribute('aria-label')) problems.push('link without text ' + a.href);
 }
 if (!document.querySelector('main')) problems.push('no main landmark');
+for (const t of document.querySelectorAll('table')) {
+  const named = t.querySelector('caption') || t.getAttribute('aria-label') || t.getAttribute('aria-labelledby');
+  if (!named) problems.push('table without a caption ' + t.className);
+  if (!t.querySelector('th')) problems.push('table without headers ' + t.className);
+}
 return problems;
 "#;
 
