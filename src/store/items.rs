@@ -328,14 +328,26 @@ impl Tx {
         Ok(())
     }
 
-    /// Every stored item of a source as `(ext_id, key)` (for a full reconcile).
-    pub async fn item_ids(&mut self, source: &str) -> Result<Vec<(String, String)>> {
-        Ok(
-            sqlx::query_as("SELECT ext_id, key FROM items WHERE source = $1")
-                .bind(source)
-                .fetch_all(&mut *self.tx)
-                .await?,
+    /// The stored items of a source, as `(ext_id, key)`, for which `keep` says yes;
+    /// streamed, so a full reconcile holds only the ones it asks about, not every id.
+    pub async fn item_ids_where(
+        &mut self,
+        source: &str,
+        mut keep: impl FnMut(&str) -> bool,
+    ) -> Result<Vec<(String, String)>> {
+        use futures::TryStreamExt;
+        let mut rows = sqlx::query_as::<_, (String, String)>(
+            "SELECT ext_id, key FROM items WHERE source = $1",
         )
+        .bind(source)
+        .fetch(&mut *self.tx);
+        let mut out = Vec::new();
+        while let Some((ext_id, key)) = rows.try_next().await? {
+            if keep(&ext_id) {
+                out.push((ext_id, key));
+            }
+        }
+        Ok(out)
     }
 
     /// Deletes an item and its matches; returns the KRs it moved.
