@@ -462,26 +462,24 @@ impl Store {
         };
         let sql =
             format!("SELECT {ITEM_COLUMNS} FROM items i WHERE {cond} ORDER BY i.source, i.key");
-        let rows = sqlx::query(&sql)
-            .bind(value.clone())
-            .fetch_all(&self.pool)
-            .await?;
         // The selected items' matches in one query, not one per item.
         let matched: Vec<(String, String, String)> = sqlx::query_as(&format!(
             "SELECT m.source, m.ext_id, m.kr_id FROM matches m \
              JOIN items i ON i.source = m.source AND i.ext_id = m.ext_id \
              WHERE {cond} ORDER BY m.kr_id"
         ))
-        .bind(value)
+        .bind(value.clone())
         .fetch_all(&self.pool)
         .await?;
         let mut krs_of: HashMap<(String, String), Vec<String>> = HashMap::new();
         for (source, ext_id, kr) in matched {
             krs_of.entry((source, ext_id)).or_default().push(kr);
         }
+        use futures::TryStreamExt;
+        let mut rows = sqlx::query(&sql).bind(value).fetch(&self.pool);
         let mut out = Vec::new();
-        for r in &rows {
-            let row = decode_item(r)?;
+        while let Some(r) = rows.try_next().await? {
+            let row = decode_item(&r)?;
             if !selector.matches(&row.item) {
                 continue;
             }
