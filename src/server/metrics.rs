@@ -24,9 +24,63 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
+/// The unaligned share per project, kept until the store's items or the rules can have
+/// changed: computing it reads every started item (half a second at 100,000 items, see
+/// docs/benchmarks.md) and Prometheus asks every 15 seconds.
+#[derive(Default)]
+pub struct UnalignedCache {
+    last: std::sync::Mutex<Option<(String, Vec<(String, f64)>)>>,
+}
+
+impl UnalignedCache {
+    async fn shares(
+        &self,
+        store: &Store,
+        settings: &Settings,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, f64)>, report::ReportError> {
+        // Sync steps (another replica's too), the rules in force (a reload re-matches),
+        // the objectives' periods and the day (which periods are current) decide it.
+        let periods: Vec<String> = settings
+            .objectives
+            .iter()
+            .map(|o| format!("{}={}..{}", o.id, o.period.start, o.period.end))
+            .collect();
+        let key = format!(
+            "{}|{}|{}|{}",
+            store.items_version().await?,
+            settings.rules.fingerprint(),
+            periods.join(","),
+            now.date_naive()
+        );
+        let cached = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some((k, shares)) = cached {
+            if k == key {
+                return Ok(shares);
+            }
+        }
+        let doc = report::unaligned(store, settings, None, now).await?;
+        let shares: Vec<(String, f64)> = doc
+            .by_project
+            .into_iter()
+            .map(|p| (p.project, p.share))
+            .collect();
+        *self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((key, shares.clone()));
+        Ok(shares)
+    }
+}
+
 pub async fn render(
     store: &Store,
     settings: &Settings,
+    cache: &UnalignedCache,
     now: DateTime<Utc>,
 ) -> Result<String, report::ReportError> {
     let mut out = String::new();
@@ -125,19 +179,18 @@ pub async fn render(
             }
         }
     }
-    let unaligned = report::unaligned(store, settings, None, now).await?;
+    let unaligned = cache.shares(store, settings, now).await?;
     header(
         &mut out,
         "okrsync_unaligned_share",
         "gauge",
         "Share of a project's current work that moves no key result.",
     );
-    for p in &unaligned.by_project {
+    for (project, share) in &unaligned {
         let _ = writeln!(
             out,
-            "okrsync_unaligned_share{{project=\"{}\"}} {}",
-            label(&p.project),
-            p.share
+            "okrsync_unaligned_share{{project=\"{}\"}} {share}",
+            label(project)
         );
     }
     upstream(&mut out);

@@ -38,6 +38,7 @@ pub struct Application {
 
 pub(crate) struct AppState {
     shared: SharedEngine,
+    unaligned: metrics::UnalignedCache,
 }
 
 impl AppState {
@@ -61,7 +62,10 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(AppState { shared });
+        let state = Arc::new(AppState {
+            shared,
+            unaligned: metrics::UnalignedCache::default(),
+        });
         let reads = Router::new()
             .route("/metrics", get(prometheus))
             .route("/api/v1/openapi.json", get(api::openapi))
@@ -166,7 +170,14 @@ async fn readyz(State(s): Shared) -> Response {
 }
 
 async fn prometheus(State(s): Shared) -> Result<Response, ReportError> {
-    let text = metrics::render(s.engine().store(), s.engine().settings(), clock::now()).await?;
+    let engine = s.engine();
+    let text = metrics::render(
+        engine.store(),
+        engine.settings(),
+        &s.unaligned,
+        clock::now(),
+    )
+    .await?;
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

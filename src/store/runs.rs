@@ -123,6 +123,17 @@ impl Tx {
 
 impl Store {
     /// Sync runs per `(source, outcome)`, for metrics.
+    /// Changes whenever a sync step has been recorded (every change to items and matches
+    /// happens in one, except a rules reload, which the caller covers): lets a reader
+    /// that scans every item keep its answer until it may differ.
+    pub async fn items_version(&self) -> Result<String> {
+        let (runs, last): (i64, i64) =
+            sqlx::query_as("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM sync_runs")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(format!("{runs}:{last}"))
+    }
+
     pub async fn run_counts(&self) -> Result<Vec<(String, String, i64)>> {
         Ok(sqlx::query_as(
             "SELECT source, outcome, COUNT(*) FROM sync_runs GROUP BY source, outcome ORDER BY source, outcome",

@@ -645,3 +645,61 @@ async fn reads_can_require_the_token_and_writes_need_one(db: Db) {
     s.stop().await;
 }
 both_backends!(reads_can_require_the_token_and_writes_need_one);
+
+/// `/metrics` keeps the unaligned shares between scrapes (they read every started item)
+/// but never past a sync step that can change them.
+async fn metrics_follow_a_sync_after_a_cached_scrape(db: Db) {
+    let env = TestEnv::new(db, OKRS, SourceOpts::default()).await;
+    env.seed([
+        issue(
+            1,
+            "PAY-1",
+            "Paid",
+            "in_progress",
+            None,
+            &[],
+            minute(9, 0),
+            None,
+        ),
+        issue(
+            2,
+            "WEB-1",
+            "Web",
+            "in_progress",
+            None,
+            &[],
+            minute(9, 0),
+            None,
+        ),
+    ]);
+    let s = Served::start(&env).await;
+    let scrape = || async { s.get("/metrics").await.text().await.expect("metrics") };
+    let web = "okrsync_unaligned_share{project=\"WEB\"} 1";
+    assert!(scrape().await.contains(web));
+    assert!(
+        scrape().await.contains(web),
+        "a cached scrape lost the share"
+    );
+
+    // WEB-1 goes back to the backlog: WEB has no current work any more.
+    env.sim.edit("WEB-1", |i| {
+        i.status = "To Do".into();
+        i.status_category = "new".into();
+    });
+    let synced = s
+        .http
+        .post(format!("{}/api/v1/sync", s.base))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .expect("sync");
+    assert_eq!(synced.status(), 200);
+    let after = scrape().await;
+    assert!(!after.contains("project=\"WEB\""), "{after}");
+    assert!(
+        after.contains("okrsync_unaligned_share{project=\"PAY\"} 0"),
+        "{after}"
+    );
+    s.stop().await;
+}
+both_backends!(metrics_follow_a_sync_after_a_cached_scrape);
