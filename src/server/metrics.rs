@@ -29,8 +29,11 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 /// docs/benchmarks.md) and Prometheus asks every 15 seconds.
 #[derive(Default)]
 pub struct UnalignedCache {
-    last: std::sync::Mutex<Option<(String, Vec<(String, f64)>)>>,
+    /// The key it was computed for, and `(project, share)` pairs.
+    last: std::sync::Mutex<Option<(String, Shares)>>,
 }
+
+type Shares = Vec<(String, f64)>;
 
 impl UnalignedCache {
     async fn shares(
