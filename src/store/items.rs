@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use futures::TryStreamExt;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor};
 
@@ -106,13 +107,10 @@ fn json_list(row: &AnyRow, col: &str) -> Result<Vec<String>> {
     serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
 }
 
-/// An item with only what progress and the unaligned report read; the rest is empty.
-fn bare_item(
-    category: &str,
-    estimate: Option<f64>,
-    updated_ms: i64,
-    resolved_ms: Option<i64>,
-) -> Result<Item> {
+/// An item with only what progress and the unaligned report read (category, estimate,
+/// updated, resolved) from a row that selected those columns; the rest is empty.
+fn bare_item(row: &AnyRow) -> Result<Item> {
+    let category: String = get(row, "category")?;
     Ok(Item {
         source: String::new(),
         ext_id: String::new(),
@@ -123,7 +121,7 @@ fn bare_item(
         project: String::new(),
         item_type: String::new(),
         status: String::new(),
-        category: Category::parse(category)
+        category: Category::parse(&category)
             .ok_or_else(|| StoreError::Corrupt(format!("item category {category}")))?,
         labels: Vec::new(),
         components: Vec::new(),
@@ -131,10 +129,10 @@ fn bare_item(
         parent: None,
         milestone: None,
         assignee: None,
-        estimate,
+        estimate: get(row, "estimate")?,
         created: None,
-        updated: from_ms(updated_ms),
-        resolved: resolved_ms.map(from_ms),
+        updated: from_ms(get(row, "updated_ms")?),
+        resolved: get::<Option<i64>>(row, "resolved_ms")?.map(from_ms),
         fields: Default::default(),
         abandoned: false,
     })
@@ -335,7 +333,6 @@ impl Tx {
         source: &str,
         mut keep: impl FnMut(&str) -> bool,
     ) -> Result<Vec<(String, String)>> {
-        use futures::TryStreamExt;
         let mut rows = sqlx::query_as::<_, (String, String)>(
             "SELECT ext_id, key FROM items WHERE source = $1",
         )
@@ -401,7 +398,6 @@ impl Tx {
     /// part of the returned items is empty. A KR that 40,000 items move costs a few
     /// megabytes here, not their whole rows.
     pub async fn progress_items(&mut self, kr_id: &str, with_fields: bool) -> Result<Vec<Item>> {
-        use futures::TryStreamExt;
         let sql = format!(
             "SELECT i.category, i.estimate, i.updated_ms, i.resolved_ms{} FROM matches mk \
              JOIN items i ON i.source = mk.source AND i.ext_id = mk.ext_id \
@@ -411,13 +407,7 @@ impl Tx {
         let mut rows = sqlx::query(&sql).bind(kr_id).fetch(&mut *self.tx);
         let mut out = Vec::new();
         while let Some(row) = rows.try_next().await? {
-            let category: String = get(&row, "category")?;
-            let mut item = bare_item(
-                &category,
-                get(&row, "estimate")?,
-                get(&row, "updated_ms")?,
-                get(&row, "resolved_ms")?,
-            )?;
+            let mut item = bare_item(&row)?;
             if with_fields {
                 let text: String = get(&row, "fields")?;
                 item.fields = serde_json::from_str(&text)
@@ -475,7 +465,6 @@ impl Store {
         for (source, ext_id, kr) in matched {
             krs_of.entry((source, ext_id)).or_default().push(kr);
         }
-        use futures::TryStreamExt;
         let mut rows = sqlx::query(&sql).bind(value).fetch(&self.pool);
         let mut out = Vec::new();
         while let Some(r) = rows.try_next().await? {
@@ -493,7 +482,6 @@ impl Store {
 
     /// Items that are in progress or done (candidates for the unaligned report).
     pub async fn started_items(&self) -> Result<Vec<ItemRow>> {
-        use futures::TryStreamExt;
         // Streamed, and only the columns the unaligned report reads: 100k started items
         // must not be held as whole rows twice over.
         let sql = "SELECT i.source, i.ext_id, i.key, i.title, i.url, i.project, i.category, \
@@ -503,13 +491,7 @@ impl Store {
         let mut rows = sqlx::query(sql).fetch(&self.pool);
         let mut out = Vec::new();
         while let Some(row) = rows.try_next().await? {
-            let category: String = get(&row, "category")?;
-            let mut item = bare_item(
-                &category,
-                get(&row, "estimate")?,
-                get(&row, "updated_ms")?,
-                get(&row, "resolved_ms")?,
-            )?;
+            let mut item = bare_item(&row)?;
             item.source = get(&row, "source")?;
             item.ext_id = get(&row, "ext_id")?;
             item.key = get(&row, "key")?;

@@ -1,12 +1,9 @@
 //! The HTTP server of `okrsync run`, started on port 0 and driven over real HTTP.
 
-use okrsync::server::Application;
-use okrsync::sync::Mode;
 use serde_json::json;
-use tokio::sync::watch;
 
 use crate::both_backends;
-use crate::helpers::{issue, minute, Db, SourceOpts, TestEnv, API_TOKEN};
+use crate::helpers::{issue, minute, Db, Served, SourceOpts, TestEnv, API_TOKEN};
 
 const OKRS: &str = r#"
 [[objective]]
@@ -56,15 +53,9 @@ async fn routes_answer_with_the_cli_documents(db: Db) {
             None,
         ),
     ]);
-    let engine = env.engine().await;
-    engine.sync_source("jira", Mode::Full).await.expect("sync");
-    let app = Application::build(engine, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("build");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let (stop, stopped) = watch::channel(false);
-    let server = tokio::spawn(app.run_until_stopped(stopped));
-    let http = reqwest::Client::new();
+    let served = Served::start(&env).await;
+    let base = served.base.clone();
+    let http = served.http.clone();
     let get_json = |path: &str| {
         let req = http.get(format!("{base}{path}"));
         async move {
@@ -192,57 +183,9 @@ async fn routes_answer_with_the_cli_documents(db: Db) {
         .await
         .expect("post");
     assert_eq!(sync.status(), 200);
-
-    stop.send(true).expect("stop");
-    server.await.expect("join").expect("server");
+    served.stop().await;
 }
 both_backends!(routes_answer_with_the_cli_documents);
-
-/// A served engine and a client; the server stops when the test drops `stop`.
-struct Served {
-    base: String,
-    http: reqwest::Client,
-    stop: watch::Sender<bool>,
-    server: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Served {
-    async fn start(env: &TestEnv) -> Served {
-        let engine = env.engine().await;
-        engine.sync_source("jira", Mode::Full).await.expect("sync");
-        let app = Application::build(engine, "127.0.0.1:0".parse().expect("addr"))
-            .await
-            .expect("build");
-        let base = format!("http://127.0.0.1:{}", app.port());
-        let (stop, stopped) = watch::channel(false);
-        let server = tokio::spawn(app.run_until_stopped(stopped));
-        Served {
-            base,
-            http: reqwest::Client::new(),
-            stop,
-            server,
-        }
-    }
-
-    async fn get(&self, path: &str) -> reqwest::Response {
-        self.http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("get")
-    }
-
-    async fn page(&self, path: &str) -> (u16, String) {
-        let resp = self.get(path).await;
-        let status = resp.status().as_u16();
-        (status, resp.text().await.expect("body"))
-    }
-
-    async fn stop(self) {
-        self.stop.send(true).expect("stop");
-        self.server.await.expect("join").expect("server");
-    }
-}
 
 fn seeded_env_issues() -> Vec<okrsync::simulator::jira::SimIssue> {
     vec![

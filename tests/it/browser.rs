@@ -6,18 +6,14 @@
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them). Without them
 //! the test says it was skipped, unless `OKRSYNC_REQUIRE_BROWSER=1`, which CI sets.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use okrsync::server::Application;
-use okrsync::sync::Mode;
 use serde_json::json;
-use tokio::sync::watch;
 
-use crate::helpers::{issue, minute, Db, SourceOpts, TestEnv};
+use crate::helpers::{free_port, issue, minute, Db, Served, SourceOpts, TestEnv};
 
 const OKRS: &str = r#"
 [[objective]]
@@ -51,13 +47,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 fn find(program: &str, env: &str) -> Option<PathBuf> {
@@ -245,14 +234,8 @@ async fn dashboard_in_chromium() {
             None,
         ),
     ]);
-    let engine = env.engine().await;
-    engine.sync_source("jira", Mode::Full).await.expect("sync");
-    let app = Application::build(engine, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("build");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let (stop, stopped) = watch::channel(false);
-    let server = tokio::spawn(app.run_until_stopped(stopped));
+    let served = Served::start(&env).await;
+    let base = served.base.clone();
 
     // Overview: the tree (child objective nested under its parent) with the KR.
     c.goto(&format!("{base}/")).await.expect("overview");
@@ -395,6 +378,5 @@ async fn dashboard_in_chromium() {
     drop(demo);
 
     c.close().await.expect("close the browser");
-    stop.send(true).expect("stop");
-    server.await.expect("join").expect("server");
+    served.stop().await;
 }

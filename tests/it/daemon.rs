@@ -4,7 +4,7 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{issue, minute, Db, SourceOpts, TestEnv};
+use crate::helpers::{free_port, issue, minute, Db, SourceOpts, TestEnv};
 
 const OKRS: &str = r#"
 [[objective]]
@@ -22,11 +22,6 @@ kr = "o.done"
 [rule.match]
 project = "PAY"
 "#;
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_serves_syncs_and_stops_cleanly_on_sigterm() {

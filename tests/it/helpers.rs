@@ -51,6 +51,14 @@ pub fn skip_notice(test: &str) {
     );
 }
 
+/// A port nothing listens on right now, for a process the test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
 pub fn postgres_url() -> Option<String> {
     std::env::var("OKRSYNC_TEST_DATABASE_URL")
         .ok()
@@ -264,4 +272,54 @@ pub fn json(out: &Output) -> serde_json::Value {
             String::from_utf8_lossy(&out.stdout)
         )
     })
+}
+
+/// An engine served by the real `Application` on 127.0.0.1, and a client.
+pub struct Served {
+    pub base: String,
+    pub http: reqwest::Client,
+    stop: tokio::sync::watch::Sender<bool>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Served {
+    /// Syncs the Jira source once, then serves the engine on port 0.
+    pub async fn start(env: &TestEnv) -> Served {
+        let engine = env.engine().await;
+        engine
+            .sync_source("jira", okrsync::sync::Mode::Full)
+            .await
+            .expect("sync");
+        let app = okrsync::server::Application::build(engine, "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("build");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn(app.run_until_stopped(stopped));
+        Served {
+            base,
+            http: reqwest::Client::new(),
+            stop,
+            server,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("get")
+    }
+
+    pub async fn page(&self, path: &str) -> (u16, String) {
+        let resp = self.get(path).await;
+        let status = resp.status().as_u16();
+        (status, resp.text().await.expect("body"))
+    }
+
+    pub async fn stop(self) {
+        self.stop.send(true).expect("stop");
+        self.server.await.expect("join").expect("server");
+    }
 }

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use okrsync::store::Store;
 
-use crate::helpers::{issue, minute, postgres_url, skip_notice, Db, SourceOpts, TestEnv};
+use crate::helpers::{
+    free_port, issue, minute, postgres_url, skip_notice, Db, SourceOpts, TestEnv,
+};
 
 const OKRS: &str = r#"
 [[objective]]
@@ -28,11 +30,6 @@ kr = "o.done"
 [rule.match]
 project = "PAY"
 "#;
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
 
 /// A running `okrsync run`; killed (by its own pid) if the test ends without stopping it.
 struct Daemon {

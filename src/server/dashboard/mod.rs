@@ -74,6 +74,16 @@ fn render(t: &impl Template) -> Response {
     }
 }
 
+/// A page answered with another status than 200 (errors; a form with a bad value is a 400
+/// that still shows the form). A page that fails to render stays a 500.
+fn render_with_status(t: &impl Template, status: StatusCode) -> Response {
+    let mut resp = render(t);
+    if resp.status() == StatusCode::OK {
+        *resp.status_mut() = status;
+    }
+    resp
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage {
@@ -88,9 +98,7 @@ fn error_page(status: StatusCode, nav: &'static str, title: &str, message: Strin
         title: title.to_string(),
         message,
     };
-    let mut resp = render(&page);
-    *resp.status_mut() = status;
-    resp
+    render_with_status(&page, status)
 }
 
 fn report_error(e: ReportError, nav: &'static str) -> Response {
@@ -526,9 +534,7 @@ async fn moves_page(State(s): Shared, Query(f): Query<MovesForm>) -> Response {
     } else {
         StatusCode::OK
     };
-    let mut resp = render(&page);
-    *resp.status_mut() = status;
-    resp
+    render_with_status(&page, status)
 }
 
 // ---- unaligned ------------------------------------------------------------------------
@@ -654,9 +660,7 @@ async fn unaligned_page(State(s): Shared, Query(f): Query<PeriodForm>) -> Respon
     } else {
         StatusCode::OK
     };
-    let mut resp = render(&page);
-    *resp.status_mut() = status;
-    resp
+    render_with_status(&page, status)
 }
 
 // ---- sources --------------------------------------------------------------------------
