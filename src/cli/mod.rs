@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 
 use crate::clock;
 use crate::report;
-use crate::settings::Settings;
+use crate::settings::{Secrets, Settings};
 use crate::store::Store;
 use crate::sync::{Engine, Mode};
 
@@ -114,7 +114,15 @@ pub async fn execute(cli: Cli) -> ExitCode {
         return report_error(crate::demo::run(dir, *listen, *once).await);
     }
     let path = Settings::locate(cli.config.as_deref());
-    let settings = match Settings::load(&path) {
+    // SPEC.md, "Secrets are needed where they are used": only what builds a source (and
+    // `check`, which reports them) reads the secrets; the reports need the database alone.
+    let secrets = match cli.command {
+        Command::Run | Command::Sync { .. } | Command::Check | Command::Demo { .. } => {
+            Secrets::Resolve
+        }
+        _ => Secrets::Defer,
+    };
+    let settings = match Settings::load_with(&path, secrets) {
         Ok(s) => s,
         Err(report) => {
             eprint!("{report}");
@@ -150,14 +158,29 @@ fn report_error(result: anyhow::Result<ExitCode>) -> ExitCode {
     }
 }
 
-/// Opens the store, migrates it and brings it in line with the config.
+/// Opens the store, migrates it, builds the sources and brings the store in line with the
+/// config.
 pub async fn open(settings: Arc<Settings>) -> anyhow::Result<Engine> {
+    open_engine(settings, true).await
+}
+
+/// Like [`open`], for commands that only read and record (reports, check-ins): no source is
+/// built, so no source's secret is needed.
+pub async fn open_for_reads(settings: Arc<Settings>) -> anyhow::Result<Engine> {
+    open_engine(settings, false).await
+}
+
+async fn open_engine(settings: Arc<Settings>, sources: bool) -> anyhow::Result<Engine> {
     let store = Store::connect(&settings.database).await?;
     store
         .migrate()
         .await
         .context("cannot migrate the database")?;
-    let engine = Engine::new(settings, store)?;
+    let engine = if sources {
+        Engine::new(settings, store)?
+    } else {
+        Engine::with_sources(settings, store, Default::default())
+    };
     engine
         .prepare()
         .await
@@ -232,28 +255,28 @@ async fn dispatch(command: Command, settings: Arc<Settings>) -> anyhow::Result<E
             })
         }
         Command::Status { json } => {
-            let engine = open(settings.clone()).await?;
+            let engine = open_for_reads(settings.clone()).await?;
             let doc = report::status(engine.store(), &settings, clock::now()).await?;
             emit(&doc, json, report::render_status)
         }
         Command::Explain { kr, json } => {
-            let engine = open(settings.clone()).await?;
+            let engine = open_for_reads(settings.clone()).await?;
             let doc = report::explain(engine.store(), &settings, &kr, clock::now()).await?;
             emit(&doc, json, report::render_explain)
         }
         Command::Moves { selector, json } => {
-            let engine = open(settings.clone()).await?;
+            let engine = open_for_reads(settings.clone()).await?;
             let doc = report::moves(engine.store(), &settings, &selector).await?;
             emit(&doc, json, report::render_moves)
         }
         Command::Unaligned { json, period } => {
-            let engine = open(settings.clone()).await?;
+            let engine = open_for_reads(settings.clone()).await?;
             let doc = report::unaligned(engine.store(), &settings, period.as_deref(), clock::now())
                 .await?;
             emit(&doc, json, report::render_unaligned)
         }
         Command::Checkin { kr, value, note } => {
-            let engine = open(settings).await?;
+            let engine = open_for_reads(settings).await?;
             engine.checkin(&kr, value, note.as_deref(), None).await?;
             println!("{kr}: checked in {value}");
             Ok(ExitCode::SUCCESS)

@@ -71,7 +71,12 @@ async fn receive(
                 (SourceKind::GitHub(_), "github") | (SourceKind::Jira(_), "jira")
             )
         })
-        .filter_map(|(name, src)| src.webhook_secret.as_ref().map(|w| (name, w)))
+        .filter_map(|(name, src)| {
+            src.webhook_secret
+                .as_ref()
+                .and_then(|w| w.get().ok())
+                .map(|w| (name, w))
+        })
         .collect();
     if candidates.is_empty() {
         return error(

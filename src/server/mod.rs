@@ -192,7 +192,7 @@ async fn prometheus(State(s): Shared) -> Result<Response, ReportError> {
 /// HTTP Basic with the token as password (any user name).
 fn has_token(s: &AppState, headers: &HeaderMap) -> bool {
     let engine = s.engine();
-    let Some(token) = &engine.settings().server.api_token else {
+    let Ok(Some(token)) = engine.settings().server.api_token() else {
         return false;
     };
     let Some(value) = headers
@@ -236,7 +236,7 @@ fn unauthorized(message: &str) -> Response {
 /// `None` when a write may go ahead, else the refusal: 403 when writes are disabled (no
 /// token configured), 401 without the right token.
 fn refuse_writes(s: &AppState, headers: &HeaderMap) -> Option<Response> {
-    if s.engine().settings().server.api_token.is_none() {
+    if !matches!(s.engine().settings().server.api_token(), Ok(Some(_))) {
         return Some(error(
             StatusCode::FORBIDDEN,
             "write endpoints are disabled: no server.api_token_env is configured",

@@ -8,8 +8,10 @@
 mod okrs;
 mod problems;
 mod reader;
+mod secrets;
 
 pub use problems::{ConfigReport, Locator, Problem};
+pub use secrets::{SecretRef, Secrets};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -47,12 +49,24 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
     pub listen: SocketAddr,
-    /// Bearer token required by write endpoints; `None` disables them.
-    pub api_token: Option<SecretString>,
+    /// Bearer token required by write endpoints; `None` (or an unset `api_token_env`
+    /// variable) disables them. Read with [`ServerSettings::api_token`].
+    pub api_token: Option<SecretRef>,
     /// Reads (API, dashboard, metrics) need the token too; refused outright without one.
     pub require_token_for_reads: bool,
     /// How long shutdown waits for sync steps under way before rolling them back.
     pub shutdown_timeout: std::time::Duration,
+}
+
+impl ServerSettings {
+    /// The API token, read on first use. `Ok(None)`: writes are disabled (no token
+    /// configured, or `api_token_env` names a variable that is not set).
+    pub fn api_token(&self) -> Result<Option<&SecretString>, &Problem> {
+        match &self.api_token {
+            None => Ok(None),
+            Some(r) => r.get_optional(),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -110,7 +124,7 @@ pub struct SourceSettings {
     pub reconcile_every: Duration,
     /// How far before the cursor an incremental pass starts again.
     pub overlap: Duration,
-    pub webhook_secret: Option<SecretString>,
+    pub webhook_secret: Option<SecretRef>,
     pub http: HttpSettings,
     pub kind: SourceKind,
 }
@@ -152,8 +166,15 @@ impl Settings {
         }
     }
 
-    /// Loads and validates the config file, the environment overrides and the OKR files.
+    /// Loads and validates the config file, the environment overrides and the OKR files,
+    /// and reads every secret (for `check`, `sync`, `run`, `demo`).
     pub fn load(path: &Path) -> Result<Settings, ConfigReport> {
+        Settings::load_with(path, Secrets::Resolve)
+    }
+
+    /// Like [`Settings::load`]; with [`Secrets::Defer`] no secret is read until it is used,
+    /// so the reports run without the sources' credentials.
+    pub fn load_with(path: &Path, secrets: Secrets) -> Result<Settings, ConfigReport> {
         let file = path.display().to_string();
         let mut problems = Vec::new();
         let text = match std::fs::read_to_string(path) {
@@ -191,6 +212,7 @@ impl Settings {
             file: file.clone(),
             locator: &locator,
             problems: &mut problems,
+            secrets,
         };
         let mut top = Section::new("", &root);
         let okr_globs = top
@@ -337,20 +359,27 @@ fn read_server(top: &mut Section, sink: &mut Sink, base: &Path) -> Option<Server
     };
     // An unset api_token_env variable is not an error: write endpoints are then disabled
     // (SPEC's sample config names one that a first try will not have set).
-    let api_token = match s.string(sink, "api_token_env") {
-        Some(var) if !s.has("api_token_file") => std::env::var(&var)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .map(SecretString::from),
-        _ => secret(&mut s, sink, "api_token_env", "api_token_file", base, false),
+    let api_token = {
+        let resolve = std::mem::replace(&mut sink.secrets, Secrets::Defer);
+        let token = secret(&mut s, sink, "api_token_env", "api_token_file", base, false);
+        sink.secrets = resolve;
+        token
     };
     let require_token_for_reads = s.boolean(sink, "require_token_for_reads").unwrap_or(false);
-    if require_token_for_reads && api_token.is_none() {
-        sink.report(
-            &s.key("require_token_for_reads"),
-            "needs a token: set api_token_env (to a variable that is set) or api_token_file"
-                .to_string(),
-        );
+    if sink.secrets == Secrets::Resolve {
+        let resolved = match &api_token {
+            None => Ok(false),
+            Some(t) => t.get_optional().map(|t| t.is_some()),
+        };
+        match resolved {
+            Err(p) => sink.problems.push(p.clone()),
+            Ok(false) if require_token_for_reads => sink.report(
+                &s.key("require_token_for_reads"),
+                "needs a token: set api_token_env (to a variable that is set) or api_token_file"
+                    .to_string(),
+            ),
+            Ok(_) => {}
+        }
     }
     let shutdown_timeout = s
         .duration(sink, "shutdown_timeout")
@@ -776,7 +805,7 @@ fn read_google_sheet(
     base: &Path,
     id: String,
 ) -> Option<crate::sources::sheet::SheetSettings> {
-    use crate::sources::sheet::google::{GoogleAuth, GoogleSheet, ServiceAccountFile};
+    use crate::sources::sheet::google::{self, GoogleAuth, GoogleSheet};
     use crate::sources::sheet::{SheetLocation, SheetSettings};
     let url =
         |s: &mut Section, sink: &mut Sink, key: &'static str, default: &str| -> Option<url::Url> {
@@ -793,54 +822,42 @@ fn read_google_sheet(
             }
         };
     let api_url = url(s, sink, "api_url", "https://sheets.googleapis.com");
-    let explicit_token_url = s.has("token_url");
-    let token_url = url(s, sink, "token_url", "https://oauth2.googleapis.com/token");
+    let token_url = if s.has("token_url") {
+        url(s, sink, "token_url", google::DEFAULT_TOKEN_URL).map(Some)
+    } else {
+        Some(None)
+    };
+    let resolve = std::mem::replace(&mut sink.secrets, Secrets::Defer);
     let key = secret(s, sink, "api_key_env", "api_key_file", base, false);
-    let account = s.string(sink, "service_account_file");
+    let account = secret(
+        s,
+        sink,
+        "service_account_env",
+        "service_account_file",
+        base,
+        false,
+    );
+    sink.secrets = resolve;
     let auth = match (key, account) {
         (Some(_), Some(_)) => {
             sink.report(&s.key("service_account_file"), "set either an API key (api_key_env/api_key_file) or service_account_file, not both");
             None
         }
         (Some(k), None) => Some(GoogleAuth::ApiKey(k)),
-        (None, Some(file)) => {
-            let path = resolve_path(base, &file);
-            match std::fs::read_to_string(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|t| {
-                    serde_json::from_str::<ServiceAccountFile>(&t).map_err(|e| e.to_string())
-                }) {
-                Ok(acct) => {
-                    let token_url = match (
-                        explicit_token_url,
-                        acct.token_uri.as_deref().map(url::Url::parse),
-                    ) {
-                        (false, Some(Ok(u))) => Some(u),
-                        _ => token_url.clone(),
-                    };
-                    token_url.map(|token_url| GoogleAuth::ServiceAccount {
-                        client_email: acct.client_email,
-                        private_key: SecretString::from(acct.private_key),
-                        token_url,
-                    })
-                }
-                Err(e) => {
-                    sink.report(
-                        &s.key("service_account_file"),
-                        format!(
-                            "cannot read the service account key {}: {e}",
-                            path.display()
-                        ),
-                    );
-                    None
-                }
-            }
-        }
+        (None, Some(key_file)) => token_url.map(|token_url| GoogleAuth::ServiceAccount {
+            key_file,
+            token_url,
+        }),
         (None, None) => {
             sink.report(&s.key("api_key_env"), "Google Sheets needs an API key (api_key_env/api_key_file) or a service_account_file");
             None
         }
     };
+    if let (Some(auth), Secrets::Resolve) = (&auth, sink.secrets) {
+        if let Err(p) = auth.check() {
+            sink.problems.push(p);
+        }
+    }
     Some(SheetSettings {
         location: SheetLocation::Google(GoogleSheet {
             id,
@@ -948,7 +965,7 @@ mod tests {
             panic!("jira is a Jira source");
         };
         assert_eq!(
-            secrecy::ExposeSecret::expose_secret(&j.token),
+            secrecy::ExposeSecret::expose_secret(j.token.get().expect("token")),
             "t",
             "one trailing newline is dropped"
         );

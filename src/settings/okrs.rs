@@ -101,6 +101,7 @@ pub(crate) fn load(
             file: path.display().to_string(),
             locator: &locator,
             problems,
+            secrets: super::Secrets::Defer,
         };
         let mut top = Section::new("", &table);
         for (key, t) in top.tables(&mut sink, "objective") {

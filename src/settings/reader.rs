@@ -9,12 +9,16 @@ use std::time::Duration;
 use toml::Value;
 
 use super::problems::{Locator, Problem};
+pub(crate) use super::secrets::resolve_path;
+use super::secrets::{SecretRef, Secrets};
 
 /// Where problems go, with the file they are about.
 pub(crate) struct Sink<'a> {
     pub file: String,
     pub locator: &'a Locator,
     pub problems: &'a mut Vec<Problem>,
+    /// Whether secrets are read while loading.
+    pub secrets: Secrets,
 }
 
 impl Sink<'_> {
@@ -289,9 +293,10 @@ impl<'t> Section<'t> {
     }
 }
 
-/// Reads a secret named by `<base>_env` (an environment variable) or `<base>_file` (a file
-/// path, relative to the config file; one trailing newline is dropped). Exactly one of the
-/// two may be set; `required` says whether neither is a problem.
+/// Reads where a secret named by `<base>_env` (an environment variable) or `<base>_file` (a
+/// file path, relative to the config file; one trailing newline is dropped) lives. Exactly
+/// one of the two may be set; `required` says whether neither is a problem. The secret itself
+/// is read now only when the sink resolves secrets ([`Secrets::Resolve`]).
 pub(crate) fn secret(
     section: &mut Section,
     sink: &mut Sink,
@@ -299,75 +304,38 @@ pub(crate) fn secret(
     file_key: &'static str,
     base_dir: &Path,
     required: bool,
-) -> Option<secrecy::SecretString> {
+) -> Option<SecretRef> {
     let env_name = section.string(sink, env_key);
     let file_name = section.string(sink, file_key);
-    match (env_name, file_name) {
+    let found = match (env_name, file_name) {
         (Some(_), Some(_)) => {
             sink.report(
                 &section.key(env_key),
                 format!("set either {env_key} or {file_key}, not both"),
             );
-            None
+            return None;
         }
-        (Some(var), None) => match std::env::var(&var) {
-            Ok(v) if !v.is_empty() => Some(secrecy::SecretString::from(v)),
-            _ => {
-                sink.report(
-                    &section.key(env_key),
-                    format!("the environment variable {var} is not set or is empty"),
-                );
-                None
-            }
-        },
+        (Some(var), None) => {
+            let key = section.key(env_key);
+            let line = sink.locator.line(&key);
+            SecretRef::env(var, &sink.file, key, line)
+        }
         (None, Some(path)) => {
-            let resolved = resolve_path(base_dir, &path);
-            match std::fs::read_to_string(&resolved) {
-                Ok(v) => {
-                    let v = v.strip_suffix('\n').unwrap_or(&v);
-                    let v = v.strip_suffix('\r').unwrap_or(v);
-                    if v.is_empty() {
-                        sink.report(
-                            &section.key(file_key),
-                            format!("the secret file {} is empty", resolved.display()),
-                        );
-                        None
-                    } else {
-                        Some(secrecy::SecretString::from(v.to_string()))
-                    }
-                }
-                Err(e) => {
-                    sink.report(
-                        &section.key(file_key),
-                        format!("cannot read the secret file {}: {e}", resolved.display()),
-                    );
-                    None
-                }
-            }
+            let key = section.key(file_key);
+            let line = sink.locator.line(&key);
+            SecretRef::file(path, base_dir, &sink.file, key, line)
         }
         (None, None) => {
             if required {
                 sink.report(&section.key(env_key), format!("a secret is required: set {env_key} (an environment variable name) or {file_key} (a file path)"));
             }
-            None
+            return None;
+        }
+    };
+    if sink.secrets == Secrets::Resolve {
+        if let Err(p) = found.get() {
+            sink.problems.push(p.clone());
         }
     }
-}
-
-/// Resolves `path` against `base` unless it is absolute. `$CREDENTIALS_DIRECTORY` at the
-/// start of a path is expanded (systemd `LoadCredential=`).
-pub(crate) fn resolve_path(base: &Path, path: &str) -> std::path::PathBuf {
-    let expanded = match (
-        path.strip_prefix("$CREDENTIALS_DIRECTORY"),
-        std::env::var("CREDENTIALS_DIRECTORY"),
-    ) {
-        (Some(rest), Ok(dir)) => format!("{dir}{rest}"),
-        _ => path.to_string(),
-    };
-    let p = Path::new(&expanded);
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        base.join(p)
-    }
+    Some(found)
 }

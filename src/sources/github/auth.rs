@@ -8,19 +8,20 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::settings::SecretRef;
 use crate::sources::http::{Auth, HttpClient};
 use crate::sources::SourceError;
 
 #[derive(Debug, Clone)]
 pub enum GitHubAuth {
     /// A personal access token (classic or fine-grained) or any other bearer token.
-    Token(SecretString),
+    Token(SecretRef),
     /// A GitHub App installation.
     App {
         app_id: u64,
         installation_id: u64,
         /// The app's private key, PEM.
-        private_key: SecretString,
+        private_key: SecretRef,
     },
 }
 
@@ -56,7 +57,12 @@ impl Credentials {
 
     pub async fn current(&self, http: &HttpClient, api_url: &Url) -> Result<Auth, SourceError> {
         let (app_id, installation_id, key) = match &self.auth {
-            GitHubAuth::Token(t) => return Ok(Auth::Bearer(t.clone())),
+            GitHubAuth::Token(t) => {
+                return t
+                    .get()
+                    .map(|t| Auth::Bearer(t.clone()))
+                    .map_err(|p| SourceError::Other(p.to_string()))
+            }
             GitHubAuth::App {
                 app_id,
                 installation_id,
@@ -70,6 +76,7 @@ impl Credentials {
                 return Ok(Auth::Bearer(token.clone()));
             }
         }
+        let key = key.get().map_err(|p| SourceError::Other(p.to_string()))?;
         let jwt = app_jwt(app_id, key, now)?;
         let base = api_url.as_str().trim_end_matches('/');
         let url = Url::parse(&format!(

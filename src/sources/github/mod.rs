@@ -333,12 +333,11 @@ impl ItemSource for GitHubSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use secrecy::SecretString;
 
     fn settings(api: &str) -> GitHubSettings {
         GitHubSettings {
             api_url: Url::parse(api).expect("url"),
-            auth: GitHubAuth::Token(SecretString::from("t")),
+            auth: GitHubAuth::Token(crate::settings::SecretRef::value("t")),
             repos: vec!["acme/web".into()],
             per_page: 100,
             estimate_label: None,

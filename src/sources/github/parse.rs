@@ -175,7 +175,7 @@ mod tests {
     fn settings() -> GitHubSettings {
         GitHubSettings {
             api_url: url::Url::parse("https://api.github.com").expect("url"),
-            auth: crate::sources::github::GitHubAuth::Token(secrecy::SecretString::from("t")),
+            auth: crate::sources::github::GitHubAuth::Token(crate::settings::SecretRef::value("t")),
             repos: vec![],
             per_page: 100,
             estimate_label: Some(regex::Regex::new(r"^points:(\d+)$").expect("re")),

@@ -1,7 +1,8 @@
 //! Jira Cloud and Data Center as a source of items.
 
-use secrecy::SecretString;
 use url::Url;
+
+use crate::settings::SecretRef;
 
 /// Which Jira REST dialect to speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,7 +20,7 @@ pub struct JiraSettings {
     pub flavor: JiraFlavor,
     /// Cloud only: the account e-mail for Basic auth.
     pub email: Option<String>,
-    pub token: SecretString,
+    pub token: SecretRef,
     /// The user's scope; okrsync adds the `updated` bound and the ordering.
     pub jql: String,
     pub story_points_field: Option<String>,
@@ -65,14 +66,19 @@ impl JiraSource {
         settings: JiraSettings,
         http: HttpSettings,
     ) -> Result<JiraSource, SourceError> {
+        let token = settings
+            .token
+            .get()
+            .map_err(|p| SourceError::Other(p.to_string()))?
+            .clone();
         let auth = match settings.flavor {
             JiraFlavor::Cloud => Auth::Basic {
                 user: settings.email.clone().ok_or_else(|| {
                     SourceError::Other("Jira Cloud needs the account e-mail (email = …)".into())
                 })?,
-                password: settings.token.clone(),
+                password: token,
             },
-            JiraFlavor::DataCenter => Auth::Bearer(settings.token.clone()),
+            JiraFlavor::DataCenter => Auth::Bearer(token),
         };
         let mut fields: Vec<String> = [
             "summary",
@@ -255,14 +261,13 @@ impl ItemSource for JiraSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use secrecy::SecretString;
 
     fn settings(flavor: JiraFlavor, jql: &str) -> JiraSettings {
         JiraSettings {
             url: url::Url::parse("https://jira.example.com/jira").expect("url"),
             flavor,
             email: Some("bot@example.com".into()),
-            token: SecretString::from("t"),
+            token: crate::settings::SecretRef::value("t"),
             jql: jql.into(),
             story_points_field: Some("customfield_10016".into()),
             epic_field: None,

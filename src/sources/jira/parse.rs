@@ -232,7 +232,7 @@ mod tests {
             url: url::Url::parse("https://acme.atlassian.net").expect("url"),
             flavor: JiraFlavor::Cloud,
             email: Some("bot@acme.com".into()),
-            token: secrecy::SecretString::from("t"),
+            token: crate::settings::SecretRef::value("t"),
             jql: String::new(),
             story_points_field: Some(points.into()),
             epic_field: None,

@@ -11,6 +11,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::grid::{Cell, Sheet, Workbook};
+use crate::settings::{Problem, SecretRef};
 use crate::sources::http::{Auth, HttpClient};
 use crate::sources::SourceError;
 
@@ -23,14 +24,25 @@ pub struct GoogleSheet {
     pub auth: GoogleAuth,
 }
 
+/// Google's token endpoint, unless the config or the key file names another.
+pub const DEFAULT_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
+
 #[derive(Debug, Clone)]
 pub enum GoogleAuth {
-    ApiKey(SecretString),
+    ApiKey(SecretRef),
+    /// A service account key (the JSON file Google hands out), read when first used.
     ServiceAccount {
-        client_email: String,
-        private_key: SecretString,
-        token_url: Url,
+        key_file: SecretRef,
+        /// `token_url` from the config; else the key's `token_uri`, else Google's.
+        token_url: Option<Url>,
     },
+}
+
+/// What okrsync needs of a service account key.
+pub struct ServiceAccount {
+    pub client_email: String,
+    pub private_key: SecretString,
+    pub token_url: Url,
 }
 
 /// The fields of a service account key file okrsync needs.
@@ -39,6 +51,45 @@ pub struct ServiceAccountFile {
     pub client_email: String,
     pub private_key: String,
     pub token_uri: Option<String>,
+}
+
+impl GoogleAuth {
+    /// Reads the credentials (for `check` and when the source is built).
+    pub fn check(&self) -> Result<(), Problem> {
+        match self {
+            GoogleAuth::ApiKey(k) => k.get().map(|_| ()).map_err(Clone::clone),
+            GoogleAuth::ServiceAccount { .. } => self.service_account().map(|_| ()),
+        }
+    }
+
+    /// The service account's key, read from its file; `None` for an API key.
+    pub fn service_account(&self) -> Result<ServiceAccount, Problem> {
+        let GoogleAuth::ServiceAccount {
+            key_file,
+            token_url,
+        } = self
+        else {
+            return Err(Problem {
+                file: String::new(),
+                key: String::new(),
+                line: None,
+                message: "not a service account".into(),
+            });
+        };
+        let text = key_file.get().map_err(Clone::clone)?;
+        let acct: ServiceAccountFile = serde_json::from_str(text.expose_secret())
+            .map_err(|e| key_file.problem(format!("not a service account key (JSON with client_email and private_key): {e}")))?;
+        let token_url = match (token_url, acct.token_uri.as_deref().map(Url::parse)) {
+            (Some(u), _) => u.clone(),
+            (None, Some(Ok(u))) => u,
+            (None, _) => Url::parse(DEFAULT_TOKEN_URL).map_err(|e| key_file.problem(e.to_string()))?,
+        };
+        Ok(ServiceAccount {
+            client_email: acct.client_email,
+            private_key: SecretString::from(acct.private_key),
+            token_url,
+        })
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -68,14 +119,9 @@ impl TokenCache {
         http: &HttpClient,
         auth: &GoogleAuth,
     ) -> Result<Option<Auth>, SourceError> {
-        let GoogleAuth::ServiceAccount {
-            client_email,
-            private_key,
-            token_url,
-        } = auth
-        else {
+        if !matches!(auth, GoogleAuth::ServiceAccount { .. }) {
             return Ok(None);
-        };
+        }
         let mut cached = self.0.lock().await;
         let now = Utc::now();
         if let Some((t, exp)) = cached.as_ref() {
@@ -83,6 +129,13 @@ impl TokenCache {
                 return Ok(Some(Auth::Bearer(t.clone())));
             }
         }
+        let ServiceAccount {
+            client_email,
+            private_key,
+            token_url,
+        } = auth
+            .service_account()
+            .map_err(|p| SourceError::Other(p.to_string()))?;
         let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_key.expose_secret().as_bytes())
             .map_err(|e| {
             SourceError::Other(format!(
@@ -210,7 +263,13 @@ pub(super) async fn fetch(
     };
     // The key travels as a header, so it never appears in a logged URL.
     let headers: Vec<(&str, String)> = match &sheet.auth {
-        GoogleAuth::ApiKey(k) => vec![("x-goog-api-key", k.expose_secret().to_string())],
+        GoogleAuth::ApiKey(k) => vec![(
+            "x-goog-api-key",
+            k.get()
+                .map_err(|p| SourceError::Other(p.to_string()))?
+                .expose_secret()
+                .to_string(),
+        )],
         GoogleAuth::ServiceAccount { .. } => Vec::new(),
     };
     let resp = http.send(Method::GET, url.clone(), &auth, &headers).await?;
