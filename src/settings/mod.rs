@@ -513,6 +513,16 @@ fn read_source(
     if let Some(r) = s.duration(sink, "max_retry_after") {
         http.max_retry_after = r;
     }
+    if let Some(ca) = s.string(sink, "ca_file") {
+        // Like a secret, read only by the commands that build sources.
+        let path = resolve_path(base, &ca);
+        if sink.secrets == Secrets::Resolve {
+            if let Err(e) = crate::sources::http::read_ca_file(&path) {
+                sink.report(&s.key("ca_file"), e);
+            }
+        }
+        http.ca_file = Some(path);
+    }
     let kind = kind?;
     let source_kind = match kind.as_str() {
         "jira" => read_jira(&mut s, sink, base).map(SourceKind::Jira),

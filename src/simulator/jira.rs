@@ -34,6 +34,8 @@ pub struct JiraSimOptions {
     pub max_results_cap: u32,
     /// The "user's" time zone, for JQL date literals.
     pub time_zone_offset_minutes: i32,
+    /// Serve HTTPS with this CA's server certificate (a Data Center behind a company CA).
+    pub tls: Option<super::tls::TestCa>,
 }
 
 impl Default for JiraSimOptions {
@@ -44,6 +46,7 @@ impl Default for JiraSimOptions {
             token: "token".into(),
             max_results_cap: 100,
             time_zone_offset_minutes: 0,
+            tls: None,
         }
     }
 }
@@ -224,9 +227,11 @@ impl JiraSim {
     pub async fn start_on(opts: JiraSimOptions, addr: SocketAddr) -> anyhow::Result<JiraSim> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
+        let scheme = if opts.tls.is_some() { "https" } else { "http" };
+        let tls = opts.tls.clone();
         let shared = Arc::new(Shared {
             opts,
-            base_url: format!("http://{local}"),
+            base_url: format!("{scheme}://{local}"),
             inner: Mutex::new(Inner::default()),
         });
         let app = Router::new()
@@ -235,7 +240,7 @@ impl JiraSim {
             .with_state(shared.clone());
         Ok(JiraSim {
             shared,
-            server: super::Server::serve(listener, app),
+            server: super::Server::serve_maybe_tls(listener, app, tls.as_ref()),
         })
     }
 

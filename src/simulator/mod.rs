@@ -5,6 +5,7 @@ pub mod github;
 pub mod jira;
 mod jql;
 pub mod sheets;
+pub mod tls;
 
 pub use jira::JiraSim;
 
@@ -22,6 +23,29 @@ impl Server {
     /// Serves `app` on an already bound listener (simulators bind first, because their
     /// state needs the address for absolute URLs).
     pub fn serve(listener: TcpListener, app: axum::Router) -> Server {
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Server {
+            stop: Mutex::new(Some(tx)),
+        }
+    }
+
+    /// Serves `app` over TLS with `ca`'s server certificate; plain HTTP without one.
+    pub fn serve_maybe_tls(
+        listener: TcpListener,
+        app: axum::Router,
+        ca: Option<&tls::TestCa>,
+    ) -> Server {
+        let Some(ca) = ca else {
+            return Server::serve(listener, app);
+        };
+        let listener = ca.listener(listener);
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)

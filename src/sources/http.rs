@@ -30,6 +30,9 @@ pub struct HttpSettings {
     pub backoff_base: Duration,
     /// A `Retry-After` longer than this fails the step instead of sleeping.
     pub max_retry_after: Duration,
+    /// PEM roots trusted besides the system's and the built-in ones (`ca_file`: Jira Data
+    /// Center or GitHub Enterprise behind a company CA).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for HttpSettings {
@@ -40,8 +43,25 @@ impl Default for HttpSettings {
             max_retries: 5,
             backoff_base: Duration::from_millis(500),
             max_retry_after: Duration::from_secs(300),
+            ca_file: None,
         }
     }
+}
+
+/// Reads the certificates of a PEM file (`ca_file`); an error in words when the file cannot
+/// be read or holds no certificate.
+pub fn read_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem = std::fs::read(path)
+        .map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("{} is not a PEM certificate bundle: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "{} holds no certificate (expected PEM: -----BEGIN CERTIFICATE-----)",
+            path.display()
+        ));
+    }
+    Ok(certs)
 }
 
 /// How a request authenticates. Secrets are exposed only to build the header.
@@ -92,9 +112,17 @@ pub struct HttpClient {
 
 impl HttpClient {
     pub fn new(source: &str, settings: HttpSettings) -> Result<HttpClient, SourceError> {
-        let client = reqwest::Client::builder()
+        // The system's roots (the OS store, or SSL_CERT_FILE) and the built-in list are both
+        // trusted; `ca_file` adds a company CA.
+        let mut builder = reqwest::Client::builder()
             .timeout(settings.timeout)
-            .user_agent(concat!("okrsync/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("okrsync/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &settings.ca_file {
+            for cert in read_ca_file(path).map_err(SourceError::Other)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder
             .build()
             .map_err(|e| SourceError::Other(format!("cannot build the HTTP client: {e}")))?;
         Ok(HttpClient {
@@ -169,7 +197,12 @@ impl HttpClient {
         })
     }
 
-    #[tracing::instrument(skip(self, auth, headers, body), fields(source = %self.source))]
+    // The URL goes into the span without its query (a JQL or a cursor can be long) and in
+    // its short form, not as a `Url { scheme: … }` dump.
+    #[tracing::instrument(
+        skip(self, method, url, auth, headers, body),
+        fields(source = %self.source, method = %method, url = %redact(&url))
+    )]
     async fn send_body(
         &self,
         method: Method,
@@ -219,8 +252,15 @@ impl HttpClient {
                     let message = if e.is_timeout() {
                         format!("timed out after {:?}", self.settings.timeout)
                     } else {
-                        e.to_string()
+                        cause_chain(&e)
                     };
+                    // Waiting does not make an untrusted certificate trusted.
+                    if let Some(hint) = permanent_transport_error(&e) {
+                        return Err(SourceError::Transport {
+                            url: redact(&url),
+                            message: format!("{message} ({hint}; not retried)"),
+                        });
+                    }
                     if attempt >= self.settings.max_retries {
                         return Err(SourceError::Transport {
                             url: redact(&url),
@@ -354,6 +394,64 @@ fn error_message(body: &[u8]) -> String {
     } else {
         text.chars().take(200).collect()
     }
+}
+
+/// An error with every cause after it, `: `-separated, without the URL reqwest puts in its
+/// own message (the caller names it once, redacted): `error sending request: client error
+/// (Connect): invalid peer certificate: UnknownIssuer`.
+fn cause_chain(e: &reqwest::Error) -> String {
+    let top = e.to_string();
+    let top = match top.find(" for url (") {
+        Some(i) => top[..i].to_string(),
+        None => top,
+    };
+    let mut parts = vec![top];
+    for cause in causes(e).skip(1) {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}
+
+/// `e` and its causes. An `io::Error` that wraps another error reports that error's cause
+/// as its own `source()`, skipping the wrapped one; it is put back here.
+fn causes<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    let mut next = Some(e);
+    std::iter::from_fn(move || {
+        let current = next?;
+        let wrapped = current
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|inner| inner as &(dyn std::error::Error + 'static));
+        next = match wrapped {
+            Some(inner) => Some(inner),
+            None => current.source(),
+        };
+        Some(current)
+    })
+}
+
+/// Why a transport error cannot heal by waiting (so it is not retried): TLS verification
+/// and handshake failures, a request that cannot be built.
+fn permanent_transport_error(e: &reqwest::Error) -> Option<&'static str> {
+    if e.is_builder() {
+        return Some("the request cannot be built");
+    }
+    for cause in causes(e) {
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            return Some(match tls {
+                rustls::Error::InvalidCertificate(_) => {
+                    "the server's certificate is not trusted: if it is signed by an internal CA, set ca_file to that CA's PEM file"
+                }
+                _ => "the TLS handshake failed",
+            });
+        }
+    }
+    None
 }
 
 /// A URL without credentials or query string, for messages.

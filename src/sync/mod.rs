@@ -285,7 +285,7 @@ impl Engine {
 
     /// One sync step. A failed fetch is recorded on the source and the run log and
     /// returned as a run with outcome `failed`; `Err` means the store itself failed.
-    #[tracing::instrument(skip(self), fields(source = %name, mode = mode.as_str()))]
+    #[tracing::instrument(skip(self, name, mode), fields(source = %name, mode = mode.as_str()))]
     pub async fn sync_source(&self, name: &str, mode: Mode) -> anyhow::Result<SyncRun> {
         let source = self
             .sources

@@ -432,13 +432,27 @@ project = "PAY"
         assert!(err.contains(expected), "missing «{expected}» in:\n{err}");
     }
     assert!(err.contains("6 problems"), "{err}");
-    // Every other command refuses to start with the same report.
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_okrsync"))
-        .arg("--config")
-        .arg(dir.path().join("okrsync.toml"))
-        .arg("status")
-        .output()
-        .expect("run");
+    // Every other command refuses to start with the same report; those that need no
+    // secret (the reports) leave the missing one out.
+    let run = |command: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_okrsync"))
+            .arg("--config")
+            .arg(dir.path().join("okrsync.toml"))
+            .arg(command)
+            .env_remove("OKRSYNC_TEST_SURELY_UNSET_VARIABLE")
+            .output()
+            .expect("run")
+    };
+    let sync = run("sync");
+    assert_eq!(sync.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&sync.stderr), err);
+    let status = run("status");
     assert_eq!(status.status.code(), Some(2));
-    assert_eq!(String::from_utf8_lossy(&status.stderr), err);
+    let without_secret: String = err
+        .lines()
+        .filter(|l| !l.contains("OKRSYNC_TEST_SURELY_UNSET_VARIABLE"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .replace("6 problems", "5 problems");
+    assert_eq!(String::from_utf8_lossy(&status.stderr), without_secret);
 }

@@ -190,3 +190,147 @@ async fn reports_need_only_the_database(db: Db) {
     let _: Value = status;
 }
 both_backends!(reports_need_only_the_database);
+
+/// A Jira Data Center behind a company CA, and a config pointing at it.
+struct TlsJira {
+    dir: tempfile::TempDir,
+    sim: okrsync::simulator::JiraSim,
+    ca: okrsync::simulator::tls::TestCa,
+}
+
+impl TlsJira {
+    async fn start() -> TlsJira {
+        use okrsync::simulator::jira::{JiraSimOptions, SimFlavor};
+        let ca = okrsync::simulator::tls::TestCa::generate("Acme Internal Root CA").expect("ca");
+        let sim = okrsync::simulator::JiraSim::start(JiraSimOptions {
+            flavor: SimFlavor::DataCenter,
+            token: crate::helpers::TOKEN.into(),
+            tls: Some(ca.clone()),
+            ..JiraSimOptions::default()
+        })
+        .await
+        .expect("simulator");
+        sim.upsert(issue(
+            1,
+            "PAY-1",
+            "Bug one",
+            "done",
+            None,
+            &["customer"],
+            d(11, 2),
+            Some(d(11, 1)),
+        ));
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::create_dir_all(dir.path().join("okrs")).expect("okrs");
+        std::fs::write(dir.path().join("okrs/test.toml"), OKRS).expect("okrs");
+        std::fs::write(dir.path().join("jira-token"), crate::helpers::TOKEN).expect("token");
+        std::fs::write(dir.path().join("acme-ca.pem"), ca.ca_pem()).expect("ca");
+        TlsJira { dir, sim, ca }
+    }
+
+    /// Writes the config (with `ca_file` or without) and returns its path.
+    fn config(&self, ca_file: bool) -> std::path::PathBuf {
+        let path = self.dir.path().join("okrsync.toml");
+        std::fs::write(
+            &path,
+            format!(
+                r#"okrs = ["okrs/*.toml"]
+[database]
+url = "sqlite://{db}"
+[log]
+format = "pretty"
+level = "info"
+[sources.jira]
+kind = "jira"
+url = "{url}"
+flavor = "datacenter"
+token_file = "jira-token"
+max_retries = 5
+retry_backoff = "2s"
+{ca}
+"#,
+                db = self.dir.path().join("okrsync.db").display(),
+                url = self.sim.base_url(),
+                ca = if ca_file {
+                    "ca_file = \"acme-ca.pem\""
+                } else {
+                    ""
+                },
+            ),
+        )
+        .expect("config");
+        path
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_certificate_is_named_and_not_retried_and_ca_file_trusts_it() {
+    let jira = TlsJira::start().await;
+    assert!(jira.sim.base_url().starts_with("https://127.0.0.1:"));
+    let config = jira.config(false);
+    // The real binary, its stderr a pipe: the outcome names the certificate problem.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_okrsync"))
+        .arg("--config")
+        .arg(&config)
+        .arg("sync")
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains("invalid peer certificate: UnknownIssuer"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("set ca_file"), "{stdout}");
+    assert!(
+        !stdout.contains("error sending request for url"),
+        "the URL is named once, not in reqwest's words: {stdout}"
+    );
+    assert!(
+        stderr.contains("invalid peer certificate: UnknownIssuer"),
+        "the log carries the cause too: {stderr}"
+    );
+    assert!(!stderr.contains("retrying"), "{stderr}");
+    // Logs written to a pipe are plain text, whatever log.format says.
+    assert!(!stderr.contains("\x1b["), "ANSI escapes in a pipe: {stderr:?}");
+    assert!(
+        !stderr.contains("Url {"),
+        "no URL debug dumps in spans: {stderr}"
+    );
+
+    // Recorded on the run: one request, not six, and the same words.
+    let engine = crate::helpers::engine_for(&config).await;
+    let run = engine
+        .sync_source("jira", okrsync::sync::Mode::Full)
+        .await
+        .expect("run");
+    assert_eq!(run.requests, 1, "a certificate problem is not retried");
+    assert!(
+        run.error
+            .as_deref()
+            .is_some_and(|e| e.contains("invalid peer certificate: UnknownIssuer")),
+        "{:?}",
+        run.error
+    );
+    assert!(jira.sim.requests().is_empty(), "no request got through");
+
+    // With the company CA in ca_file, the same source syncs.
+    let config = jira.config(true);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_okrsync"))
+        .arg("--config")
+        .arg(&config)
+        .arg("sync")
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("jira: ok (full, 1 fetched"), "{stdout}");
+    let _ = &jira.ca;
+}
