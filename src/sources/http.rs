@@ -508,6 +508,7 @@ mod tests {
                 max_retries,
                 backoff_base: Duration::from_millis(5),
                 max_retry_after: Duration::from_secs(2),
+                ca_file: None,
             },
         )
         .expect("client")
@@ -581,6 +582,54 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("You are not authenticated."), "{text}");
         assert!(!text.contains("s3cret"));
+    }
+
+    #[tokio::test]
+    async fn errors_that_waiting_cannot_heal_are_sent_once() {
+        for status in [400u16, 401, 403, 404, 422] {
+            let (url, hits) = scripted(vec![(status, vec![], "{\"message\":\"no\"}")]).await;
+            let err = client(3)
+                .get_json::<serde_json::Value>(Url::parse(&url).expect("url"), &Auth::None)
+                .await
+                .expect_err("fails");
+            assert_eq!(hits.load(Ordering::SeqCst), 1, "{status}: {err}");
+        }
+        // A 403 that is a rate limit is waited out.
+        let (url, hits) = scripted(vec![
+            (
+                403,
+                vec![("x-ratelimit-remaining", "0"), ("retry-after", "0")],
+                "{\"message\":\"API rate limit exceeded\"}",
+            ),
+            (200, vec![], "{}"),
+        ])
+        .await;
+        client(3)
+            .get_json::<serde_json::Value>(Url::parse(&url).expect("url"), &Auth::None)
+            .await
+            .expect("succeeds after the wait");
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_names_its_cause_and_is_retried() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("port")
+            .port();
+        let c = client(1);
+        let err = c
+            .get_json::<serde_json::Value>(
+                Url::parse(&format!("http://127.0.0.1:{port}/x?q=secret")).expect("url"),
+                &Auth::None,
+            )
+            .await
+            .expect_err("nothing listens");
+        let text = err.to_string();
+        assert!(text.contains("Connection refused"), "{text}");
+        assert!(!text.contains("for url"), "{text}");
+        assert!(!text.contains("q=secret"), "{text}");
+        assert_eq!(c.requests_sent(), 2, "a refused connection can heal");
     }
 
     #[tokio::test]

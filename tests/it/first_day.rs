@@ -316,6 +316,27 @@ async fn an_untrusted_certificate_is_named_and_not_retried_and_ca_file_trusts_it
         run.error
     );
     assert!(jira.sim.requests().is_empty(), "no request got through");
+    // The Sources page and its JSON say the same.
+    let app = okrsync::server::Application::build(engine, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("build");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(app.run_until_stopped(stopped));
+    for path in ["/sources", "/api/v1/sources"] {
+        let body = reqwest::get(format!("{base}{path}"))
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("body");
+        assert!(
+            body.contains("invalid peer certificate: UnknownIssuer"),
+            "{path}: {body}"
+        );
+    }
+    stop.send(true).expect("stop");
+    server.await.expect("join").expect("server");
 
     // With the company CA in ca_file, the same source syncs.
     let config = jira.config(true);
