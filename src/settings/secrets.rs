@@ -234,8 +234,9 @@ mod tests {
         );
         let p = missing.get().expect_err("missing");
         assert!(
-            p.to_string()
-                .starts_with("okrsync.toml:7: sources.jira.token_file: cannot read the secret file"),
+            p.to_string().starts_with(
+                "okrsync.toml:7: sources.jira.token_file: cannot read the secret file"
+            ),
             "{p}"
         );
         assert!(!format!("{:?}", SecretRef::value("hidden")).contains("hidden"));

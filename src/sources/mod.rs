@@ -8,6 +8,8 @@ pub mod jira;
 pub mod sheet;
 pub mod stats;
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
@@ -77,6 +79,19 @@ pub trait ItemSource: Send + Sync {
     ) -> BoxFuture<'a, Result<Vec<Item>, SourceError>> {
         let _ = missing;
         Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// Validators of conditional requests (ETags) by request, as the store keeps them: the
+    /// engine hands a source the ones its last successful step left before each step…
+    fn load_validators(&self, validators: BTreeMap<String, String>) {
+        let _ = validators;
+    }
+
+    /// …and stores what the source holds after a successful step, in the step's
+    /// transaction (so a failed step leaves them as they were). `None`: this source makes
+    /// no conditional requests.
+    fn validators(&self) -> Option<BTreeMap<String, String>> {
+        None
     }
 
     /// Reads these metric references (after `fetch`, in the same step). Sources without

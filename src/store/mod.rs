@@ -8,6 +8,7 @@ mod items;
 mod leases;
 mod okrs;
 mod runs;
+mod validators;
 
 pub use items::{content_hash, ItemRow, Selector, SelectorKind};
 pub use leases::Lease;
@@ -335,6 +336,27 @@ where
 {
     use sqlx::Row;
     row.try_get(col).map_err(StoreError::from)
+}
+
+/// `($1, $2, $3), ($4, $5, $6)…`: numbered placeholders for a multi-row statement (both
+/// backends take `$n`; sqlx's `QueryBuilder` writes `?` for `Any`, which PostgreSQL refuses).
+pub(crate) fn placeholders(rows: usize, columns: usize) -> String {
+    let mut out = String::with_capacity(rows * columns * 5);
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(r * columns + c + 1).to_string());
+        }
+        out.push(')');
+    }
+    out
 }
 
 #[cfg(test)]

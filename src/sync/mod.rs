@@ -401,6 +401,10 @@ impl Engine {
         let mut max_updated: Option<DateTime<Utc>> = None;
         // Statistics are refreshed as a step's writes grow tenfold (1k, 10k, 100k items).
         let mut refresh_at = 1_000;
+        // Conditional requests pick up where the last successful step (any replica, any
+        // process) left them.
+        let validators = tx.validators(&name).await?;
+        source.load_validators(validators.clone());
         let mut pages = source.fetch(since);
         while let Some(page) = pages.next().await {
             let page = page?;
@@ -419,6 +423,9 @@ impl Engine {
             }
         }
         drop(pages);
+        if let Some(learnt) = source.validators().filter(|v| *v != validators) {
+            tx.put_validators(&name, &learnt).await?;
+        }
         if mode == Mode::Full {
             let missing: Vec<(String, String)> = tx
                 .item_ids_where(&name, |id| !seen.contains(&id_digest(id)))

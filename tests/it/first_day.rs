@@ -295,7 +295,10 @@ async fn an_untrusted_certificate_is_named_and_not_retried_and_ca_file_trusts_it
     );
     assert!(!stderr.contains("retrying"), "{stderr}");
     // Logs written to a pipe are plain text, whatever log.format says.
-    assert!(!stderr.contains("\x1b["), "ANSI escapes in a pipe: {stderr:?}");
+    assert!(
+        !stderr.contains("\x1b["),
+        "ANSI escapes in a pipe: {stderr:?}"
+    );
     assert!(
         !stderr.contains("Url {"),
         "no URL debug dumps in spans: {stderr}"

@@ -448,3 +448,59 @@ async fn a_deleted_issue_is_removed_by_a_full_pass(db: Db) {
     assert_eq!(kr(&engine).await.target, Some(4.0));
 }
 both_backends!(a_deleted_issue_is_removed_by_a_full_pass);
+
+/// ETags live in the store: separate `okrsync sync` processes (a cron job, a restart, a
+/// lease taken over by another replica) ask conditionally too.
+async fn unchanged_repos_answer_304_across_sync_processes(db: Db) {
+    let env = GhEnv::new(db, false, 100).await;
+    env.seed();
+    let sync = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_okrsync"))
+            .arg("--config")
+            .arg(&env.config)
+            .arg("sync")
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert!(
+        sync().contains("github: ok (full"),
+        "the first pass is full"
+    );
+    // The first incremental pass sees each repo's overlap window once and learns its ETag.
+    env.sim.clear_requests();
+    assert!(sync().contains("github: ok (incremental"));
+    assert!(env.sim.requests().iter().all(|r| r.status == 200));
+    for run in 0..2 {
+        env.sim.clear_requests();
+        let out = sync();
+        assert!(out.contains("0 changed"), "{out}");
+        let reqs = env.sim.requests();
+        assert_eq!(reqs.len(), 2, "one request per repo: {reqs:?}");
+        assert!(
+            reqs.iter()
+                .all(|r| r.status == 304 && r.if_none_match.is_some()),
+            "run {run}: {reqs:?}"
+        );
+    }
+    // A change is seen. It moves the source's cursor, so the next pass asks from the new
+    // cursor (full answers, new ETags), and the one after that is conditional again.
+    env.sim.edit("acme/api", 1, |i| {
+        i.title = "API task, renamed".into();
+        i.updated = minute(11, 0);
+    });
+    assert!(sync().contains("1 changed"));
+    sync();
+    env.sim.clear_requests();
+    assert!(sync().contains("0 changed"));
+    let reqs = env.sim.requests();
+    assert!(reqs.iter().all(|r| r.status == 304), "{reqs:?}");
+}
+both_backends!(unchanged_repos_answer_304_across_sync_processes);

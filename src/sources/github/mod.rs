@@ -11,7 +11,7 @@ pub mod projects;
 pub use auth::{app_jwt, AppClaims, GitHubAuth};
 pub use parse::parse_issue;
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -70,7 +70,8 @@ pub struct GitHubSource {
     http: HttpClient,
     credentials: auth::Credentials,
     /// ETags of first pages that were the whole answer: a 304 then means "nothing changed".
-    etags: Mutex<HashMap<String, String>>,
+    /// Loaded from the store before each step and stored after it (see `ItemSource`).
+    etags: Mutex<BTreeMap<String, String>>,
 }
 
 /// Where the stream is in a repository: which one, and which page URL comes next.
@@ -91,7 +92,7 @@ impl GitHubSource {
             http: HttpClient::new(name, http)?,
             credentials: auth::Credentials::new(settings.auth.clone()),
             settings,
-            etags: Mutex::new(HashMap::new()),
+            etags: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -179,8 +180,12 @@ impl GitHubSource {
                 message,
             })?;
         let next = next_link(&resp.headers);
-        if cur.first {
+        // Only the incremental first page is asked conditionally; it keeps the one ETag of
+        // its repository (an older `since` is never asked again).
+        if cur.first && since.is_some() {
+            let older = format!("{}&since=", self.first_url(&repo, None)?);
             let mut etags = self.etags.lock().unwrap_or_else(PoisonError::into_inner);
+            etags.retain(|k, _| !k.starts_with(&older) || *k == key);
             match (
                 next.is_none(),
                 resp.headers.get("etag").and_then(|v| v.to_str().ok()),
@@ -306,6 +311,29 @@ impl ItemSource for GitHubSource {
 
     fn requests_sent(&self) -> u64 {
         self.http.requests_sent()
+    }
+
+    fn load_validators(&self, validators: BTreeMap<String, String>) {
+        *self.etags.lock().unwrap_or_else(PoisonError::into_inner) = validators;
+    }
+
+    /// The ETags of the configured repositories' incremental first pages.
+    fn validators(&self) -> Option<BTreeMap<String, String>> {
+        let prefixes: Vec<String> = self
+            .settings
+            .repos
+            .iter()
+            .filter_map(|r| self.first_url(r, None).ok())
+            .map(|u| format!("{u}&since="))
+            .collect();
+        let etags = self.etags.lock().unwrap_or_else(PoisonError::into_inner);
+        Some(
+            etags
+                .iter()
+                .filter(|(k, _)| prefixes.iter().any(|p| k.starts_with(p)))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
     }
 
     /// Reads each missing issue: 404/410, or an answer from another repository (it was

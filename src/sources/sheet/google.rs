@@ -77,12 +77,17 @@ impl GoogleAuth {
             });
         };
         let text = key_file.get().map_err(Clone::clone)?;
-        let acct: ServiceAccountFile = serde_json::from_str(text.expose_secret())
-            .map_err(|e| key_file.problem(format!("not a service account key (JSON with client_email and private_key): {e}")))?;
+        let acct: ServiceAccountFile = serde_json::from_str(text.expose_secret()).map_err(|e| {
+            key_file.problem(format!(
+                "not a service account key (JSON with client_email and private_key): {e}"
+            ))
+        })?;
         let token_url = match (token_url, acct.token_uri.as_deref().map(Url::parse)) {
             (Some(u), _) => u.clone(),
             (None, Some(Ok(u))) => u,
-            (None, _) => Url::parse(DEFAULT_TOKEN_URL).map_err(|e| key_file.problem(e.to_string()))?,
+            (None, _) => {
+                Url::parse(DEFAULT_TOKEN_URL).map_err(|e| key_file.problem(e.to_string()))?
+            }
         };
         Ok(ServiceAccount {
             client_email: acct.client_email,
