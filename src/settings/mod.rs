@@ -191,6 +191,7 @@ impl Settings {
             file: file.clone(),
             locator: &locator,
             problems: &mut problems,
+            subject: None,
         };
         let mut top = Section::new("", &root);
         let okr_globs = top
@@ -201,10 +202,13 @@ impl Settings {
         let log = read_log(&mut top, &mut sink);
         let margins = read_margins(&mut top, &mut sink);
         let mut sources = BTreeMap::new();
+        // Every source written, with its kind when known: a broken source is still not an
+        // unknown one to the rules that name it.
         let mut source_kinds = BTreeMap::new();
         if let Some(table) = top.table(&mut sink, "sources") {
             for (name, value) in table {
                 let key = format!("sources.{name}");
+                source_kinds.insert(name.clone(), None);
                 let toml::Value::Table(t) = value else {
                     sink.report(&key, "expected a table ([sources.NAME])");
                     continue;
@@ -216,7 +220,7 @@ impl Settings {
                     );
                 }
                 if let Some((kind, source)) = read_source(name, &key, t, &mut sink, &base_dir) {
-                    source_kinds.insert(name.clone(), kind);
+                    source_kinds.insert(name.clone(), Some(kind));
                     if let Some(s) = source {
                         sources.insert(name.clone(), s);
                     }
@@ -978,11 +982,12 @@ mod tests {
             "okrsync.toml:8: sources.s2.url: expected an http(s) URL",
             "okrsync.toml:10: sources.s2.token_file: cannot read the secret file",
             "okrsync.toml:11: sources.s2.every: expected a duration",
-            "a.toml:5: objective[0].parent: unknown objective \"ghost\"",
-            "a.toml:12: objective[0].kr[0].metric.source: source \"s2\" is a jira source",
-            "a.toml:15: objective[0].kr[1].id: key result id \"o.m\" is used twice",
-            "a.toml:18: objective[0].kr[1].weight_by: expected one of count, estimate",
-            "a.toml:24: rule[0].match.fields.: unknown field",
+            "a.toml:5: objective[0].parent: objective \"o\": unknown objective \"ghost\"",
+            "a.toml:12: objective[0].kr[0].metric.source: key result \"o.m\": source \"s2\" is a jira source",
+            "a.toml:15: objective[0].kr[1].id: key result \"o.m\": id is used twice",
+            "a.toml:18: objective[0].kr[1].weight_by: key result \"o.m\": expected one of count, estimate",
+            "a.toml:24: rule[0].match.fields.: rule \"okrs/a.toml#1\": unknown field",
+            "a.toml:22: rule[0].source: rule \"okrs/a.toml#1\": unknown source \"nowhere\"",
         ] {
             assert!(text.contains(expected), "missing «{expected}» in:\n{text}");
         }

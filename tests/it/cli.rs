@@ -426,8 +426,8 @@ project = "PAY"
         "OKRSYNC_TEST_SURELY_UNSET_VARIABLE is not set",
         "okrsync.toml:11: sources.jira.evrey: unknown key",
         "team.toml:4: objective[0].period",
-        "objective[0].kr[0].target: is required for count",
-        "rule[0].kr: unknown key result \"o.nope\"",
+        "objective[0].kr[0].target: key result \"o.count\": is required for count",
+        "rule[0].kr: rule \"okrs/team.toml#1\": unknown key result \"o.nope\"",
     ] {
         assert!(err.contains(expected), "missing «{expected}» in:\n{err}");
     }
