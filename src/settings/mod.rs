@@ -992,4 +992,30 @@ mod tests {
             assert!(text.contains(expected), "missing «{expected}» in:\n{text}");
         }
     }
+
+    #[test]
+    fn an_unreadable_okr_file_makes_no_reference_unknown() {
+        let _env = ENV
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let dir = tempfile::tempdir().expect("dir");
+        write(
+            dir.path(),
+            "okrsync.toml",
+            "okrs = [\"okrs/*.toml\"]\n[database]\nurl = \"sqlite://x.db\"\n",
+        );
+        // a.toml would define the KR and the parent objective, but is not valid TOML.
+        write(dir.path(), "okrs/a.toml", "[[objective]\nid = \"o\"\n");
+        write(
+            dir.path(),
+            "okrs/b.toml",
+            "[[objective]]\nid = \"p\"\ntitle = \"P\"\nperiod = \"2026-Q4\"\nparent = \"o\"\n\n[[rule]]\nkr = \"o.m\"\n[rule.match]\n",
+        );
+        let report = Settings::load(&dir.path().join("okrsync.toml")).expect_err("invalid");
+        assert_eq!(report.problems.len(), 1, "{report}");
+        assert!(
+            report.problems[0].message.starts_with("not valid TOML"),
+            "{report}"
+        );
+    }
 }

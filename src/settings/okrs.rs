@@ -142,7 +142,12 @@ pub(crate) fn load(
                 if !objective_ids.insert(id.as_str()) {
                     duplicate_objectives.insert(id.as_str());
                     let subject = objective_subject(id);
-                    f.report(problems, format!("{}.id", o.key), &subject, "id is used twice".into());
+                    f.report(
+                        problems,
+                        format!("{}.id", o.key),
+                        &subject,
+                        "id is used twice".into(),
+                    );
                 }
             }
             for kr in &o.krs {
@@ -151,7 +156,12 @@ pub(crate) fn load(
                         Entry::Occupied(mut e) => {
                             e.insert(None);
                             let subject = kr_subject(id);
-                            f.report(problems, format!("{}.id", kr.key), &subject, "id is used twice".into());
+                            f.report(
+                                problems,
+                                format!("{}.id", kr.key),
+                                &subject,
+                                "id is used twice".into(),
+                            );
                         }
                         Entry::Vacant(e) => {
                             e.insert(kr.measure);
@@ -183,7 +193,12 @@ pub(crate) fn load(
             let subject = objective_subject(id);
             if !parents.contains_key(p) {
                 if all_read {
-                    f.report(problems, format!("{}.parent", o.key), &subject, format!("unknown objective \"{p}\""));
+                    f.report(
+                        problems,
+                        format!("{}.parent", o.key),
+                        &subject,
+                        format!("unknown objective \"{p}\""),
+                    );
                 }
                 continue;
             }
@@ -196,7 +211,12 @@ pub(crate) fn load(
                     break;
                 }
                 if !seen.insert(c) {
-                    f.report(problems, format!("{}.parent", o.key), &subject, "is its own ancestor".into());
+                    f.report(
+                        problems,
+                        format!("{}.parent", o.key),
+                        &subject,
+                        "is its own ancestor".into(),
+                    );
                     break;
                 }
                 cur = parents.get(c).copied().flatten();
@@ -208,7 +228,12 @@ pub(crate) fn load(
         for r in &f.rules {
             let subject = rule_subject(&r.id);
             if !rule_ids.insert(r.id.as_str()) {
-                f.report(problems, format!("{}.id", r.key), &subject, "id is used twice".into());
+                f.report(
+                    problems,
+                    format!("{}.id", r.key),
+                    &subject,
+                    "id is used twice".into(),
+                );
             }
             for (k, kr) in &r.targets {
                 match kr_measures.get(kr.as_str()) {
@@ -578,7 +603,7 @@ fn read_rule(key: String, index: usize, t: &toml::Table, file: &str, sink: &mut 
     let id = s
         .string(sink, "id")
         .unwrap_or_else(|| format!("{file}#{}", index + 1));
-    let outer = std::mem::replace(&mut sink.subject, Some(rule_subject(&id)));
+    let outer = sink.subject.replace(rule_subject(&id));
     let kr = s.string(sink, "kr");
     let krs = s.string_list(sink, "krs");
     let exempt = s.boolean(sink, "exempt").unwrap_or(false);
