@@ -213,6 +213,7 @@ impl Settings {
             locator: &locator,
             problems: &mut problems,
             secrets,
+            subject: None,
         };
         let mut top = Section::new("", &root);
         let okr_globs = top
@@ -223,10 +224,13 @@ impl Settings {
         let log = read_log(&mut top, &mut sink);
         let margins = read_margins(&mut top, &mut sink);
         let mut sources = BTreeMap::new();
+        // Every source written, with its kind when known: a broken source is still not an
+        // unknown one to the rules that name it.
         let mut source_kinds = BTreeMap::new();
         if let Some(table) = top.table(&mut sink, "sources") {
             for (name, value) in table {
                 let key = format!("sources.{name}");
+                source_kinds.insert(name.clone(), None);
                 let toml::Value::Table(t) = value else {
                     sink.report(&key, "expected a table ([sources.NAME])");
                     continue;
@@ -238,7 +242,7 @@ impl Settings {
                     );
                 }
                 if let Some((kind, source)) = read_source(name, &key, t, &mut sink, &base_dir) {
-                    source_kinds.insert(name.clone(), kind);
+                    source_kinds.insert(name.clone(), Some(kind));
                     if let Some(s) = source {
                         sources.insert(name.clone(), s);
                     }
@@ -1005,13 +1009,40 @@ mod tests {
             "okrsync.toml:8: sources.s2.url: expected an http(s) URL",
             "okrsync.toml:10: sources.s2.token_file: cannot read the secret file",
             "okrsync.toml:11: sources.s2.every: expected a duration",
-            "a.toml:5: objective[0].parent: unknown objective \"ghost\"",
-            "a.toml:12: objective[0].kr[0].metric.source: source \"s2\" is a jira source",
-            "a.toml:15: objective[0].kr[1].id: key result id \"o.m\" is used twice",
-            "a.toml:18: objective[0].kr[1].weight_by: expected one of count, estimate",
-            "a.toml:24: rule[0].match.fields.: unknown field",
+            "a.toml:5: objective[0].parent: objective \"o\": unknown objective \"ghost\"",
+            "a.toml:12: objective[0].kr[0].metric.source: key result \"o.m\": source \"s2\" is a jira source",
+            "a.toml:15: objective[0].kr[1].id: key result \"o.m\": id is used twice",
+            "a.toml:18: objective[0].kr[1].weight_by: key result \"o.m\": expected one of count, estimate",
+            "a.toml:24: rule[0].match.fields.: rule \"okrs/a.toml#1\": unknown field",
+            "a.toml:22: rule[0].source: rule \"okrs/a.toml#1\": unknown source \"nowhere\"",
         ] {
             assert!(text.contains(expected), "missing «{expected}» in:\n{text}");
         }
+    }
+
+    #[test]
+    fn an_unreadable_okr_file_makes_no_reference_unknown() {
+        let _env = ENV
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let dir = tempfile::tempdir().expect("dir");
+        write(
+            dir.path(),
+            "okrsync.toml",
+            "okrs = [\"okrs/*.toml\"]\n[database]\nurl = \"sqlite://x.db\"\n",
+        );
+        // a.toml would define the KR and the parent objective, but is not valid TOML.
+        write(dir.path(), "okrs/a.toml", "[[objective]\nid = \"o\"\n");
+        write(
+            dir.path(),
+            "okrs/b.toml",
+            "[[objective]]\nid = \"p\"\ntitle = \"P\"\nperiod = \"2026-Q4\"\nparent = \"o\"\n\n[[rule]]\nkr = \"o.m\"\n[rule.match]\n",
+        );
+        let report = Settings::load(&dir.path().join("okrsync.toml")).expect_err("invalid");
+        assert_eq!(report.problems.len(), 1, "{report}");
+        assert!(
+            report.problems[0].message.starts_with("not valid TOML"),
+            "{report}"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! that map items to key results. Everything is validated across files: unknown KRs,
 //! sources and fields, duplicate ids, parent cycles, measures missing what they need.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
@@ -18,11 +19,12 @@ pub(crate) struct Okrs {
     pub files: Vec<String>,
 }
 
-/// Reads every file matching `globs` (relative to `base`), in sorted order.
+/// Reads every file matching `globs` (relative to `base`), in sorted order. `source_kinds`
+/// holds every configured source, with its kind when that is known.
 pub(crate) fn load(
     base: &Path,
     globs: &[String],
-    source_kinds: &BTreeMap<String, String>,
+    source_kinds: &BTreeMap<String, Option<String>>,
     problems: &mut Vec<Problem>,
 ) -> Okrs {
     let mut files = Vec::new();
@@ -59,9 +61,11 @@ pub(crate) fn load(
         }
     }
 
-    let mut objectives = Vec::new();
-    let mut raw_rules = Vec::new();
+    let mut entries = Vec::new();
     let mut names = Vec::new();
+    // A file that cannot be read may define what others refer to: without it, no reference
+    // can be called unknown.
+    let mut all_read = true;
     for path in &files {
         let shown = path
             .strip_prefix(base)
@@ -72,6 +76,7 @@ pub(crate) fn load(
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) => {
+                all_read = false;
                 problems.push(Problem {
                     file: path.display().to_string(),
                     key: String::new(),
@@ -84,6 +89,7 @@ pub(crate) fn load(
         let table: toml::Table = match text.parse() {
             Ok(t) => t,
             Err(e) => {
+                all_read = false;
                 let line = e
                     .span()
                     .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
@@ -102,151 +108,229 @@ pub(crate) fn load(
             locator: &locator,
             problems,
             secrets: super::Secrets::Defer,
+            subject: None,
         };
         let mut top = Section::new("", &table);
-        for (key, t) in top.tables(&mut sink, "objective") {
-            if let Some(o) = read_objective(&key, t, &shown, &mut sink) {
-                objectives.push((o, sink.file.clone(), key, locator.clone()));
-            }
-        }
-        let rule_tables = top.tables(&mut sink, "rule");
-        for (n, (key, t)) in rule_tables.into_iter().enumerate() {
-            if let Some(r) = read_rule(&key, n, t, &shown, &mut sink) {
-                raw_rules.push((r, sink.file.clone(), key, locator.clone()));
-            }
-        }
+        let objectives: Vec<ObjectiveEntry> = top
+            .tables(&mut sink, "objective")
+            .into_iter()
+            .map(|(key, t)| read_objective(key, t, &shown, &mut sink))
+            .collect();
+        let rules: Vec<RuleEntry> = top
+            .tables(&mut sink, "rule")
+            .into_iter()
+            .enumerate()
+            .map(|(n, (key, t))| read_rule(key, n, t, &shown, &mut sink))
+            .collect();
         top.finish(&mut sink);
+        entries.push(FileEntries {
+            file: sink.file,
+            locator,
+            objectives,
+            rules,
+        });
     }
 
-    // Cross-file checks.
-    let mut kr_measures: HashMap<String, Measure> = HashMap::new();
+    // Cross-file checks, over everything written, valid or not.
     let mut objective_ids = BTreeSet::new();
-    let report =
-        |problems: &mut Vec<Problem>, file: &str, locator: &Locator, key: String, msg: String| {
-            problems.push(Problem {
-                file: file.to_string(),
-                line: locator.line(&key),
-                key,
-                message: msg,
-            })
-        };
-    for (o, file, key, locator) in &objectives {
-        if !objective_ids.insert(o.id.clone()) {
-            report(
-                problems,
-                file,
-                locator,
-                format!("{key}.id"),
-                format!("objective id \"{}\" is used twice", o.id),
-            );
-        }
-        for (i, kr) in o.key_results.iter().enumerate() {
-            if kr_measures.insert(kr.id.clone(), kr.measure).is_some() {
-                report(
-                    problems,
-                    file,
-                    locator,
-                    format!("{key}.kr[{i}].id"),
-                    format!("key result id \"{}\" is used twice", kr.id),
-                );
+    let mut duplicate_objectives = BTreeSet::new();
+    // The measure of each key result id; `None` when it is not known for sure (invalid, or
+    // the id is used twice), so nothing is said about it.
+    let mut kr_measures: HashMap<&str, Option<Measure>> = HashMap::new();
+    for f in &entries {
+        for o in &f.objectives {
+            if let Some(id) = &o.id {
+                if !objective_ids.insert(id.as_str()) {
+                    duplicate_objectives.insert(id.as_str());
+                    let subject = objective_subject(id);
+                    f.report(
+                        problems,
+                        format!("{}.id", o.key),
+                        &subject,
+                        "id is used twice".into(),
+                    );
+                }
             }
-            if let Some(m) = &kr.metric {
-                let k = format!("{key}.kr[{i}].metric.source");
-                match source_kinds.get(&m.source) {
-                    None => report(problems, file, locator, k, format!("unknown source \"{}\"; configured sources: {}", m.source, list(source_kinds.keys()))),
-                    Some(kind) if kind != "sheet" => report(problems, file, locator, k, format!("source \"{}\" is a {kind} source; metric key results read from sheet sources", m.source)),
-                    Some(_) => {}
+            for kr in &o.krs {
+                if let Some(id) = &kr.id {
+                    match kr_measures.entry(id.as_str()) {
+                        Entry::Occupied(mut e) => {
+                            e.insert(None);
+                            let subject = kr_subject(id);
+                            f.report(
+                                problems,
+                                format!("{}.id", kr.key),
+                                &subject,
+                                "id is used twice".into(),
+                            );
+                        }
+                        Entry::Vacant(e) => {
+                            e.insert(kr.measure);
+                        }
+                    }
+                }
+                if let (Some(m), Some(id)) = (&kr.metric, &kr.id) {
+                    let k = format!("{}.metric.source", kr.key);
+                    let subject = kr_subject(id);
+                    match source_kinds.get(&m.source) {
+                        None => f.report(problems, k, &subject, format!("unknown source \"{}\"; configured sources: {}", m.source, list(source_kinds.keys()))),
+                        Some(Some(kind)) if kind != "sheet" => f.report(problems, k, &subject, format!("source \"{}\" is a {kind} source; metric key results read from sheet sources", m.source)),
+                        Some(_) => {}
+                    }
                 }
             }
         }
     }
-    let parents: HashMap<String, Option<String>> = objectives
+    let parents: HashMap<&str, Option<&str>> = entries
         .iter()
-        .map(|(o, _, _, _)| (o.id.clone(), o.parent.clone()))
+        .flat_map(|f| &f.objectives)
+        .filter_map(|o| Some((o.id.as_deref()?, o.parent.as_deref())))
         .collect();
-    for (o, file, key, locator) in &objectives {
-        if let Some(p) = &o.parent {
+    for f in &entries {
+        for o in &f.objectives {
+            let (Some(id), Some(p)) = (o.id.as_deref(), o.parent.as_deref()) else {
+                continue;
+            };
+            let subject = objective_subject(id);
             if !parents.contains_key(p) {
-                report(
-                    problems,
-                    file,
-                    locator,
-                    format!("{key}.parent"),
-                    format!("unknown objective \"{p}\""),
-                );
+                if all_read {
+                    f.report(
+                        problems,
+                        format!("{}.parent", o.key),
+                        &subject,
+                        format!("unknown objective \"{p}\""),
+                    );
+                }
                 continue;
             }
-            // Walk up; a cycle comes back to where it started.
-            let mut seen = BTreeSet::from([o.id.clone()]);
-            let mut cur = Some(p.clone());
+            // Walk up; a cycle comes back to where it started. Through an id used twice
+            // the way up is not known, so nothing is said.
+            let mut seen = BTreeSet::from([id]);
+            let mut cur = Some(p);
             while let Some(c) = cur {
-                if !seen.insert(c.clone()) {
-                    report(
+                if duplicate_objectives.contains(c) {
+                    break;
+                }
+                if !seen.insert(c) {
+                    f.report(
                         problems,
-                        file,
-                        locator,
-                        format!("{key}.parent"),
-                        format!("objective \"{}\" is its own ancestor", o.id),
+                        format!("{}.parent", o.key),
+                        &subject,
+                        "is its own ancestor".into(),
                     );
                     break;
                 }
-                cur = parents.get(&c).cloned().flatten();
+                cur = parents.get(c).copied().flatten();
             }
         }
     }
     let mut rule_ids = BTreeSet::new();
-    let mut rules = Vec::new();
-    for (r, file, key, locator) in raw_rules {
-        if !rule_ids.insert(r.id.clone()) {
-            let k = format!("{key}.id");
-            report(
-                problems,
-                &file,
-                &locator,
-                k,
-                format!("rule id \"{}\" is used twice", r.id),
-            );
-        }
-        for kr in &r.krs {
-            match kr_measures.get(kr) {
-                None => {
-                    let k = format!("{key}.kr");
-                    report(
-                        problems,
-                        &file,
-                        &locator,
-                        k,
-                        format!("unknown key result \"{kr}\""),
-                    );
-                }
-                Some(m) if !m.uses_items() => {
-                    let k = format!("{key}.kr");
-                    report(problems, &file, &locator, k, format!("key result \"{kr}\" is measured as {}; only completion, count, sum and milestone key results take items", m.as_str()));
-                }
-                Some(_) => {}
-            }
-        }
-        if let Some(s) = &r.source {
-            if !source_kinds.contains_key(s) {
-                let k = format!("{key}.source");
-                report(
+    for f in &entries {
+        for r in &f.rules {
+            let subject = rule_subject(&r.id);
+            if !rule_ids.insert(r.id.as_str()) {
+                f.report(
                     problems,
-                    &file,
-                    &locator,
-                    k,
-                    format!(
-                        "unknown source \"{s}\"; configured sources: {}",
-                        list(source_kinds.keys())
-                    ),
+                    format!("{}.id", r.key),
+                    &subject,
+                    "id is used twice".into(),
                 );
             }
+            for (k, kr) in &r.targets {
+                match kr_measures.get(kr.as_str()) {
+                    None if all_read => f.report(problems, k.clone(), &subject, format!("unknown key result \"{kr}\"")),
+                    Some(Some(m)) if !m.uses_items() => f.report(problems, k.clone(), &subject, format!("key result \"{kr}\" is measured as {}; only completion, count, sum and milestone key results take items", m.as_str())),
+                    _ => {}
+                }
+            }
+            if let Some(s) = &r.source {
+                if !source_kinds.contains_key(s) {
+                    f.report(
+                        problems,
+                        format!("{}.source", r.key),
+                        &subject,
+                        format!(
+                            "unknown source \"{s}\"; configured sources: {}",
+                            list(source_kinds.keys())
+                        ),
+                    );
+                }
+            }
         }
-        rules.push(r);
+    }
+    let mut objectives = Vec::new();
+    let mut rules = Vec::new();
+    for f in entries {
+        objectives.extend(f.objectives.into_iter().filter_map(|o| o.def));
+        rules.extend(f.rules.into_iter().filter_map(|r| r.def));
     }
     Okrs {
-        objectives: objectives.into_iter().map(|(o, _, _, _)| o).collect(),
+        objectives,
         rules: RuleSet::new(rules),
         files: names,
+    }
+}
+
+/// A subject for messages about an objective, key result or rule: its id, quoted.
+fn objective_subject(id: &str) -> String {
+    format!("objective \"{id}\"")
+}
+
+fn kr_subject(id: &str) -> String {
+    format!("key result \"{id}\"")
+}
+
+fn rule_subject(id: &str) -> String {
+    format!("rule \"{id}\"")
+}
+
+/// An objective as written, kept even when parts of it are wrong: the cross-file checks
+/// need every id a file defines, or they would call a defined key result unknown and miss
+/// a duplicate inside a broken objective.
+struct ObjectiveEntry {
+    key: String,
+    id: Option<String>,
+    parent: Option<String>,
+    krs: Vec<KrEntry>,
+    /// Set when the objective's own keys are valid; holds its valid key results.
+    def: Option<ObjectiveDef>,
+}
+
+/// A key result as written; see [`ObjectiveEntry`].
+struct KrEntry {
+    key: String,
+    id: Option<String>,
+    measure: Option<Measure>,
+    metric: Option<MetricRef>,
+    def: Option<KeyResultDef>,
+}
+
+/// A rule as written; see [`ObjectiveEntry`].
+struct RuleEntry {
+    key: String,
+    id: String,
+    /// Each key result it names, with the key path it is written at.
+    targets: Vec<(String, String)>,
+    source: Option<String>,
+    def: Option<RuleDef>,
+}
+
+/// What one OKR file defines, with what is needed to point at its lines.
+struct FileEntries {
+    file: String,
+    locator: Locator,
+    objectives: Vec<ObjectiveEntry>,
+    rules: Vec<RuleEntry>,
+}
+
+impl FileEntries {
+    fn report(&self, problems: &mut Vec<Problem>, key: String, subject: &str, message: String) {
+        problems.push(Problem {
+            file: self.file.clone(),
+            line: self.locator.line(&key),
+            key,
+            message: format!("{subject}: {message}"),
+        });
     }
 }
 
@@ -287,9 +371,10 @@ fn date(s: &mut Section, sink: &mut Sink, key: &'static str) -> Option<NaiveDate
     }
 }
 
-fn read_objective(key: &str, t: &toml::Table, file: &str, sink: &mut Sink) -> Option<ObjectiveDef> {
-    let mut s = Section::new(key, t);
+fn read_objective(key: String, t: &toml::Table, file: &str, sink: &mut Sink) -> ObjectiveEntry {
+    let mut s = Section::new(key.clone(), t);
     let id = s.required_string(sink, "id");
+    let outer = std::mem::replace(&mut sink.subject, id.as_deref().map(objective_subject));
     let title = s.required_string(sink, "title");
     let owner = s.string(sink, "owner");
     let parent = s.string(sink, "parent");
@@ -341,28 +426,40 @@ fn read_objective(key: &str, t: &toml::Table, file: &str, sink: &mut Sink) -> Op
             None
         }
     };
-    let mut krs = Vec::new();
-    let kr_tables = s.tables(sink, "kr");
-    for (kr_key, kt) in kr_tables {
-        if let Some(kr) = read_kr(&kr_key, kt, id.as_deref().unwrap_or(""), sink) {
-            krs.push(kr);
-        }
-    }
+    let krs: Vec<KrEntry> = s
+        .tables(sink, "kr")
+        .into_iter()
+        .map(|(kr_key, kt)| read_kr(kr_key, kt, id.as_deref().unwrap_or(""), sink))
+        .collect();
     s.finish(sink);
-    Some(ObjectiveDef {
-        id: id?,
-        title: title?,
-        period: period?,
-        owner,
+    sink.subject = outer;
+    let def = match (&id, title, period) {
+        (Some(id), Some(title), Some(period)) => Some(ObjectiveDef {
+            id: id.clone(),
+            title,
+            period,
+            owner,
+            parent: parent.clone(),
+            key_results: krs.iter().filter_map(|k| k.def.clone()).collect(),
+            file: file.to_string(),
+        }),
+        _ => None,
+    };
+    ObjectiveEntry {
+        key,
+        id,
         parent,
-        key_results: krs,
-        file: file.to_string(),
-    })
+        krs,
+        def,
+    }
 }
 
-fn read_kr(key: &str, t: &toml::Table, objective: &str, sink: &mut Sink) -> Option<KeyResultDef> {
-    let mut s = Section::new(key, t);
+fn read_kr(key: String, t: &toml::Table, objective: &str, sink: &mut Sink) -> KrEntry {
+    let mut s = Section::new(key.clone(), t);
+    // Problems with the id itself are about no known key result.
+    let outer = sink.subject.take();
     let id = s.required_string(sink, "id");
+    sink.subject = id.as_deref().map(kr_subject);
     let title = s.required_string(sink, "title");
     let measure = match s.raw("measure") {
         None => {
@@ -450,20 +547,31 @@ fn read_kr(key: &str, t: &toml::Table, objective: &str, sink: &mut Sink) -> Opti
         }
     }
     s.finish(sink);
-    Some(KeyResultDef {
-        id: id?,
-        objective: objective.to_string(),
-        title: title?,
-        measure: measure?,
-        weight,
-        weight_by,
-        start,
-        target,
-        field,
+    sink.subject = outer;
+    let def = match (&id, title, measure) {
+        (Some(id), Some(title), Some(measure)) => Some(KeyResultDef {
+            id: id.clone(),
+            objective: objective.to_string(),
+            title,
+            measure,
+            weight,
+            weight_by,
+            start,
+            target,
+            field,
+            metric: metric.clone(),
+            unit,
+            owner,
+        }),
+        _ => None,
+    };
+    KrEntry {
+        key,
+        id,
+        measure,
         metric,
-        unit,
-        owner,
-    })
+        def,
+    }
 }
 
 fn read_metric(key: &str, t: &toml::Table, sink: &mut Sink) -> Option<MetricRef> {
@@ -491,17 +599,12 @@ fn read_metric(key: &str, t: &toml::Table, sink: &mut Sink) -> Option<MetricRef>
     })
 }
 
-fn read_rule(
-    key: &str,
-    index: usize,
-    t: &toml::Table,
-    file: &str,
-    sink: &mut Sink,
-) -> Option<RuleDef> {
-    let mut s = Section::new(key, t);
+fn read_rule(key: String, index: usize, t: &toml::Table, file: &str, sink: &mut Sink) -> RuleEntry {
+    let mut s = Section::new(key.clone(), t);
     let id = s
         .string(sink, "id")
         .unwrap_or_else(|| format!("{file}#{}", index + 1));
+    let outer = sink.subject.replace(rule_subject(&id));
     let kr = s.string(sink, "kr");
     let krs = s.string_list(sink, "krs");
     let exempt = s.boolean(sink, "exempt").unwrap_or(false);
@@ -510,8 +613,23 @@ fn read_rule(
     let mut targets = Vec::new();
     match (kr, krs) {
         (Some(_), Some(_)) => sink.report(&s.key("krs"), "set either kr or krs, not both"),
-        (Some(k), None) => targets.push(k),
-        (None, Some(list)) => targets = list,
+        (Some(k), None) => targets.push((s.key("kr"), k)),
+        (None, Some(list)) => {
+            // A single string is a one-element list, written at `krs` itself.
+            let single = matches!(s.raw("krs"), Some(toml::Value::String(_)));
+            targets = list
+                .into_iter()
+                .enumerate()
+                .map(|(i, k)| {
+                    let at = if single {
+                        s.key("krs")
+                    } else {
+                        format!("{}[{i}]", s.key("krs"))
+                    };
+                    (at, k)
+                })
+                .collect();
+        }
         (None, None) => {}
     }
     if exempt && !targets.is_empty() {
@@ -556,15 +674,20 @@ fn read_rule(
         }
     }
     s.finish(sink);
-    if !ok {
-        return None;
-    }
-    Some(RuleDef {
-        id,
-        krs: targets,
+    sink.subject = outer;
+    let def = ok.then(|| RuleDef {
+        id: id.clone(),
+        krs: targets.iter().map(|(_, k)| k.clone()).collect(),
         exempt,
-        source,
+        source: source.clone(),
         conditions,
         file: file.to_string(),
-    })
+    });
+    RuleEntry {
+        key,
+        id,
+        targets,
+        source,
+        def,
+    }
 }

@@ -19,15 +19,22 @@ pub(crate) struct Sink<'a> {
     pub problems: &'a mut Vec<Problem>,
     /// Whether secrets are read while loading.
     pub secrets: Secrets,
+    /// What is being read, named by its id (`key result "emea.bugs"`): every message about
+    /// an objective, key result or rule starts with it.
+    pub subject: Option<String>,
 }
 
 impl Sink<'_> {
     pub fn report(&mut self, key: &str, message: impl Into<String>) {
+        let message = message.into();
         self.problems.push(Problem {
             file: self.file.clone(),
             key: key.to_string(),
             line: self.locator.line(key),
-            message: message.into(),
+            message: match &self.subject {
+                Some(subject) => format!("{subject}: {message}"),
+                None => message,
+            },
         });
     }
 }

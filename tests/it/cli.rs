@@ -426,8 +426,8 @@ project = "PAY"
         "OKRSYNC_TEST_SURELY_UNSET_VARIABLE is not set",
         "okrsync.toml:11: sources.jira.evrey: unknown key",
         "team.toml:4: objective[0].period",
-        "objective[0].kr[0].target: is required for count",
-        "rule[0].kr: unknown key result \"o.nope\"",
+        "objective[0].kr[0].target: key result \"o.count\": is required for count",
+        "rule[0].kr: rule \"okrs/team.toml#1\": unknown key result \"o.nope\"",
     ] {
         assert!(err.contains(expected), "missing «{expected}» in:\n{err}");
     }
@@ -455,4 +455,165 @@ project = "PAY"
         .collect::<String>()
         .replace("6 problems", "5 problems");
     assert_eq!(String::from_utf8_lossy(&status.stderr), without_secret);
+}
+
+/// Runs `okrsync check` on a config with no sources and the given OKR files; the exit code
+/// and the report's problem lines.
+fn check_problems(okr_files: &[(&str, &str)]) -> (Option<i32>, Vec<String>) {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::create_dir_all(dir.path().join("okrs")).expect("okrs");
+    std::fs::write(
+        dir.path().join("okrsync.toml"),
+        "okrs = [\"okrs/*.toml\"]\n[database]\nurl = \"sqlite://x.db\"\n",
+    )
+    .expect("config");
+    for (name, text) in okr_files {
+        std::fs::write(dir.path().join("okrs").join(name), text).expect("okrs");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_okrsync"))
+        .arg("--config")
+        .arg(dir.path().join("okrsync.toml"))
+        .arg("check")
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let problems = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("  - "))
+        .map(str::to_string)
+        .collect();
+    (out.status.code(), problems)
+}
+
+#[test]
+fn check_names_each_of_five_mistakes_and_nothing_else() {
+    // An objective whose period is wrong still defines its key results: the rules naming
+    // them are fine, and the duplicate id inside it is found.
+    let team = r#"[[objective]]
+id = "emea"
+title = "Win the EMEA market"
+start = "2026-12-31"
+end = "2026-10-01"
+
+[[objective.kr]]
+id = "emea.checkout"
+title = "Ship the EMEA checkout"
+measure = "completion"
+
+[[objective.kr]]
+id = "emea.checkout"
+title = "Ship it again"
+measure = "completion"
+
+[[objective.kr]]
+id = "emea.bugs"
+title = "Close customer bugs"
+measure = "count"
+
+[[objective]]
+id = "web"
+title = "Self-serve onboarding"
+period = "2026-Q4"
+
+[[objective.kr]]
+id = "web.launch"
+title = "Launch onboarding"
+measure = "milestone"
+
+[[rule]]
+id = "checkout-work"
+kr = "emea.checkout"
+[rule.match]
+project = "PAY"
+
+[[rule]]
+id = "checkout-work"
+kr = "emea.bugs"
+[rule.match]
+type = "Bug"
+"#;
+    // Another file: a rule without an id (default id: file and position), naming the KRs
+    // of the broken objective and one that does not exist.
+    let more = r#"[[rule]]
+krs = ["emea.bugs", "web.launch"]
+[rule.match]
+labels = "customer"
+
+[[rule]]
+krs = ["emea.checkout", "emea.nope"]
+[rule.match]
+project = "WEB"
+"#;
+    let (code, problems) = check_problems(&[("team.toml", team), ("more.toml", more)]);
+    assert_eq!(code, Some(2), "{problems:#?}");
+    let expected = [
+        "team.toml:5: objective[0].end: objective \"emea\": the period ends (2026-10-01) before it starts",
+        "team.toml:13: objective[0].kr[1].id: key result \"emea.checkout\": id is used twice",
+        "team.toml:17: objective[0].kr[2].target: key result \"emea.bugs\": is required for count key results",
+        "team.toml:39: rule[1].id: rule \"checkout-work\": id is used twice",
+        "more.toml:7: rule[1].krs[1]: rule \"okrs/more.toml#2\": unknown key result \"emea.nope\"",
+    ];
+    assert_eq!(problems.len(), expected.len(), "{problems:#?}");
+    for e in expected {
+        assert!(
+            problems.iter().any(|p| p.contains(e)),
+            "missing «{e}» in {problems:#?}"
+        );
+    }
+    let unknown: Vec<_> = problems
+        .iter()
+        .filter(|p| p.contains("unknown key result"))
+        .collect();
+    assert_eq!(unknown.len(), 1, "{problems:#?}");
+}
+
+#[test]
+fn check_names_the_id_in_every_message_about_an_objective_kr_or_rule() {
+    let okrs = r#"[[objective]]
+id = "emea"
+title = "Win the EMEA market"
+period = "2026-Q4"
+parent = "ghost"
+owner = 3
+
+[[objective.kr]]
+id = "emea.nps"
+title = "Partner NPS"
+measure = "manual"
+start = 20
+target = 20
+colour = "red"
+
+[[objective.kr]]
+id = "emea.mrr"
+measure = "metric"
+target = 2
+metric = { source = "finance", cell = "B7" }
+
+[[rule]]
+kr = "emea.nps"
+source = "jira"
+[rule.match]
+lables = "x"
+"#;
+    let (code, problems) = check_problems(&[("a.toml", okrs)]);
+    assert_eq!(code, Some(2), "{problems:#?}");
+    let expected = [
+        "objective[0].owner: objective \"emea\": expected a string",
+        "objective[0].kr[0].target: key result \"emea.nps\": must differ from start",
+        "objective[0].kr[0].colour: key result \"emea.nps\": unknown key",
+        "objective[0].kr[1].title: key result \"emea.mrr\": is required",
+        "rule[0].match.lables: rule \"okrs/a.toml#1\": unknown field `lables`",
+        "objective[0].kr[1].metric.source: key result \"emea.mrr\": unknown source \"finance\"",
+        "objective[0].parent: objective \"emea\": unknown objective \"ghost\"",
+        "rule[0].kr: rule \"okrs/a.toml#1\": key result \"emea.nps\" is measured as manual",
+        "rule[0].source: rule \"okrs/a.toml#1\": unknown source \"jira\"",
+    ];
+    assert_eq!(problems.len(), expected.len(), "{problems:#?}");
+    for e in expected {
+        assert!(
+            problems.iter().any(|p| p.contains(e)),
+            "missing «{e}» in {problems:#?}"
+        );
+    }
 }
