@@ -873,11 +873,11 @@ fn read_google_sheet(
         }
     }
     Some(SheetSettings {
-        location: SheetLocation::Google(GoogleSheet {
+        location: SheetLocation::Google(Box::new(GoogleSheet {
             id,
             api_url: api_url?,
             auth: auth?,
-        }),
+        })),
         items: None,
     })
 }

@@ -30,7 +30,7 @@ pub enum SheetLocation {
     /// A CSV over HTTP (a "publish to the web" or export link).
     CsvUrl(Url),
     /// A Google spreadsheet through the Sheets API.
-    Google(google::GoogleSheet),
+    Google(Box<google::GoogleSheet>),
 }
 
 /// A sheet source's settings, validated.
