@@ -2,7 +2,9 @@
 
 use std::fmt::Write;
 
-use super::{ExplainDoc, MovesDoc, StatusDoc, UnalignedDoc};
+use crate::model::Measure;
+
+use super::{ExplainDoc, KrStatus, MovesDoc, StatusDoc, UnalignedDoc};
 
 fn pct(p: f64) -> String {
     format!("{:>4.0}%", p * 100.0)
@@ -19,6 +21,26 @@ fn num(v: Option<f64>) -> String {
 fn bar(p: f64) -> String {
     let filled = (p.clamp(0.0, 1.0) * 10.0).round() as usize;
     format!("[{}{}]", "#".repeat(filled), ".".repeat(10 - filled))
+}
+
+/// A KR's number in words: a measured value (metric, manual) between its start and target,
+/// `4.1 (from 5 to 3)`; work as done of total and the items behind it, `12 of 20 (14 items)`.
+fn kr_value(k: &KrStatus) -> String {
+    if Measure::parse(&k.measure).is_some_and(|m| !m.uses_items()) {
+        format!(
+            "{} (from {} to {})",
+            num(k.current),
+            num(Some(k.start)),
+            num(k.target)
+        )
+    } else {
+        format!(
+            "{} of {} ({} items)",
+            num(k.current),
+            num(k.target),
+            k.items
+        )
+    }
 }
 
 pub fn render_status(doc: &StatusDoc) -> String {
@@ -40,15 +62,13 @@ pub fn render_status(doc: &StatusDoc) -> String {
         for k in &o.key_results {
             let _ = writeln!(
                 out,
-                "    {} {}  {:<9}  {}  [{}]  {} of {} ({} items)",
+                "    {} {}  {:<9}  {}  [{}]  {}",
                 bar(k.progress),
                 pct(k.progress),
                 k.status.as_str(),
                 k.title,
                 k.id,
-                num(k.current),
-                num(k.target),
-                k.items
+                kr_value(k)
             );
             if let Some(r) = &k.status_reason {
                 let _ = writeln!(out, "        stale: {r}");
