@@ -192,7 +192,7 @@ async fn epics_are_aligned_or_exempt_through_their_children(db: Db) {
     );
     // The API and the dashboard page read the same report.
     let api: Value = s
-        .get(&format!("/api/v1/unaligned?period=2026-Q4"))
+        .get("/api/v1/unaligned?period=2026-Q4")
         .await
         .json()
         .await
