@@ -14,7 +14,11 @@ fn num(v: Option<f64>) -> String {
     match v {
         None => "—".into(),
         Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{x:.0}"),
-        Some(x) => format!("{x:.2}"),
+        // Two decimals at most, without trailing zeros: 4.1, not 4.10.
+        Some(x) => format!("{x:.2}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string(),
     }
 }
 
@@ -191,4 +195,49 @@ pub fn render_unaligned(doc: &UnalignedDoc) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Status;
+
+    fn kr(measure: &str, current: f64, start: f64, target: f64, items: i64) -> KrStatus {
+        KrStatus {
+            id: "k".into(),
+            title: "K".into(),
+            measure: measure.into(),
+            progress: 0.45,
+            current: Some(current),
+            start,
+            target: Some(target),
+            status: Status::AtRisk,
+            items,
+            updated_at: None,
+            objective: "o".into(),
+            weight: 1.0,
+            unit: None,
+            status_reason: None,
+            synced_at: None,
+            sources: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn measured_values_read_from_start_to_target_and_work_as_done_of_total() {
+        assert_eq!(
+            kr_value(&kr("metric", 4.1, 5.0, 3.0, 0)),
+            "4.1 (from 5 to 3)"
+        );
+        assert_eq!(
+            kr_value(&kr("manual", 26.0, 20.0, 40.0, 0)),
+            "26 (from 20 to 40)"
+        );
+        assert_eq!(
+            kr_value(&kr("completion", 36.0, 0.0, 51.0, 12)),
+            "36 of 51 (12 items)"
+        );
+        assert_eq!(num(Some(3.3)), "3.3");
+        assert_eq!(num(Some(0.25)), "0.25");
+    }
 }
