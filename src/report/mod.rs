@@ -481,7 +481,8 @@ pub async fn explain(
     })
 }
 
-/// `okrsync moves SELECTOR`: which KRs the selected items move, and with what share.
+/// `okrsync moves SELECTOR`: which KRs the selected items move, and with what share. A
+/// selected epic or parent moves the KRs its children move (it is aligned through them).
 pub async fn moves(
     store: &Store,
     settings: &Settings,
@@ -643,7 +644,9 @@ pub async fn unaligned(
             });
         entry.items += 1;
         entry.estimate += item.estimate.unwrap_or(0.0);
-        if row.match_count == 0 && row.exempt_rule.is_none() {
+        // An epic whose children move a KR, or whose children are all exempt, is not
+        // unaligned (it still counts among its project's items).
+        if row.is_unaligned() {
             entry.unaligned += 1;
             entry.unaligned_estimate += item.estimate.unwrap_or(0.0);
             items.push(UnalignedItem {

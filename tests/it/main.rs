@@ -6,6 +6,7 @@ mod api;
 mod browser;
 mod cli;
 mod daemon;
+mod epics;
 mod first_day;
 mod github;
 mod helpers;
