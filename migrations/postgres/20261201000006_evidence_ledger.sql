@@ -36,6 +36,7 @@ CREATE TABLE kr_evidence (
     counted       BIGINT NOT NULL,
     rule_id       TEXT NOT NULL,
     prev_category TEXT,
+    prev_counted  BIGINT,
     prev_weight   DOUBLE PRECISION
 );
 CREATE INDEX kr_evidence_kr ON kr_evidence (kr_id, snapshot_id);

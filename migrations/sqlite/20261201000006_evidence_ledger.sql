@@ -36,6 +36,7 @@ CREATE TABLE kr_evidence (
     counted       INTEGER NOT NULL,
     rule_id       TEXT NOT NULL,
     prev_category TEXT,
+    prev_counted  INTEGER,
     prev_weight   REAL
 );
 CREATE INDEX kr_evidence_kr ON kr_evidence (kr_id, snapshot_id);

@@ -156,7 +156,12 @@ pub fn describe(kr: &KeyResultDef, d: &Delta) -> String {
         }
     };
     match d {
-        Delta::Entered(e) => format!("{} entered ({}, {})", e.key, e.category.as_str(), unit(e.weight)),
+        Delta::Entered(e) => format!(
+            "{} entered ({}, {})",
+            e.key,
+            e.category.as_str(),
+            unit(e.weight)
+        ),
         Delta::Left(e) => format!("{} left", e.key),
         Delta::Changed { from, to } if from.category != to.category => {
             let gained = to.counted && !from.counted;
@@ -275,8 +280,8 @@ mod tests {
                                     1 => Category::InProgress,
                                     _ => Category::Done,
                                 };
-                                let est = [None, Some(1.0), Some(3.0), Some(0.5)]
-                                    [rng.random_range(0..4)];
+                                let est =
+                                    [None, Some(1.0), Some(3.0), Some(0.5)][rng.random_range(0..4)];
                                 live.insert(n, item(n, cat, est, rng.random_range(1..28)));
                             }
                         }
@@ -313,10 +318,21 @@ mod tests {
     fn changes_in_words() {
         let def = kr(Measure::Completion, WeightBy::Estimate);
         let period = Period::parse("2026-Q4").expect("period");
-        let a = Entry::of(&def, &period, &item(12, Category::InProgress, Some(3.0), 2), "r");
+        let a = Entry::of(
+            &def,
+            &period,
+            &item(12, Category::InProgress, Some(3.0), 2),
+            "r",
+        );
         let b = Entry::of(&def, &period, &item(12, Category::Done, Some(3.0), 2), "r");
         assert_eq!(
-            describe(&def, &Delta::Changed { from: a.clone(), to: b }),
+            describe(
+                &def,
+                &Delta::Changed {
+                    from: a.clone(),
+                    to: b
+                }
+            ),
             "PAY-12 done (+3 pts)"
         );
         assert_eq!(describe(&def, &Delta::Left(a)), "PAY-12 left");

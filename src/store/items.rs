@@ -447,9 +447,14 @@ impl Tx {
     /// dates, plus `fields` only when `with_fields` (a `sum` over `fields.x`). Every other
     /// part of the returned items is empty. A KR that 40,000 items move costs a few
     /// megabytes here, not their whole rows.
-    pub async fn progress_items(&mut self, kr_id: &str, with_fields: bool) -> Result<Vec<Item>> {
+    pub async fn progress_items(
+        &mut self,
+        kr_id: &str,
+        with_fields: bool,
+    ) -> Result<Vec<(Item, String)>> {
         let sql = format!(
-            "SELECT i.category, i.estimate, i.updated_ms, i.resolved_ms{} FROM matches mk \
+            "SELECT i.source, i.ext_id, i.key, mk.rule_id, i.category, i.estimate, i.updated_ms, \
+             i.resolved_ms{} FROM matches mk \
              JOIN items i ON i.source = mk.source AND i.ext_id = mk.ext_id \
              WHERE mk.kr_id = $1 ORDER BY i.source, i.key",
             if with_fields { ", i.fields" } else { "" }
@@ -458,12 +463,15 @@ impl Tx {
         let mut out = Vec::new();
         while let Some(row) = rows.try_next().await? {
             let mut item = bare_item(&row)?;
+            item.source = get(&row, "source")?;
+            item.ext_id = get(&row, "ext_id")?;
+            item.key = get(&row, "key")?;
             if with_fields {
                 let text: String = get(&row, "fields")?;
                 item.fields = serde_json::from_str(&text)
                     .map_err(|e| StoreError::Corrupt(format!("fields: {e}")))?;
             }
-            out.push(item);
+            out.push((item, get(&row, "rule_id")?));
         }
         Ok(out)
     }

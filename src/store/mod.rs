@@ -6,13 +6,15 @@
 
 mod items;
 mod leases;
+mod ledger;
 mod okrs;
 mod runs;
 mod validators;
 
 pub use items::{content_hash, ItemRow, Selector, SelectorKind};
 pub use leases::Lease;
-pub use okrs::{KrSnapshot, KrState, ObjectiveRow};
+pub use ledger::SnapshotRecord;
+pub use okrs::{KrSnapshot, KrState, ObjectiveRow, SnapshotCause};
 pub use runs::{SourceState, SyncRun};
 
 use std::path::Path;
