@@ -55,6 +55,15 @@ pub enum Command {
         kr: String,
         #[arg(long)]
         json: bool,
+        /// As the KR stood then: RFC 3339, or a date (the end of that day, UTC)
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+    },
+    /// Every change of a key result's number, with its cause and evidence
+    History {
+        kr: String,
+        #[arg(long)]
+        json: bool,
     },
     /// Which key results a project/repo/epic/label/item moves (project=PAY, epic=PAY-1, …)
     Moves {
@@ -259,10 +268,21 @@ async fn dispatch(command: Command, settings: Arc<Settings>) -> anyhow::Result<E
             let doc = report::status(engine.store(), &settings, clock::now()).await?;
             emit(&doc, json, report::render_status)
         }
-        Command::Explain { kr, json } => {
+        Command::Explain { kr, json, at } => {
             let engine = open_for_reads(settings.clone()).await?;
-            let doc = report::explain(engine.store(), &settings, &kr, clock::now()).await?;
+            let doc = match at {
+                Some(at) => {
+                    let at = report::parse_at(&at)?;
+                    report::explain_at(engine.store(), &settings, &kr, at).await?
+                }
+                None => report::explain(engine.store(), &settings, &kr, clock::now()).await?,
+            };
             emit(&doc, json, report::render_explain)
+        }
+        Command::History { kr, json } => {
+            let engine = open_for_reads(settings.clone()).await?;
+            let doc = report::history(engine.store(), &settings, &kr).await?;
+            emit(&doc, json, report::render_history)
         }
         Command::Moves { selector, json } => {
             let engine = open_for_reads(settings.clone()).await?;

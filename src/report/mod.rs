@@ -2,8 +2,12 @@
 //! (SPEC.md), built from the store without recomputing progress. The CLI prints them as JSON
 //! or tables; the HTTP API serves the same JSON.
 
+mod ledger;
 mod table;
 
+pub use ledger::{
+    explain_at, history, parse_at, render_history, CategoryChange, Change, HistoryDoc,
+};
 pub use table::{render_explain, render_moves, render_status, render_unaligned};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -67,6 +71,9 @@ pub struct ExplainDoc {
     pub items: Vec<EvidenceItem>,
     pub rules: Vec<String>,
     pub history: Vec<KrSnapshot>,
+    /// With `--at` / `?at=`: the time the document shows the KR as of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
@@ -428,7 +435,10 @@ fn objective_status(
     }
 }
 
-fn find_kr<'s>(settings: &'s Settings, id: &str) -> Option<(&'s KeyResultDef, &'s Period)> {
+pub(crate) fn find_kr<'s>(
+    settings: &'s Settings,
+    id: &str,
+) -> Option<(&'s KeyResultDef, &'s Period)> {
     settings
         .objectives
         .iter()
@@ -478,6 +488,7 @@ pub async fn explain(
         items,
         rules,
         history,
+        at: None,
     })
 }
 

@@ -85,6 +85,16 @@ pub fn render_status(doc: &StatusDoc) -> String {
 pub fn render_explain(doc: &ExplainDoc) -> String {
     let k = &doc.kr;
     let mut out = String::new();
+    if let Some(at) = doc.at {
+        let _ = writeln!(
+            out,
+            "as of {} (the last snapshot at or before then{})",
+            at.format("%Y-%m-%d %H:%M UTC"),
+            k.updated_at
+                .map(|u| format!(", taken {}", u.format("%Y-%m-%d %H:%M UTC")))
+                .unwrap_or_else(|| ": none, the KR had no value yet".into())
+        );
+    }
     let _ = writeln!(
         out,
         "{} — {} ({})\n{} {}  {}  current {} of target {} (start {}), measure {}",

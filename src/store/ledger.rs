@@ -289,6 +289,31 @@ impl Store {
         Ok(out)
     }
 
+    /// Titles and URLs of the stored items among `ids` (items deleted since are absent).
+    pub async fn item_labels(
+        &self,
+        ids: &[(String, String)],
+    ) -> Result<BTreeMap<(String, String), (String, String)>> {
+        let mut out = BTreeMap::new();
+        for chunk in ids.chunks(CHUNK) {
+            let pairs: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+                .collect();
+            let sql = format!(
+                "SELECT source, ext_id, title, url FROM items WHERE (source, ext_id) IN ({})",
+                pairs.join(", ")
+            );
+            let mut q = sqlx::query_as::<_, (String, String, String, String)>(&sql);
+            for (s, e) in chunk {
+                q = q.bind(s.as_str()).bind(e.as_str());
+            }
+            for (s, e, title, url) in q.fetch_all(&self.pool).await? {
+                out.insert((s, e), (title, url));
+            }
+        }
+        Ok(out)
+    }
+
     /// The scope of a KR as its snapshot `id` showed it.
     pub async fn scope_at(&self, kr_id: &str, id: i64) -> Result<Scope> {
         let mut scope = Scope::new();

@@ -10,6 +10,7 @@ mod epics;
 mod first_day;
 mod github;
 mod helpers;
+mod ledger;
 mod service;
 mod sheet;
 mod sync;
