@@ -59,6 +59,11 @@ pub enum Command {
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
     },
+    /// Rules as code: what a changed rule set would do
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
     /// Every change of a key result's number, with its cause and evidence
     History {
         kr: String,
@@ -98,6 +103,19 @@ pub enum Command {
         /// Folder for the demo's config and database
         #[arg(long, default_value = "data/demo")]
         dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Evaluate other OKR/rule files against the stored items, writing nothing, and print
+    /// each key result whose value or scope would change
+    Diff {
+        /// The OKR and rule files (or globs) to evaluate instead of the config's `okrs`
+        #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
+        against: Vec<String>,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -278,6 +296,28 @@ async fn dispatch(command: Command, settings: Arc<Settings>) -> anyhow::Result<E
                 None => report::explain(engine.store(), &settings, &kr, clock::now()).await?,
             };
             emit(&doc, json, report::render_explain)
+        }
+        Command::Rules {
+            command: RulesCommand::Diff { against, json },
+        } => {
+            let proposed =
+                match Settings::load_with_okrs(&settings.config_path, Secrets::Defer, &against) {
+                    Ok(s) => s,
+                    Err(report) => {
+                        eprint!("{report}");
+                        return Ok(ExitCode::from(2));
+                    }
+                };
+            // Read only: no migration, no loading of the config's OKRs into the store.
+            let store = Store::connect(&settings.database).await?;
+            let pending = store.pending_migrations().await?;
+            if pending > 0 {
+                anyhow::bail!(
+                    "the database needs {pending} migration(s) first: run okrsync migrate"
+                );
+            }
+            let doc = report::rules_diff(&store, &settings, &proposed).await?;
+            emit(&doc, json, report::render_rules_diff)
         }
         Command::History { kr, json } => {
             let engine = open_for_reads(settings.clone()).await?;

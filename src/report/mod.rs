@@ -3,11 +3,13 @@
 //! or tables; the HTTP API serves the same JSON.
 
 mod ledger;
+mod rules_diff;
 mod table;
 
 pub use ledger::{
     explain_at, history, parse_at, render_history, CategoryChange, Change, HistoryDoc,
 };
+pub use rules_diff::{render_rules_diff, rules_diff, KrDiff, KrNumbers, RulesDiffDoc};
 pub use table::{render_explain, render_moves, render_status, render_unaligned};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

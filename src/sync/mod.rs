@@ -169,6 +169,10 @@ impl Engine {
         let now = clock::now();
         let mut tx = self.store.begin().await?;
         tx.sync_definitions(&self.settings.objectives).await?;
+        // A first start (no fingerprint yet) is not a change of rules.
+        let rules_changed = old_rules
+            .as_deref()
+            .is_some_and(|old| old != rules_fp.as_str());
         if old_rules.as_deref() != Some(rules_fp.as_str()) {
             let n = self.rematch_all(&mut tx).await?;
             if n > 0 {
@@ -176,7 +180,12 @@ impl Engine {
             }
         }
         let all: Vec<String> = self.krs.keys().cloned().collect();
-        self.recompute(&mut tx, &all, now, "config changed").await?;
+        let cause = if rules_changed {
+            "rules changed"
+        } else {
+            "config changed"
+        };
+        self.recompute(&mut tx, &all, now, cause).await?;
         tx.set_meta(RULES_FINGERPRINT, &rules_fp).await?;
         tx.set_meta(OKRS_FINGERPRINT, &okrs_fp).await?;
         tx.commit().await?;

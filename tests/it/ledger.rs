@@ -247,3 +247,163 @@ async fn explain_at_and_history_rebuild_past_numbers(db: Db) {
     assert!(text.contains("PAY-3 left"), "{text}");
 }
 both_backends!(explain_at_and_history_rebuild_past_numbers);
+
+/// What a store's tables hold, to compare before and after a read-only command.
+async fn fingerprint(env: &TestEnv) -> String {
+    let engine = crate::helpers::engine_for(&env.config).await;
+    let pool = engine.store().pool();
+    let mut parts = Vec::new();
+    for table in [
+        "items",
+        "matches",
+        "key_results",
+        "kr_snapshots",
+        "kr_evidence",
+        "kr_scope",
+        "sync_runs",
+        "meta",
+    ] {
+        let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(pool)
+            .await
+            .expect("count");
+        parts.push(format!("{table}={n}"));
+    }
+    let rows: Vec<(String, f64, i64)> =
+        sqlx::query_as("SELECT id, progress, item_count FROM key_results ORDER BY id")
+            .fetch_all(pool)
+            .await
+            .expect("krs");
+    parts.push(format!("{rows:?}"));
+    parts.join(" ")
+}
+
+async fn rules_diff_prints_the_deltas_and_writes_nothing(db: Db) {
+    let env = TestEnv::new(db, OKRS, SourceOpts::default()).await;
+    env.seed([
+        issue(
+            1,
+            "PAY-1",
+            "Cart",
+            "done",
+            Some(3.0),
+            &["checkout"],
+            d(11, 1),
+            Some(d(11, 1)),
+        ),
+        issue(
+            2,
+            "PAY-2",
+            "Pay",
+            "in_progress",
+            Some(5.0),
+            &["checkout"],
+            d(11, 2),
+            None,
+        ),
+        issue(
+            3,
+            "PAY-3",
+            "Ship",
+            "todo",
+            Some(2.0),
+            &["checkout"],
+            d(11, 2),
+            None,
+        ),
+        issue(
+            5,
+            "PAY-5",
+            "Refund",
+            "done",
+            Some(1.0),
+            &["refund"],
+            d(11, 3),
+            Some(d(11, 3)),
+        ),
+    ]);
+    let out = env.cli(&["sync"], Some("2026-11-10T12:00:00Z"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The proposed change: refunds count toward the checkout, a new refunds KR, and the
+    // NPS KR unchanged.
+    let proposed = env.dir.path().join("proposed.toml");
+    std::fs::write(
+        &proposed,
+        OKRS.replace(
+            "labels = \"checkout\"",
+            "labels = [\"checkout\", \"refund\"]",
+        ) + r#"
+[[objective]]
+id = "care"
+title = "Care"
+period = "2026-Q4"
+
+[[objective.kr]]
+id = "care.refunds"
+title = "Two refunds done"
+measure = "count"
+target = 2
+
+[[rule]]
+id = "refunds"
+kr = "care.refunds"
+[rule.match]
+labels = "refund"
+"#,
+    )
+    .expect("write");
+    let sqlite_file = env.dir.path().join("okrsync.db");
+    let bytes_before = std::fs::read(&sqlite_file).ok();
+    let before = fingerprint(&env).await;
+    let p = proposed.to_string_lossy().to_string();
+    let doc = json(&env.cli(&["rules", "diff", "--against", &p, "--json"], None));
+    let krs = doc["key_results"].as_array().expect("krs");
+    assert_eq!(krs.len(), 2, "{doc}");
+    assert_eq!(krs[0]["id"], "emea.checkout");
+    assert_eq!(
+        krs[0]["old"],
+        serde_json::json!({"progress": 0.3, "current": 3.0, "target": 10.0})
+    );
+    assert_eq!(krs[0]["new"]["current"], 4.0);
+    assert_eq!(krs[0]["new"]["target"], 11.0);
+    assert!((krs[0]["new"]["progress"].as_f64().expect("p") - 4.0 / 11.0).abs() < 1e-9);
+    assert_eq!(krs[0]["entered"], serde_json::json!(["PAY-5"]));
+    assert_eq!(krs[0]["left"], serde_json::json!([]));
+    assert_eq!(krs[1]["id"], "care.refunds");
+    assert_eq!(krs[1]["old"], Value::Null);
+    assert_eq!(
+        krs[1]["new"],
+        serde_json::json!({"progress": 0.5, "current": 1.0, "target": 2.0})
+    );
+    assert_eq!(krs[1]["entered"], serde_json::json!(["PAY-5"]));
+    let table = env.cli(&["rules", "diff", "--against", &p], None);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("emea.checkout: 30% (3 of 10) → 36% (4 of 11)"),
+        "{text}"
+    );
+    assert!(text.contains("  + PAY-5"), "{text}");
+    // Nothing was written.
+    assert_eq!(fingerprint(&env).await, before);
+    if let Some(b) = bytes_before {
+        assert_eq!(
+            std::fs::read(&sqlite_file).ok(),
+            Some(b),
+            "the SQLite file is unchanged"
+        );
+    }
+    // Invalid files: exit 2 with the report.
+    std::fs::write(
+        &proposed,
+        "[[rule]]\nkr = \"nope\"\n[rule.match]\nproject = \"PAY\"\n",
+    )
+    .expect("write");
+    let bad = env.cli(&["rules", "diff", "--against", &p], None);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown key result \"nope\""));
+}
+both_backends!(rules_diff_prints_the_deltas_and_writes_nothing);
