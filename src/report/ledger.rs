@@ -31,6 +31,8 @@ pub struct Change {
     pub progress: f64,
     pub current: Option<f64>,
     pub target: Option<f64>,
+    /// Items in the KR's scope then.
+    pub items: i64,
     /// Progress against the share of the period elapsed at that time.
     pub status: Status,
     /// In words: "sync of jira", "check-in", "rules changed", "config changed".
@@ -45,6 +47,9 @@ pub struct Change {
     pub changed: Vec<CategoryChange>,
     /// Each delta in words ("PAY-12 done (+3 pts)").
     pub summary: Vec<String>,
+    /// The change as a whole in words: "sync of jira: PAY-12 done (+3 pts)", "rules
+    /// changed: +14 items, −2 items", "check-in 0.4 by alice".
+    pub headline: String,
     /// The sync run that made it, if any.
     pub run_id: Option<i64>,
     /// The check-in that made it, if any.
@@ -178,6 +183,7 @@ pub async fn history(
         find_kr(settings, kr_id).ok_or_else(|| ReportError::UnknownKr(kr_id.to_string()))?;
     let snapshots = store.snapshots(kr_id).await?;
     let mut evidence: BTreeMap<i64, Vec<Delta>> = store.evidence(kr_id, None).await?;
+    let checkins = store.checkin_authors(kr_id).await?;
     let changes = snapshots
         .into_iter()
         .map(|s| {
@@ -187,6 +193,7 @@ pub async fn history(
                 progress: s.progress,
                 current: s.current,
                 target: s.target,
+                items: s.items,
                 status: status_at(settings, period, &s),
                 cause: s.cause.clone(),
                 rules_hash: s.rules_hash.clone(),
@@ -194,6 +201,7 @@ pub async fn history(
                 left: Vec::new(),
                 changed: Vec::new(),
                 summary: deltas.iter().map(|d| evidence::describe(def, d)).collect(),
+                headline: String::new(),
                 run_id: s.run_id,
                 checkin_id: s.checkin_id,
             };
@@ -211,6 +219,7 @@ pub async fn history(
                     Delta::Changed { .. } => {}
                 }
             }
+            change.headline = headline(&change, s.checkin_id.and_then(|id| checkins.get(&id)));
             change
         })
         .collect();
@@ -218,6 +227,37 @@ pub async fn history(
         kr: kr_id.to_string(),
         changes,
     })
+}
+
+fn headline(c: &Change, checkin: Option<&(f64, Option<String>)>) -> String {
+    if let Some((value, author)) = checkin {
+        return match author {
+            Some(a) => format!("check-in {} by {a}", num(*value)),
+            None => format!("check-in {}", num(*value)),
+        };
+    }
+    let counts = || {
+        let mut parts = Vec::new();
+        if !c.entered.is_empty() {
+            parts.push(format!("+{} items", c.entered.len()));
+        }
+        if !c.left.is_empty() {
+            parts.push(format!("−{} items", c.left.len()));
+        }
+        if !c.changed.is_empty() {
+            parts.push(format!("{} changed", c.changed.len()));
+        }
+        parts.join(", ")
+    };
+    if c.summary.len() == 1 {
+        return format!("{}: {}", c.cause, c.summary[0]);
+    }
+    let n = counts();
+    if n.is_empty() {
+        c.cause.clone()
+    } else {
+        format!("{}: {n}", c.cause)
+    }
 }
 
 /// The history as a table.

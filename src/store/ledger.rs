@@ -314,6 +314,19 @@ impl Store {
         Ok(out)
     }
 
+    /// A KR's check-ins by id: value and author.
+    pub async fn checkin_authors(
+        &self,
+        kr_id: &str,
+    ) -> Result<BTreeMap<i64, (f64, Option<String>)>> {
+        let rows: Vec<(i64, f64, Option<String>)> =
+            sqlx::query_as("SELECT id, value, author FROM checkins WHERE kr_id = $1")
+                .bind(kr_id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(id, v, a)| (id, (v, a))).collect())
+    }
+
     /// The scope of a KR as its snapshot `id` showed it.
     pub async fn scope_at(&self, kr_id: &str, id: i64) -> Result<Scope> {
         let mut scope = Scope::new();

@@ -238,6 +238,38 @@ async fn explain_at_and_history_rebuild_past_numbers(db: Db) {
     let (code, api) = get(format!("{base}/api/v1/key-results/emea.checkout/history")).await;
     assert_eq!(code, 200);
     assert_eq!(api["changes"], history["changes"]);
+    // The KR page: a date picker, the page as of a past day, changes in words, and chart
+    // points that link to the page as of then.
+    let page = |path: String| async move {
+        reqwest::get(path)
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("body")
+    };
+    let now_page = page(format!("{base}/kr/emea.checkout")).await;
+    assert!(
+        now_page.contains(r#"<input type="date" id="at" name="at""#),
+        "{now_page}"
+    );
+    assert!(now_page.contains("PAY-2 done (+5 pts)"), "{now_page}");
+    assert!(
+        now_page.contains("/kr/emea.checkout?at=2026-11-10T12%3A00%3A00.000Z"),
+        "{now_page}"
+    );
+    assert!(!now_page.contains("PAY-3</"), "PAY-3 left the KR");
+    let then_page = page(format!("{base}/kr/emea.checkout?at=2026-11-11")).await;
+    assert!(then_page.contains("As of"), "{then_page}");
+    assert!(
+        then_page.contains("PAY-3"),
+        "PAY-3 was in scope then: {then_page}"
+    );
+    assert!(!then_page.contains("PAY-4"), "PAY-4 entered later");
+    assert!(
+        !then_page.contains("PAY-2 done (+5 pts)"),
+        "a later change is not listed"
+    );
     stop.send(true).expect("stop");
     server.await.expect("join").expect("server");
 
