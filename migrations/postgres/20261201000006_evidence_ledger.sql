@@ -6,6 +6,9 @@ ALTER TABLE kr_snapshots ADD COLUMN start_value DOUBLE PRECISION;
 ALTER TABLE kr_snapshots ADD COLUMN run_id BIGINT;
 ALTER TABLE kr_snapshots ADD COLUMN checkin_id BIGINT;
 ALTER TABLE kr_snapshots ADD COLUMN rules_hash TEXT;
+-- 1: rebuilt from the items' dates on a source's first sync (the period so far), not
+-- recorded as it happened.
+ALTER TABLE kr_snapshots ADD COLUMN reconstructed BIGINT NOT NULL DEFAULT 0;
 
 -- Each KR's scope as of its latest snapshot: what the next snapshot's deltas are taken
 -- against. weight: what the item weighs in the KR (1, its estimate, or the value a sum

@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
+
 use crate::model::{Category, Item, KeyResultDef, Measure, Period};
 use crate::progress;
 
@@ -142,6 +144,84 @@ pub fn value_of(kr: &KeyResultDef, scope: &Scope) -> Option<(f64, Option<f64>)> 
         )),
         Measure::Metric | Measure::Manual => None,
     }
+}
+
+/// The end of each day from the period's start until `until` (exclusive): when the
+/// reconstructed history has a point.
+fn day_ends(period: &Period, until: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    let mut out = Vec::new();
+    let mut end =
+        period.starts_at() + chrono::Duration::days(1) - chrono::Duration::milliseconds(1);
+    let last = until.min(period.ends_at());
+    while end < last {
+        out.push(end);
+        end += chrono::Duration::days(1);
+    }
+    out
+}
+
+/// An item as it stood at `at`, as far as its dates tell: done if it was resolved by then;
+/// otherwise its category now, except that an item done later was open (in progress).
+fn as_of(item: &Item, at: DateTime<Utc>) -> Item {
+    let mut i = item.clone();
+    let done_at = (item.category == Category::Done).then(|| item.resolved.unwrap_or(item.updated));
+    match done_at {
+        Some(t) if t <= at => {}
+        Some(_) => {
+            i.category = Category::InProgress;
+            i.resolved = None;
+        }
+        None => {}
+    }
+    i
+}
+
+/// One point of a reconstructed history.
+#[derive(Debug, Clone)]
+pub struct Reconstructed {
+    pub at: DateTime<Utc>,
+    pub value: progress::KrValue,
+    pub scope: Scope,
+}
+
+/// The history of a completion, count or sum KR over its period until `until`, rebuilt from
+/// the items now in its scope (with their rules): at the end of each day, the items created
+/// by then, counted by their resolution dates. A point where the value changes (and the
+/// first). Other measures have no item dates to rebuild from: empty.
+pub fn reconstruct(
+    kr: &KeyResultDef,
+    period: &Period,
+    items: &[(Item, String)],
+    until: DateTime<Utc>,
+) -> Vec<Reconstructed> {
+    if !matches!(
+        kr.measure,
+        Measure::Completion | Measure::Count | Measure::Sum
+    ) {
+        return Vec::new();
+    }
+    let mut out: Vec<Reconstructed> = Vec::new();
+    for at in day_ends(period, until) {
+        let then: Vec<(Item, &str)> = items
+            .iter()
+            .filter(|(i, _)| i.created.is_none_or(|c| c <= at))
+            .map(|(i, r)| (as_of(i, at), r.as_str()))
+            .collect();
+        let refs: Vec<&Item> = then.iter().map(|(i, _)| i).collect();
+        let value = progress::compute(kr, period, &refs, None);
+        if out.last().is_some_and(|p| p.value == value) {
+            continue;
+        }
+        let scope = then
+            .iter()
+            .map(|(i, r)| {
+                let e = Entry::of(kr, period, i, r);
+                (e.id(), e)
+            })
+            .collect();
+        out.push(Reconstructed { at, value, scope });
+    }
+    out
 }
 
 /// A change in words for the KR page: `PAY-12 done (+3)`, `PAY-7 left`.

@@ -50,6 +50,8 @@ pub struct Change {
     /// The change as a whole in words: "sync of jira: PAY-12 done (+3 pts)", "rules
     /// changed: +14 items, −2 items", "check-in 0.4 by alice".
     pub headline: String,
+    /// Rebuilt from the items' dates on a source's first sync, not recorded as it happened.
+    pub reconstructed: bool,
     /// The sync run that made it, if any.
     pub run_id: Option<i64>,
     /// The check-in that made it, if any.
@@ -119,7 +121,7 @@ pub async fn explain_at(
     };
     let mut items = Vec::new();
     if let Some(s) = &snapshot {
-        let scope = store.scope_at(kr_id, s.id).await?;
+        let scope = store.scope_at(kr_id, s).await?;
         let ids: Vec<(String, String)> = scope.keys().cloned().collect();
         let labels = store.item_labels(&ids).await?;
         for e in scope.into_values() {
@@ -154,6 +156,7 @@ pub async fn explain_at(
             progress: s.progress,
             items: s.items,
             cause: s.cause,
+            reconstructed: s.reconstructed,
         })
         .collect::<Vec<_>>();
     let skip = history.len().saturating_sub(100);
@@ -182,7 +185,8 @@ pub async fn history(
     let (def, period) =
         find_kr(settings, kr_id).ok_or_else(|| ReportError::UnknownKr(kr_id.to_string()))?;
     let snapshots = store.snapshots(kr_id).await?;
-    let mut evidence: BTreeMap<i64, Vec<Delta>> = store.evidence(kr_id, None).await?;
+    let mut evidence: BTreeMap<i64, Vec<Delta>> =
+        store.evidence(kr_id, None).await?.into_iter().collect();
     let checkins = store.checkin_authors(kr_id).await?;
     let changes = snapshots
         .into_iter()
@@ -202,6 +206,7 @@ pub async fn history(
                 changed: Vec::new(),
                 summary: deltas.iter().map(|d| evidence::describe(def, d)).collect(),
                 headline: String::new(),
+                reconstructed: s.reconstructed,
                 run_id: s.run_id,
                 checkin_id: s.checkin_id,
             };

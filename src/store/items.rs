@@ -454,7 +454,7 @@ impl Tx {
     ) -> Result<Vec<(Item, String)>> {
         let sql = format!(
             "SELECT i.source, i.ext_id, i.key, mk.rule_id, i.category, i.estimate, i.updated_ms, \
-             i.resolved_ms{} FROM matches mk \
+             i.resolved_ms, i.created_ms{} FROM matches mk \
              JOIN items i ON i.source = mk.source AND i.ext_id = mk.ext_id \
              WHERE mk.kr_id = $1 ORDER BY i.source, i.key",
             if with_fields { ", i.fields" } else { "" }
@@ -466,6 +466,7 @@ impl Tx {
             item.source = get(&row, "source")?;
             item.ext_id = get(&row, "ext_id")?;
             item.key = get(&row, "key")?;
+            item.created = get::<Option<i64>>(&row, "created_ms")?.map(from_ms);
             if with_fields {
                 let text: String = get(&row, "fields")?;
                 item.fields = serde_json::from_str(&text)

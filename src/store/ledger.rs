@@ -29,10 +29,12 @@ pub struct SnapshotRecord {
     pub rules_hash: Option<String>,
     pub run_id: Option<i64>,
     pub checkin_id: Option<i64>,
+    /// Rebuilt from item dates on a source's first sync.
+    pub reconstructed: bool,
 }
 
 const SNAPSHOT_COLUMNS: &str = "id, at_ms, current, start_value, target, progress, item_count, \
-    cause, rules_hash, run_id, checkin_id";
+    cause, rules_hash, run_id, checkin_id, reconstructed";
 
 fn decode_snapshot(row: &AnyRow) -> Result<SnapshotRecord> {
     Ok(SnapshotRecord {
@@ -47,6 +49,7 @@ fn decode_snapshot(row: &AnyRow) -> Result<SnapshotRecord> {
         rules_hash: get(row, "rules_hash")?,
         run_id: get(row, "run_id")?,
         checkin_id: get(row, "checkin_id")?,
+        reconstructed: get::<i64>(row, "reconstructed")? != 0,
     })
 }
 
@@ -118,6 +121,57 @@ impl Tx {
         kr_id: &str,
         deltas: &[Delta],
     ) -> Result<()> {
+        self.insert_deltas(snapshot_id, kr_id, deltas).await?;
+        self.move_scope(kr_id, deltas).await
+    }
+
+    /// A point of a reconstructed history (before the first real snapshot) with its
+    /// deltas; the KR's stored scope is not touched.
+    pub async fn insert_reconstructed(
+        &mut self,
+        kr_id: &str,
+        at_ms: i64,
+        value: &crate::progress::KrValue,
+        rules_hash: &str,
+        deltas: &[Delta],
+    ) -> Result<i64> {
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO kr_snapshots (kr_id, at_ms, current, target, progress, item_count, cause, \
+             start_value, rules_hash, reconstructed) \
+             VALUES ($1, $2, CAST($3 AS DOUBLE PRECISION), CAST($4 AS DOUBLE PRECISION), $5, $6, \
+             'reconstructed from item dates', $7, $8, 1) RETURNING id",
+        )
+        .bind(kr_id)
+        .bind(at_ms)
+        .bind(opt_f64(value.current))
+        .bind(opt_f64(value.target))
+        .bind(value.progress)
+        .bind(value.items as i64)
+        .bind(value.start)
+        .bind(rules_hash)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        self.insert_deltas(id, kr_id, deltas).await?;
+        Ok(id)
+    }
+
+    /// Whether a KR has a snapshot before `at_ms`.
+    pub async fn has_snapshot_before(&mut self, kr_id: &str, at_ms: i64) -> Result<bool> {
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM kr_snapshots WHERE kr_id = $1 AND at_ms < $2")
+                .bind(kr_id)
+                .bind(at_ms)
+                .fetch_one(&mut *self.tx)
+                .await?;
+        Ok(n > 0)
+    }
+
+    async fn insert_deltas(
+        &mut self,
+        snapshot_id: i64,
+        kr_id: &str,
+        deltas: &[Delta],
+    ) -> Result<()> {
         for chunk in deltas.chunks(CHUNK) {
             let sql = format!(
                 "INSERT INTO kr_evidence (snapshot_id, kr_id, source, ext_id, item_key, change, \
@@ -149,6 +203,10 @@ impl Tx {
             }
             q.execute(&mut *self.tx).await?;
         }
+        Ok(())
+    }
+
+    async fn move_scope(&mut self, kr_id: &str, deltas: &[Delta]) -> Result<()> {
         let left: Vec<&Entry> = deltas
             .iter()
             .filter_map(|d| match d {
@@ -266,25 +324,36 @@ impl Store {
     }
 
     /// A KR's deltas up to and including snapshot `until` (every one when `None`), by
-    /// snapshot, oldest first.
+    /// snapshot in the order of their times (reconstructed points are written after the
+    /// first real snapshot but are older).
     pub async fn evidence(
         &self,
         kr_id: &str,
-        until: Option<i64>,
-    ) -> Result<BTreeMap<i64, Vec<Delta>>> {
+        until: Option<&SnapshotRecord>,
+    ) -> Result<Vec<(i64, Vec<Delta>)>> {
+        let columns = DELTA_COLUMNS
+            .split(", ")
+            .map(|c| format!("e.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let sql = format!(
-            "SELECT {DELTA_COLUMNS} FROM kr_evidence WHERE kr_id = $1 AND snapshot_id <= $2 \
-             ORDER BY snapshot_id"
+            "SELECT {columns} FROM kr_evidence e JOIN kr_snapshots s ON s.id = e.snapshot_id \
+             WHERE e.kr_id = $1 AND (s.at_ms < $2 OR (s.at_ms = $2 AND s.id <= $3)) \
+             ORDER BY s.at_ms, s.id"
         );
         let rows = sqlx::query(&sql)
             .bind(kr_id)
-            .bind(until.unwrap_or(i64::MAX))
+            .bind(until.map_or(i64::MAX, |s| s.at.timestamp_millis()))
+            .bind(until.map_or(i64::MAX, |s| s.id))
             .fetch_all(&self.pool)
             .await?;
-        let mut out: BTreeMap<i64, Vec<Delta>> = BTreeMap::new();
+        let mut out: Vec<(i64, Vec<Delta>)> = Vec::new();
         for row in &rows {
             let (snapshot, delta) = decode_delta(row)?;
-            out.entry(snapshot).or_default().push(delta);
+            match out.last_mut() {
+                Some((id, deltas)) if *id == snapshot => deltas.push(delta),
+                _ => out.push((snapshot, vec![delta])),
+            }
         }
         Ok(out)
     }
@@ -327,11 +396,11 @@ impl Store {
         Ok(rows.into_iter().map(|(id, v, a)| (id, (v, a))).collect())
     }
 
-    /// The scope of a KR as its snapshot `id` showed it.
-    pub async fn scope_at(&self, kr_id: &str, id: i64) -> Result<Scope> {
+    /// The scope of a KR as its snapshot showed it.
+    pub async fn scope_at(&self, kr_id: &str, snapshot: &SnapshotRecord) -> Result<Scope> {
         let mut scope = Scope::new();
-        for deltas in self.evidence(kr_id, Some(id)).await?.values() {
-            crate::evidence::replay(&mut scope, deltas);
+        for (_, deltas) in self.evidence(kr_id, Some(snapshot)).await? {
+            crate::evidence::replay(&mut scope, &deltas);
         }
         Ok(scope)
     }

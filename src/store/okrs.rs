@@ -53,6 +53,8 @@ pub struct KrSnapshot {
     pub progress: f64,
     pub items: i64,
     pub cause: String,
+    /// Rebuilt from the items' dates on a source's first sync, not recorded as it happened.
+    pub reconstructed: bool,
 }
 
 const KR_COLUMNS: &str =
@@ -365,9 +367,9 @@ impl Store {
 
     /// The newest `limit` snapshots of a KR, oldest first.
     pub async fn history(&self, kr_id: &str, limit: i64) -> Result<Vec<KrSnapshot>> {
-        type Row = (i64, Option<f64>, Option<f64>, f64, i64, String);
+        type Row = (i64, Option<f64>, Option<f64>, f64, i64, String, i64);
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT at_ms, current, target, progress, item_count, cause FROM kr_snapshots \
+            "SELECT at_ms, current, target, progress, item_count, cause, reconstructed FROM kr_snapshots \
              WHERE kr_id = $1 ORDER BY at_ms DESC, id DESC LIMIT $2",
         )
         .bind(kr_id)
@@ -376,14 +378,17 @@ impl Store {
         .await?;
         let mut out: Vec<KrSnapshot> = rows
             .into_iter()
-            .map(|(at, current, target, progress, items, cause)| KrSnapshot {
-                at: from_ms(at),
-                current,
-                target,
-                progress,
-                items,
-                cause,
-            })
+            .map(
+                |(at, current, target, progress, items, cause, reconstructed)| KrSnapshot {
+                    at: from_ms(at),
+                    current,
+                    target,
+                    progress,
+                    items,
+                    cause,
+                    reconstructed: reconstructed != 0,
+                },
+            )
             .collect();
         out.reverse();
         Ok(out)

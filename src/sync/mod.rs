@@ -372,8 +372,9 @@ impl Engine {
             Mode::Full => None,
             Mode::Incremental => state.cursor.map(|c| c - overlap),
         };
+        let first_sync = state.last_success.is_none();
         let outcome = self
-            .step(&mut tx, source.as_ref(), since, mode, &mut run)
+            .step(&mut tx, source.as_ref(), since, mode, &mut run, first_sync)
             .await;
         run.requests = (source.requests_sent() - requests_before) as i64;
         let finished = clock::now();
@@ -450,6 +451,7 @@ impl Engine {
         since: Option<DateTime<Utc>>,
         mode: Mode,
         run: &mut SyncRun,
+        first_sync: bool,
     ) -> anyhow::Result<(Option<DateTime<Utc>>, Vec<i64>)> {
         let name = source.name().to_string();
         let now_ms = ms(clock::now());
@@ -533,17 +535,53 @@ impl Engine {
             }
         }
         let affected: Vec<String> = affected.into_iter().collect();
+        let now = clock::now();
         let recomputed = self
-            .recompute_for(
-                tx,
-                &affected,
-                clock::now(),
-                &format!("sync of {name}"),
-                None,
-            )
+            .recompute_for(tx, &affected, now, &format!("sync of {name}"), None)
             .await?;
         run.krs_changed = recomputed.changed as i64;
+        if first_sync {
+            self.reconstruct_history(tx, &affected, now).await?;
+        }
         Ok((max_updated, recomputed.snapshots))
+    }
+
+    /// History from day one: on a source's first sync, each completion, count and sum KR
+    /// it feeds that has no earlier snapshot gets the period so far rebuilt from its items'
+    /// creation and resolution dates (marked reconstructed), so a new install shows the
+    /// quarter's burn-up instead of one point.
+    async fn reconstruct_history(
+        &self,
+        tx: &mut Tx,
+        kr_ids: &[String],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let rules_hash = self.settings.rules.fingerprint();
+        for id in kr_ids {
+            let Some((def, period)) = self.krs.get(id) else {
+                continue;
+            };
+            if !matches!(
+                def.measure,
+                Measure::Completion | Measure::Count | Measure::Sum
+            ) || tx.has_snapshot_before(id, ms(now)).await?
+            {
+                continue;
+            }
+            let with_fields = def
+                .field
+                .as_deref()
+                .is_some_and(|f| f.starts_with("fields."));
+            let items = tx.progress_items(id, with_fields).await?;
+            let mut previous = Scope::new();
+            for point in evidence::reconstruct(def, period, &items, now) {
+                let deltas = evidence::diff(&previous, &point.scope);
+                tx.insert_reconstructed(id, ms(point.at), &point.value, &rules_hash, &deltas)
+                    .await?;
+                previous = point.scope;
+            }
+        }
+        Ok(())
     }
 
     /// Upserts the items that changed (by `(id, updated)`), re-matches them and notes the

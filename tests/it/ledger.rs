@@ -144,13 +144,23 @@ async fn explain_at_and_history_rebuild_past_numbers(db: Db) {
             "explain",
             "emea.checkout",
             "--at",
-            "2026-11-01T00:00:00Z",
+            "2026-09-30T00:00:00Z",
             "--json",
         ],
         Some("2026-11-13T12:00:00Z"),
     ));
     assert_eq!(before["kr"]["current"], Value::Null);
     assert_eq!(keys(&before["items"]), Vec::<String>::new());
+    // Inside the period before the first sync: the history reconstructed from the items'
+    // dates. On Oct 31 only PAY-1 existed (created Oct 31, done Nov 1): 0 of 3.
+    let reconstructed = json(&env.cli(
+        &["explain", "emea.checkout", "--at", "2026-10-31", "--json"],
+        Some("2026-11-13T12:00:00Z"),
+    ));
+    assert_eq!(reconstructed["kr"]["current"], 0.0, "{reconstructed}");
+    assert_eq!(reconstructed["kr"]["target"], 3.0);
+    assert_eq!(keys(&reconstructed["items"]), ["PAY-1"]);
+    assert_eq!(reconstructed["items"][0]["category"], "in_progress");
     let bad = env.cli(&["explain", "emea.checkout", "--at", "yesterday"], None);
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("expected a time like"));
@@ -165,6 +175,29 @@ async fn explain_at_and_history_rebuild_past_numbers(db: Db) {
     ));
     assert_eq!(history["kr"], "emea.checkout");
     let changes = history["changes"].as_array().expect("changes");
+    // The reconstructed burn-up, by hand: Oct 1 nothing (0 of 0); Oct 31 PAY-1 exists,
+    // not done yet (0 of 3); Nov 1 PAY-1 done, PAY-2 and PAY-3 created (3 of 10).
+    let rebuilt: Vec<(String, f64, f64)> = changes
+        .iter()
+        .filter(|c| c["reconstructed"] == true)
+        .map(|c| {
+            (
+                c["at"].as_str().unwrap_or("").to_string(),
+                c["current"].as_f64().unwrap_or(-1.0),
+                c["target"].as_f64().unwrap_or(-1.0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rebuilt,
+        [
+            ("2026-10-01T23:59:59.999Z".to_string(), 0.0, 0.0),
+            ("2026-10-31T23:59:59.999Z".to_string(), 0.0, 3.0),
+            ("2026-11-01T23:59:59.999Z".to_string(), 3.0, 10.0),
+        ],
+        "{history}"
+    );
+    assert_eq!(changes[0]["cause"], "reconstructed from item dates");
     let syncs: Vec<&Value> = changes
         .iter()
         .filter(|c| c["cause"] == "sync of jira")
@@ -284,6 +317,14 @@ both_backends!(explain_at_and_history_rebuild_past_numbers);
 async fn fingerprint(env: &TestEnv) -> String {
     let engine = crate::helpers::engine_for(&env.config).await;
     let pool = engine.store().pool();
+    if engine.store().backend() == okrsync::store::Backend::Sqlite {
+        // Pages a closed process left in the WAL go into the file now, so the bytes
+        // compared afterwards are the database's, not a later checkpoint's.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(pool)
+            .await
+            .expect("checkpoint");
+    }
     let mut parts = Vec::new();
     for table in [
         "items",
@@ -389,8 +430,8 @@ labels = "refund"
     )
     .expect("write");
     let sqlite_file = env.dir.path().join("okrsync.db");
-    let bytes_before = std::fs::read(&sqlite_file).ok();
     let before = fingerprint(&env).await;
+    let bytes_before = std::fs::read(&sqlite_file).ok();
     let p = proposed.to_string_lossy().to_string();
     let doc = json(&env.cli(&["rules", "diff", "--against", &p, "--json"], None));
     let krs = doc["key_results"].as_array().expect("krs");
@@ -420,13 +461,10 @@ labels = "refund"
     );
     assert!(text.contains("  + PAY-5"), "{text}");
     // Nothing was written.
+    let bytes_after = std::fs::read(&sqlite_file).ok();
     assert_eq!(fingerprint(&env).await, before);
     if let Some(b) = bytes_before {
-        assert_eq!(
-            std::fs::read(&sqlite_file).ok(),
-            Some(b),
-            "the SQLite file is unchanged"
-        );
+        assert_eq!(bytes_after, Some(b), "the SQLite file is unchanged");
     }
     // Invalid files: exit 2 with the report.
     std::fs::write(

@@ -26,6 +26,8 @@ pub struct Dot {
     pub label: String,
     /// The snapshot's time (RFC 3339): the point links to the KR as of then.
     pub at: String,
+    /// Rebuilt from item dates (a dotted ring), not recorded as it happened.
+    pub reconstructed: bool,
 }
 
 pub struct Chart {
@@ -85,6 +87,7 @@ pub fn progress_chart(history: &[KrSnapshot], period: &Period, now: DateTime<Utc
         points.push((sx, y(s.progress)));
         dots.push(Dot {
             at: s.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            reconstructed: s.reconstructed,
             x: fmt(sx),
             y: fmt(y(s.progress)),
             label: format!(
@@ -179,6 +182,7 @@ mod tests {
             progress,
             items: 1,
             cause: "sync jira".into(),
+            reconstructed: false,
         }
     }
 
