@@ -155,15 +155,34 @@ impl Tx {
         Ok(id)
     }
 
-    /// Whether a KR has a snapshot before `at_ms`.
-    pub async fn has_snapshot_before(&mut self, kr_id: &str, at_ms: i64) -> Result<bool> {
-        let (n,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM kr_snapshots WHERE kr_id = $1 AND at_ms < $2")
-                .bind(kr_id)
-                .bind(at_ms)
-                .fetch_one(&mut *self.tx)
-                .await?;
+    /// Whether a KR has history before `at_ms`: a snapshot with items, or a reconstructed
+    /// one. (The snapshot every KR gets when its definition is first loaded, before any
+    /// item, is not history.)
+    pub async fn has_history_before(&mut self, kr_id: &str, at_ms: i64) -> Result<bool> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM kr_snapshots WHERE kr_id = $1 AND at_ms < $2 \
+             AND (item_count > 0 OR reconstructed = 1)",
+        )
+        .bind(kr_id)
+        .bind(at_ms)
+        .fetch_one(&mut *self.tx)
+        .await?;
         Ok(n > 0)
+    }
+
+    /// Drops a KR's snapshots before `at_ms` that hold nothing (no item, no evidence: the
+    /// one made when its definition was loaded), which a reconstructed history replaces.
+    pub async fn drop_empty_snapshots_before(&mut self, kr_id: &str, at_ms: i64) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM kr_snapshots WHERE kr_id = $1 AND at_ms < $2 AND item_count = 0 \
+             AND reconstructed = 0 AND checkin_id IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM kr_evidence e WHERE e.snapshot_id = kr_snapshots.id)",
+        )
+        .bind(kr_id)
+        .bind(at_ms)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
     }
 
     async fn insert_deltas(

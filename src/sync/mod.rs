@@ -564,17 +564,24 @@ impl Engine {
             if !matches!(
                 def.measure,
                 Measure::Completion | Measure::Count | Measure::Sum
-            ) || tx.has_snapshot_before(id, ms(now)).await?
+            ) || tx.has_history_before(id, ms(now)).await?
             {
                 continue;
             }
-            let with_fields = def
-                .field
-                .as_deref()
-                .is_some_and(|f| f.starts_with("fields."));
-            let items = tx.progress_items(id, with_fields).await?;
+            let points = {
+                let with_fields = def
+                    .field
+                    .as_deref()
+                    .is_some_and(|f| f.starts_with("fields."));
+                let items = tx.progress_items(id, with_fields).await?;
+                evidence::reconstruct(def, period, &items, now)
+            };
+            if points.is_empty() {
+                continue;
+            }
+            tx.drop_empty_snapshots_before(id, ms(now)).await?;
             let mut previous = Scope::new();
-            for point in evidence::reconstruct(def, period, &items, now) {
+            for point in points {
                 let deltas = evidence::diff(&previous, &point.scope);
                 tx.insert_reconstructed(id, ms(point.at), &point.value, &rules_hash, &deltas)
                     .await?;
