@@ -2,6 +2,7 @@
 //! (SPEC.md), built from the store without recomputing progress. The CLI prints them as JSON
 //! or tables; the HTTP API serves the same JSON.
 
+pub mod lint;
 mod table;
 
 pub use table::{render_explain, render_moves, render_status, render_unaligned};

@@ -6,12 +6,14 @@
 
 mod items;
 mod leases;
+mod lint;
 mod okrs;
 mod runs;
 mod validators;
 
 pub use items::{content_hash, ItemRow, Selector, SelectorKind};
 pub use leases::Lease;
+pub use lint::{RuleUse, SharedItems};
 pub use okrs::{KrSnapshot, KrState, ObjectiveRow};
 pub use runs::{SourceState, SyncRun};
 
