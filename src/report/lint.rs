@@ -112,7 +112,11 @@ fn objective_of(settings: &Settings) -> HashMap<&str, &str> {
     settings
         .objectives
         .iter()
-        .flat_map(|o| o.key_results.iter().map(move |k| (k.id.as_str(), o.id.as_str())))
+        .flat_map(|o| {
+            o.key_results
+                .iter()
+                .map(move |k| (k.id.as_str(), o.id.as_str()))
+        })
         .collect()
 }
 

@@ -117,7 +117,12 @@ impl Store {
     }
 
     /// Up to `limit` keys of the items matched to both KRs, in key order.
-    pub async fn shared_item_keys(&self, kr_a: &str, kr_b: &str, limit: i64) -> Result<Vec<String>> {
+    pub async fn shared_item_keys(
+        &self,
+        kr_a: &str,
+        kr_b: &str,
+        limit: i64,
+    ) -> Result<Vec<String>> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT i.key FROM matches m1 \
              JOIN matches m2 ON m2.source = m1.source AND m2.ext_id = m1.ext_id \

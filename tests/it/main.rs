@@ -9,6 +9,7 @@ mod daemon;
 mod first_day;
 mod github;
 mod helpers;
+mod rules_cli;
 mod service;
 mod sheet;
 mod sync;
