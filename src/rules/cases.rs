@@ -123,22 +123,25 @@ pub fn default_dirs(settings: &Settings) -> Vec<PathBuf> {
         .unwrap_or_else(|| PathBuf::from("."));
     let mut out: Vec<PathBuf> = Vec::new();
     for pattern in &settings.okr_globs {
-        let path = Path::new(pattern);
-        let mut dir = PathBuf::new();
-        let components: Vec<_> = path.components().collect();
-        for c in components.iter().take(components.len().saturating_sub(1)) {
-            let text = c.as_os_str().to_string_lossy();
-            if text.contains(['*', '?', '[']) {
-                break;
-            }
-            dir.push(c);
-        }
-        let d = base.join(dir).join("tests");
+        let d = base.join(glob_root(pattern)).join("tests");
         if !out.contains(&d) {
             out.push(d);
         }
     }
     out
+}
+
+/// The folder a file pattern starts from: its directory part up to the first wildcard.
+fn glob_root(pattern: &str) -> PathBuf {
+    let components: Vec<_> = Path::new(pattern).components().collect();
+    let mut dir = PathBuf::new();
+    for c in components.iter().take(components.len().saturating_sub(1)) {
+        if c.as_os_str().to_string_lossy().contains(['*', '?', '[']) {
+            break;
+        }
+        dir.push(c);
+    }
+    dir
 }
 
 fn toml_files(dir: &Path) -> Vec<PathBuf> {
@@ -588,4 +591,22 @@ pub fn render(outcomes: &[Outcome]) -> String {
         let _ = writeln!(out, "{} of {n} {} failed", failed.len(), plural(n));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_folder_is_where_each_okrs_pattern_starts() {
+        assert_eq!(glob_root("okrs/*.toml"), PathBuf::from("okrs"));
+        assert_eq!(glob_root("okrs/team.toml"), PathBuf::from("okrs"));
+        assert_eq!(glob_root("teams/*/okrs.toml"), PathBuf::from("teams"));
+        assert_eq!(glob_root("a/b/**/*.toml"), PathBuf::from("a/b"));
+        assert_eq!(glob_root("*.toml"), PathBuf::new());
+        assert_eq!(
+            glob_root("/etc/okrsync/okrs/*.toml"),
+            PathBuf::from("/etc/okrsync/okrs")
+        );
+    }
 }
