@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod clock;
 pub mod demo;
+pub mod evidence;
 pub mod model;
 pub mod progress;
 pub mod report;

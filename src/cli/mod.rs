@@ -55,6 +55,20 @@ pub enum Command {
         kr: String,
         #[arg(long)]
         json: bool,
+        /// As the KR stood then: RFC 3339, or a date (the end of that day, UTC)
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+    },
+    /// Rules as code: `rules diff` (what a changed rule set would do), `rules test` (case files)
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// Every change of a key result's number, with its cause and evidence
+    History {
+        kr: String,
+        #[arg(long)]
+        json: bool,
     },
     /// Which key results a project/repo/epic/label/item moves (project=PAY, epic=PAY-1, …)
     Moves {
@@ -78,11 +92,6 @@ pub enum Command {
         #[arg(long)]
         note: Option<String>,
     },
-    /// Rules as code: `rules test` checks case files against the rules
-    Rules {
-        #[command(subcommand)]
-        command: RulesCommand,
-    },
     /// Double counts, dead and shadowed rules, and key results no rule names
     Lint {
         #[arg(long)]
@@ -104,6 +113,15 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
+    /// Evaluate other OKR/rule files against the stored items, writing nothing, and print
+    /// each key result whose value or scope would change
+    Diff {
+        /// The OKR and rule files (or globs) to evaluate instead of the config's `okrs`
+        #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
+        against: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Evaluate case files ([[case]] item + moves/exempt) with the rules; exit 1 when a
     /// case fails, 2 when a case file is invalid. Needs no database.
     Test {
@@ -284,10 +302,43 @@ async fn dispatch(command: Command, settings: Arc<Settings>) -> anyhow::Result<E
             let doc = report::status(engine.store(), &settings, clock::now()).await?;
             emit(&doc, json, report::render_status)
         }
-        Command::Explain { kr, json } => {
+        Command::Explain { kr, json, at } => {
             let engine = open_for_reads(settings.clone()).await?;
-            let doc = report::explain(engine.store(), &settings, &kr, clock::now()).await?;
+            let doc = match at {
+                Some(at) => {
+                    let at = report::parse_at(&at)?;
+                    report::explain_at(engine.store(), &settings, &kr, at).await?
+                }
+                None => report::explain(engine.store(), &settings, &kr, clock::now()).await?,
+            };
             emit(&doc, json, report::render_explain)
+        }
+        Command::Rules {
+            command: RulesCommand::Diff { against, json },
+        } => {
+            let proposed =
+                match Settings::load_with_okrs(&settings.config_path, Secrets::Defer, &against) {
+                    Ok(s) => s,
+                    Err(report) => {
+                        eprint!("{report}");
+                        return Ok(ExitCode::from(2));
+                    }
+                };
+            // Read only: no migration, no loading of the config's OKRs into the store.
+            let store = Store::connect(&settings.database).await?;
+            let pending = store.pending_migrations().await?;
+            if pending > 0 {
+                anyhow::bail!(
+                    "the database needs {pending} migration(s) first: run okrsync migrate"
+                );
+            }
+            let doc = report::rules_diff(&store, &settings, &proposed).await?;
+            emit(&doc, json, report::render_rules_diff)
+        }
+        Command::History { kr, json } => {
+            let engine = open_for_reads(settings.clone()).await?;
+            let doc = report::history(engine.store(), &settings, &kr).await?;
+            emit(&doc, json, report::render_history)
         }
         Command::Moves { selector, json } => {
             let engine = open_for_reads(settings.clone()).await?;

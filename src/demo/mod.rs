@@ -1,5 +1,15 @@
-//! `okrsync demo`: the daemon against the built-in Jira simulator, with example OKRs and a
-//! SQLite file, so a newcomer sees real numbers with one command.
+//! `okrsync demo`: the daemon against the built-in Jira, GitHub and spreadsheet
+//! simulators, with example OKRs and a SQLite file, so a newcomer sees real numbers with
+//! one command.
+//!
+//! Before it serves, the demo replays its simulated quarter ([`story`]) into the store
+//! through the normal sync path: for every other day from the period's start it sets the
+//! simulators to that day's state and runs a sync step with the clock pinned to that day,
+//! so every chart has weeks of history and the KRs end with a mix of statuses.
+
+mod story;
+
+pub use story::{Story, SETTLING_DAYS};
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -8,22 +18,95 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::{Datelike, Utc};
+use chrono::{DateTime, Utc};
 
+use crate::clock;
 use crate::report;
 use crate::settings::Settings;
 use crate::simulator::github::GitHubSim;
-use crate::simulator::jira::{demo_issues, JiraSim, JiraSimOptions, SimFlavor};
+use crate::simulator::jira::{JiraSim, JiraSimOptions, SimFlavor};
+use crate::sync::Engine;
 
 const CONFIG: &str = include_str!("../../config/demo/okrsync.toml");
 const OKRS: &str = include_str!("../../config/demo/okrs/demo.toml");
 const TOKEN: &str = "demo-token";
 const GITHUB_TOKEN: &str = "ghp_demo";
 
-/// Starts the simulator, writes the demo config into `dir`, syncs, and runs the daemon
-/// (or, with `once`, prints the status and exits).
+/// Sets the simulators (and the spreadsheet file) to the story's state as of `at`.
+fn set_state(
+    story: &Story,
+    at: DateTime<Utc>,
+    jira: &JiraSim,
+    github: &GitHubSim,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    jira.upsert_all(story.jira_issues(at));
+    for (repo, issue) in story.github_issues(at) {
+        github.upsert(repo, issue);
+    }
+    std::fs::write(dir.join("metrics.csv"), story.metrics_csv(at))
+        .context("cannot write the demo spreadsheet")
+}
+
+/// One sync step of every source; a failed one stops the demo (nothing else would say so:
+/// logging starts after the replay).
+async fn sync_or_fail(engine: &Engine, at: DateTime<Utc>) -> anyhow::Result<()> {
+    for run in engine.sync_all(true).await? {
+        if run.outcome != "ok" {
+            anyhow::bail!(
+                "the simulated {} failed to sync (as of {at}): {}",
+                run.source,
+                run.error.unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Replays the story up to its last day, then syncs once more at the real now. Check-ins
+/// are recorded at their own times, between the days.
+async fn replay(
+    story: &Story,
+    engine: &Engine,
+    jira: &JiraSim,
+    github: &GitHubSim,
+    dir: &Path,
+) -> anyhow::Result<usize> {
+    let mut checkins = story.nps_checkins().into_iter().peekable();
+    let days = story.replay_days();
+    let result: anyhow::Result<()> = async {
+        for &day in &days {
+            while let Some((at, value, note)) = checkins.next_if(|c| c.0 < day) {
+                clock::pin(Some(at));
+                engine
+                    .checkin("company.nps", value, Some(&note), Some("demo"))
+                    .await?;
+            }
+            clock::pin(Some(day));
+            set_state(story, day, jira, github, dir)?;
+            sync_or_fail(engine, day).await?;
+        }
+        for (at, value, note) in checkins {
+            clock::pin(Some(at));
+            engine
+                .checkin("company.nps", value, Some(&note), Some("demo"))
+                .await?;
+        }
+        Ok(())
+    }
+    .await;
+    clock::pin(None);
+    result?;
+    set_state(story, story.until, jira, github, dir)?;
+    sync_or_fail(engine, clock::now()).await?;
+    Ok(days.len())
+}
+
+/// Starts the simulators, writes the demo config into `dir`, replays the simulated quarter,
+/// and runs the daemon (or, with `once`, prints the status and exits).
 pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
-    let now = Utc::now();
+    let now = clock::now();
+    let story = Story::new(now);
     let sim = Arc::new(
         JiraSim::start(JiraSimOptions {
             flavor: SimFlavor::Cloud,
@@ -34,16 +117,11 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
         .await
         .context("cannot start the simulated Jira")?,
     );
-    for issue in demo_issues(now) {
-        sim.upsert(issue);
-    }
     let github = Arc::new(
         GitHubSim::start(GITHUB_TOKEN, false)
             .await
             .context("cannot start the simulated GitHub")?,
     );
-    github.seed_demo(now);
-    let period = format!("{}-Q{}", now.year(), (now.month() - 1) / 3 + 1);
     std::fs::create_dir_all(dir.join("okrs"))
         .with_context(|| format!("cannot create {}", dir.display()))?;
     let db = dir.join("okrsync.db");
@@ -59,17 +137,16 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
     std::fs::write(&config_path, config).context("cannot write the demo config")?;
     std::fs::write(
         dir.join("okrs/demo.toml"),
-        OKRS.replace("{{PERIOD}}", &period),
+        OKRS.replace("{{PERIOD}}", &story.period.label),
     )
     .context("cannot write the demo OKRs")?;
     std::fs::write(dir.join("jira-token"), TOKEN).context("cannot write the demo token")?;
     std::fs::write(dir.join("github-token"), GITHUB_TOKEN)
         .context("cannot write the demo token")?;
-    std::fs::write(
-        dir.join("metrics.csv"),
-        "Metric,Value,Note\nMRR EMEA,\"1,530,000\",from the finance team\nChurn,4.1%,monthly\n",
-    )
-    .context("cannot write the demo spreadsheet")?;
+    for repo in ["acme/web", "acme/api"] {
+        github.create_repo(repo);
+    }
+    set_state(&story, story.period.starts_at(), &sim, &github, dir)?;
 
     let settings = match Settings::load(&config_path) {
         Ok(s) => Arc::new(s),
@@ -78,19 +155,20 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
             return Ok(ExitCode::from(2));
         }
     };
+    // The store's first snapshots (the OKRs loaded) are dated at the period's start.
+    clock::pin(Some(story.period.starts_at()));
+    let engine = crate::cli::open(settings.clone()).await;
+    clock::pin(None);
+    let engine = engine?;
+    let days = replay(&story, &engine, &sim, &github, dir).await?;
     crate::telemetry::init(&settings.log);
-    let engine = crate::cli::open(settings.clone()).await?;
-    engine.sync_all(true).await?;
-    // A manager's check-in, so the manual KR has a number too.
-    engine
-        .checkin(
-            "company.nps",
-            26.0,
-            Some("Q4 partner survey, first wave"),
-            Some("demo"),
-        )
-        .await?;
-    let doc = report::status(engine.store(), &settings, Utc::now()).await?;
+    tracing::info!(
+        period = %story.period.label,
+        days,
+        until = %story.until,
+        "replayed the simulated quarter into the store"
+    );
+    let doc = report::status(engine.store(), &settings, clock::now()).await?;
     println!("{}", report::render_status(&doc));
     if once {
         return Ok(ExitCode::SUCCESS);

@@ -2,9 +2,15 @@
 //! (SPEC.md), built from the store without recomputing progress. The CLI prints them as JSON
 //! or tables; the HTTP API serves the same JSON.
 
+mod ledger;
 pub mod lint;
+mod rules_diff;
 mod table;
 
+pub use ledger::{
+    explain_at, history, parse_at, render_history, CategoryChange, Change, HistoryDoc,
+};
+pub use rules_diff::{render_rules_diff, rules_diff, KrDiff, KrNumbers, RulesDiffDoc};
 pub use table::{render_explain, render_moves, render_status, render_unaligned};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -68,6 +74,9 @@ pub struct ExplainDoc {
     pub items: Vec<EvidenceItem>,
     pub rules: Vec<String>,
     pub history: Vec<KrSnapshot>,
+    /// With `--at` / `?at=`: the time the document shows the KR as of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
@@ -429,7 +438,10 @@ fn objective_status(
     }
 }
 
-fn find_kr<'s>(settings: &'s Settings, id: &str) -> Option<(&'s KeyResultDef, &'s Period)> {
+pub(crate) fn find_kr<'s>(
+    settings: &'s Settings,
+    id: &str,
+) -> Option<(&'s KeyResultDef, &'s Period)> {
     settings
         .objectives
         .iter()
@@ -479,10 +491,12 @@ pub async fn explain(
         items,
         rules,
         history,
+        at: None,
     })
 }
 
-/// `okrsync moves SELECTOR`: which KRs the selected items move, and with what share.
+/// `okrsync moves SELECTOR`: which KRs the selected items move, and with what share. A
+/// selected epic or parent moves the KRs its children move (it is aligned through them).
 pub async fn moves(
     store: &Store,
     settings: &Settings,
@@ -644,7 +658,9 @@ pub async fn unaligned(
             });
         entry.items += 1;
         entry.estimate += item.estimate.unwrap_or(0.0);
-        if row.match_count == 0 && row.exempt_rule.is_none() {
+        // An epic whose children move a KR, or whose children are all exempt, is not
+        // unaligned (it still counts among its project's items).
+        if row.is_unaligned() {
             entry.unaligned += 1;
             entry.unaligned_estimate += item.estimate.unwrap_or(0.0);
             items.push(UnalignedItem {

@@ -2,7 +2,9 @@
 
 use std::fmt::Write;
 
-use super::{ExplainDoc, MovesDoc, StatusDoc, UnalignedDoc};
+use crate::model::Measure;
+
+use super::{ExplainDoc, KrStatus, MovesDoc, StatusDoc, UnalignedDoc};
 
 fn pct(p: f64) -> String {
     format!("{:>4.0}%", p * 100.0)
@@ -12,13 +14,37 @@ fn num(v: Option<f64>) -> String {
     match v {
         None => "—".into(),
         Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{x:.0}"),
-        Some(x) => format!("{x:.2}"),
+        // Two decimals at most, without trailing zeros: 4.1, not 4.10.
+        Some(x) => format!("{x:.2}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string(),
     }
 }
 
 fn bar(p: f64) -> String {
     let filled = (p.clamp(0.0, 1.0) * 10.0).round() as usize;
     format!("[{}{}]", "#".repeat(filled), ".".repeat(10 - filled))
+}
+
+/// A KR's number in words: a measured value (metric, manual) between its start and target,
+/// `4.1 (from 5 to 3)`; work as done of total and the items behind it, `12 of 20 (14 items)`.
+fn kr_value(k: &KrStatus) -> String {
+    if Measure::parse(&k.measure).is_some_and(|m| !m.uses_items()) {
+        format!(
+            "{} (from {} to {})",
+            num(k.current),
+            num(Some(k.start)),
+            num(k.target)
+        )
+    } else {
+        format!(
+            "{} of {} ({} items)",
+            num(k.current),
+            num(k.target),
+            k.items
+        )
+    }
 }
 
 pub fn render_status(doc: &StatusDoc) -> String {
@@ -40,15 +66,13 @@ pub fn render_status(doc: &StatusDoc) -> String {
         for k in &o.key_results {
             let _ = writeln!(
                 out,
-                "    {} {}  {:<9}  {}  [{}]  {} of {} ({} items)",
+                "    {} {}  {:<9}  {}  [{}]  {}",
                 bar(k.progress),
                 pct(k.progress),
                 k.status.as_str(),
                 k.title,
                 k.id,
-                num(k.current),
-                num(k.target),
-                k.items
+                kr_value(k)
             );
             if let Some(r) = &k.status_reason {
                 let _ = writeln!(out, "        stale: {r}");
@@ -61,6 +85,16 @@ pub fn render_status(doc: &StatusDoc) -> String {
 pub fn render_explain(doc: &ExplainDoc) -> String {
     let k = &doc.kr;
     let mut out = String::new();
+    if let Some(at) = doc.at {
+        let _ = writeln!(
+            out,
+            "as of {} (the last snapshot at or before then{})",
+            at.format("%Y-%m-%d %H:%M UTC"),
+            k.updated_at
+                .map(|u| format!(", taken {}", u.format("%Y-%m-%d %H:%M UTC")))
+                .unwrap_or_else(|| ": none, the KR had no value yet".into())
+        );
+    }
     let _ = writeln!(
         out,
         "{} — {} ({})\n{} {}  {}  current {} of target {} (start {}), measure {}",
@@ -171,4 +205,49 @@ pub fn render_unaligned(doc: &UnalignedDoc) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Status;
+
+    fn kr(measure: &str, current: f64, start: f64, target: f64, items: i64) -> KrStatus {
+        KrStatus {
+            id: "k".into(),
+            title: "K".into(),
+            measure: measure.into(),
+            progress: 0.45,
+            current: Some(current),
+            start,
+            target: Some(target),
+            status: Status::AtRisk,
+            items,
+            updated_at: None,
+            objective: "o".into(),
+            weight: 1.0,
+            unit: None,
+            status_reason: None,
+            synced_at: None,
+            sources: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn measured_values_read_from_start_to_target_and_work_as_done_of_total() {
+        assert_eq!(
+            kr_value(&kr("metric", 4.1, 5.0, 3.0, 0)),
+            "4.1 (from 5 to 3)"
+        );
+        assert_eq!(
+            kr_value(&kr("manual", 26.0, 20.0, 40.0, 0)),
+            "26 (from 20 to 40)"
+        );
+        assert_eq!(
+            kr_value(&kr("completion", 36.0, 0.0, 51.0, 12)),
+            "36 of 51 (12 items)"
+        );
+        assert_eq!(num(Some(3.3)), "3.3");
+        assert_eq!(num(Some(0.25)), "0.25");
+    }
 }

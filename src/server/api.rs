@@ -55,7 +55,7 @@ pub struct PeriodQuery {
         title = "okrsync",
         description = "OKR progress synced from Jira, GitHub and spreadsheets, with the evidence behind every number. Bodies mirror the CLI's --json documents."
     ),
-    paths(objectives, key_result, moves, unaligned, sources, lint, checkin, sync_now),
+    paths(objectives, key_result, history, moves, unaligned, sources, lint, checkin, sync_now),
     components(schemas(ErrorBody, CheckinBody, SyncResponse)),
     modifiers(&BearerScheme),
     tags((name = "reports", description = "Progress, evidence and alignment, read from the store"),
@@ -133,15 +133,46 @@ pub async fn objectives(State(s): Shared, headers: HeaderMap) -> Result<Response
 
 /// One KR with its history and evidence (`okrsync explain KR --json`).
 #[utoipa::path(get, path = "/api/v1/key-results/{id}", tag = "reports",
-    params(("id" = String, Path, description = "The KR id, e.g. payments.checkout")),
+    params(("id" = String, Path, description = "The KR id, e.g. payments.checkout"), AtQuery),
     responses((status = 200, body = ExplainDoc), (status = 304, description = "Not modified"),
         (status = 404, body = ErrorBody, description = "No such KR")))]
 pub async fn key_result(
     State(s): Shared,
     Path(id): Path<String>,
+    Query(q): Query<AtQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ReportError> {
-    let doc = report::explain(s.engine().store(), s.engine().settings(), &id, clock::now()).await?;
+    let engine = s.engine();
+    let doc = match q.at.as_deref().filter(|a| !a.is_empty()) {
+        Some(at) => {
+            let at = report::parse_at(at)?;
+            report::explain_at(engine.store(), engine.settings(), &id, at).await?
+        }
+        None => report::explain(engine.store(), engine.settings(), &id, clock::now()).await?,
+    };
+    Ok(json_with_etag(&headers, &doc))
+}
+
+/// `?at=`: the KR as its last snapshot at or before then showed it.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct AtQuery {
+    /// RFC 3339, or a date meaning the end of that day (UTC).
+    pub at: Option<String>,
+}
+
+/// Every snapshot of a KR with its cause and the items that entered, left or changed
+/// (`okrsync history KR --json`).
+#[utoipa::path(get, path = "/api/v1/key-results/{id}/history", tag = "reports",
+    params(("id" = String, Path, description = "The KR id")),
+    responses((status = 200, body = report::HistoryDoc), (status = 304, description = "Not modified"),
+        (status = 404, body = ErrorBody, description = "No such KR")))]
+pub async fn history(
+    State(s): Shared,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ReportError> {
+    let engine = s.engine();
+    let doc = report::history(engine.store(), engine.settings(), &id).await?;
     Ok(json_with_etag(&headers, &doc))
 }
 

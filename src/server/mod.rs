@@ -71,6 +71,7 @@ impl Application {
             .route("/api/v1/openapi.json", get(api::openapi))
             .route("/api/v1/objectives", get(api::objectives))
             .route("/api/v1/key-results/{id}", get(api::key_result))
+            .route("/api/v1/key-results/{id}/history", get(api::history))
             .route("/api/v1/moves", get(api::moves))
             .route("/api/v1/unaligned", get(api::unaligned))
             .route("/api/v1/sources", get(api::sources))

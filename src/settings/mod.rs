@@ -177,6 +177,29 @@ impl Settings {
     /// Like [`Settings::load`]; with [`Secrets::Defer`] no secret is read until it is used,
     /// so the reports run without the sources' credentials.
     pub fn load_with(path: &Path, secrets: Secrets) -> Result<Settings, ConfigReport> {
+        Settings::load_inner(path, secrets, None)
+    }
+
+    /// The config at `path` with other OKR and rule files than its `okrs` (for `rules
+    /// diff --against`): `okr_files` are paths or globs, relative to the working directory.
+    pub fn load_with_okrs(
+        path: &Path,
+        secrets: Secrets,
+        okr_files: &[String],
+    ) -> Result<Settings, ConfigReport> {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        let absolute = okr_files
+            .iter()
+            .map(|f| cwd.join(f).to_string_lossy().into_owned())
+            .collect();
+        Settings::load_inner(path, secrets, Some(absolute))
+    }
+
+    fn load_inner(
+        path: &Path,
+        secrets: Secrets,
+        okr_override: Option<Vec<String>>,
+    ) -> Result<Settings, ConfigReport> {
         let file = path.display().to_string();
         let mut problems = Vec::new();
         let text = match std::fs::read_to_string(path) {
@@ -253,6 +276,7 @@ impl Settings {
         }
         top.finish(&mut sink);
 
+        let okr_globs = okr_override.unwrap_or(okr_globs);
         let okr = okrs::load(&base_dir, &okr_globs, &source_kinds, &mut problems);
         // The Jira client must ask for every custom field a rule reads.
         for (name, s) in sources.iter_mut() {

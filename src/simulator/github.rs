@@ -154,6 +154,11 @@ impl GitHubSim {
         format!("{}{}", self.shared.base_url, self.shared.prefix)
     }
 
+    /// Creates `repo` without issues (an unknown repository answers 404).
+    pub fn create_repo(&self, repo: &str) {
+        self.inner().repos.entry(repo.to_string()).or_default();
+    }
+
     /// Inserts or replaces an issue of `repo` (by number).
     pub fn upsert(&self, repo: &str, issue: GhIssue) {
         let mut inner = self.inner();
@@ -643,102 +648,6 @@ async fn serve(
 }
 
 impl GitHubSim {
-    /// A small realistic pair of repositories for the demo: acme/web (onboarding frontend
-    /// issues and pull requests) and acme/api (API work, some of it unaligned).
-    pub fn seed_demo(&self, now: DateTime<Utc>) {
-        let day = chrono::Duration::hours(24);
-        let mut n = 0u64;
-        let mut add =
-            |repo: &str, title: &str, pr: bool, state: u8, labels: &[&str], age_days: i64| {
-                n += 1;
-                let mut i = GhIssue::new(50_000 + n, n, title);
-                i.pull_request = pr;
-                i.labels = labels.iter().map(|s| s.to_string()).collect();
-                i.created = now - day * (age_days as i32 + 3);
-                i.updated = now - day * age_days as i32;
-                i.assignee =
-                    (state > 0).then(|| ["mona", "hubot", "octocat"][n as usize % 3].to_string());
-                if state == 2 {
-                    i.state = "closed".into();
-                    i.closed = Some(i.updated);
-                    if pr {
-                        i.merged_at = Some(i.updated);
-                    } else {
-                        i.state_reason = Some("completed".into());
-                    }
-                }
-                self.upsert(repo, i);
-            };
-        add(
-            "acme/web",
-            "Onboarding: welcome screen",
-            false,
-            2,
-            &["onboarding", "points:3"],
-            20,
-        );
-        add(
-            "acme/web",
-            "Onboarding: welcome screen UI",
-            true,
-            2,
-            &["onboarding"],
-            19,
-        );
-        add(
-            "acme/web",
-            "Onboarding: progress indicator",
-            false,
-            1,
-            &["onboarding", "points:2"],
-            5,
-        );
-        add(
-            "acme/web",
-            "Onboarding: progress indicator UI",
-            true,
-            1,
-            &["onboarding"],
-            2,
-        );
-        add(
-            "acme/web",
-            "Onboarding: empty states",
-            false,
-            0,
-            &["onboarding", "points:2"],
-            10,
-        );
-        add(
-            "acme/web",
-            "Onboarding: keyboard navigation",
-            false,
-            0,
-            &["onboarding", "accessibility"],
-            8,
-        );
-        add("acme/web", "Bump eslint", true, 2, &["dependencies"], 12);
-        add("acme/web", "Landing page A/B test", false, 1, &[], 4);
-        add(
-            "acme/api",
-            "Onboarding API: invite endpoint",
-            false,
-            2,
-            &["onboarding", "points:5"],
-            15,
-        );
-        add(
-            "acme/api",
-            "Onboarding API: invite endpoint impl",
-            true,
-            2,
-            &["onboarding"],
-            14,
-        );
-        add("acme/api", "Rate limit headers", false, 1, &[], 6);
-        add("acme/api", "Old v1 endpoints", false, 2, &["wontfix"], 30);
-    }
-
     /// Moves the demo's work forward: one open issue or pull request of acme/web is finished.
     pub fn advance_demo(&self, step: u64) {
         let mut inner = self.inner();

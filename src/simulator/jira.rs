@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine as _;
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Value};
 
 use super::jql::{self, Subject};
@@ -734,208 +734,10 @@ fn numeric_suffix(key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// A realistic backlog for the demo: projects PAY and WEB, two epics with children,
-/// customer bugs, on-call work, and work that no rule maps.
-pub fn demo_issues(now: DateTime<Utc>) -> Vec<SimIssue> {
-    let mut out = Vec::new();
-    let mut id = 10_000u64;
-    let quarter_start = {
-        use chrono::Datelike;
-        let m = (now.month() - 1) / 3 * 3 + 1;
-        Utc.with_ymd_and_hms(now.year(), m, 1, 9, 0, 0)
-            .single()
-            .unwrap_or(now)
-    };
-    let elapsed = (now - quarter_start).num_minutes().max(60);
-    let mut add = |key: &str,
-                   summary: &str,
-                   kind: &str,
-                   state: u8,
-                   points: Option<f64>,
-                   labels: &[&str],
-                   parent: Option<&str>| {
-        id += 1;
-        let mut i = SimIssue::new(id, key, summary);
-        i.issue_type = kind.into();
-        let offset = Duration::minutes(elapsed * (id as i64 % 17 + 1) / 19);
-        i.created = quarter_start + offset / 2;
-        i.updated = quarter_start + offset;
-        let (status, cat) = match state {
-            0 => ("To Do", "new"),
-            1 => ("In Progress", "indeterminate"),
-            _ => ("Done", "done"),
-        };
-        i.status = status.into();
-        i.status_category = cat.into();
-        if state == 2 {
-            i.resolved = Some(i.updated);
-        }
-        i.story_points = points;
-        i.labels = labels.iter().map(|s| s.to_string()).collect();
-        i.parent = parent.map(|p| (p.to_string(), "Epic".to_string()));
-        i.assignee = Some(
-            ["Ana Lima", "Ben Okafor", "Chen Wei", "Dana Kowalski"][id as usize % 4].to_string(),
-        );
-        out.push(i);
-    };
-    add("PAY-1", "EMEA checkout", "Epic", 1, None, &["emea"], None);
-    let checkout = [
-        ("SEPA direct debit", 2, 5.0),
-        ("iDEAL payments", 2, 3.0),
-        ("VAT per country", 2, 8.0),
-        ("Address formats for EMEA", 1, 3.0),
-        ("Klarna pay later", 1, 5.0),
-        ("Checkout in German", 2, 2.0),
-        ("Checkout in French", 1, 2.0),
-        ("Strong customer authentication", 0, 8.0),
-        ("Currency rounding", 0, 3.0),
-        ("Checkout load test", 0, 5.0),
-        ("Fraud rules for EMEA", 0, 5.0),
-        ("Receipt e-mails in EU languages", 0, 2.0),
-    ];
-    for (n, (s, st, p)) in checkout.iter().enumerate() {
-        add(
-            &format!("PAY-{}", n + 2),
-            s,
-            "Story",
-            *st,
-            Some(*p),
-            &["emea", "checkout"],
-            Some("PAY-1"),
-        );
-    }
-    let bugs = [
-        ("Card declined shown twice", 2),
-        ("Refund amount off by a cent", 2),
-        ("Invoice PDF missing VAT id", 2),
-        ("Timeout on 3DS redirect", 1),
-        ("Wrong currency symbol in NL", 2),
-        ("Coupon not applied on mobile", 0),
-        ("Double charge on retry", 1),
-        ("Postcode rejected for IE", 0),
-    ];
-    for (n, (s, st)) in bugs.iter().enumerate() {
-        add(
-            &format!("PAY-{}", n + 20),
-            s,
-            "Bug",
-            *st,
-            Some(1.0),
-            &["bug", "customer"],
-            None,
-        );
-    }
-    for (n, (s, st)) in [
-        ("Pager rotation week 44", 2),
-        ("Pager rotation week 45", 1),
-        ("Incident review: card outage", 2),
-    ]
-    .iter()
-    .enumerate()
-    {
-        add(
-            &format!("PAY-{}", n + 30),
-            s,
-            "Task",
-            *st,
-            Some(2.0),
-            &["on-call"],
-            None,
-        );
-    }
-    for (n, (s, st, p)) in [
-        ("Upgrade payment SDK", 1, 5.0),
-        ("Remove legacy PayPal code", 2, 3.0),
-        ("Flaky integration tests", 1, 2.0),
-    ]
-    .iter()
-    .enumerate()
-    {
-        add(
-            &format!("PAY-{}", n + 40),
-            s,
-            "Task",
-            *st,
-            Some(*p),
-            &["tech-debt"],
-            None,
-        );
-    }
-    add(
-        "WEB-1",
-        "Self-serve onboarding",
-        "Epic",
-        1,
-        None,
-        &["onboarding"],
-        None,
-    );
-    let onboarding = [
-        ("Sign-up wizard", 2, 5.0),
-        ("Workspace templates", 2, 3.0),
-        ("Invite teammates", 1, 3.0),
-        ("Product tour", 1, 5.0),
-        ("Sample data", 2, 2.0),
-        ("Onboarding checklist", 0, 3.0),
-        ("Trial expiry e-mails", 0, 2.0),
-        ("Self-serve billing page", 0, 8.0),
-        ("Wizard analytics", 0, 2.0),
-    ];
-    for (n, (s, st, p)) in onboarding.iter().enumerate() {
-        add(
-            &format!("WEB-{}", n + 2),
-            s,
-            "Story",
-            *st,
-            Some(*p),
-            &["onboarding"],
-            Some("WEB-1"),
-        );
-    }
-    for (n, (s, st, p)) in [
-        ("Redesign the footer", 1, 3.0),
-        ("Blog theme refresh", 2, 5.0),
-        ("Dark mode", 1, 8.0),
-        ("Careers page", 2, 2.0),
-        ("Animated logo", 0, 1.0),
-        ("Migrate to new CSS framework", 1, 8.0),
-    ]
-    .iter()
-    .enumerate()
-    {
-        add(
-            &format!("WEB-{}", n + 20),
-            s,
-            "Story",
-            *st,
-            Some(*p),
-            &[],
-            None,
-        );
-    }
-    for (n, (s, st)) in [
-        ("Broken link on pricing page", 2),
-        ("Signup button misaligned on Safari", 1),
-    ]
-    .iter()
-    .enumerate()
-    {
-        add(
-            &format!("WEB-{}", n + 30),
-            s,
-            "Bug",
-            *st,
-            Some(1.0),
-            &["bug", "customer"],
-            None,
-        );
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Duration;
 
     async fn sim(flavor: SimFlavor, n: u64) -> JiraSim {
         let s = JiraSim::start(JiraSimOptions {
@@ -1128,22 +930,5 @@ mod tests {
             .as_str()
             .unwrap_or("")
             .starts_with("Error in the JQL Query"));
-    }
-
-    #[test]
-    fn the_demo_backlog_has_epics_bugs_and_unaligned_work() {
-        let issues = demo_issues(Utc::now());
-        assert!(issues.len() >= 45);
-        assert!(issues
-            .iter()
-            .any(|i| i.key == "PAY-1" && i.issue_type == "Epic"));
-        assert!(
-            issues
-                .iter()
-                .filter(|i| i.parent.as_ref().is_some_and(|p| p.0 == "WEB-1"))
-                .count()
-                >= 5
-        );
-        assert!(issues.iter().any(|i| i.labels.is_empty()));
     }
 }

@@ -16,6 +16,43 @@ pub struct ItemRow {
     pub exempt_rule: Option<String>,
     /// How many KRs it moves.
     pub match_count: i64,
+    /// What its children say (filled in by [`Store::started_items`] only; empty elsewhere).
+    pub children: Children,
+}
+
+/// An item's children: the items of its source whose `epic` or `parent` is its key
+/// (abandoned ones left out, as they left every KR's scope). SPEC.md, "Unaligned work":
+/// an epic or parent whose children move a KR is aligned through them; one whose children
+/// are all exempt is exempt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Children {
+    pub count: i64,
+    /// Those that move a KR.
+    pub moving: i64,
+    /// Those an exempt rule matches.
+    pub exempt: i64,
+}
+
+impl Children {
+    /// At least one child moves a KR.
+    pub fn align(&self) -> bool {
+        self.moving > 0
+    }
+
+    /// There are children, none moves a KR and every one is exempt.
+    pub fn exempt(&self) -> bool {
+        self.count > 0 && self.moving == 0 && self.exempt == self.count
+    }
+}
+
+impl ItemRow {
+    /// Moves no KR and is not exempt, by its own rules or through its children.
+    pub fn is_unaligned(&self) -> bool {
+        self.match_count == 0
+            && self.exempt_rule.is_none()
+            && !self.children.align()
+            && !self.children.exempt()
+    }
 }
 
 /// What `moves` selects items by (SPEC.md: `project=`, `repo=`, `epic=`, `label=`, `item=`).
@@ -102,6 +139,18 @@ const ITEM_COLUMNS: &str = "i.source, i.ext_id, i.key, i.kind, i.title, i.url, i
     i.estimate, i.created_ms, i.updated_ms, i.resolved_ms, i.fields, i.exempt_rule, i.abandoned, \
     (SELECT COUNT(*) FROM matches m WHERE m.source = i.source AND m.ext_id = i.ext_id) AS match_count";
 
+/// A CTE `links (source, up, ext_id, exempt_rule)`: every item that names another of its
+/// source as its `epic` or `parent` (`up`), once per pair (a Jira story under an epic names
+/// it as both: the second branch skips it, cheaper than UNION's sort); abandoned items
+/// left out.
+const CHILD_LINKS: &str = "links AS (\
+    SELECT c.source, c.epic AS up, c.ext_id, c.exempt_rule FROM items c \
+     WHERE c.epic IS NOT NULL AND c.epic <> '' AND c.epic <> c.key AND c.abandoned = 0 \
+    UNION ALL \
+    SELECT c.source, c.parent AS up, c.ext_id, c.exempt_rule FROM items c \
+     WHERE c.parent IS NOT NULL AND c.parent <> '' AND c.parent <> c.key AND c.abandoned = 0 \
+       AND (c.epic IS NULL OR c.epic <> c.parent))";
+
 fn json_list(row: &AnyRow, col: &str) -> Result<Vec<String>> {
     let text: String = get(row, col)?;
     serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
@@ -173,6 +222,7 @@ fn decode_item(row: &AnyRow) -> Result<ItemRow> {
         item,
         exempt_rule: get(row, "exempt_rule")?,
         match_count: get(row, "match_count")?,
+        children: Children::default(),
     })
 }
 
@@ -397,9 +447,14 @@ impl Tx {
     /// dates, plus `fields` only when `with_fields` (a `sum` over `fields.x`). Every other
     /// part of the returned items is empty. A KR that 40,000 items move costs a few
     /// megabytes here, not their whole rows.
-    pub async fn progress_items(&mut self, kr_id: &str, with_fields: bool) -> Result<Vec<Item>> {
+    pub async fn progress_items(
+        &mut self,
+        kr_id: &str,
+        with_fields: bool,
+    ) -> Result<Vec<(Item, String)>> {
         let sql = format!(
-            "SELECT i.category, i.estimate, i.updated_ms, i.resolved_ms{} FROM matches mk \
+            "SELECT i.source, i.ext_id, i.key, mk.rule_id, i.category, i.estimate, i.updated_ms, \
+             i.resolved_ms{} FROM matches mk \
              JOIN items i ON i.source = mk.source AND i.ext_id = mk.ext_id \
              WHERE mk.kr_id = $1 ORDER BY i.source, i.key",
             if with_fields { ", i.fields" } else { "" }
@@ -408,12 +463,15 @@ impl Tx {
         let mut out = Vec::new();
         while let Some(row) = rows.try_next().await? {
             let mut item = bare_item(&row)?;
+            item.source = get(&row, "source")?;
+            item.ext_id = get(&row, "ext_id")?;
+            item.key = get(&row, "key")?;
             if with_fields {
                 let text: String = get(&row, "fields")?;
                 item.fields = serde_json::from_str(&text)
                     .map_err(|e| StoreError::Corrupt(format!("fields: {e}")))?;
             }
-            out.push(item);
+            out.push((item, get(&row, "rule_id")?));
         }
         Ok(out)
     }
@@ -433,7 +491,8 @@ impl Store {
         items_for_kr(&self.pool, kr_id).await
     }
 
-    /// Items the selector picks, with their matches `(kr_id, rule_id)`.
+    /// Items the selector picks, each with the KRs it moves: its own matches and, for an
+    /// epic or parent, those of its children.
     pub async fn select_items(&self, selector: &Selector) -> Result<Vec<(ItemRow, Vec<String>)>> {
         let (cond, value) = match selector.kind {
             SelectorKind::Project | SelectorKind::Repo => {
@@ -452,11 +511,19 @@ impl Store {
         };
         let sql =
             format!("SELECT {ITEM_COLUMNS} FROM items i WHERE {cond} ORDER BY i.source, i.key");
-        // The selected items' matches in one query, not one per item.
+        // The selected items' matches in one query, not one per item; an epic or parent
+        // also moves what its children move (SPEC.md, "Unaligned work": it is aligned
+        // through them), so their matches count as its own.
         let matched: Vec<(String, String, String)> = sqlx::query_as(&format!(
-            "SELECT m.source, m.ext_id, m.kr_id FROM matches m \
+            "WITH {CHILD_LINKS} \
+             SELECT m.source, m.ext_id, m.kr_id FROM matches m \
              JOIN items i ON i.source = m.source AND i.ext_id = m.ext_id \
-             WHERE {cond} ORDER BY m.kr_id"
+             WHERE {cond} \
+             UNION \
+             SELECT i.source, i.ext_id, m.kr_id FROM items i \
+             JOIN links l ON l.source = i.source AND l.up = i.key \
+             JOIN matches m ON m.source = l.source AND m.ext_id = l.ext_id \
+             WHERE {cond} ORDER BY kr_id"
         ))
         .bind(value.clone())
         .fetch_all(&self.pool)
@@ -480,15 +547,27 @@ impl Store {
         Ok(out)
     }
 
-    /// Items that are in progress or done (candidates for the unaligned report).
+    /// Items that are in progress or done (candidates for the unaligned report), with
+    /// what their children say about them.
     pub async fn started_items(&self) -> Result<Vec<ItemRow>> {
         // Streamed, and only the columns the unaligned report reads: 100k started items
-        // must not be held as whole rows twice over.
-        let sql = "SELECT i.source, i.ext_id, i.key, i.title, i.url, i.project, i.category, \
+        // must not be held as whole rows twice over. The children are counted by the
+        // database in one grouped pass over the linked items, not per started item:
+        // `parent` has no index, and a probe per row would scan the table each time.
+        let sql = format!("WITH {CHILD_LINKS}, \
+             kids AS (SELECT l.source, l.up, COUNT(*) AS children, \
+                 SUM(CASE WHEN l.exempt_rule IS NULL THEN 0 ELSE 1 END) AS exempt_children, \
+                 SUM(CASE WHEN EXISTS (SELECT 1 FROM matches m WHERE m.source = l.source AND m.ext_id = l.ext_id) \
+                     THEN 1 ELSE 0 END) AS moving_children \
+               FROM links l GROUP BY l.source, l.up) \
+             SELECT i.source, i.ext_id, i.key, i.title, i.url, i.project, i.category, \
              i.estimate, i.updated_ms, i.resolved_ms, i.exempt_rule, \
-             (SELECT COUNT(*) FROM matches m WHERE m.source = i.source AND m.ext_id = i.ext_id) AS match_count \
-             FROM items i WHERE i.category <> 'todo' ORDER BY i.project, i.source, i.key";
-        let mut rows = sqlx::query(sql).fetch(&self.pool);
+             (SELECT COUNT(*) FROM matches m WHERE m.source = i.source AND m.ext_id = i.ext_id) AS match_count, \
+             COALESCE(k.children, 0) AS children, COALESCE(k.moving_children, 0) AS moving_children, \
+             COALESCE(k.exempt_children, 0) AS exempt_children \
+             FROM items i LEFT JOIN kids k ON k.source = i.source AND k.up = i.key \
+             WHERE i.category <> 'todo' ORDER BY i.project, i.source, i.key");
+        let mut rows = sqlx::query(&sql).fetch(&self.pool);
         let mut out = Vec::new();
         while let Some(row) = rows.try_next().await? {
             let mut item = bare_item(&row)?;
@@ -502,6 +581,11 @@ impl Store {
                 item,
                 exempt_rule: get(&row, "exempt_rule")?,
                 match_count: get(&row, "match_count")?,
+                children: Children {
+                    count: get(&row, "children")?,
+                    moving: get(&row, "moving_children")?,
+                    exempt: get(&row, "exempt_children")?,
+                },
             });
         }
         Ok(out)

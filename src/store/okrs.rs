@@ -35,6 +35,16 @@ pub struct KrState {
     pub changed_at: Option<DateTime<Utc>>,
 }
 
+/// What made a snapshot: the cause in words ("sync of jira", "check-in", "rules changed"),
+/// the rule set in force, and the check-in, if one did (a sync run is linked afterwards,
+/// once it is recorded).
+#[derive(Debug, Clone, Copy)]
+pub struct SnapshotCause<'a> {
+    pub text: &'a str,
+    pub rules_hash: &'a str,
+    pub checkin_id: Option<i64>,
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct KrSnapshot {
     pub at: DateTime<Utc>,
@@ -146,20 +156,25 @@ impl Tx {
 
     /// Stores a KR's freshly computed value. When it differs from the stored one (or none
     /// was stored), writes a snapshot and returns true.
+    /// Writes a KR's value. A snapshot is written when the value changed or, with
+    /// `evidence_changed`, when its scope did (an item entered, left or changed category
+    /// without moving the number). Returns the snapshot's id, if one was written, and
+    /// whether the value changed.
     pub async fn write_kr_value(
         &mut self,
         kr_id: &str,
         value: &KrValue,
         now_ms: i64,
-        cause: &str,
-    ) -> Result<bool> {
+        cause: &SnapshotCause<'_>,
+        evidence_changed: bool,
+    ) -> Result<(Option<i64>, bool)> {
         let sql = format!("SELECT {KR_COLUMNS} FROM key_results WHERE id = $1");
         let row = sqlx::query(&sql)
             .bind(kr_id)
             .fetch_optional(&mut *self.tx)
             .await?;
         let Some(row) = row else {
-            return Ok(false);
+            return Ok((None, false));
         };
         let old = decode_state(&row)?;
         let changed = old.computed_at.is_none()
@@ -168,6 +183,9 @@ impl Tx {
             || !same(Some(old.progress), Some(value.progress))
             || !same(Some(old.start), Some(value.start))
             || old.items != value.items as i64;
+        if !changed && !evidence_changed {
+            return Ok((None, false));
+        }
         if changed {
             sqlx::query(
                 "UPDATE key_results SET current = CAST($1 AS DOUBLE PRECISION), start_value = $2, \
@@ -183,21 +201,26 @@ impl Tx {
             .bind(kr_id)
             .execute(&mut *self.tx)
             .await?;
-            sqlx::query(
-                "INSERT INTO kr_snapshots (kr_id, at_ms, current, target, progress, item_count, cause) \
-                 VALUES ($1, $2, CAST($3 AS DOUBLE PRECISION), CAST($4 AS DOUBLE PRECISION), $5, $6, $7)",
-            )
-            .bind(kr_id)
-            .bind(now_ms)
-            .bind(opt_f64(value.current))
-            .bind(opt_f64(value.target))
-            .bind(value.progress)
-            .bind(value.items as i64)
-            .bind(cause)
-            .execute(&mut *self.tx)
-            .await?;
         }
-        Ok(changed)
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO kr_snapshots (kr_id, at_ms, current, target, progress, item_count, cause, \
+             start_value, rules_hash, checkin_id) \
+             VALUES ($1, $2, CAST($3 AS DOUBLE PRECISION), CAST($4 AS DOUBLE PRECISION), $5, $6, $7, \
+             $8, $9, $10) RETURNING id",
+        )
+        .bind(kr_id)
+        .bind(now_ms)
+        .bind(opt_f64(value.current))
+        .bind(opt_f64(value.target))
+        .bind(value.progress)
+        .bind(value.items as i64)
+        .bind(cause.text)
+        .bind(value.start)
+        .bind(cause.rules_hash)
+        .bind(cause.checkin_id)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok((Some(id), changed))
     }
 
     pub async fn latest_checkin(&mut self, kr_id: &str) -> Result<Option<f64>> {
@@ -210,6 +233,7 @@ impl Tx {
         Ok(row.map(|r| r.0))
     }
 
+    /// Records a check-in; its id (snapshots it causes name it).
     pub async fn add_checkin(
         &mut self,
         kr_id: &str,
@@ -217,18 +241,19 @@ impl Tx {
         note: Option<&str>,
         author: Option<&str>,
         now_ms: i64,
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO checkins (kr_id, at_ms, value, note, author) VALUES ($1, $2, $3, $4, $5)",
+    ) -> Result<i64> {
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO checkins (kr_id, at_ms, value, note, author) VALUES ($1, $2, $3, $4, $5) \
+             RETURNING id",
         )
         .bind(kr_id)
         .bind(now_ms)
         .bind(value)
         .bind(note.map(str::to_string))
         .bind(author.map(str::to_string))
-        .execute(&mut *self.tx)
+        .fetch_one(&mut *self.tx)
         .await?;
-        Ok(())
+        Ok(id)
     }
 
     /// Records what a metric reference reads now, when it differs from the latest record

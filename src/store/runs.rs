@@ -98,10 +98,11 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn insert_run(&mut self, r: &SyncRun) -> Result<()> {
-        sqlx::query(
+    /// Records a run; its id.
+    pub async fn insert_run(&mut self, r: &SyncRun) -> Result<i64> {
+        let (id,): (i64,) = sqlx::query_as(
             "INSERT INTO sync_runs (source, mode, started_ms, finished_ms, outcome, fetched, changed, deleted, requests, krs_changed, error, replica) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
         )
         .bind(&r.source)
         .bind(&r.mode)
@@ -115,9 +116,9 @@ impl Tx {
         .bind(r.krs_changed)
         .bind(r.error.clone())
         .bind(r.replica.clone())
-        .execute(&mut *self.tx)
+        .fetch_one(&mut *self.tx)
         .await?;
-        Ok(())
+        Ok(id)
     }
 }
 

@@ -20,13 +20,21 @@ use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::clock;
+use crate::evidence::{self, Entry, Scope};
 use crate::model::{KeyResultDef, Measure, Period};
 use crate::progress;
 use crate::settings::{Settings, SourceKind};
 use crate::sources::github::GitHubSource;
 use crate::sources::jira::JiraSource;
 use crate::sources::ItemSource;
-use crate::store::{ms, SourceState, Store, SyncRun, Tx};
+use crate::store::{ms, SnapshotCause, SourceState, Store, SyncRun, Tx};
+
+/// What a recompute did: how many values changed, and the snapshots it wrote.
+#[derive(Debug, Default)]
+struct Recomputed {
+    changed: usize,
+    snapshots: Vec<i64>,
+}
 
 /// Incremental (from the cursor, minus the overlap) or full (everything in scope, and
 /// items no longer in scope are removed).
@@ -161,6 +169,10 @@ impl Engine {
         let now = clock::now();
         let mut tx = self.store.begin().await?;
         tx.sync_definitions(&self.settings.objectives).await?;
+        // A first start (no fingerprint yet) is not a change of rules.
+        let rules_changed = old_rules
+            .as_deref()
+            .is_some_and(|old| old != rules_fp.as_str());
         if old_rules.as_deref() != Some(rules_fp.as_str()) {
             let n = self.rematch_all(&mut tx).await?;
             if n > 0 {
@@ -168,7 +180,12 @@ impl Engine {
             }
         }
         let all: Vec<String> = self.krs.keys().cloned().collect();
-        self.recompute(&mut tx, &all, now, "config changed").await?;
+        let cause = if rules_changed {
+            "rules changed"
+        } else {
+            "config changed"
+        };
+        self.recompute(&mut tx, &all, now, cause).await?;
         tx.set_meta(RULES_FINGERPRINT, &rules_fp).await?;
         tx.set_meta(OKRS_FINGERPRINT, &okrs_fp).await?;
         tx.commit().await?;
@@ -205,8 +222,9 @@ impl Engine {
         Ok(n)
     }
 
-    /// Recomputes these KRs from the store and snapshots those whose value changed.
-    /// Returns how many changed.
+    /// Recomputes these KRs from the store and snapshots those whose value or evidence
+    /// changed, recording the evidence (the scope's deltas) with each snapshot. Returns how
+    /// many values changed.
     pub async fn recompute(
         &self,
         tx: &mut Tx,
@@ -214,7 +232,27 @@ impl Engine {
         now: DateTime<Utc>,
         cause: &str,
     ) -> anyhow::Result<usize> {
-        let mut changed = 0;
+        Ok(self
+            .recompute_for(tx, kr_ids, now, cause, None)
+            .await?
+            .changed)
+    }
+
+    async fn recompute_for(
+        &self,
+        tx: &mut Tx,
+        kr_ids: &[String],
+        now: DateTime<Utc>,
+        cause: &str,
+        checkin_id: Option<i64>,
+    ) -> anyhow::Result<Recomputed> {
+        let rules_hash = self.settings.rules.fingerprint();
+        let cause = SnapshotCause {
+            text: cause,
+            rules_hash: &rules_hash,
+            checkin_id,
+        };
+        let mut out = Recomputed::default();
         for id in kr_ids {
             let Some((def, period)) = self.krs.get(id) else {
                 continue;
@@ -228,7 +266,7 @@ impl Engine {
             } else {
                 Vec::new()
             };
-            let items: Vec<&crate::model::Item> = rows.iter().collect();
+            let items: Vec<&crate::model::Item> = rows.iter().map(|(i, _)| i).collect();
             let observed = match def.measure {
                 Measure::Manual => tx.latest_checkin(id).await?,
                 Measure::Metric => match &def.metric {
@@ -238,11 +276,30 @@ impl Engine {
                 _ => None,
             };
             let value = progress::compute(def, period, &items, observed);
-            if tx.write_kr_value(id, &value, ms(now), cause).await? {
-                changed += 1;
+            let deltas = if def.measure.uses_items() {
+                let scope: Scope = rows
+                    .iter()
+                    .map(|(item, rule)| {
+                        let e = Entry::of(def, period, item, rule);
+                        (e.id(), e)
+                    })
+                    .collect();
+                evidence::diff(&tx.scope(id).await?, &scope)
+            } else {
+                Vec::new()
+            };
+            let (snapshot, changed) = tx
+                .write_kr_value(id, &value, ms(now), &cause, !deltas.is_empty())
+                .await?;
+            if let Some(snapshot) = snapshot {
+                tx.record_evidence(snapshot, id, &deltas).await?;
+                out.snapshots.push(snapshot);
+            }
+            if changed {
+                out.changed += 1;
             }
         }
-        Ok(changed)
+        Ok(out)
     }
 
     /// Which mode the next step of `source` should use.
@@ -322,7 +379,7 @@ impl Engine {
         let finished = clock::now();
         run.finished_at = Some(finished);
         match outcome {
-            Ok(max_updated) => {
+            Ok((max_updated, snapshots)) => {
                 if let Some(m) = max_updated {
                     state.cursor = Some(state.cursor.map_or(m, |c| c.max(m)));
                 }
@@ -335,7 +392,8 @@ impl Engine {
                 state.last_outcome = Some("ok".into());
                 state.last_error = None;
                 tx.put_source_state(&state).await?;
-                tx.insert_run(&run).await?;
+                let run_id = tx.insert_run(&run).await?;
+                tx.link_snapshots_to_run(&snapshots, run_id).await?;
                 tx.commit().await?;
                 tracing::info!(
                     source = name,
@@ -383,7 +441,8 @@ impl Engine {
         Ok(run)
     }
 
-    /// The body of a step, inside the transaction. Returns the newest `updated` seen.
+    /// The body of a step, inside the transaction. Returns the newest `updated` seen and
+    /// the snapshots written (linked to the run once it is recorded).
     async fn step(
         &self,
         tx: &mut Tx,
@@ -391,7 +450,7 @@ impl Engine {
         since: Option<DateTime<Utc>>,
         mode: Mode,
         run: &mut SyncRun,
-    ) -> anyhow::Result<Option<DateTime<Utc>>> {
+    ) -> anyhow::Result<(Option<DateTime<Utc>>, Vec<i64>)> {
         let name = source.name().to_string();
         let now_ms = ms(clock::now());
         let mut affected: BTreeSet<String> = BTreeSet::new();
@@ -474,10 +533,17 @@ impl Engine {
             }
         }
         let affected: Vec<String> = affected.into_iter().collect();
-        run.krs_changed = self
-            .recompute(tx, &affected, clock::now(), &format!("sync of {name}"))
-            .await? as i64;
-        Ok(max_updated)
+        let recomputed = self
+            .recompute_for(
+                tx,
+                &affected,
+                clock::now(),
+                &format!("sync of {name}"),
+                None,
+            )
+            .await?;
+        run.krs_changed = recomputed.changed as i64;
+        Ok((max_updated, recomputed.snapshots))
     }
 
     /// Upserts the items that changed (by `(id, updated)`), re-matches them and notes the
@@ -542,9 +608,15 @@ impl Engine {
         let now = clock::now();
         let result: anyhow::Result<()> = async {
             let mut tx = self.store.begin().await?;
-            tx.add_checkin(kr_id, value, note, author, ms(now)).await?;
-            self.recompute(&mut tx, &[kr_id.to_string()], now, "check-in")
-                .await?;
+            let checkin = tx.add_checkin(kr_id, value, note, author, ms(now)).await?;
+            self.recompute_for(
+                &mut tx,
+                &[kr_id.to_string()],
+                now,
+                "check-in",
+                Some(checkin),
+            )
+            .await?;
             tx.commit().await?;
             Ok(())
         }

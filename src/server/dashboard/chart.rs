@@ -24,6 +24,8 @@ pub struct Dot {
     pub x: String,
     pub y: String,
     pub label: String,
+    /// The snapshot's time (RFC 3339): the point links to the KR as of then.
+    pub at: String,
 }
 
 pub struct Chart {
@@ -82,6 +84,7 @@ pub fn progress_chart(history: &[KrSnapshot], period: &Period, now: DateTime<Utc
         }
         points.push((sx, y(s.progress)));
         dots.push(Dot {
+            at: s.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             x: fmt(sx),
             y: fmt(y(s.progress)),
             label: format!(

@@ -315,10 +315,14 @@ struct EvidenceView {
 
 struct ChangeView {
     at: When,
+    /// RFC 3339, for the link to the KR as of then.
+    at_iso: String,
     value: String,
     progress: String,
     items: i64,
     cause: String,
+    /// What entered, left or changed, in words (at most a few, then "… and N more").
+    details: Vec<String>,
 }
 
 #[derive(Template)]
@@ -339,6 +343,9 @@ struct KrPage {
     counting: usize,
     rules: Vec<String>,
     changes: Vec<ChangeView>,
+    /// Shown as of a past time (`?at=`): its RFC 3339 form and the day for the picker.
+    at: Option<String>,
+    at_day: String,
 }
 
 /// Rows a page lists before it offers "show all": a KR moved by 40,000 items would
@@ -349,6 +356,8 @@ const UNALIGNED_SHOWN_PER_PROJECT: usize = 200;
 #[derive(Deserialize)]
 struct AllForm {
     all: Option<String>,
+    /// The KR page as of a past time (RFC 3339 or a date).
+    at: Option<String>,
 }
 
 fn wants_all(v: Option<&str>) -> bool {
@@ -359,8 +368,23 @@ async fn kr_page(State(s): Shared, Path(id): Path<String>, Query(f): Query<AllFo
     let now = clock::now();
     let engine = s.engine();
     let settings = engine.settings();
-    let doc = match report::explain(engine.store(), settings, &id, now).await {
+    let at = match f.at.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        None => None,
+        Some(a) => match report::parse_at(a) {
+            Ok(t) => Some(t),
+            Err(e) => return report_error(e, "overview"),
+        },
+    };
+    let doc = match at {
+        Some(t) => report::explain_at(engine.store(), settings, &id, t).await,
+        None => report::explain(engine.store(), settings, &id, now).await,
+    };
+    let doc = match doc {
         Ok(d) => d,
+        Err(e) => return report_error(e, "overview"),
+    };
+    let history = match report::history(engine.store(), settings, &id).await {
+        Ok(h) => h,
         Err(e) => return report_error(e, "overview"),
     };
     let Some(objective) = settings
@@ -371,13 +395,22 @@ async fn kr_page(State(s): Shared, Path(id): Path<String>, Query(f): Query<AllFo
         return report_error(ReportError::UnknownKr(id), "overview");
     };
     let unit = doc.kr.unit.clone().unwrap_or_default();
-    let changes = doc
-        .history
+    let changes = history
+        .changes
         .iter()
         .rev()
+        .filter(|h| at.is_none_or(|t| h.at <= t))
         .take(20)
         .map(|h| ChangeView {
             at: view::when(h.at, now),
+            at_iso: h.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            details: {
+                let mut d: Vec<String> = h.summary.iter().take(5).cloned().collect();
+                if h.summary.len() > 5 {
+                    d.push(format!("… and {} more", h.summary.len() - 5));
+                }
+                d
+            },
             value: match (h.current, h.target) {
                 (Some(c), Some(t)) => format!("{} / {} {unit}", view::number(c), view::number(t)),
                 (Some(c), None) => format!("{} {unit}", view::number(c)),
@@ -387,7 +420,7 @@ async fn kr_page(State(s): Shared, Path(id): Path<String>, Query(f): Query<AllFo
             .to_string(),
             progress: view::percent(h.progress),
             items: h.items,
-            cause: h.cause.clone(),
+            cause: h.headline.clone(),
         })
         .collect();
     let shown = if wants_all(f.all.as_deref()) {
@@ -425,6 +458,8 @@ async fn kr_page(State(s): Shared, Path(id): Path<String>, Query(f): Query<AllFo
         evidence,
         rules: doc.rules.clone(),
         changes,
+        at: at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        at_day: at.unwrap_or(now).format("%Y-%m-%d").to_string(),
     })
 }
 
