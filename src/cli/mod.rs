@@ -59,7 +59,7 @@ pub enum Command {
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
     },
-    /// Rules as code: what a changed rule set would do
+    /// Rules as code: `rules diff` (what a changed rule set would do), `rules test` (case files)
     Rules {
         #[command(subcommand)]
         command: RulesCommand,
@@ -92,6 +92,11 @@ pub enum Command {
         #[arg(long)]
         note: Option<String>,
     },
+    /// Double counts, dead and shadowed rules, and key results no rule names
+    Lint {
+        #[arg(long)]
+        json: bool,
+    },
     /// The daemon against built-in simulated Jira and GitHub with example OKRs (SQLite in data/demo/)
     Demo {
         /// Where the dashboard/API listens
@@ -116,6 +121,13 @@ pub enum RulesCommand {
         against: Vec<String>,
         #[arg(long)]
         json: bool,
+    },
+    /// Evaluate case files ([[case]] item + moves/exempt) with the rules; exit 1 when a
+    /// case fails, 2 when a case file is invalid. Needs no database.
+    Test {
+        /// Case files or folders of them [default: tests/*.toml in the folder of each
+        /// `okrs` pattern, e.g. config/okrs/tests/*.toml]
+        paths: Vec<PathBuf>,
     },
 }
 
@@ -169,6 +181,10 @@ pub async fn execute(cli: Cli) -> ExitCode {
                 .sum::<usize>(),
             settings.rules.rules().len()
         );
+        // Lint findings that need no store: worth a look, not errors (exit 0 stays).
+        for f in report::lint::without_store(&settings) {
+            println!("warning: {}: {}", f.kind.as_str(), f.message);
+        }
         return ExitCode::SUCCESS;
     }
     crate::telemetry::init(&settings.log);
@@ -341,6 +357,35 @@ async fn dispatch(command: Command, settings: Arc<Settings>) -> anyhow::Result<E
             println!("{kr}: checked in {value}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Rules {
+            command: RulesCommand::Test { paths },
+        } => Ok(rules_test(&settings, &paths)),
+        Command::Lint { json } => {
+            let engine = open_for_reads(settings.clone()).await?;
+            let doc = report::lint::lint(engine.store(), &settings).await?;
+            emit(&doc, json, report::lint::render)
+        }
         Command::Check | Command::Demo { .. } => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// `okrsync rules test`: 0 when every case holds, 1 naming each failing case, 2 with every
+/// problem of invalid case files (printed like `check`'s report).
+fn rules_test(settings: &Settings, paths: &[PathBuf]) -> ExitCode {
+    use crate::rules::cases;
+    let cases = cases::case_files(settings, paths).and_then(|files| cases::read(&files, settings));
+    let cases = match cases {
+        Ok(c) => c,
+        Err(report) => {
+            eprint!("{report}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcomes = cases::run(&cases, &settings.rules);
+    print!("{}", cases::render(&outcomes));
+    if outcomes.iter().all(|o| o.passed) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }

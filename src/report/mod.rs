@@ -3,6 +3,7 @@
 //! or tables; the HTTP API serves the same JSON.
 
 mod ledger;
+pub mod lint;
 mod rules_diff;
 mod table;
 

@@ -4,6 +4,8 @@
 //! `{ not = … }` negates; `{ regex = "…" }` matches by regular expression. For list fields
 //! (`labels`, `components`) a condition holds when any element satisfies it.
 
+pub mod cases;
+
 use crate::model::Item;
 
 /// A field of an [`Item`] that a rule can test.

@@ -55,7 +55,7 @@ pub struct PeriodQuery {
         title = "okrsync",
         description = "OKR progress synced from Jira, GitHub and spreadsheets, with the evidence behind every number. Bodies mirror the CLI's --json documents."
     ),
-    paths(objectives, key_result, history, moves, unaligned, sources, checkin, sync_now),
+    paths(objectives, key_result, history, moves, unaligned, sources, lint, checkin, sync_now),
     components(schemas(ErrorBody, CheckinBody, SyncResponse)),
     modifiers(&BearerScheme),
     tags((name = "reports", description = "Progress, evidence and alignment, read from the store"),
@@ -218,6 +218,15 @@ pub async fn unaligned(
     responses((status = 200, body = SourcesDoc), (status = 304, description = "Not modified")))]
 pub async fn sources(State(s): Shared, headers: HeaderMap) -> Result<Response, ReportError> {
     let doc = report::sources(s.engine().store(), s.engine().settings(), 10).await?;
+    Ok(json_with_etag(&headers, &doc))
+}
+
+/// Findings about the rules: double counts, dead and shadowed rules, KRs no rule names
+/// (`okrsync lint --json`).
+#[utoipa::path(get, path = "/api/v1/lint", tag = "reports",
+    responses((status = 200, body = report::lint::LintDoc), (status = 304, description = "Not modified")))]
+pub async fn lint(State(s): Shared, headers: HeaderMap) -> Result<Response, ReportError> {
+    let doc = report::lint::lint(s.engine().store(), s.engine().settings()).await?;
     Ok(json_with_etag(&headers, &doc))
 }
 

@@ -75,6 +75,7 @@ impl Application {
             .route("/api/v1/moves", get(api::moves))
             .route("/api/v1/unaligned", get(api::unaligned))
             .route("/api/v1/sources", get(api::sources))
+            .route("/api/v1/lint", get(api::lint))
             .merge(dashboard::routes())
             .route_layer(middleware::from_fn_with_state(state.clone(), guard_reads));
         let router = Router::new()

@@ -7,7 +7,7 @@
 
 mod okrs;
 mod problems;
-mod reader;
+pub(crate) mod reader;
 mod secrets;
 
 pub use problems::{ConfigReport, Locator, Problem};
@@ -44,6 +44,8 @@ pub struct Settings {
     pub rules: RuleSet,
     /// The OKR files read, relative to the config file's folder.
     pub okr_files: Vec<String>,
+    /// The `okrs` patterns as written (relative to the config file's folder).
+    pub okr_globs: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -305,6 +307,7 @@ impl Settings {
             objectives: okr.objectives,
             rules: okr.rules,
             okr_files: okr.files,
+            okr_globs,
         })
     }
 }

@@ -7,6 +7,7 @@
 mod items;
 mod leases;
 mod ledger;
+mod lint;
 mod okrs;
 mod runs;
 mod validators;
@@ -14,6 +15,7 @@ mod validators;
 pub use items::{content_hash, ItemRow, Selector, SelectorKind};
 pub use leases::Lease;
 pub use ledger::SnapshotRecord;
+pub use lint::{RuleUse, SharedItems};
 pub use okrs::{KrSnapshot, KrState, ObjectiveRow, SnapshotCause};
 pub use runs::{SourceState, SyncRun};
 

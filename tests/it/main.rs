@@ -11,6 +11,7 @@ mod first_day;
 mod github;
 mod helpers;
 mod ledger;
+mod rules_cli;
 mod service;
 mod sheet;
 mod sync;

@@ -1,7 +1,8 @@
 //! The managers' dashboard: server-rendered pages (askama templates, escaped by default, no
 //! JavaScript build step) over the same report documents as the JSON API, read from the
 //! store without recomputing. Pages: overview (objective tree), a KR (history chart,
-//! evidence, recent changes), moves (the budget meeting's search), unaligned work, sources.
+//! evidence, recent changes), moves (the budget meeting's search), unaligned work, sources,
+//! rule lint.
 
 mod chart;
 mod view;
@@ -31,6 +32,7 @@ pub fn routes() -> Router<std::sync::Arc<AppState>> {
         .route("/moves", get(moves_page))
         .route("/unaligned", get(unaligned_page))
         .route("/sources", get(sources_page))
+        .route("/lint", get(lint_page))
         .route("/static/okrsync.css", get(css))
 }
 
@@ -804,5 +806,53 @@ async fn sources_page(State(s): Shared) -> Response {
         chrome: Chrome::new("sources", now, None),
         sources,
         runs,
+    })
+}
+
+// ---- lint -----------------------------------------------------------------------------
+
+struct FindingView {
+    kind: &'static str,
+    kind_label: &'static str,
+    kr: Option<String>,
+    rule: Option<String>,
+    items: Vec<String>,
+    message: String,
+}
+
+#[derive(Template)]
+#[template(path = "lint.html")]
+struct LintPage {
+    chrome: Chrome,
+    findings: Vec<FindingView>,
+}
+
+async fn lint_page(State(s): Shared) -> Response {
+    use report::lint::LintKind;
+    let now = clock::now();
+    let doc = match report::lint::lint(s.engine().store(), s.engine().settings()).await {
+        Ok(d) => d,
+        Err(e) => return report_error(e, "lint"),
+    };
+    let findings = doc
+        .findings
+        .into_iter()
+        .map(|f| FindingView {
+            kind: f.kind.as_str(),
+            kind_label: match f.kind {
+                LintKind::DoubleCount => "Counted twice",
+                LintKind::DeadRule => "Dead rule",
+                LintKind::KrWithoutRule => "Key result without a rule",
+                LintKind::ShadowedRule => "Shadowed rule",
+            },
+            kr: f.kr,
+            rule: f.rule,
+            items: f.items,
+            message: f.message,
+        })
+        .collect();
+    render(&LintPage {
+        chrome: Chrome::new("lint", now, None),
+        findings,
     })
 }
