@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::model::plain_number;
 use crate::model::{Category, Item, KeyResultDef, Measure, Period};
 use crate::progress;
 
@@ -230,9 +231,9 @@ pub fn describe(kr: &KeyResultDef, d: &Delta) -> String {
         if kr.measure == Measure::Completion && kr.weight_by == crate::model::WeightBy::Estimate
             || kr.measure == Measure::Sum
         {
-            format!("{} pts", trim(w))
+            format!("{} pts", plain_number(w))
         } else {
-            trim(w)
+            plain_number(w)
         }
     };
     match d {
@@ -262,14 +263,6 @@ pub fn describe(kr: &KeyResultDef, d: &Delta) -> String {
             unit(from.weight)
         ),
         Delta::Changed { to, .. } => format!("{} changed", to.key),
-    }
-}
-
-fn trim(x: f64) -> String {
-    if (x - x.round()).abs() < 1e-9 {
-        format!("{}", x.round() as i64)
-    } else {
-        format!("{x:.2}")
     }
 }
 

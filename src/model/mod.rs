@@ -259,3 +259,16 @@ impl Default for StatusMargins {
         }
     }
 }
+
+/// A number as reports print it: whole numbers without decimals, others with at most two
+/// (4.1, not 4.10).
+pub fn plain_number(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    }
+}

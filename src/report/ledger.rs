@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use super::{find_kr, natural_key, EvidenceItem, ExplainDoc, KrStatus, ReportError};
 use crate::evidence::{self, Delta};
+use crate::model::plain_number;
 use crate::model::Status;
 use crate::progress;
 use crate::settings::Settings;
@@ -237,8 +238,8 @@ pub async fn history(
 fn headline(c: &Change, checkin: Option<&(f64, Option<String>)>) -> String {
     if let Some((value, author)) = checkin {
         return match author {
-            Some(a) => format!("check-in {} by {a}", num(*value)),
-            None => format!("check-in {}", num(*value)),
+            Some(a) => format!("check-in {} by {a}", plain_number(*value)),
+            None => format!("check-in {}", plain_number(*value)),
         };
     }
     let counts = || {
@@ -272,8 +273,8 @@ pub fn render_history(doc: &HistoryDoc) -> String {
     let _ = writeln!(out, "{} — {} changes", doc.kr, doc.changes.len());
     for c in &doc.changes {
         let value = match (c.current, c.target) {
-            (Some(cur), Some(t)) => format!("{} of {}", num(cur), num(t)),
-            (Some(cur), None) => num(cur),
+            (Some(cur), Some(t)) => format!("{} of {}", plain_number(cur), plain_number(t)),
+            (Some(cur), None) => plain_number(cur),
             _ => "–".into(),
         };
         let _ = writeln!(
@@ -293,14 +294,6 @@ pub fn render_history(doc: &HistoryDoc) -> String {
         }
     }
     out
-}
-
-fn num(x: f64) -> String {
-    if (x - x.round()).abs() < 1e-9 {
-        format!("{}", x.round() as i64)
-    } else {
-        format!("{x:.2}")
-    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::natural_key;
+use crate::model::plain_number;
 use crate::model::{Item, KeyResultDef, Measure, Period};
 use crate::progress;
 use crate::settings::Settings;
@@ -201,8 +202,8 @@ pub fn render_rules_diff(doc: &RulesDiffDoc) -> String {
         Some(n) => format!(
             "{:.0}% ({} of {})",
             n.progress * 100.0,
-            n.current.map_or("–".into(), fmt),
-            n.target.map_or("–".into(), fmt)
+            n.current.map_or("–".into(), plain_number),
+            n.target.map_or("–".into(), plain_number)
         ),
     };
     for k in &doc.key_results {
@@ -215,12 +216,4 @@ pub fn render_rules_diff(doc: &RulesDiffDoc) -> String {
         }
     }
     out
-}
-
-fn fmt(x: f64) -> String {
-    if (x - x.round()).abs() < 1e-9 {
-        format!("{}", x.round() as i64)
-    } else {
-        format!("{x:.2}")
-    }
 }

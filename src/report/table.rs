@@ -13,12 +13,7 @@ fn pct(p: f64) -> String {
 fn num(v: Option<f64>) -> String {
     match v {
         None => "—".into(),
-        Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{x:.0}"),
-        // Two decimals at most, without trailing zeros: 4.1, not 4.10.
-        Some(x) => format!("{x:.2}")
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string(),
+        Some(x) => crate::model::plain_number(x),
     }
 }
 

@@ -23,17 +23,7 @@ impl Server {
     /// Serves `app` on an already bound listener (simulators bind first, because their
     /// state needs the address for absolute URLs).
     pub fn serve(listener: TcpListener, app: axum::Router) -> Server {
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
-        Server {
-            stop: Mutex::new(Some(tx)),
-        }
+        Server::spawn(listener, app)
     }
 
     /// Serves `app` over TLS with `ca`'s server certificate; plain HTTP without one.
@@ -42,10 +32,17 @@ impl Server {
         app: axum::Router,
         ca: Option<&tls::TestCa>,
     ) -> Server {
-        let Some(ca) = ca else {
-            return Server::serve(listener, app);
-        };
-        let listener = ca.listener(listener);
+        match ca {
+            Some(ca) => Server::spawn(ca.listener(listener), app),
+            None => Server::spawn(listener, app),
+        }
+    }
+
+    fn spawn<L>(listener: L, app: axum::Router) -> Server
+    where
+        L: axum::serve::Listener,
+        L::Addr: std::fmt::Debug,
+    {
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)

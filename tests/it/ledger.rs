@@ -47,9 +47,9 @@ fn keys(v: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn explain_at_and_history_rebuild_past_numbers(db: Db) {
-    let env = TestEnv::new(db, OKRS, SourceOpts::default()).await;
-    env.seed([
+/// The checkout's three stories: PAY-1 done (3 pts), PAY-2 in progress (5), PAY-3 to do (2).
+fn checkout() -> Vec<okrsync::simulator::jira::SimIssue> {
+    vec![
         issue(
             1,
             "PAY-1",
@@ -80,7 +80,12 @@ async fn explain_at_and_history_rebuild_past_numbers(db: Db) {
             d(11, 2),
             None,
         ),
-    ]);
+    ]
+}
+
+async fn explain_at_and_history_rebuild_past_numbers(db: Db) {
+    let env = TestEnv::new(db, OKRS, SourceOpts::default()).await;
+    env.seed(checkout());
     let first = env.cli(&["sync"], Some("2026-11-10T12:00:00Z"));
     assert!(
         first.status.success(),
@@ -353,48 +358,17 @@ async fn fingerprint(env: &TestEnv) -> String {
 
 async fn rules_diff_prints_the_deltas_and_writes_nothing(db: Db) {
     let env = TestEnv::new(db, OKRS, SourceOpts::default()).await;
-    env.seed([
-        issue(
-            1,
-            "PAY-1",
-            "Cart",
-            "done",
-            Some(3.0),
-            &["checkout"],
-            d(11, 1),
-            Some(d(11, 1)),
-        ),
-        issue(
-            2,
-            "PAY-2",
-            "Pay",
-            "in_progress",
-            Some(5.0),
-            &["checkout"],
-            d(11, 2),
-            None,
-        ),
-        issue(
-            3,
-            "PAY-3",
-            "Ship",
-            "todo",
-            Some(2.0),
-            &["checkout"],
-            d(11, 2),
-            None,
-        ),
-        issue(
-            5,
-            "PAY-5",
-            "Refund",
-            "done",
-            Some(1.0),
-            &["refund"],
-            d(11, 3),
-            Some(d(11, 3)),
-        ),
-    ]);
+    env.seed(checkout());
+    env.seed([issue(
+        5,
+        "PAY-5",
+        "Refund",
+        "done",
+        Some(1.0),
+        &["refund"],
+        d(11, 3),
+        Some(d(11, 3)),
+    )]);
     let out = env.cli(&["sync"], Some("2026-11-10T12:00:00Z"));
     assert!(
         out.status.success(),
