@@ -256,6 +256,8 @@ struct Setup {
     dir: tempfile::TempDir,
     config: PathBuf,
     port: u16,
+    /// The database URL the config names.
+    database: String,
 }
 
 fn free_port() -> Result<u16> {
@@ -309,7 +311,43 @@ requests_per_second = 1000
     let start = (now - Days::days(30)).format("%Y-%m-%d").to_string();
     let end = (now + Days::days(60)).format("%Y-%m-%d").to_string();
     std::fs::write(dir.path().join("okrs/bench.toml"), okrs(&start, &end))?;
-    Ok(Setup { dir, config, port })
+    Ok(Setup {
+        dir,
+        config,
+        port,
+        database,
+    })
+}
+
+/// The evidence ledger's size: evidence rows, snapshots, and bytes (SQLite: the whole
+/// database file after a checkpoint; PostgreSQL: the ledger's three tables with indexes).
+async fn ledger_size(url: &str) -> Result<(i64, i64, i64)> {
+    use sqlx::Connection;
+    let count = "SELECT (SELECT COUNT(*) FROM kr_evidence), (SELECT COUNT(*) FROM kr_snapshots)";
+    if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await?;
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&mut conn)
+            .await?;
+        let (evidence, snapshots): (i64, i64) = sqlx::query_as(count).fetch_one(&mut conn).await?;
+        let (pages,): (i64,) = sqlx::query_as("PRAGMA page_count")
+            .fetch_one(&mut conn)
+            .await?;
+        let (size,): (i64,) = sqlx::query_as("PRAGMA page_size")
+            .fetch_one(&mut conn)
+            .await?;
+        Ok((evidence, snapshots, pages * size))
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        let (evidence, snapshots): (i64, i64) = sqlx::query_as(count).fetch_one(&mut conn).await?;
+        let (bytes,): (i64,) = sqlx::query_as(
+            "SELECT (pg_total_relation_size('kr_evidence') + pg_total_relation_size('kr_snapshots') \
+             + pg_total_relation_size('kr_scope'))::BIGINT",
+        )
+        .fetch_one(&mut conn)
+        .await?;
+        Ok((evidence, snapshots, bytes))
+    }
 }
 
 /// What one run of the binary cost.
@@ -575,6 +613,7 @@ async fn bench(a: &Args, sim: &JiraSim, database: &str, now: DateTime<Utc>) -> R
     )?;
     let full_rss = m.peak_rss_kib;
     let rate = a.items as f64 / m.wall.as_secs_f64();
+    let ledger_first = ledger_size(&all.database).await?;
 
     let m = okrsync(&all.config, &["sync"])?;
     let c = step_counts(&m.stdout)?;
@@ -610,9 +649,11 @@ async fn bench(a: &Args, sim: &JiraSim, database: &str, now: DateTime<Utc>) -> R
             }
         });
     }
+    let ledger_before = ledger_size(&all.database).await?;
     let m = okrsync(&all.config, &["sync"])?;
     let c = step_counts(&m.stdout)?;
     row(&format!("{} issues changed", a.changed), &m, &c);
+    let ledger_after = ledger_size(&all.database).await?;
     expect(
         a.smoke,
         c.changed <= a.changed as u64 && c.changed > 0,
@@ -637,6 +678,35 @@ async fn bench(a: &Args, sim: &JiraSim, database: &str, now: DateTime<Utc>) -> R
         mib(full_rss),
         a.items,
         mib(tenth_rss)
+    );
+    // The evidence ledger: what the first sync recorded (every item entering its KRs, and
+    // the reconstructed history), and what a step of changes adds.
+    let (rows, snaps, bytes) = ledger_first;
+    let (added_rows, added_bytes) = (
+        ledger_after.0 - ledger_before.0,
+        (ledger_after.2 - ledger_before.2).max(0),
+    );
+    let per_row = if added_rows > 0 {
+        added_bytes as f64 / added_rows as f64
+    } else {
+        0.0
+    };
+    println!(
+        "ledger after the first sync: {rows} evidence rows, {snaps} snapshots, {} ({})",
+        mib(bytes as u64 / 1024),
+        if database == "sqlite" {
+            "whole database file"
+        } else {
+            "ledger tables"
+        }
+    );
+    println!(
+        "ledger growth for {} changed issues: +{added_rows} evidence rows, +{} snapshots, +{:.1} KiB ({per_row:.0} bytes/row); \
+         a year of hourly steps like it: +{}",
+        a.changed,
+        ledger_after.1 - ledger_before.1,
+        added_bytes as f64 / 1024.0,
+        mib((added_bytes as u64 * 24 * 365) / 1024)
     );
 
     println!();
