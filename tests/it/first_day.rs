@@ -356,5 +356,23 @@ async fn an_untrusted_certificate_is_named_and_not_retried_and_ca_file_trusts_it
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("jira: ok (full, 1 fetched"), "{stdout}");
+
+    // The system's roots are trusted too: a CA in the file SSL_CERT_FILE names (as an OS
+    // store would hold it) needs no ca_file.
+    let config = jira.config(false);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_okrsync"))
+        .arg("--config")
+        .arg(&config)
+        .args(["sync", "--full"])
+        .env("SSL_CERT_FILE", jira.dir.path().join("acme-ca.pem"))
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("jira: ok (full"), "{stdout}");
     let _ = &jira.ca;
 }
