@@ -179,6 +179,34 @@ pub fn compute(
     }
 }
 
+/// A completion, count or sum KR's value from the totals of its scope: `counted` the weight
+/// that adds to current, `total` the weight of every item, `n` the items. The same numbers
+/// [`compute`] gives for the items those totals come from (the reconstructed history adds
+/// items up day by day instead of passing every item each day).
+pub fn from_totals(kr: &KeyResultDef, counted: f64, total: f64, n: u64) -> KrValue {
+    let start = kr.start.unwrap_or(0.0);
+    match kr.measure {
+        Measure::Completion => KrValue {
+            current: Some(counted),
+            start: 0.0,
+            target: Some(total),
+            progress: if total > EPS {
+                clamp(counted / total)
+            } else {
+                0.0
+            },
+            items: n,
+        },
+        _ => KrValue {
+            current: Some(counted),
+            start,
+            target: kr.target,
+            progress: kr.target.map_or(0.0, |t| linear(counted, start, t)),
+            items: n,
+        },
+    }
+}
+
 /// A status from progress and the elapsed share of the period (never `Stale`: staleness
 /// is about the data, decided by the caller).
 pub fn status(progress: f64, expected: f64, margins: StatusMargins) -> Status {

@@ -580,12 +580,9 @@ impl Engine {
                 continue;
             }
             tx.drop_empty_snapshots_before(id, ms(now)).await?;
-            let mut previous = Scope::new();
             for point in points {
-                let deltas = evidence::diff(&previous, &point.scope);
-                tx.insert_reconstructed(id, ms(point.at), &point.value, &rules_hash, &deltas)
+                tx.insert_reconstructed(id, ms(point.at), &point.value, &rules_hash, &point.deltas)
                     .await?;
-                previous = point.scope;
             }
         }
         Ok(())
