@@ -98,12 +98,16 @@ pub fn compute(
     let n = items.len() as u64;
     match kr.measure {
         Measure::Completion => {
-            let total: f64 = items.iter().map(|i| item_weight(kr, i)).sum();
+            // `fold` from 0.0: `sum` of no f64 is -0.0, which documents would print.
+            let total: f64 = items
+                .iter()
+                .map(|i| item_weight(kr, i))
+                .fold(0.0, |a, w| a + w);
             let done: f64 = items
                 .iter()
                 .filter(|i| i.category == Category::Done)
                 .map(|i| item_weight(kr, i))
-                .sum();
+                .fold(0.0, |a, w| a + w);
             let progress = if total > EPS {
                 clamp(done / total)
             } else {
@@ -128,7 +132,7 @@ pub fn compute(
                         sum_value(kr, i)
                     }
                 })
-                .sum();
+                .fold(0.0, |a, w| a + w);
             let progress = kr.target.map_or(0.0, |t| linear(current, start, t));
             KrValue {
                 current: Some(current),

@@ -170,11 +170,11 @@ impl Tx {
         Ok(n > 0)
     }
 
-    /// Drops a KR's snapshots before `at_ms` that hold nothing (no item, no evidence: the
+    /// Drops a KR's snapshots up to `at_ms` that hold nothing (no item, no evidence: the
     /// one made when its definition was loaded), which a reconstructed history replaces.
     pub async fn drop_empty_snapshots_before(&mut self, kr_id: &str, at_ms: i64) -> Result<()> {
         sqlx::query(
-            "DELETE FROM kr_snapshots WHERE kr_id = $1 AND at_ms < $2 AND item_count = 0 \
+            "DELETE FROM kr_snapshots WHERE kr_id = $1 AND at_ms <= $2 AND item_count = 0 \
              AND reconstructed = 0 AND checkin_id IS NULL \
              AND NOT EXISTS (SELECT 1 FROM kr_evidence e WHERE e.snapshot_id = kr_snapshots.id)",
         )

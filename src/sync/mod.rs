@@ -574,6 +574,9 @@ impl Engine {
                     .as_deref()
                     .is_some_and(|f| f.starts_with("fields."));
                 let items = tx.progress_items(id, with_fields).await?;
+                if items.is_empty() {
+                    continue;
+                }
                 evidence::reconstruct(def, period, &items, now)
             };
             if points.is_empty() {

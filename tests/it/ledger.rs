@@ -249,6 +249,35 @@ async fn explain_at_and_history_rebuild_past_numbers(db: Db) {
     assert_eq!(last["cause"], "check-in");
     assert_eq!(last["current"], 25.0);
     assert!(last["checkin_id"].as_i64().is_some());
+    // Every stored snapshot's number comes back from its recorded evidence alone.
+    let engine = crate::helpers::engine_for(&env.config).await;
+    let settings = engine.settings().clone();
+    let def = settings
+        .objectives
+        .iter()
+        .flat_map(|o| o.key_results.iter())
+        .find(|k| k.id == "emea.checkout")
+        .expect("kr")
+        .clone();
+    let snapshots = engine
+        .store()
+        .snapshots("emea.checkout")
+        .await
+        .expect("snapshots");
+    assert!(snapshots.len() >= 5, "{snapshots:?}");
+    for snap in &snapshots {
+        let scope = engine
+            .store()
+            .scope_at("emea.checkout", snap)
+            .await
+            .expect("scope");
+        let (current, target) = okrsync::evidence::value_of(&def, &scope).expect("items");
+        assert_eq!(Some(current), snap.current, "{snap:?}");
+        assert_eq!(target, snap.target, "{snap:?}");
+        assert_eq!(scope.len() as i64, snap.items, "{snap:?}");
+    }
+    drop(engine);
+
     // The API serves the same documents.
     let engine = crate::helpers::engine_for(&env.config).await;
     let app = okrsync::server::Application::build(engine, "127.0.0.1:0".parse().expect("addr"))
