@@ -515,25 +515,25 @@ impl Store {
         // The selected items' matches in one query, not one per item; an epic or parent
         // also moves what its children move (SPEC.md, "Unaligned work": it is aligned
         // through them), so their matches count as its own.
-        // The children are joined to their epic or parent by its key (indexed), from the
-        // child's side: joining the selected items to a derived list of links has no
-        // index to probe and goes quadratic (10,000 selected × 100,000 links).
+        // Children are walked once and their epic or parent found by its key (indexed).
+        // `CROSS JOIN` fixes that order on SQLite, whose planner (without statistics)
+        // would otherwise probe every selected item's source in `matches` and go
+        // quadratic (10,000 selected × 100,000 matches); PostgreSQL plans it either way.
         let matched: Vec<(String, String, String)> = sqlx::query_as(&format!(
             "SELECT m.source, m.ext_id, m.kr_id FROM matches m \
              JOIN items i ON i.source = m.source AND i.ext_id = m.ext_id \
              WHERE {cond} \
              UNION \
-             SELECT i.source, i.ext_id, m.kr_id FROM items c \
-             JOIN items i ON i.source = c.source AND i.key = c.epic \
-             JOIN matches m ON m.source = c.source AND m.ext_id = c.ext_id \
+             SELECT i.source, i.ext_id, m.kr_id FROM items c CROSS JOIN items i CROSS JOIN matches m \
              WHERE c.epic IS NOT NULL AND c.epic <> '' AND c.epic <> c.key AND c.abandoned = 0 \
-               AND {cond} \
+               AND i.key = c.epic AND i.source = c.source \
+               AND m.source = c.source AND m.ext_id = c.ext_id AND {cond} \
              UNION \
-             SELECT i.source, i.ext_id, m.kr_id FROM items c \
-             JOIN items i ON i.source = c.source AND i.key = c.parent \
-             JOIN matches m ON m.source = c.source AND m.ext_id = c.ext_id \
+             SELECT i.source, i.ext_id, m.kr_id FROM items c CROSS JOIN items i CROSS JOIN matches m \
              WHERE c.parent IS NOT NULL AND c.parent <> '' AND c.parent <> c.key \
-               AND c.abandoned = 0 AND (c.epic IS NULL OR c.epic <> c.parent) AND {cond} \
+               AND c.abandoned = 0 AND (c.epic IS NULL OR c.epic <> c.parent) \
+               AND i.key = c.parent AND i.source = c.source \
+               AND m.source = c.source AND m.ext_id = c.ext_id AND {cond} \
              ORDER BY kr_id"
         ))
         .bind(value.clone())
