@@ -592,6 +592,25 @@ impl Store {
         Ok(out)
     }
 
+    /// The KRs each started (in progress or done) item moves, as `(source, ext_id, kr_id)`,
+    /// each pair once: its own matches and, for an epic or parent, its children's (it is
+    /// aligned through them, as in [`Store::select_items`]). One set statement, so the
+    /// allocation report reads 100k items' matches without a probe per item.
+    pub async fn started_item_krs(&self) -> Result<Vec<(String, String, String)>> {
+        let sql = format!(
+            "WITH {CHILD_LINKS} \
+             SELECT i.source, i.ext_id, m.kr_id FROM items i \
+             JOIN matches m ON m.source = i.source AND m.ext_id = i.ext_id \
+             WHERE i.category <> 'todo' \
+             UNION \
+             SELECT i.source, i.ext_id, m.kr_id FROM items i \
+             JOIN links l ON l.source = i.source AND l.up = i.key \
+             JOIN matches m ON m.source = l.source AND m.ext_id = l.ext_id \
+             WHERE i.category <> 'todo'"
+        );
+        Ok(sqlx::query_as(&sql).fetch_all(&self.pool).await?)
+    }
+
     /// Selectors worth suggesting in a search box: `repo=` for GitHub projects, `project=`
     /// for the others, and `epic=` for every epic; at most `limit` of each.
     pub async fn selector_suggestions(&self, limit: i64) -> Result<Vec<String>> {
