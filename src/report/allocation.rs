@@ -255,7 +255,12 @@ fn median(values: &mut [f64]) -> f64 {
 /// The week an item's effort counts in (README, "Allocation"): the week it reached done
 /// (its resolution date, else its last update, as for "done in the period"); for work
 /// still in progress the current week, kept inside the period for a past or future one.
-fn week_of(item: &crate::model::Item, first: NaiveDate, last: NaiveDate, now: DateTime<Utc>) -> NaiveDate {
+fn week_of(
+    item: &crate::model::Item,
+    first: NaiveDate,
+    last: NaiveDate,
+    now: DateTime<Utc>,
+) -> NaiveDate {
     let day = match item.category {
         Category::Done => item.resolved.unwrap_or(item.updated).date_naive(),
         _ => now.date_naive(),
@@ -449,12 +454,14 @@ pub fn build(c: &Classified, by: By, with_weeks: bool) -> AllocationDoc {
     let mut projects: BTreeMap<&str, ProjectAcc> = BTreeMap::new();
     let mut used = vec![false; n];
     for i in &c.items {
-        let acc = projects.entry(i.project.as_str()).or_insert_with(|| ProjectAcc {
-            items: 0,
-            column_items: vec![0; n + 2],
-            split: Split::new(n),
-            weeks: vec![Split::new(n); c.weeks.len()],
-        });
+        let acc = projects
+            .entry(i.project.as_str())
+            .or_insert_with(|| ProjectAcc {
+                items: 0,
+                column_items: vec![0; n + 2],
+                split: Split::new(n),
+                weeks: vec![Split::new(n); c.weeks.len()],
+            });
         acc.items += 1;
         acc.split.add(i);
         if let Some(w) = c.weeks.iter().position(|&w| w == i.week) {
@@ -524,7 +531,14 @@ pub fn build(c: &Classified, by: By, with_weeks: bool) -> AllocationDoc {
         By::Objective => {
             let mut columns: Vec<(usize, String, String, &'static str)> = shown
                 .iter()
-                .map(|&o| (o, c.objectives[o].0.clone(), c.objectives[o].1.clone(), "objective"))
+                .map(|&o| {
+                    (
+                        o,
+                        c.objectives[o].0.clone(),
+                        c.objectives[o].1.clone(),
+                        "objective",
+                    )
+                })
                 .collect();
             columns.push((n, "exempt".into(), "Exempt".into(), "exempt"));
             columns.push((n + 1, "unaligned".into(), "Unaligned".into(), "unaligned"));
@@ -630,17 +644,18 @@ pub async fn cell_items(
                 None => i.effort,
             };
             let inside = match column {
-                Some(Column::Objective(id)) => i
-                    .objectives
-                    .iter()
-                    .any(|&o| c.objectives[o].0 == *id),
-                Some(col) => i.effort_in(col, &c.objectives) > 0.0 || {
-                    // An exempt or unaligned item of effort 0 still belongs to its column.
-                    match col {
-                        Column::Exempt => i.exempt,
-                        _ => i.objectives.is_empty() && !i.exempt,
+                Some(Column::Objective(id)) => {
+                    i.objectives.iter().any(|&o| c.objectives[o].0 == *id)
+                }
+                Some(col) => {
+                    i.effort_in(col, &c.objectives) > 0.0 || {
+                        // An exempt or unaligned item of effort 0 still belongs to its column.
+                        match col {
+                            Column::Exempt => i.exempt,
+                            _ => i.objectives.is_empty() && !i.exempt,
+                        }
                     }
-                },
+                }
                 None => true,
             };
             inside.then(|| CellItem {
@@ -921,7 +936,10 @@ mod tests {
     #[test]
     fn weeks_are_iso_weeks() {
         let d = NaiveDate::from_ymd_opt(2026, 11, 15).expect("date");
-        assert_eq!(monday(d), NaiveDate::from_ymd_opt(2026, 11, 9).expect("date"));
+        assert_eq!(
+            monday(d),
+            NaiveDate::from_ymd_opt(2026, 11, 9).expect("date")
+        );
         assert_eq!(week_label(monday(d)), "2026-W46");
         assert_eq!(parse_week("2026-W46"), Some(monday(d)));
         // 2026 starts on a Thursday, so it has 53 ISO weeks.

@@ -115,25 +115,142 @@ fn seed(env: &TestEnv) {
         i
     };
     env.seed([
-        issue(1, "PAY-1", "Card form", "done", Some(4.0), &["checkout"], d(11, 3), Some(d(11, 3))),
-        issue(2, "PAY-2", "Card bug", "done", Some(2.0), &["checkout", "bugs"], d(11, 10), Some(d(11, 10))),
-        issue(3, "PAY-3", "Checkout onboarding", "in_progress", None, &["checkout", "onboarding"], d(11, 12), None),
-        issue(4, "PAY-4", "Pager duty", "in_progress", Some(6.0), &["on-call"], d(11, 11), None),
-        issue(5, "PAY-5", "Upgrade the ORM", "done", Some(3.0), &[], d(10, 20), Some(d(10, 20))),
-        issue(6, "PAY-6", "Old checkout", "done", Some(10.0), &["checkout"], d(9, 20), Some(d(9, 20))),
-        issue(7, "PAY-7", "Later", "todo", Some(5.0), &["checkout"], d(11, 1), None),
-        epic(issue(11, "WEB-1", "Onboarding epic", "in_progress", None, &[], d(11, 1), None)),
+        issue(
+            1,
+            "PAY-1",
+            "Card form",
+            "done",
+            Some(4.0),
+            &["checkout"],
+            d(11, 3),
+            Some(d(11, 3)),
+        ),
+        issue(
+            2,
+            "PAY-2",
+            "Card bug",
+            "done",
+            Some(2.0),
+            &["checkout", "bugs"],
+            d(11, 10),
+            Some(d(11, 10)),
+        ),
+        issue(
+            3,
+            "PAY-3",
+            "Checkout onboarding",
+            "in_progress",
+            None,
+            &["checkout", "onboarding"],
+            d(11, 12),
+            None,
+        ),
+        issue(
+            4,
+            "PAY-4",
+            "Pager duty",
+            "in_progress",
+            Some(6.0),
+            &["on-call"],
+            d(11, 11),
+            None,
+        ),
+        issue(
+            5,
+            "PAY-5",
+            "Upgrade the ORM",
+            "done",
+            Some(3.0),
+            &[],
+            d(10, 20),
+            Some(d(10, 20)),
+        ),
+        issue(
+            6,
+            "PAY-6",
+            "Old checkout",
+            "done",
+            Some(10.0),
+            &["checkout"],
+            d(9, 20),
+            Some(d(9, 20)),
+        ),
+        issue(
+            7,
+            "PAY-7",
+            "Later",
+            "todo",
+            Some(5.0),
+            &["checkout"],
+            d(11, 1),
+            None,
+        ),
+        epic(issue(
+            11,
+            "WEB-1",
+            "Onboarding epic",
+            "in_progress",
+            None,
+            &[],
+            d(11, 1),
+            None,
+        )),
         child_of(
-            issue(12, "WEB-2", "Signup wizard", "done", Some(5.0), &["onboarding"], d(11, 4), Some(d(11, 4))),
+            issue(
+                12,
+                "WEB-2",
+                "Signup wizard",
+                "done",
+                Some(5.0),
+                &["onboarding"],
+                d(11, 4),
+                Some(d(11, 4)),
+            ),
             "WEB-1",
         ),
-        issue(13, "WEB-3", "Redesign footer", "done", Some(1.0), &[], d(11, 12), Some(d(11, 12))),
-        epic(issue(15, "WEB-5", "Operations epic", "in_progress", None, &[], d(11, 1), None)),
+        issue(
+            13,
+            "WEB-3",
+            "Redesign footer",
+            "done",
+            Some(1.0),
+            &[],
+            d(11, 12),
+            Some(d(11, 12)),
+        ),
+        epic(issue(
+            15,
+            "WEB-5",
+            "Operations epic",
+            "in_progress",
+            None,
+            &[],
+            d(11, 1),
+            None,
+        )),
         child_of(
-            issue(16, "WEB-6", "Rota", "in_progress", None, &["on-call"], d(11, 2), None),
+            issue(
+                16,
+                "WEB-6",
+                "Rota",
+                "in_progress",
+                None,
+                &["on-call"],
+                d(11, 2),
+                None,
+            ),
             "WEB-5",
         ),
-        issue(21, "OPS-1", "Move the racks", "in_progress", None, &[], d(11, 5), None),
+        issue(
+            21,
+            "OPS-1",
+            "Move the racks",
+            "in_progress",
+            None,
+            &[],
+            d(11, 5),
+            None,
+        ),
     ]);
 }
 
@@ -205,7 +322,11 @@ fn assert_parts(row: &Value, expected: &[(&str, f64)]) {
         "{row}"
     );
     for ((name, e, s), (_, want)) in got.iter().zip(expected) {
-        assert!((e - want).abs() < 1e-9, "{}: {name} effort {e}, expected {want}", row["project"]);
+        assert!(
+            (e - want).abs() < 1e-9,
+            "{}: {name} effort {e}, expected {want}",
+            row["project"]
+        );
         assert!(
             (s - want / effort).abs() < 1e-9,
             "{}: {name} share {s}, expected {}",
@@ -227,20 +348,41 @@ async fn allocation_per_project_matches_the_hand_computed_scenario(db: Db) {
     // OPS: one item, no estimate in the project → weighs 1, unaligned.
     assert_close!(rows[0]["effort"], 1.0);
     assert_eq!(rows[0]["items"], 1);
-    assert_parts(&rows[0], &[("emea", 0.0), ("web", 0.0), ("exempt", 0.0), ("unaligned", 1.0)]);
+    assert_parts(
+        &rows[0],
+        &[
+            ("emea", 0.0),
+            ("web", 0.0),
+            ("exempt", 0.0),
+            ("unaligned", 1.0),
+        ],
+    );
     // PAY: PAY-3 (no estimate) weighs the median 3.5, split in half over emea and web;
     // PAY-2 moves two KRs of emea and counts once for it.
     assert_close!(rows[1]["effort"], 18.5);
     assert_eq!(rows[1]["items"], 5);
     assert_parts(
         &rows[1],
-        &[("emea", 4.0 + 2.0 + 1.75), ("web", 1.75), ("exempt", 6.0), ("unaligned", 3.0)],
+        &[
+            ("emea", 4.0 + 2.0 + 1.75),
+            ("web", 1.75),
+            ("exempt", 6.0),
+            ("unaligned", 3.0),
+        ],
     );
     assert_eq!(rows[1]["objectives"][0]["title"], "Win the EMEA market");
     // WEB: the epic WEB-1 is aligned through its child, WEB-5 exempt through its child.
     assert_close!(rows[2]["effort"], 15.0);
     assert_eq!(rows[2]["items"], 5);
-    assert_parts(&rows[2], &[("emea", 0.0), ("web", 8.0), ("exempt", 6.0), ("unaligned", 1.0)]);
+    assert_parts(
+        &rows[2],
+        &[
+            ("emea", 0.0),
+            ("web", 8.0),
+            ("exempt", 6.0),
+            ("unaligned", 1.0),
+        ],
+    );
     assert!(rows[0].get("weeks").is_none(), "weeks only with --weeks");
 
     // The unaligned report selects and classifies the same items.
@@ -256,11 +398,21 @@ async fn allocation_per_project_matches_the_hand_computed_scenario(db: Db) {
         .as_array()
         .expect("by_project")
         .iter()
-        .map(|p| (p["project"].as_str().unwrap_or("").to_string(), p["items"].as_u64().unwrap_or(0)))
+        .map(|p| {
+            (
+                p["project"].as_str().unwrap_or("").to_string(),
+                p["items"].as_u64().unwrap_or(0),
+            )
+        })
         .collect();
     let alloc_counts: Vec<(String, u64)> = rows
         .iter()
-        .map(|r| (r["project"].as_str().unwrap_or("").to_string(), r["items"].as_u64().unwrap_or(0)))
+        .map(|r| {
+            (
+                r["project"].as_str().unwrap_or("").to_string(),
+                r["items"].as_u64().unwrap_or(0),
+            )
+        })
         .collect();
     assert_eq!(counts, alloc_counts);
 
@@ -268,7 +420,10 @@ async fn allocation_per_project_matches_the_hand_computed_scenario(db: Db) {
     let out = env.cli(&["allocation"], Some(NOW));
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{table}");
-    assert!(table.contains("PROJECT") && table.contains("unaligned"), "{table}");
+    assert!(
+        table.contains("PROJECT") && table.contains("unaligned"),
+        "{table}"
+    );
     assert!(table.contains("7.75 (42%)"), "PAY's emea cell: {table}");
 
     // A period without work has no rows; a bad one is refused.
@@ -280,7 +435,10 @@ async fn allocation_per_project_matches_the_hand_computed_scenario(db: Db) {
         .iter()
         .map(|r| r["items"].as_u64().unwrap_or(0))
         .sum();
-    assert_eq!(q3_items, 6, "PAY-3, PAY-4, WEB-1, WEB-5, WEB-6, OPS-1 are in progress");
+    assert_eq!(
+        q3_items, 6,
+        "PAY-3, PAY-4, WEB-1, WEB-5, WEB-6, OPS-1 are in progress"
+    );
     let bad = env.cli(&["allocation", "--by", "team"], Some(NOW));
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("expected project or objective"));
@@ -321,12 +479,23 @@ async fn allocation_per_objective_turns_the_table_around(db: Db) {
             .as_array()
             .expect("projects")
             .iter()
-            .map(|p| (p["project"].as_str().unwrap_or("").to_string(), p["share"].as_f64().unwrap_or(-1.0)))
+            .map(|p| {
+                (
+                    p["project"].as_str().unwrap_or("").to_string(),
+                    p["share"].as_f64().unwrap_or(-1.0),
+                )
+            })
             .collect()
     };
     let web = shares(&rows[1]);
-    assert_eq!(web.iter().map(|p| p.0.as_str()).collect::<Vec<_>>(), ["OPS", "PAY", "WEB"]);
-    assert!((web[1].1 - 1.75 / 9.75).abs() < 1e-9 && (web[2].1 - 8.0 / 9.75).abs() < 1e-9, "{web:?}");
+    assert_eq!(
+        web.iter().map(|p| p.0.as_str()).collect::<Vec<_>>(),
+        ["OPS", "PAY", "WEB"]
+    );
+    assert!(
+        (web[1].1 - 1.75 / 9.75).abs() < 1e-9 && (web[2].1 - 8.0 / 9.75).abs() < 1e-9,
+        "{web:?}"
+    );
     let unaligned = shares(&rows[3]);
     assert!(
         (unaligned[0].1 - 0.2).abs() < 1e-9
@@ -352,13 +521,22 @@ async fn allocation_weeks_count_effort_where_work_reached_done(db: Db) {
     let nonzero: Vec<(String, f64)> = weeks
         .iter()
         .filter(|w| w["effort"].as_f64().unwrap_or(0.0) > 0.0)
-        .map(|w| (w["week"].as_str().unwrap_or("").to_string(), w["effort"].as_f64().unwrap_or(0.0)))
+        .map(|w| {
+            (
+                w["week"].as_str().unwrap_or("").to_string(),
+                w["effort"].as_f64().unwrap_or(0.0),
+            )
+        })
         .collect();
     // W43: PAY-5 3 (done 10-20); W45: PAY-1 4 (done 11-03); W46: PAY-2 2 (done 11-10) and
     // the items in progress now, PAY-3 3.5 and PAY-4 6.
     assert_eq!(
         nonzero,
-        vec![("2026-W43".into(), 3.0), ("2026-W45".into(), 4.0), ("2026-W46".into(), 11.5)]
+        vec![
+            ("2026-W43".into(), 3.0),
+            ("2026-W45".into(), 4.0),
+            ("2026-W46".into(), 11.5)
+        ]
     );
     let w46 = &weeks[6];
     assert_eq!(w46["week"], "2026-W46");
@@ -376,10 +554,16 @@ async fn allocation_weeks_count_effort_where_work_reached_done(db: Db) {
             .iter()
             .map(|w| w["effort"].as_f64().unwrap_or(0.0))
             .sum();
-        assert!((sum - r["effort"].as_f64().unwrap_or(0.0)).abs() < 1e-9, "{r}");
+        assert!(
+            (sum - r["effort"].as_f64().unwrap_or(0.0)).abs() < 1e-9,
+            "{r}"
+        );
     }
     // Per objective: web is WEB-2 5 in W45, PAY-3 1.75 + WEB-1 3 in W46.
-    let by = doc(&env.cli(&["allocation", "--by", "objective", "--weeks", "--json"], Some(NOW)));
+    let by = doc(&env.cli(
+        &["allocation", "--by", "objective", "--weeks", "--json"],
+        Some(NOW),
+    ));
     let web = &by["rows"][1];
     assert_eq!(web["objective"], "web");
     assert_close!(web["weeks"][5]["effort"], 5.0);
@@ -405,8 +589,18 @@ async fn allocation_csv_equals_the_json_document(db: Db) {
     assert_eq!(
         lines[0],
         [
-            "period", "project", "items", "effort", "emea effort", "emea share", "web effort",
-            "web share", "exempt effort", "exempt share", "unaligned effort", "unaligned share"
+            "period",
+            "project",
+            "items",
+            "effort",
+            "emea effort",
+            "emea share",
+            "web effort",
+            "web share",
+            "exempt effort",
+            "exempt share",
+            "unaligned effort",
+            "unaligned share"
         ]
     );
     let rows = a["rows"].as_array().expect("rows");
@@ -419,7 +613,10 @@ async fn allocation_csv_equals_the_json_document(db: Db) {
         for (_, e, s) in parts(row) {
             expected.extend([e, s]);
         }
-        let got: Vec<f64> = line[3..].iter().map(|v| v.parse().expect("a number")).collect();
+        let got: Vec<f64> = line[3..]
+            .iter()
+            .map(|v| v.parse().expect("a number"))
+            .collect();
         assert_eq!(got, expected, "{}", line[1]);
     }
 
@@ -427,18 +624,29 @@ async fn allocation_csv_equals_the_json_document(db: Db) {
     let by = doc(&env.cli(&["allocation", "--by", "objective", "--json"], Some(NOW)));
     let out = env.cli(&["allocation", "--by", "objective", "--csv"], Some(NOW));
     let lines = csv_rows(&String::from_utf8(out.stdout).expect("utf-8"));
-    assert_eq!(lines[0][..5], ["period", "objective", "title", "items", "effort"]);
+    assert_eq!(
+        lines[0][..5],
+        ["period", "objective", "title", "items", "effort"]
+    );
     for (line, row) in lines[1..].iter().zip(by["rows"].as_array().expect("rows")) {
         assert_eq!(line[1], row["objective"].as_str().unwrap_or(""));
         assert_eq!(line[4].parse::<f64>().ok(), row["effort"].as_f64());
-        for (i, p) in row["projects"].as_array().expect("projects").iter().enumerate() {
+        for (i, p) in row["projects"]
+            .as_array()
+            .expect("projects")
+            .iter()
+            .enumerate()
+        {
             assert_eq!(line[5 + 2 * i].parse::<f64>().ok(), p["effort"].as_f64());
             assert_eq!(line[6 + 2 * i].parse::<f64>().ok(), p["share"].as_f64());
         }
     }
     let weekly = env.cli(&["allocation", "--weeks", "--csv"], Some(NOW));
     let lines = csv_rows(&String::from_utf8(weekly.stdout).expect("utf-8"));
-    assert_eq!(lines[0][..5], ["period", "project", "week", "week start", "effort"]);
+    assert_eq!(
+        lines[0][..5],
+        ["period", "project", "week", "week start", "effort"]
+    );
     assert_eq!(lines.len(), 1 + 3 * 14, "a line per project and week");
     let pay_w46 = lines
         .iter()
@@ -468,7 +676,9 @@ async fn allocation_api_and_dashboard_agree_with_the_command(db: Db) {
         .expect("json");
     assert_eq!(by["by"], "objective");
     assert!(by["rows"][0]["weeks"].is_array());
-    let csv = served.get("/api/v1/allocation?period=2026-Q4&format=csv").await;
+    let csv = served
+        .get("/api/v1/allocation?period=2026-Q4&format=csv")
+        .await;
     assert_eq!(csv.status(), 200);
     assert!(csv
         .headers()
@@ -476,7 +686,10 @@ async fn allocation_api_and_dashboard_agree_with_the_command(db: Db) {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/csv")));
     let body = csv.text().await.expect("body");
-    assert!(body.starts_with("period,project,items,effort,emea effort"), "{body}");
+    assert!(
+        body.starts_with("period,project,items,effort,emea effort"),
+        "{body}"
+    );
     assert_eq!(served.get("/api/v1/allocation?by=team").await.status(), 400);
     let openapi: Value = served
         .get("/api/v1/openapi.json")
@@ -491,7 +704,10 @@ async fn allocation_api_and_dashboard_agree_with_the_command(db: Db) {
     assert_eq!(status, 200);
     assert!(page.contains("<caption"), "a captioned table");
     let page = page.replace("&#38;", "&").replace("&amp;", "&");
-    assert!(page.contains("/allocation/items?period=2026-Q4&project=PAY&objective=emea"), "{page}");
+    assert!(
+        page.contains("/allocation/items?period=2026-Q4&project=PAY&objective=emea"),
+        "{page}"
+    );
     assert!(page.contains("/api/v1/allocation?period=2026-Q4&by=project&format=csv"));
     let (status, items) = served
         .page("/allocation/items?period=2026-Q4&project=PAY&objective=web")
@@ -503,11 +719,17 @@ async fn allocation_api_and_dashboard_agree_with_the_command(db: Db) {
     let (_, unaligned) = served
         .page("/allocation/items?period=2026-Q4&project=WEB&column=unaligned")
         .await;
-    assert!(unaligned.contains("WEB-3") && !unaligned.contains("WEB-1"), "{unaligned}");
+    assert!(
+        unaligned.contains("WEB-3") && !unaligned.contains("WEB-1"),
+        "{unaligned}"
+    );
     let (_, exempt) = served
         .page("/allocation/items?period=2026-Q4&project=WEB&column=exempt")
         .await;
-    assert!(exempt.contains("WEB-5") && exempt.contains("WEB-6"), "{exempt}");
+    assert!(
+        exempt.contains("WEB-5") && exempt.contains("WEB-6"),
+        "{exempt}"
+    );
     served.stop().await;
 }
 both_backends!(allocation_api_and_dashboard_agree_with_the_command);

@@ -126,7 +126,12 @@ fn enc(s: &str) -> String {
 }
 
 /// `/allocation/items?period=…&project=…&objective=…` (or `column=exempt|unaligned`, `week=`).
-fn items_href(period: &str, project: Option<&str>, column: Option<&Column>, week: Option<&str>) -> String {
+fn items_href(
+    period: &str,
+    project: Option<&str>,
+    column: Option<&Column>,
+    week: Option<&str>,
+) -> String {
     let mut q = vec![format!("period={}", enc(period))];
     if let Some(p) = project {
         q.push(format!("project={}", enc(p)));
@@ -147,7 +152,10 @@ fn pattern_for(i: usize, kind: &str) -> (String, (&'static str, &'static str)) {
     match kind {
         "exempt" => ("alloc-exempt".into(), EXEMPT),
         "unaligned" => ("alloc-unaligned".into(), UNALIGNED),
-        _ => (format!("alloc-p{}", i % PALETTE.len()), PALETTE[i % PALETTE.len()]),
+        _ => (
+            format!("alloc-p{}", i % PALETTE.len()),
+            PALETTE[i % PALETTE.len()],
+        ),
     }
 }
 
@@ -181,7 +189,12 @@ fn matrix(doc: &AllocationDoc) -> Matrix {
                         .collect()
                 })
                 .unwrap_or_default();
-            columns.push(("Exempt".into(), pattern_for(0, "exempt").0, None, Some(Column::Exempt)));
+            columns.push((
+                "Exempt".into(),
+                pattern_for(0, "exempt").0,
+                None,
+                Some(Column::Exempt),
+            ));
             columns.push((
                 "Unaligned".into(),
                 pattern_for(0, "unaligned").0,
@@ -191,7 +204,16 @@ fn matrix(doc: &AllocationDoc) -> Matrix {
             Matrix {
                 rows: rows
                     .iter()
-                    .map(|r| (r.project.clone(), r.project.clone(), Some(r.project.clone()), None, r.items, r.effort))
+                    .map(|r| {
+                        (
+                            r.project.clone(),
+                            r.project.clone(),
+                            Some(r.project.clone()),
+                            None,
+                            r.items,
+                            r.effort,
+                        )
+                    })
                     .collect(),
                 columns,
                 values: rows
@@ -213,7 +235,14 @@ fn matrix(doc: &AllocationDoc) -> Matrix {
                     r.projects
                         .iter()
                         .enumerate()
-                        .map(|(i, p)| (p.project.clone(), pattern_for(i, "project").0, Some(p.project.clone()), None))
+                        .map(|(i, p)| {
+                            (
+                                p.project.clone(),
+                                pattern_for(i, "project").0,
+                                Some(p.project.clone()),
+                                None,
+                            )
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
@@ -226,7 +255,14 @@ fn matrix(doc: &AllocationDoc) -> Matrix {
                             "unaligned" => Column::Unaligned,
                             _ => Column::Objective(r.objective.clone()),
                         };
-                        (r.objective.clone(), r.title.clone(), None, Some(column), r.items, r.effort)
+                        (
+                            r.objective.clone(),
+                            r.title.clone(),
+                            None,
+                            Some(column),
+                            r.items,
+                            r.effort,
+                        )
                     })
                     .collect(),
                 columns,
@@ -283,10 +319,24 @@ fn trend(doc: &AllocationDoc, period: &str) -> Option<Trend> {
         .objectives
         .iter()
         .enumerate()
-        .map(|(i, o)| (o.id.clone(), pattern_for(i, "objective").0, Column::Objective(o.id.clone())))
+        .map(|(i, o)| {
+            (
+                o.id.clone(),
+                pattern_for(i, "objective").0,
+                Column::Objective(o.id.clone()),
+            )
+        })
         .chain([
-            ("exempt".to_string(), pattern_for(0, "exempt").0, Column::Exempt),
-            ("unaligned".to_string(), pattern_for(0, "unaligned").0, Column::Unaligned),
+            (
+                "exempt".to_string(),
+                pattern_for(0, "exempt").0,
+                Column::Exempt,
+            ),
+            (
+                "unaligned".to_string(),
+                pattern_for(0, "unaligned").0,
+                Column::Unaligned,
+            ),
         ])
         .collect();
     let mut segs = Vec::new();
@@ -401,7 +451,11 @@ pub async fn allocation_page(State(s): Shared, Query(f): Query<AllocationForm>) 
         Err(e) => return report_error(e, "allocation"),
     };
     page.by_objective = by == By::Objective;
-    page.row_head = if page.by_objective { "Objective" } else { "Project" };
+    page.row_head = if page.by_objective {
+        "Objective"
+    } else {
+        "Project"
+    };
     let engine = s.engine();
     let classified = match a::classify(engine.store(), engine.settings(), requested, now).await {
         Ok(c) => c,
@@ -442,16 +496,22 @@ pub async fn allocation_page(State(s): Shared, Query(f): Query<AllocationForm>) 
                 .columns
                 .iter()
                 .zip(values)
-                .map(|((col_name, _, col_project, col_column), (effort, share))| {
-                    let p = project.as_deref().or(col_project.as_deref());
-                    let c = column.as_ref().or(col_column.as_ref());
-                    CellView {
-                        effort: view::number(*effort),
-                        share: view::percent(*share),
-                        href: items_href(&shown, p, c, None),
-                        label: format!("{row_name}, {col_name}: {} ({})", view::number(*effort), view::percent(*share)),
-                    }
-                })
+                .map(
+                    |((col_name, _, col_project, col_column), (effort, share))| {
+                        let p = project.as_deref().or(col_project.as_deref());
+                        let c = column.as_ref().or(col_column.as_ref());
+                        CellView {
+                            effort: view::number(*effort),
+                            share: view::percent(*share),
+                            href: items_href(&shown, p, c, None),
+                            label: format!(
+                                "{row_name}, {col_name}: {} ({})",
+                                view::number(*effort),
+                                view::percent(*share)
+                            ),
+                        }
+                    },
+                )
                 .collect();
             let mut x = 0.0;
             let mut bar = Vec::new();
@@ -469,7 +529,11 @@ pub async fn allocation_page(State(s): Shared, Query(f): Query<AllocationForm>) 
                     x: fmt(x),
                     width: fmt(w),
                     pattern: pattern.clone(),
-                    title: format!("{col_name}: {} ({})", view::number(*effort), view::percent(*share)),
+                    title: format!(
+                        "{col_name}: {} ({})",
+                        view::number(*effort),
+                        view::percent(*share)
+                    ),
                     text: fits.then_some(text),
                     text_x: fmt(x + 4.0),
                 });
@@ -527,7 +591,11 @@ pub async fn allocation_items_page(State(s): Shared, Query(f): Query<AllocationF
     let now = clock::now();
     let period = f.period.clone().unwrap_or_default().trim().to_string();
     let requested = (!period.is_empty()).then_some(period.as_str());
-    let project = f.project.as_deref().map(str::trim).filter(|p| !p.is_empty());
+    let project = f
+        .project
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty());
     let column = Column::parse(f.column.as_deref(), f.objective.as_deref());
     let mut page = ItemsPage {
         chrome: Chrome::new("allocation", now, None),
