@@ -650,12 +650,12 @@ async fn bench(a: &Args, sim: &JiraSim, database: &str, now: DateTime<Utc>) -> R
     for args in [
         vec!["status", "--json"],
         vec!["explain", "pay.roadmap", "--json"],
-        vec!["moves", "project=PAY", "--json"],
-        vec!["moves", "label=perf", "--json"],
         vec!["unaligned", "--json"],
         vec!["allocation", "--json"],
         vec!["allocation", "--weeks", "--json"],
         vec!["allocation", "--by", "objective", "--json"],
+        vec!["moves", "project=PAY", "--json"],
+        vec!["moves", "label=perf", "--json"],
     ] {
         let m = okrsync(&all.config, &args)?;
         let doc: serde_json::Value = serde_json::from_str(&m.stdout)

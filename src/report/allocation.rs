@@ -288,9 +288,10 @@ pub async fn classify(
         .flat_map(|(i, o)| o.key_results.iter().map(move |k| (k.id.as_str(), i)))
         .collect();
     let mut moved: HashMap<(String, String), Vec<usize>> = HashMap::new();
-    for (source, ext_id, kr) in store.started_item_krs().await? {
+    // Keyed by `(source, key)`: children name their parent by key.
+    for (source, key, kr) in store.started_item_krs().await? {
         if let Some(&o) = objective_of.get(kr.as_str()) {
-            let list = moved.entry((source, ext_id)).or_default();
+            let list = moved.entry((source, key)).or_default();
             // Several KRs of one objective count once for it.
             if !list.contains(&o) {
                 list.push(o);
@@ -320,7 +321,7 @@ pub async fn classify(
             continue;
         }
         let mut objs = moved
-            .remove(&(item.source.clone(), item.ext_id.clone()))
+            .remove(&(item.source.clone(), item.key.clone()))
             .unwrap_or_default();
         objs.sort_unstable();
         // The unaligned report's classification, so the two always agree.
@@ -647,15 +648,9 @@ pub async fn cell_items(
                 Some(Column::Objective(id)) => {
                     i.objectives.iter().any(|&o| c.objectives[o].0 == *id)
                 }
-                Some(col) => {
-                    i.effort_in(col, &c.objectives) > 0.0 || {
-                        // An exempt or unaligned item of effort 0 still belongs to its column.
-                        match col {
-                            Column::Exempt => i.exempt,
-                            _ => i.objectives.is_empty() && !i.exempt,
-                        }
-                    }
-                }
+                // An exempt or unaligned item of effort 0 still belongs to its column.
+                Some(Column::Exempt) => i.exempt,
+                Some(Column::Unaligned) => i.objectives.is_empty() && !i.exempt,
                 None => true,
             };
             inside.then(|| CellItem {

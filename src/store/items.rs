@@ -592,23 +592,28 @@ impl Store {
         Ok(out)
     }
 
-    /// The KRs each started (in progress or done) item moves, as `(source, ext_id, kr_id)`,
-    /// each pair once: its own matches and, for an epic or parent, its children's (it is
-    /// aligned through them, as in [`Store::select_items`]). One set statement, so the
-    /// allocation report reads 100k items' matches without a probe per item.
+    /// The KRs started (in progress or done) items move, as `(source, key, kr_id)`: each
+    /// item's own matches, and for an epic or parent its children's, listed under the
+    /// parent's key (it is aligned through them, as in [`Store::select_items`]); a pair may
+    /// come twice. Two set statements keyed by the child's primary key: joining the items to
+    /// the `links` CTE by `up = key` has no index to use and scans the links per item.
     pub async fn started_item_krs(&self) -> Result<Vec<(String, String, String)>> {
-        let sql = format!(
-            "WITH {CHILD_LINKS} \
-             SELECT i.source, i.ext_id, m.kr_id FROM items i \
+        let mut out: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT i.source, i.key, m.kr_id FROM items i \
              JOIN matches m ON m.source = i.source AND m.ext_id = i.ext_id \
-             WHERE i.category <> 'todo' \
-             UNION \
-             SELECT i.source, i.ext_id, m.kr_id FROM items i \
-             JOIN links l ON l.source = i.source AND l.up = i.key \
-             JOIN matches m ON m.source = l.source AND m.ext_id = l.ext_id \
-             WHERE i.category <> 'todo'"
-        );
-        Ok(sqlx::query_as(&sql).fetch_all(&self.pool).await?)
+             WHERE i.category <> 'todo'",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let through_children: Vec<(String, String, String)> = sqlx::query_as(&format!(
+            "WITH {CHILD_LINKS} \
+             SELECT DISTINCT l.source, l.up, m.kr_id FROM links l \
+             JOIN matches m ON m.source = l.source AND m.ext_id = l.ext_id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        out.extend(through_children);
+        Ok(out)
     }
 
     /// Selectors worth suggesting in a search box: `repo=` for GitHub projects, `project=`
