@@ -194,16 +194,13 @@ impl AllocItem {
     /// What this item puts into `column`.
     pub fn effort_in(&self, column: &Column, objectives: &[(String, String)]) -> f64 {
         match column {
-            Column::Objective(id) => {
+            Column::Objective(id)
                 if self
                     .objectives
                     .iter()
-                    .any(|&i| objectives.get(i).is_some_and(|(o, _)| o == id))
-                {
-                    self.effort / self.objectives.len() as f64
-                } else {
-                    0.0
-                }
+                    .any(|&i| objectives.get(i).is_some_and(|(o, _)| o == id)) =>
+            {
+                self.effort / self.objectives.len() as f64
             }
             Column::Exempt if self.exempt => self.effort,
             Column::Unaligned if self.objectives.is_empty() && !self.exempt => self.effort,

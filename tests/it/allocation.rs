@@ -3,7 +3,7 @@
 //! cells agree with it.
 
 use chrono::{TimeZone, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::both_backends;
 use crate::helpers::{issue, json as doc, Db, Served, SourceOpts, TestEnv};

@@ -159,10 +159,12 @@ fn pattern_for(i: usize, kind: &str) -> (String, (&'static str, &'static str)) {
     }
 }
 
+/// A row of the matrix: `(name, title, project filter, column filter, items, effort)`.
+type MatrixRow = (String, String, Option<String>, Option<Column>, usize, f64);
+
 /// The document as a matrix: row names, column names with their link targets, values.
 struct Matrix {
-    /// `(name, title, project filter, column filter, items, effort)`.
-    rows: Vec<(String, String, Option<String>, Option<Column>, usize, f64)>,
+    rows: Vec<MatrixRow>,
     /// `(name, pattern id, project filter, column filter)`.
     columns: Vec<(String, String, Option<String>, Option<Column>)>,
     /// `(effort, share)` per row and column.
