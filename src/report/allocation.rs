@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 
 use super::{natural_key, report_periods, ReportError};
 use crate::model::{Category, Period};
+use crate::progress;
 use crate::settings::Settings;
 use crate::store::Store;
 
@@ -248,18 +249,28 @@ fn median(values: &mut [f64]) -> f64 {
     }
 }
 
-// The week an item's effort counts in (README, "Allocation"): the week it reached done (its
-// resolution date, else its last update, as for "done in the period"); for work still in
-// progress the current week, kept inside the period for a past or future one.
+/// The week an item's effort counts in (README, "Allocation"): the week it reached done
+/// (its resolution date, else its last update, as for "done in the period"); for work
+/// still in progress the current week, kept inside the period for a past or future one.
+fn week_of(
+    item: &crate::model::Item,
+    first: NaiveDate,
+    last: NaiveDate,
+    now: DateTime<Utc>,
+) -> NaiveDate {
+    let day = match item.category {
+        Category::Done => item.resolved.unwrap_or(item.updated).date_naive(),
+        _ => now.date_naive(),
+    };
+    monday(day.clamp(first, last))
+}
 
-/// Selects, classifies and weighs the period's work; `with_text` also reads titles and URLs
-/// (for listing items, not for the table).
+/// Selects, classifies and weighs the period's work.
 pub async fn classify(
     store: &Store,
     settings: &Settings,
     period: Option<&str>,
     now: DateTime<Utc>,
-    with_text: bool,
 ) -> Result<Classified, ReportError> {
     let periods: Vec<Period> = report_periods(settings, period, now)?;
     let objectives: Vec<(String, String)> = settings
@@ -273,6 +284,17 @@ pub async fn classify(
         .enumerate()
         .flat_map(|(i, o)| o.key_results.iter().map(move |k| (k.id.as_str(), i)))
         .collect();
+    let mut moved: HashMap<(String, String), Vec<usize>> = HashMap::new();
+    // Keyed by `(source, key)`: children name their parent by key.
+    for (source, key, kr) in store.started_item_krs().await? {
+        if let Some(&o) = objective_of.get(kr.as_str()) {
+            let list = moved.entry((source, key)).or_default();
+            // Several KRs of one objective count once for it.
+            if !list.contains(&o) {
+                list.push(o);
+            }
+        }
+    }
     let (Some(first), Some(last)) = (
         periods.iter().map(|p| p.start).min(),
         periods.iter().map(|p| p.end).max(),
@@ -285,43 +307,31 @@ pub async fn classify(
         });
     };
     let mut items = Vec::new();
-    for row in store.started_with_krs(with_text).await? {
-        let in_scope = match row.category {
+    for row in store.started_items().await? {
+        let item = &row.item;
+        let in_scope = match item.category {
             Category::InProgress => true,
-            // `progress::done_in_period`: resolved inside, or updated when never resolved.
-            Category::Done => periods
-                .iter()
-                .any(|p| p.contains(row.resolved.unwrap_or(row.updated))),
+            Category::Done => periods.iter().any(|p| progress::done_in_period(p, item)),
             Category::Todo => false,
         };
         if !in_scope {
             continue;
         }
-        // Several KRs of one objective count once for it.
-        let mut objs: Vec<usize> = Vec::new();
-        for kr in &row.krs {
-            if let Some(&o) = objective_of.get(kr.as_str()) {
-                if !objs.contains(&o) {
-                    objs.push(o);
-                }
-            }
-        }
+        let mut objs = moved
+            .remove(&(item.source.clone(), item.key.clone()))
+            .unwrap_or_default();
         objs.sort_unstable();
         // The unaligned report's classification, so the two always agree.
-        let exempt = objs.is_empty() && !row.unaligned;
-        let day = match row.category {
-            Category::Done => row.resolved.unwrap_or(row.updated).date_naive(),
-            _ => now.date_naive(),
-        };
+        let exempt = objs.is_empty() && !row.is_unaligned();
         items.push(AllocItem {
-            week: monday(day.clamp(first, last)),
-            source: row.source,
-            key: row.key,
-            title: row.title,
-            url: row.url,
-            project: row.project,
-            category: row.category,
-            estimate: row.estimate,
+            week: week_of(item, first, last, now),
+            source: row.item.source,
+            key: row.item.key,
+            title: row.item.title,
+            url: row.item.url,
+            project: row.item.project,
+            category: row.item.category,
+            estimate: row.item.estimate,
             effort: 0.0,
             objectives: objs,
             exempt,
@@ -432,7 +442,7 @@ pub async fn allocation(
     weeks: bool,
     now: DateTime<Utc>,
 ) -> Result<AllocationDoc, ReportError> {
-    let c = classify(store, settings, period, now, false).await?;
+    let c = classify(store, settings, period, now).await?;
     Ok(build(&c, by, weeks))
 }
 
@@ -620,7 +630,7 @@ pub async fn cell_items(
     week: Option<NaiveDate>,
     now: DateTime<Utc>,
 ) -> Result<CellItems, ReportError> {
-    let c = classify(store, settings, period, now, true).await?;
+    let c = classify(store, settings, period, now).await?;
     let mut items: Vec<CellItem> = c
         .items
         .iter()

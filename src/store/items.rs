@@ -48,37 +48,11 @@ impl Children {
 impl ItemRow {
     /// Moves no KR and is not exempt, by its own rules or through its children.
     pub fn is_unaligned(&self) -> bool {
-        is_unaligned(
-            self.match_count > 0,
-            self.exempt_rule.is_some(),
-            &self.children,
-        )
+        self.match_count == 0
+            && self.exempt_rule.is_none()
+            && !self.children.align()
+            && !self.children.exempt()
     }
-}
-
-/// SPEC.md, "Unaligned work": an item that moves no KR (`moves`) and is not exempt, by its
-/// own rules (`exempt`) or through its children. The one definition the unaligned report
-/// and the allocation share.
-pub fn is_unaligned(moves: bool, exempt: bool, children: &Children) -> bool {
-    !moves && !exempt && !children.align() && !children.exempt()
-}
-
-/// A started item as the allocation report reads it: the KRs it moves (its own, then its
-/// children's), whether it is unaligned, and its text only when asked for.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StartedItem {
-    pub source: String,
-    pub key: String,
-    pub project: String,
-    pub category: Category,
-    pub estimate: Option<f64>,
-    pub updated: chrono::DateTime<chrono::Utc>,
-    pub resolved: Option<chrono::DateTime<chrono::Utc>>,
-    /// Its own KRs and those its children move, each once.
-    pub krs: Vec<String>,
-    pub unaligned: bool,
-    pub title: String,
-    pub url: String,
 }
 
 /// What `moves` selects items by (SPEC.md: `project=`, `repo=`, `epic=`, `label=`, `item=`).
@@ -618,132 +592,27 @@ impl Store {
         Ok(out)
     }
 
-    /// Every started (in progress or done) item with the KRs it moves and whether it is
-    /// unaligned, classified as [`Store::started_items`] does (children as in
-    /// `CHILD_LINKS`). Two plain scans joined to `matches` by primary key, aggregated here:
-    /// the grouped `links` CTE costs more than both together at 100k items.
-    pub async fn started_with_krs(&self, with_text: bool) -> Result<Vec<StartedItem>> {
-        // Children: each linked item once, with its parents' keys, exemption and KRs.
-        struct Child {
-            ups: Vec<String>,
-            exempt: bool,
-            krs: Vec<String>,
-        }
-        let mut children: HashMap<(String, String), Child> = HashMap::new();
-        let mut rows = sqlx::query(
-            "SELECT c.source, c.ext_id, c.key, c.epic, c.parent, \
-             CASE WHEN c.exempt_rule IS NULL THEN 0 ELSE 1 END AS exempt, m.kr_id \
-             FROM items c LEFT JOIN matches m ON m.source = c.source AND m.ext_id = c.ext_id \
-             WHERE c.abandoned = 0 AND ((c.epic IS NOT NULL AND c.epic <> '') \
-                OR (c.parent IS NOT NULL AND c.parent <> ''))",
+    /// The KRs started (in progress or done) items move, as `(source, key, kr_id)`: each
+    /// item's own matches, and for an epic or parent its children's, listed under the
+    /// parent's key (it is aligned through them, as in [`Store::select_items`]); a pair may
+    /// come twice. Two set statements keyed by the child's primary key: joining the items to
+    /// the `links` CTE by `up = key` has no index to use and scans the links per item.
+    pub async fn started_item_krs(&self) -> Result<Vec<(String, String, String)>> {
+        let mut out: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT i.source, i.key, m.kr_id FROM items i \
+             JOIN matches m ON m.source = i.source AND m.ext_id = i.ext_id \
+             WHERE i.category <> 'todo'",
         )
-        .fetch(&self.pool);
-        while let Some(row) = rows.try_next().await? {
-            let source: String = get(&row, "source")?;
-            let ext_id: String = get(&row, "ext_id")?;
-            let kr: Option<String> = get(&row, "kr_id")?;
-            match children.entry((source, ext_id)) {
-                std::collections::hash_map::Entry::Occupied(mut e) => {
-                    e.get_mut().krs.extend(kr);
-                }
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    let key: String = get(&row, "key")?;
-                    let epic: Option<String> = get(&row, "epic")?;
-                    let parent: Option<String> = get(&row, "parent")?;
-                    let mut ups = Vec::new();
-                    let epic = epic.filter(|e| !e.is_empty());
-                    if let Some(e) = epic.as_ref().filter(|e| **e != key) {
-                        ups.push(e.clone());
-                    }
-                    if let Some(p) =
-                        parent.filter(|p| !p.is_empty() && *p != key && epic.as_ref() != Some(p))
-                    {
-                        ups.push(p);
-                    }
-                    v.insert(Child {
-                        ups,
-                        exempt: get::<i64>(&row, "exempt")? != 0,
-                        krs: kr.into_iter().collect(),
-                    });
-                }
-            }
-        }
-        drop(rows);
-        let mut by_parent: HashMap<(String, String), (Children, Vec<String>)> = HashMap::new();
-        for ((source, _), child) in children {
-            for up in child.ups {
-                let entry = by_parent.entry((source.clone(), up)).or_default();
-                entry.0.count += 1;
-                entry.0.exempt += i64::from(child.exempt);
-                if !child.krs.is_empty() {
-                    entry.0.moving += 1;
-                }
-                for kr in &child.krs {
-                    if !entry.1.contains(kr) {
-                        entry.1.push(kr.clone());
-                    }
-                }
-            }
-        }
-        let text = if with_text { ", i.title, i.url" } else { "" };
-        let sql = format!(
-            "SELECT i.source, i.ext_id, i.key, i.project, i.category, i.estimate, i.updated_ms, \
-             i.resolved_ms, CASE WHEN i.exempt_rule IS NULL THEN 0 ELSE 1 END AS exempt, \
-             m.kr_id{text} FROM items i \
-             LEFT JOIN matches m ON m.source = i.source AND m.ext_id = i.ext_id \
-             WHERE i.category <> 'todo'"
-        );
-        let mut out: Vec<StartedItem> = Vec::new();
-        let mut exempt: Vec<bool> = Vec::new();
-        let mut index: HashMap<(String, String), usize> = HashMap::new();
-        let mut rows = sqlx::query(&sql).fetch(&self.pool);
-        while let Some(row) = rows.try_next().await? {
-            let source: String = get(&row, "source")?;
-            let ext_id: String = get(&row, "ext_id")?;
-            let kr: Option<String> = get(&row, "kr_id")?;
-            let at = match index.entry((source, ext_id)) {
-                std::collections::hash_map::Entry::Occupied(e) => *e.get(),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    let item = bare_item(&row)?;
-                    out.push(StartedItem {
-                        source: v.key().0.clone(),
-                        key: get(&row, "key")?,
-                        project: get(&row, "project")?,
-                        category: item.category,
-                        estimate: item.estimate,
-                        updated: item.updated,
-                        resolved: item.resolved,
-                        krs: Vec::new(),
-                        unaligned: false,
-                        title: if with_text {
-                            get(&row, "title")?
-                        } else {
-                            String::new()
-                        },
-                        url: if with_text {
-                            get(&row, "url")?
-                        } else {
-                            String::new()
-                        },
-                    });
-                    exempt.push(get::<i64>(&row, "exempt")? != 0);
-                    *v.insert(out.len() - 1)
-                }
-            };
-            out[at].krs.extend(kr);
-        }
-        for (item, exempt) in out.iter_mut().zip(exempt) {
-            let own = !item.krs.is_empty();
-            let (kids, kid_krs) = by_parent
-                .remove(&(item.source.clone(), item.key.clone()))
-                .unwrap_or_default();
-            item.unaligned = is_unaligned(own, exempt, &kids);
-            for kr in kid_krs {
-                if !item.krs.contains(&kr) {
-                    item.krs.push(kr);
-                }
-            }
-        }
+        .fetch_all(&self.pool)
+        .await?;
+        let through_children: Vec<(String, String, String)> = sqlx::query_as(&format!(
+            "WITH {CHILD_LINKS} \
+             SELECT DISTINCT l.source, l.up, m.kr_id FROM links l \
+             JOIN matches m ON m.source = l.source AND m.ext_id = l.ext_id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        out.extend(through_children);
         Ok(out)
     }
 

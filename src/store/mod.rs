@@ -12,7 +12,7 @@ mod okrs;
 mod runs;
 mod validators;
 
-pub use items::{content_hash, ItemRow, Selector, SelectorKind, StartedItem};
+pub use items::{content_hash, ItemRow, Selector, SelectorKind};
 pub use leases::Lease;
 pub use ledger::SnapshotRecord;
 pub use lint::{RuleUse, SharedItems};
