@@ -11,8 +11,8 @@
 //! 2. a sync with nothing changed upstream: one request, nothing written;
 //! 3. a sync after 1% of the issues changed: time and key results recomputed;
 //! 4. a full reconcile pass with nothing changed;
-//! 5. the reports (`status`, `explain`, `moves`, `unaligned` as commands, and the API and
-//!    dashboard pages of `okrsync run`, median of several requests).
+//! 5. the reports (`status`, `explain`, `moves`, `unaligned`, `allocation` as commands, and
+//!    the API and dashboard pages of `okrsync run`, median of several requests).
 //!
 //!    cargo bench --bench sync                        # 100,000 items on SQLite
 //!    cargo bench --bench sync -- --items 20000
@@ -561,11 +561,14 @@ async fn http_reports(setup: &Setup, smoke: bool) -> Result<()> {
             "/api/v1/key-results/pay.roadmap",
             "/api/v1/moves?selector=project=PAY",
             "/api/v1/unaligned",
+            "/api/v1/allocation",
+            "/api/v1/allocation?weeks=1&format=csv",
             "/metrics",
             "/",
             "/kr/pay.roadmap",
             "/moves?q=project%3DPAY",
             "/unaligned",
+            "/allocation",
         ] {
             let (took, size) = median_get(&http, &format!("{base}{path}"), times).await?;
             println!(
@@ -726,9 +729,12 @@ async fn bench(a: &Args, sim: &JiraSim, database: &str, now: DateTime<Utc>) -> R
     for args in [
         vec!["status", "--json"],
         vec!["explain", "pay.roadmap", "--json"],
+        vec!["unaligned", "--json"],
+        vec!["allocation", "--json"],
+        vec!["allocation", "--weeks", "--json"],
+        vec!["allocation", "--by", "objective", "--json"],
         vec!["moves", "project=PAY", "--json"],
         vec!["moves", "label=perf", "--json"],
-        vec!["unaligned", "--json"],
     ] {
         let m = okrsync(&all.config, &args)?;
         let doc: serde_json::Value = serde_json::from_str(&m.stdout)
@@ -737,6 +743,15 @@ async fn bench(a: &Args, sim: &JiraSim, database: &str, now: DateTime<Utc>) -> R
         let covers = match args[0] {
             "status" => doc["objectives"].as_array().map_or(0, Vec::len),
             "moves" => doc["items"].as_u64().unwrap_or(0) as usize,
+            // The items the allocation weighs (each item once, in its project's row).
+            "allocation" if args.contains(&"objective") => {
+                doc["rows"].as_array().map_or(0, Vec::len)
+            }
+            "allocation" => doc["rows"].as_array().map_or(0, |rows| {
+                rows.iter()
+                    .map(|r| r["items"].as_u64().unwrap_or(0) as usize)
+                    .sum()
+            }),
             _ => doc["items"].as_array().map_or(0, Vec::len),
         };
         println!(

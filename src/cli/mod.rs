@@ -84,6 +84,23 @@ pub enum Command {
         #[arg(long)]
         period: Option<String>,
     },
+    /// Where the effort of the period goes: per project over the objectives, exempt and unaligned
+    Allocation {
+        /// Another period than the current one, e.g. 2026-Q3
+        #[arg(long)]
+        period: Option<String>,
+        /// Rows per project (default), or per objective with the projects as columns
+        #[arg(long, value_name = "project|objective", default_value = "project")]
+        by: String,
+        /// Add the weekly series (effort in the week an item reached done, or this week)
+        #[arg(long)]
+        weeks: bool,
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// The same table as CSV, for a spreadsheet
+        #[arg(long)]
+        csv: bool,
+    },
     /// Record a value for a manual key result
     Checkin {
         kr: String,
@@ -350,6 +367,30 @@ async fn dispatch(command: Command, settings: Arc<Settings>) -> anyhow::Result<E
             let doc = report::unaligned(engine.store(), &settings, period.as_deref(), clock::now())
                 .await?;
             emit(&doc, json, report::render_unaligned)
+        }
+        Command::Allocation {
+            period,
+            by,
+            weeks,
+            json,
+            csv,
+        } => {
+            let by = report::allocation::By::parse(&by)?;
+            let engine = open_for_reads(settings.clone()).await?;
+            let doc = report::allocation::allocation(
+                engine.store(),
+                &settings,
+                period.as_deref(),
+                by,
+                weeks,
+                clock::now(),
+            )
+            .await?;
+            if csv {
+                print!("{}", report::allocation::render_csv(&doc));
+                return Ok(ExitCode::SUCCESS);
+            }
+            emit(&doc, json, report::allocation::render_allocation)
         }
         Command::Checkin { kr, value, note } => {
             let engine = open_for_reads(settings).await?;

@@ -1,7 +1,8 @@
-//! The documents users and their scripts read: `status`, `explain`, `moves`, `unaligned`
-//! (SPEC.md), built from the store without recomputing progress. The CLI prints them as JSON
+//! The documents users and their scripts read: `status`, `explain`, `moves`, `unaligned`,
+//! `allocation` (SPEC.md), built from the store without recomputing progress. The CLI prints them as JSON
 //! or tables; the HTTP API serves the same JSON.
 
+pub mod allocation;
 mod ledger;
 pub mod lint;
 mod rules_diff;

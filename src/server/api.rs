@@ -49,13 +49,31 @@ pub struct PeriodQuery {
     pub period: Option<String>,
 }
 
+#[derive(Deserialize, IntoParams)]
+pub struct AllocationQuery {
+    /// A period like `2026-Q4`; default: the periods of the objectives active now.
+    pub period: Option<String>,
+    /// `project` (default): a row per project; `objective`: a row per objective, with
+    /// `exempt` and `unaligned` rows, and the projects as columns.
+    pub by: Option<String>,
+    /// `true` (or `1`) adds the weekly series to every row.
+    pub weeks: Option<String>,
+    /// `json` (default) or `csv` (the CLI's `--csv`).
+    pub format: Option<String>,
+}
+
+/// A query flag: present and not `0`, `false` or empty.
+fn flag(v: Option<&str>) -> bool {
+    v.is_some_and(|v| !matches!(v.trim(), "" | "0" | "false"))
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "okrsync",
         description = "OKR progress synced from Jira, GitHub and spreadsheets, with the evidence behind every number. Bodies mirror the CLI's --json documents."
     ),
-    paths(objectives, key_result, history, moves, unaligned, sources, lint, checkin, sync_now),
+    paths(objectives, key_result, history, moves, unaligned, allocation, sources, lint, checkin, sync_now),
     components(schemas(ErrorBody, CheckinBody, SyncResponse)),
     modifiers(&BearerScheme),
     tags((name = "reports", description = "Progress, evidence and alignment, read from the store"),
@@ -210,6 +228,57 @@ pub async fn unaligned(
         clock::now(),
     )
     .await?;
+    Ok(json_with_etag(&headers, &doc))
+}
+
+/// Where the period's effort goes: per project over the objectives its items move, exempt
+/// and unaligned (`okrsync allocation --json`, or `--csv` with `format=csv`).
+#[utoipa::path(get, path = "/api/v1/allocation", tag = "reports", params(AllocationQuery),
+    responses((status = 200, body = report::allocation::AllocationDoc,
+            description = "The allocation document (text/csv with format=csv)"),
+        (status = 304, description = "Not modified"),
+        (status = 400, body = ErrorBody, description = "Malformed period, by or format")))]
+pub async fn allocation(
+    State(s): Shared,
+    Query(q): Query<AllocationQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ReportError> {
+    use report::allocation as a;
+    let by = a::By::parse(q.by.as_deref().unwrap_or(""))?;
+    let csv = match q.format.as_deref().map(str::trim) {
+        None | Some("") | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ReportError::BadRequest(format!(
+                "unknown format \"{other}\": expected json or csv"
+            )))
+        }
+    };
+    let period = q.period.as_deref().filter(|p| !p.trim().is_empty());
+    let doc = a::allocation(
+        s.engine().store(),
+        s.engine().settings(),
+        period,
+        by,
+        flag(q.weeks.as_deref()),
+        clock::now(),
+    )
+    .await?;
+    if csv {
+        let name = format!(
+            "attachment; filename=\"allocation-{}.csv\"",
+            doc.period.replace([',', ' ', '"'], "")
+        );
+        let mut resp = (
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            a::render_csv(&doc),
+        )
+            .into_response();
+        if let Ok(v) = HeaderValue::from_str(&name) {
+            resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+        }
+        return Ok(resp);
+    }
     Ok(json_with_etag(&headers, &doc))
 }
 

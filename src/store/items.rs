@@ -602,6 +602,30 @@ impl Store {
         Ok(out)
     }
 
+    /// The KRs started (in progress or done) items move, as `(source, key, kr_id)`: each
+    /// item's own matches, and for an epic or parent its children's, listed under the
+    /// parent's key (it is aligned through them, as in [`Store::select_items`]); a pair may
+    /// come twice. Two set statements keyed by the child's primary key: joining the items to
+    /// the `links` CTE by `up = key` has no index to use and scans the links per item.
+    pub async fn started_item_krs(&self) -> Result<Vec<(String, String, String)>> {
+        let mut out: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT i.source, i.key, m.kr_id FROM items i \
+             JOIN matches m ON m.source = i.source AND m.ext_id = i.ext_id \
+             WHERE i.category <> 'todo'",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let through_children: Vec<(String, String, String)> = sqlx::query_as(&format!(
+            "WITH {CHILD_LINKS} \
+             SELECT DISTINCT l.source, l.up, m.kr_id FROM links l \
+             JOIN matches m ON m.source = l.source AND m.ext_id = l.ext_id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        out.extend(through_children);
+        Ok(out)
+    }
+
     /// Selectors worth suggesting in a search box: `repo=` for GitHub projects, `project=`
     /// for the others, and `epic=` for every epic; at most `limit` of each.
     pub async fn selector_suggestions(&self, limit: i64) -> Result<Vec<String>> {

@@ -1,7 +1,8 @@
 //! The dashboard in a real browser: headless Chromium driven over WebDriver (chromedriver)
 //! with fantoccini. Loads the overview, opens a KR, searches "moves", reads the unaligned
-//! page, checks that a `<script>` title is only text, and saves screenshots under
-//! `target/tmp/browser/` (the overview of `okrsync demo` is the README's screenshot).
+//! page, follows an allocation cell to its items, checks that a `<script>` title is only
+//! text, and saves screenshots under `target/tmp/browser/` (the overview of `okrsync demo`
+//! is the README's screenshot).
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them). Without them
 //! the test says it was skipped, unless `OKRSYNC_REQUIRE_BROWSER=1`, which CI sets.
@@ -325,6 +326,41 @@ async fn dashboard_in_chromium() {
     audit(&c, "unaligned").await;
     screenshot(&c, "unaligned.png").await;
 
+    // Allocation: PAY's effort goes to the pay objective, WEB-7's is unaligned; a cell
+    // leads to the items behind its number.
+    c.find(Locator::LinkText("Allocation"))
+        .await
+        .expect("nav")
+        .click()
+        .await
+        .expect("click");
+    assert_eq!(text_of(&c, "h1").await, "Where the effort goes");
+    let table = text_of(&c, "table.allocation tbody").await;
+    assert!(table.contains("PAY") && table.contains("WEB"), "{table}");
+    c.find(Locator::Css("svg.alloc-bar"))
+        .await
+        .expect("a stacked bar per project");
+    c.find(Locator::Css("figure.chart svg rect.trend-seg"))
+        .await
+        .expect("the weekly chart");
+    audit(&c, "allocation").await;
+    screenshot(&c, "allocation.png").await;
+    c.find(Locator::Css(
+        "table.allocation a[href*='project=PAY'][href*='objective=pay']",
+    ))
+    .await
+    .expect("PAY's cell for the pay objective")
+    .click()
+    .await
+    .expect("click");
+    assert_eq!(text_of(&c, "h1").await, "PAY: Payments that just work");
+    let items = text_of(&c, "table.allocation-items tbody").await;
+    assert!(
+        items.contains("PAY-1") && items.contains("PAY-2") && !items.contains("WEB-7"),
+        "{items}"
+    );
+    audit(&c, "allocation items").await;
+
     // Sources, and every page on a phone-sized window: wide tables scroll inside their
     // box instead of pushing the page sideways.
     c.goto(&format!("{base}/sources")).await.expect("sources");
@@ -336,6 +372,8 @@ async fn dashboard_in_chromium() {
         "/kr/pay.checkout",
         "/moves?q=PAY",
         "/unaligned",
+        "/allocation",
+        "/allocation/items?project=PAY&objective=pay",
         "/sources",
     ] {
         c.goto(&format!("{base}{path}")).await.expect("page");

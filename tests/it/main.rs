@@ -2,6 +2,7 @@
 //! the Jira simulator over real HTTP, on SQLite and (when OKRSYNC_TEST_DATABASE_URL is set)
 //! PostgreSQL.
 
+mod allocation;
 mod api;
 mod browser;
 mod cli;

@@ -1,9 +1,10 @@
 //! The managers' dashboard: server-rendered pages (askama templates, escaped by default, no
 //! JavaScript build step) over the same report documents as the JSON API, read from the
 //! store without recomputing. Pages: overview (objective tree), a KR (history chart,
-//! evidence, recent changes), moves (the budget meeting's search), unaligned work, sources,
-//! rule lint.
+//! evidence, recent changes), moves (the budget meeting's search), unaligned work,
+//! allocation (where the effort goes, and the items behind each number), sources, rule lint.
 
+mod allocation;
 mod chart;
 mod view;
 
@@ -31,6 +32,8 @@ pub fn routes() -> Router<std::sync::Arc<AppState>> {
         .route("/kr/{id}", get(kr_page))
         .route("/moves", get(moves_page))
         .route("/unaligned", get(unaligned_page))
+        .route("/allocation", get(allocation::allocation_page))
+        .route("/allocation/items", get(allocation::allocation_items_page))
         .route("/sources", get(sources_page))
         .route("/lint", get(lint_page))
         .route("/static/okrsync.css", get(css))
