@@ -70,7 +70,7 @@ pub async fn rules_diff(
 
     // One pass over the stored items: the new scope of every KR.
     let mut new_scope: HashMap<String, Vec<Item>> = HashMap::new();
-    let mut tx = store.begin().await?;
+    let mut tx = store.begin_read().await?;
     let mut after: Option<(String, String)> = None;
     let mut observed: HashMap<String, Option<f64>> = HashMap::new();
     loop {

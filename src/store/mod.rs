@@ -209,11 +209,28 @@ impl Store {
             Backend::Sqlite => Some(self.write_lock.clone().lock_owned().await),
             Backend::Postgres => None,
         };
-        let tx = self.pool.begin().await?;
+        // SQLite: take the database's write lock at BEGIN. A deferred transaction that
+        // reads first and writes later fails with SQLITE_BUSY_SNAPSHOT (517, "database
+        // is locked", not retried by the busy timeout) when another connection committed
+        // in between — a lease renewal, a check-in, the other source's step.
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
         Ok(Tx {
             tx,
             backend: self.backend,
             _guard: guard,
+        })
+    }
+
+    /// A transaction that only reads (one consistent snapshot, e.g. `rules diff`): no
+    /// write lock, on either backend; it must be rolled back, never written through.
+    pub async fn begin_read(&self) -> Result<Tx> {
+        Ok(Tx {
+            tx: self.pool.begin().await?,
+            backend: self.backend,
+            _guard: None,
         })
     }
 
@@ -377,5 +394,46 @@ mod tests {
         );
         assert_eq!(sqlite_path("sqlite://x.db?mode=rwc"), "x.db");
         assert_eq!(sqlite_path("sqlite::memory:"), ":memory:");
+    }
+
+    /// A step reads, another connection commits (a lease renewal), then the step writes:
+    /// with a deferred BEGIN, SQLite refuses that write (SQLITE_BUSY_SNAPSHOT); with
+    /// BEGIN IMMEDIATE the other writer waits for the step instead.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_step_survives_a_commit_between_its_reads_and_its_writes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::connect(&DatabaseSettings {
+            url: secrecy::SecretString::from(format!(
+                "sqlite://{}/okrsync.db",
+                dir.path().display()
+            )),
+            max_connections: 4,
+        })
+        .await
+        .expect("connect");
+        store.migrate().await.expect("migrate");
+        let now = Utc::now();
+        store
+            .try_lease("jira", "me", now, now + chrono::Duration::minutes(1))
+            .await
+            .expect("lease");
+        let mut tx = store.begin().await.expect("begin");
+        assert!(tx.source_state("jira").await.expect("read").is_none());
+        let other = store.clone();
+        let renewal =
+            tokio::spawn(async move { other.mark_lease_run("jira", "me", Utc::now()).await });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        tx.set_meta("probe", "1")
+            .await
+            .expect("the step's write goes through");
+        tx.commit().await.expect("commit");
+        renewal
+            .await
+            .expect("join")
+            .expect("the renewal waited and went through");
+        assert_eq!(
+            store.meta("probe").await.expect("meta").as_deref(),
+            Some("1")
+        );
     }
 }
