@@ -74,15 +74,6 @@ pub enum Delta {
     },
 }
 
-impl Delta {
-    pub fn entry(&self) -> &Entry {
-        match self {
-            Delta::Entered(e) | Delta::Left(e) => e,
-            Delta::Changed { to, .. } => to,
-        }
-    }
-}
-
 /// What changed from `old` to `new`, in item order.
 pub fn diff(old: &Scope, new: &Scope) -> Vec<Delta> {
     let mut out = Vec::new();

@@ -89,22 +89,10 @@ impl SecretRef {
         }
     }
 
-    /// Whether this secret is an environment variable (whose absence some keys accept).
-    pub fn is_env(&self) -> bool {
-        matches!(self.from, From::Env(_))
-    }
-
     /// The secret, read on first use; the problem says which key names it and why it
     /// cannot be read.
     pub fn get(&self) -> Result<&SecretString, &Problem> {
         self.value.get_or_init(|| self.read()).as_ref()
-    }
-
-    /// The secret, or an error for `?` in code that builds a source.
-    pub fn expose(&self) -> anyhow::Result<SecretString> {
-        self.get()
-            .cloned()
-            .map_err(|p| anyhow::anyhow!("{}", p.clone()))
     }
 
     /// Like [`SecretRef::get`], but an unset *environment variable* means "none" (used for

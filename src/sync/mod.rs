@@ -76,6 +76,8 @@ pub struct Engine {
     store: Store,
     sources: BTreeMap<String, Arc<dyn ItemSource>>,
     krs: Arc<HashMap<String, (KeyResultDef, Period)>>,
+    /// The rule set's fingerprint: recorded on every snapshot, computed once per config.
+    rules_hash: Arc<str>,
 }
 
 const RULES_FINGERPRINT: &str = "rules_fingerprint";
@@ -131,11 +133,13 @@ impl Engine {
                     .map(move |kr| (kr.id.clone(), (kr.clone(), o.period.clone())))
             })
             .collect();
+        let rules_hash = settings.rules.fingerprint().into();
         Engine {
             settings,
             store,
             sources,
             krs: Arc::new(krs),
+            rules_hash,
         }
     }
 
@@ -154,7 +158,7 @@ impl Engine {
     /// Brings the store in line with the config: mirrors objectives and KRs, re-matches
     /// every item when the rules changed, recomputes every KR when anything changed.
     pub async fn prepare(&self) -> anyhow::Result<()> {
-        let rules_fp = self.settings.rules.fingerprint();
+        let rules_fp = self.rules_hash.to_string();
         let okrs_fp = {
             let text = serde_json::to_string(&self.settings.objectives).unwrap_or_default();
             hex(&Sha256::digest(text.as_bytes()))
@@ -246,10 +250,9 @@ impl Engine {
         cause: &str,
         checkin_id: Option<i64>,
     ) -> anyhow::Result<Recomputed> {
-        let rules_hash = self.settings.rules.fingerprint();
         let cause = SnapshotCause {
             text: cause,
-            rules_hash: &rules_hash,
+            rules_hash: &self.rules_hash,
             checkin_id,
         };
         let mut out = Recomputed::default();
@@ -556,7 +559,6 @@ impl Engine {
         kr_ids: &[String],
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
-        let rules_hash = self.settings.rules.fingerprint();
         for id in kr_ids {
             let Some((def, period)) = self.krs.get(id) else {
                 continue;
@@ -584,8 +586,14 @@ impl Engine {
             }
             tx.drop_empty_snapshots_before(id, ms(now)).await?;
             for point in points {
-                tx.insert_reconstructed(id, ms(point.at), &point.value, &rules_hash, &point.deltas)
-                    .await?;
+                tx.insert_reconstructed(
+                    id,
+                    ms(point.at),
+                    &point.value,
+                    &self.rules_hash,
+                    &point.deltas,
+                )
+                .await?;
             }
         }
         Ok(())
