@@ -24,7 +24,6 @@
 //! fetched), so the benchmark cannot rot unnoticed. It prints figures; it never fails on
 //! speed.
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -32,21 +31,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Duration as Days, Utc};
-use okrsync::simulator::jira::{JiraSim, JiraSimOptions, SimIssue};
+use okrsync::simulator::dataset::{generate, key_of, millis, move_forward, okrs, pick, PROJECTS};
+use okrsync::simulator::jira::{JiraSim, JiraSimOptions};
 
-const PROJECTS: [&str; 10] = [
-    "PAY", "WEB", "API", "OPS", "DATA", "MOB", "SEC", "INF", "GRO", "CRM",
-];
-const LABELS: [&str; 8] = [
-    "emea",
-    "checkout",
-    "customer",
-    "on-call",
-    "perf",
-    "infra",
-    "growth",
-    "tech-debt",
-];
 const TOKEN: &str = "bench-token";
 
 struct Args {
@@ -88,168 +75,6 @@ fn args() -> Result<Args> {
     }
     a.changed = (a.items / 100).max(1);
     Ok(a)
-}
-
-/// A small deterministic generator (the same issues on every run).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn ms(t: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
-}
-
-/// `n` issues: 2% epics, the rest stories, bugs and tasks under an epic of their project.
-fn generate(n: usize, now: DateTime<Utc>) -> Vec<SimIssue> {
-    let mut rng = Lcg(42);
-    let mut out = Vec::with_capacity(n);
-    let mut epics: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    let mut next_number: BTreeMap<&str, u64> = BTreeMap::new();
-    for id in 1..=n as u64 {
-        let project = PROJECTS[(id as usize) % PROJECTS.len()];
-        let number = next_number.entry(project).or_insert(0);
-        *number += 1;
-        let key = format!("{project}-{number}");
-        let is_epic = rng.below(50) == 0 || !epics.contains_key(project);
-        let mut issue = SimIssue::new(id, &key, &format!("Work item {key}"));
-        let created = ms(now - Days::minutes(60 * 24 * 20 + rng.below(60 * 24 * 40) as i64));
-        issue.created = created;
-        issue.updated = ms(created + Days::minutes(rng.below(60 * 24 * 19) as i64));
-        if is_epic {
-            issue.issue_type = "Epic".into();
-            issue.summary = format!("Epic {key}");
-            epics.entry(project).or_default().push(key.clone());
-        } else {
-            issue.issue_type = match rng.below(10) {
-                0..=5 => "Story",
-                6..=7 => "Bug",
-                _ => "Task",
-            }
-            .into();
-            let list = &epics[project];
-            let epic = &list[rng.below(list.len() as u64) as usize];
-            issue.parent = Some((epic.clone(), "Epic".into()));
-            issue.story_points = Some((1 + rng.below(8)) as f64);
-        }
-        let labels = rng.below(4);
-        for _ in 0..labels {
-            let l = LABELS[rng.below(LABELS.len() as u64) as usize].to_string();
-            if !issue.labels.contains(&l) {
-                issue.labels.push(l);
-            }
-        }
-        match rng.below(10) {
-            0..=4 => {
-                issue.status = "Done".into();
-                issue.status_category = "done".into();
-                issue.resolved = Some(issue.updated);
-            }
-            5..=7 => {
-                issue.status = "In Progress".into();
-                issue.status_category = "indeterminate".into();
-            }
-            _ => {}
-        }
-        out.push(issue);
-    }
-    out
-}
-
-fn okrs(start: &str, end: &str) -> String {
-    let mut s = format!(
-        r#"[[objective]]
-id = "company"
-title = "Deliver the plan"
-start = "{start}"
-end = "{end}"
-
-[[objective]]
-id = "delivery"
-title = "Ship what we promised"
-start = "{start}"
-end = "{end}"
-parent = "company"
-
-[[objective]]
-id = "quality"
-title = "Fewer fires"
-start = "{start}"
-end = "{end}"
-parent = "company"
-
-[[objective.kr]]
-id = "quality.bugs"
-title = "Close customer bugs"
-measure = "count"
-target = 5000
-
-[[objective.kr]]
-id = "quality.perf"
-title = "Performance points"
-measure = "sum"
-target = 20000
-
-[[rule]]
-id = "customer-bugs"
-kr = "quality.bugs"
-[rule.match]
-type = "Bug"
-labels = "customer"
-
-[[rule]]
-id = "perf"
-kr = "quality.perf"
-[rule.match]
-labels = ["perf", "tech-debt"]
-type = {{ not = "Epic" }}
-
-[[rule]]
-id = "on-call"
-exempt = true
-[rule.match]
-labels = "on-call"
-"#
-    );
-    for p in &PROJECTS[..8] {
-        let id = p.to_lowercase();
-        s.push_str(&format!(
-            r#"
-[[objective]]
-id = "delivery.{id}"
-title = "{p} roadmap"
-start = "{start}"
-end = "{end}"
-parent = "delivery"
-
-[[objective.kr]]
-id = "{id}.roadmap"
-title = "{p} roadmap done"
-measure = "completion"
-weight_by = "estimate"
-
-[[rule]]
-id = "{id}-roadmap"
-kr = "{id}.roadmap"
-source = "jira"
-[rule.match]
-project = "{p}"
-labels = ["emea", "checkout", "growth"]
-type = {{ not = "Epic" }}
-"#
-        ));
-    }
-    s
 }
 
 struct Setup {
@@ -633,26 +458,9 @@ async fn bench(a: &Args, sim: &JiraSim, database: &str, now: DateTime<Utc>) -> R
     )?;
 
     // 1% of the issues move forward (to do → in progress, in progress → done).
-    let mut rng = Lcg(7);
-    let later = ms(Utc::now());
-    for _ in 0..a.changed {
-        let id = 1 + rng.below(a.items as u64);
-        let project = PROJECTS[(id as usize) % PROJECTS.len()];
-        let number = (id as usize - 1) / PROJECTS.len() + 1;
-        sim.edit(&format!("{project}-{number}"), |i| {
-            match i.status_category.as_str() {
-                "new" => {
-                    i.status = "In Progress".into();
-                    i.status_category = "indeterminate".into();
-                }
-                "indeterminate" => {
-                    i.status = "Done".into();
-                    i.status_category = "done".into();
-                    i.resolved = Some(later);
-                }
-                _ => i.labels.push("touched".into()),
-            }
-        });
+    let later = millis(Utc::now());
+    for id in pick(a.items, a.changed, 7) {
+        sim.edit(&key_of(id), |i| move_forward(i, later));
     }
     let ledger_before = ledger_size(&all.database).await?;
     let m = okrsync(&all.config, &["sync"])?;
@@ -784,7 +592,7 @@ async fn on_postgres(a: &Args, sim: &JiraSim, admin: &str, now: DateTime<Utc>) -
 #[tokio::main]
 async fn main() -> Result<()> {
     let a = args()?;
-    let now = ms(Utc::now());
+    let now = millis(Utc::now());
     let generated = Instant::now();
     let sim = JiraSim::start(JiraSimOptions {
         token: TOKEN.into(),

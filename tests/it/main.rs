@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod daemon;
 mod epics;
+mod equivalence;
 mod first_day;
 mod github;
 mod helpers;
