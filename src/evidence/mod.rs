@@ -53,7 +53,7 @@ impl Entry {
 
     /// Whether `other` differs in anything the evidence shows (category, weight, whether
     /// it counts, its key or rule).
-    fn differs(&self, other: &Entry) -> bool {
+    pub fn differs(&self, other: &Entry) -> bool {
         self.category != other.category
             || (self.weight - other.weight).abs() > 1e-9
             || self.counted != other.counted

@@ -183,10 +183,11 @@ pub fn compute(
     }
 }
 
-/// A completion, count or sum KR's value from the totals of its scope: `counted` the weight
-/// that adds to current, `total` the weight of every item, `n` the items. The same numbers
-/// [`compute`] gives for the items those totals come from (the reconstructed history adds
-/// items up day by day instead of passing every item each day).
+/// A completion, count, sum or milestone KR's value from the totals of its scope (the
+/// evidence entries' weights): `counted` the weight that adds to current, `total` the
+/// weight of every item, `n` the items. The same numbers [`compute`] gives for the items
+/// those totals come from: a sync step has the database sum its KRs' scopes, and the
+/// reconstructed history adds items up day by day instead of passing every item each day.
 pub fn from_totals(kr: &KeyResultDef, counted: f64, total: f64, n: u64) -> KrValue {
     let start = kr.start.unwrap_or(0.0);
     match kr.measure {
@@ -196,6 +197,18 @@ pub fn from_totals(kr: &KeyResultDef, counted: f64, total: f64, n: u64) -> KrVal
             target: Some(total),
             progress: if total > EPS {
                 clamp(counted / total)
+            } else {
+                0.0
+            },
+            items: n,
+        },
+        // Every item weighs 1 and counts when done: `counted` is the done count.
+        Measure::Milestone => KrValue {
+            current: Some(counted),
+            start: 0.0,
+            target: Some(n as f64),
+            progress: if n > 0 && (counted - n as f64).abs() < EPS {
+                1.0
             } else {
                 0.0
             },

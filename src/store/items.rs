@@ -187,6 +187,76 @@ fn bare_item(row: &AnyRow) -> Result<Item> {
     })
 }
 
+/// A whole item as a packed read returns it (the column order of [`Tx::items_after`]).
+#[derive(serde::Deserialize)]
+struct PackedItem(
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<f64>,
+    Option<i64>,
+    i64,
+    Option<i64>,
+    String,
+    Option<String>,
+    i64,
+    i64,
+);
+
+impl PackedItem {
+    fn into_row(self) -> Result<ItemRow> {
+        let list = |text: &str, col: &str| -> Result<Vec<String>> {
+            serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
+        };
+        let item = Item {
+            kind: ItemKind::parse(&self.3)
+                .ok_or_else(|| StoreError::Corrupt(format!("item kind {}", self.3)))?,
+            category: Category::parse(&self.9)
+                .ok_or_else(|| StoreError::Corrupt(format!("item category {}", self.9)))?,
+            labels: list(&self.10, "labels")?,
+            components: list(&self.11, "components")?,
+            fields: serde_json::from_str(&self.20)
+                .map_err(|e| StoreError::Corrupt(format!("fields: {e}")))?,
+            source: self.0,
+            ext_id: self.1,
+            key: self.2,
+            title: self.4,
+            url: self.5,
+            project: self.6,
+            item_type: self.7,
+            status: self.8,
+            epic: self.12,
+            parent: self.13,
+            milestone: self.14,
+            assignee: self.15,
+            estimate: self.16,
+            created: self.17.map(from_ms),
+            updated: from_ms(self.18),
+            resolved: self.19.map(from_ms),
+            abandoned: self.22 != 0,
+        };
+        Ok(ItemRow {
+            item,
+            exempt_rule: self.21,
+            match_count: self.23,
+            children: Children::default(),
+        })
+    }
+}
+
 fn decode_item(row: &AnyRow) -> Result<ItemRow> {
     let kind: String = get(row, "kind")?;
     let category: String = get(row, "category")?;
@@ -418,63 +488,119 @@ impl Tx {
         Ok(krs)
     }
 
-    /// Items in key order after `after` (keyset pagination for re-matching everything).
+    /// Up to `limit` whole items in `(source, ext_id)` order after `after`, in one packed
+    /// read (keyset pagination for matching every item again).
     pub async fn items_after(
         &mut self,
         after: Option<(&str, &str)>,
         limit: i64,
     ) -> Result<Vec<ItemRow>> {
         let (s, e) = after.unwrap_or(("", ""));
-        let sql = format!(
-            "SELECT {ITEM_COLUMNS} FROM items i \
-             WHERE i.source > $1 OR (i.source = $1 AND i.ext_id > $2) \
-             ORDER BY i.source, i.ext_id LIMIT $3"
+        let sql = self.backend().packed(
+            "source, ext_id, key, kind, title, url, project, item_type, status, category, \
+             labels, components, epic, parent, milestone, assignee, estimate, created_ms, \
+             updated_ms, resolved_ms, fields, exempt_rule, abandoned, match_count",
+            "FROM (SELECT * FROM items i WHERE i.source > $1 OR (i.source = $1 AND i.ext_id > $2) \
+             ORDER BY i.source, i.ext_id LIMIT $3) AS page",
+            Some("source, ext_id"),
         );
-        let rows = sqlx::query(&sql)
+        let (text,): (String,) = sqlx::query_as(&sql)
             .bind(s)
             .bind(e)
             .bind(limit)
-            .fetch_all(&mut *self.tx)
+            .fetch_one(&mut *self.tx)
             .await?;
-        rows.iter().map(decode_item).collect()
+        let rows: Vec<PackedItem> = super::sets::unpack(&text)?;
+        rows.into_iter().map(PackedItem::into_row).collect()
     }
 
     pub async fn items_for_kr(&mut self, kr_id: &str) -> Result<Vec<(ItemRow, String)>> {
         items_for_kr(&mut *self.tx, kr_id).await
     }
 
-    /// What progress needs of a KR's items, streamed row by row: category, estimate and
+    /// What progress needs of a KR's items, in one packed read: category, estimate and
     /// dates, plus `fields` only when `with_fields` (a `sum` over `fields.x`). Every other
-    /// part of the returned items is empty. A KR that 40,000 items move costs a few
-    /// megabytes here, not their whole rows.
+    /// part of the returned items is empty.
     pub async fn progress_items(
         &mut self,
         kr_id: &str,
         with_fields: bool,
     ) -> Result<Vec<(Item, String)>> {
-        let sql = format!(
-            "SELECT i.source, i.ext_id, i.key, mk.rule_id, i.category, i.estimate, i.updated_ms, \
-             i.resolved_ms, i.created_ms{} FROM matches mk \
-             JOIN items i ON i.source = mk.source AND i.ext_id = mk.ext_id \
-             WHERE mk.kr_id = $1 ORDER BY i.source, i.key",
-            if with_fields { ", i.fields" } else { "" }
+        let sql = self.backend().packed(
+            &format!(
+                "i.source, i.ext_id, i.key, mk.rule_id, i.category, i.estimate, i.updated_ms, \
+                 i.resolved_ms, i.created_ms, {}",
+                if with_fields { "i.fields" } else { "NULL" }
+            ),
+            "FROM matches mk JOIN items i ON i.source = mk.source AND i.ext_id = mk.ext_id \
+             WHERE mk.kr_id = $1",
+            Some("i.source, i.key"),
         );
-        let mut rows = sqlx::query(&sql).bind(kr_id).fetch(&mut *self.tx);
-        let mut out = Vec::new();
-        while let Some(row) = rows.try_next().await? {
-            let mut item = bare_item(&row)?;
-            item.source = get(&row, "source")?;
-            item.ext_id = get(&row, "ext_id")?;
-            item.key = get(&row, "key")?;
-            item.created = get::<Option<i64>>(&row, "created_ms")?.map(from_ms);
-            if with_fields {
-                let text: String = get(&row, "fields")?;
-                item.fields = serde_json::from_str(&text)
-                    .map_err(|e| StoreError::Corrupt(format!("fields: {e}")))?;
-            }
-            out.push((item, get(&row, "rule_id")?));
-        }
-        Ok(out)
+        let (text,): (String,) = sqlx::query_as(&sql)
+            .bind(kr_id)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<f64>,
+            i64,
+            Option<i64>,
+            Option<i64>,
+            Option<String>,
+        );
+        let rows: Vec<Row> = super::sets::unpack(&text)?;
+        rows.into_iter()
+            .map(
+                |(
+                    source,
+                    ext_id,
+                    key,
+                    rule,
+                    category,
+                    estimate,
+                    updated,
+                    resolved,
+                    created,
+                    fields,
+                )| {
+                    let item = Item {
+                        source,
+                        ext_id,
+                        key,
+                        kind: ItemKind::Issue,
+                        title: String::new(),
+                        url: String::new(),
+                        project: String::new(),
+                        item_type: String::new(),
+                        status: String::new(),
+                        category: Category::parse(&category).ok_or_else(|| {
+                            StoreError::Corrupt(format!("item category {category}"))
+                        })?,
+                        labels: Vec::new(),
+                        components: Vec::new(),
+                        epic: None,
+                        parent: None,
+                        milestone: None,
+                        assignee: None,
+                        estimate,
+                        created: created.map(from_ms),
+                        updated: from_ms(updated),
+                        resolved: resolved.map(from_ms),
+                        fields: match fields {
+                            Some(text) => serde_json::from_str(&text)
+                                .map_err(|e| StoreError::Corrupt(format!("fields: {e}")))?,
+                            None => Default::default(),
+                        },
+                        abandoned: false,
+                    };
+                    Ok((item, rule))
+                },
+            )
+            .collect()
     }
 
     /// Drops matches to KRs that no longer exist.

@@ -8,7 +8,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 
-use super::{from_ms, get, opt_f64, placeholders, Result, Store, StoreError, Tx};
+use serde::Serialize;
+
+use super::sets::{pack, unpack, Col};
+use super::{from_ms, get, opt_f64, Result, Store, StoreError, Tx};
 use crate::evidence::{Delta, Entry, Scope};
 use crate::model::Category;
 
@@ -96,33 +99,320 @@ fn decode_delta(row: &AnyRow) -> Result<(i64, Delta)> {
 const DELTA_COLUMNS: &str = "snapshot_id, source, ext_id, item_key, change, category, weight, \
     counted, rule_id, prev_category, prev_counted, prev_weight";
 
+/// A delta as the evidence statement's JSON row (the column order of `EVIDENCE_COLUMNS`).
+#[derive(Serialize)]
+struct DeltaOut<'a>(
+    i64,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    f64,
+    i64,
+    &'a str,
+    Option<&'a str>,
+    Option<i64>,
+    Option<f64>,
+);
+
+const EVIDENCE_COLUMNS: [Col; 13] = [
+    Col::Int,
+    Col::Text,
+    Col::Text,
+    Col::Text,
+    Col::Text,
+    Col::Text,
+    Col::Text,
+    Col::Float,
+    Col::Int,
+    Col::Text,
+    Col::Text,
+    Col::Int,
+    Col::Float,
+];
+
+/// A scope entry as a packed row: kr, source, ext_id, key, category, weight, counted, rule.
+type EntryRow = (String, String, String, String, String, f64, i64, String);
+
+fn entry_of(row: EntryRow) -> Result<(String, Entry)> {
+    let (kr, source, ext_id, key, cat, weight, counted, rule) = row;
+    Ok((
+        kr,
+        Entry {
+            source,
+            ext_id,
+            key,
+            category: category(&cat)?,
+            weight,
+            counted: counted != 0,
+            rule,
+        },
+    ))
+}
+
+/// A KR's scope totals: items, their weight, and the weight of those that count.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ScopeTotals {
+    pub items: u64,
+    pub total: f64,
+    pub counted: f64,
+}
+
 impl Tx {
     /// A KR's scope as of its latest snapshot.
     pub async fn scope(&mut self, kr_id: &str) -> Result<Scope> {
-        let rows = sqlx::query(
-            "SELECT source, ext_id, item_key, category, weight, counted, rule_id \
-             FROM kr_scope WHERE kr_id = $1",
-        )
-        .bind(kr_id)
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let sql = self.backend.packed(
+            "kr_id, source, ext_id, item_key, category, weight, counted, rule_id",
+            "FROM kr_scope WHERE kr_id = $1",
+            None,
+        );
+        let (text,): (String,) = sqlx::query_as(&sql)
+            .bind(kr_id)
+            .fetch_one(&mut *self.tx)
+            .await?;
         let mut scope = Scope::new();
-        for row in &rows {
-            let e = decode_entry(row)?;
+        for row in unpack::<EntryRow>(&text)? {
+            let (_, e) = entry_of(row)?;
             scope.insert(e.id(), e);
         }
         Ok(scope)
     }
 
-    /// Records a snapshot's deltas and moves the KR's stored scope along with them.
-    pub async fn record_evidence(
+    /// The entries of these items of `source` in every KR's scope, as `(kr_id, entry)`.
+    pub async fn scope_entries_of(
         &mut self,
-        snapshot_id: i64,
-        kr_id: &str,
-        deltas: &[Delta],
-    ) -> Result<()> {
-        self.insert_deltas(snapshot_id, kr_id, deltas).await?;
-        self.move_scope(kr_id, deltas).await
+        source: &str,
+        ext_ids: &[&str],
+    ) -> Result<Vec<(String, Entry)>> {
+        if ext_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = self.backend.packed(
+            "kr_id, source, ext_id, item_key, category, weight, counted, rule_id",
+            &format!(
+                "FROM kr_scope WHERE source = $1 AND ext_id IN ({})",
+                self.backend.json_texts("$2")
+            ),
+            None,
+        );
+        let (text,): (String,) = sqlx::query_as(&sql)
+            .bind(source)
+            .bind(pack(ext_ids))
+            .fetch_one(&mut *self.tx)
+            .await?;
+        unpack::<EntryRow>(&text)?
+            .into_iter()
+            .map(entry_of)
+            .collect()
+    }
+
+    /// Records deltas, each under its snapshot (one statement per 5,000).
+    pub async fn insert_evidence(&mut self, deltas: &[(i64, &str, &Delta)]) -> Result<()> {
+        self.insert_deltas(deltas).await
+    }
+
+    /// Moves KRs' stored scopes by these deltas: at most two statements, whatever the
+    /// number of deltas and KRs.
+    pub async fn move_scope(&mut self, deltas: &[(&str, &Delta)]) -> Result<()> {
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        let left: Vec<(&str, &str, &str)> = deltas
+            .iter()
+            .filter_map(|(kr, d)| match d {
+                Delta::Left(e) => Some((*kr, e.source.as_str(), e.ext_id.as_str())),
+                _ => None,
+            })
+            .collect();
+        if !left.is_empty() {
+            let sql = format!(
+                "DELETE FROM kr_scope WHERE (kr_id, source, ext_id) IN ({})",
+                self.backend
+                    .json_rows("$1", &[Col::Text, Col::Text, Col::Text])
+            );
+            sqlx::query(&sql)
+                .bind(pack(&left))
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        type ScopeOut<'a> = (
+            &'a str,
+            &'a str,
+            &'a str,
+            &'a str,
+            &'a str,
+            f64,
+            i64,
+            &'a str,
+        );
+        let present: Vec<ScopeOut> = deltas
+            .iter()
+            .filter_map(|(kr, d)| match d {
+                Delta::Entered(e) | Delta::Changed { to: e, .. } => Some((
+                    *kr,
+                    e.source.as_str(),
+                    e.ext_id.as_str(),
+                    e.key.as_str(),
+                    e.category.as_str(),
+                    e.weight,
+                    i64::from(e.counted),
+                    e.rule.as_str(),
+                )),
+                Delta::Left(_) => None,
+            })
+            .collect();
+        if !present.is_empty() {
+            let sql = format!(
+                "INSERT INTO kr_scope (kr_id, source, ext_id, item_key, category, weight, counted, \
+                 rule_id) SELECT r.c0, r.c1, r.c2, r.c3, r.c4, r.c5, r.c6, r.c7 FROM ({}) AS r \
+                 WHERE true ON CONFLICT (kr_id, source, ext_id) DO UPDATE SET \
+                 item_key = excluded.item_key, category = excluded.category, \
+                 weight = excluded.weight, counted = excluded.counted, rule_id = excluded.rule_id",
+                self.backend.json_rows(
+                    "$1",
+                    &[
+                        Col::Text,
+                        Col::Text,
+                        Col::Text,
+                        Col::Text,
+                        Col::Text,
+                        Col::Float,
+                        Col::Int,
+                        Col::Text
+                    ]
+                )
+            );
+            sqlx::query(&sql)
+                .bind(pack(&present))
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Takes back the deltas these items of `source` have under these (not yet final)
+    /// snapshots: an item changed twice in one step gets one delta, from what it was
+    /// before the step to what it is after.
+    pub async fn take_deltas(
+        &mut self,
+        snapshots: &[i64],
+        source: &str,
+        ext_ids: &[&str],
+    ) -> Result<Vec<(i64, String, Delta)>> {
+        if snapshots.is_empty() || ext_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let from = format!(
+            "FROM kr_evidence WHERE snapshot_id IN ({}) AND source = $2 AND ext_id IN ({})",
+            match self.backend {
+                super::Backend::Sqlite => "SELECT value FROM json_each($1)".to_string(),
+                super::Backend::Postgres =>
+                    "SELECT json_array_elements_text($1::json)::BIGINT".to_string(),
+            },
+            self.backend.json_texts("$3")
+        );
+        let sql = self.backend.packed(
+            "snapshot_id, kr_id, source, ext_id, item_key, change, category, weight, counted, \
+             rule_id, prev_category, prev_counted, prev_weight",
+            &from,
+            None,
+        );
+        let (text,): (String,) = sqlx::query_as(&sql)
+            .bind(pack(snapshots))
+            .bind(source)
+            .bind(pack(ext_ids))
+            .fetch_one(&mut *self.tx)
+            .await?;
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            f64,
+            i64,
+            String,
+            Option<String>,
+            Option<i64>,
+            Option<f64>,
+        );
+        let mut out = Vec::new();
+        for row in unpack::<Row>(&text)? {
+            let (snapshot, kr, source, ext_id, key, change, cat, weight, counted, rule) = (
+                row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9,
+            );
+            let entry = Entry {
+                source,
+                ext_id,
+                key,
+                category: category(&cat)?,
+                weight,
+                counted: counted != 0,
+                rule,
+            };
+            let delta = match change.as_str() {
+                "entered" => Delta::Entered(entry),
+                "left" => Delta::Left(entry),
+                "changed" => {
+                    let mut from = entry.clone();
+                    if let Some(c) = &row.10 {
+                        from.category = category(c)?;
+                    }
+                    if let Some(c) = row.11 {
+                        from.counted = c != 0;
+                    }
+                    if let Some(w) = row.12 {
+                        from.weight = w;
+                    }
+                    Delta::Changed { from, to: entry }
+                }
+                other => return Err(StoreError::Corrupt(format!("evidence change {other}"))),
+            };
+            out.push((snapshot, kr, delta));
+        }
+        let sql = format!("DELETE {from}");
+        sqlx::query(&sql)
+            .bind(pack(snapshots))
+            .bind(source)
+            .bind(pack(ext_ids))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(out)
+    }
+
+    /// The totals of these KRs' stored scopes, summed by the database.
+    pub async fn scope_totals(&mut self, kr_ids: &[&str]) -> Result<BTreeMap<String, ScopeTotals>> {
+        if kr_ids.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let sql = format!(
+            "SELECT kr_id, COUNT(*), COALESCE(SUM(weight), 0), \
+             COALESCE(SUM(CASE WHEN counted <> 0 THEN weight ELSE 0 END), 0) \
+             FROM kr_scope WHERE kr_id IN ({}) GROUP BY kr_id",
+            self.backend.json_texts("$1")
+        );
+        let rows: Vec<(String, i64, f64, f64)> = sqlx::query_as(&sql)
+            .bind(pack(kr_ids))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(kr, n, total, counted)| {
+                (
+                    kr,
+                    ScopeTotals {
+                        items: n as u64,
+                        // `+ 0.0`: an empty sum is 0, never -0.
+                        total: total + 0.0,
+                        counted: counted + 0.0,
+                    },
+                )
+            })
+            .collect())
     }
 
     /// A point of a reconstructed history (before the first real snapshot) with its
@@ -151,7 +441,8 @@ impl Tx {
         .bind(rules_hash)
         .fetch_one(&mut *self.tx)
         .await?;
-        self.insert_deltas(id, kr_id, deltas).await?;
+        let rows: Vec<(i64, &str, &Delta)> = deltas.iter().map(|d| (id, kr_id, d)).collect();
+        self.insert_deltas(&rows).await?;
         Ok(id)
     }
 
@@ -185,133 +476,69 @@ impl Tx {
         Ok(())
     }
 
-    async fn insert_deltas(
-        &mut self,
-        snapshot_id: i64,
-        kr_id: &str,
-        deltas: &[Delta],
-    ) -> Result<()> {
-        for chunk in deltas.chunks(CHUNK) {
-            let sql = format!(
-                "INSERT INTO kr_evidence (snapshot_id, kr_id, source, ext_id, item_key, change, \
-                 category, weight, counted, rule_id, prev_category, prev_counted, prev_weight) \
-                 VALUES {}",
-                cast_last(&placeholders(chunk.len(), 13), 13)
-            );
-            let mut q = sqlx::query(&sql);
-            for d in chunk {
-                let (change, e, prev) = match d {
-                    Delta::Entered(e) => ("entered", e, None),
-                    Delta::Left(e) => ("left", e, None),
-                    Delta::Changed { from, to } => ("changed", to, Some(from)),
-                };
-                q = q
-                    .bind(snapshot_id)
-                    .bind(kr_id)
-                    .bind(e.source.as_str())
-                    .bind(e.ext_id.as_str())
-                    .bind(e.key.as_str())
-                    .bind(change)
-                    .bind(e.category.as_str())
-                    .bind(e.weight)
-                    .bind(e.counted as i64)
-                    .bind(e.rule.as_str())
-                    .bind(prev.map(|p| p.category.as_str()))
-                    .bind(prev.map(|p| p.counted as i64))
-                    .bind(opt_f64(prev.map(|p| p.weight)));
-            }
-            q.execute(&mut *self.tx).await?;
-        }
-        Ok(())
-    }
-
-    async fn move_scope(&mut self, kr_id: &str, deltas: &[Delta]) -> Result<()> {
-        let left: Vec<&Entry> = deltas
-            .iter()
-            .filter_map(|d| match d {
-                Delta::Left(e) => Some(e),
-                _ => None,
-            })
-            .collect();
-        for chunk in left.chunks(CHUNK) {
-            let pairs: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(${}, ${})", 2 * i + 2, 2 * i + 3))
+    /// Inserts deltas in sets of 5,000 rows (one statement each).
+    async fn insert_deltas(&mut self, deltas: &[(i64, &str, &Delta)]) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO kr_evidence (snapshot_id, kr_id, source, ext_id, item_key, change, \
+             category, weight, counted, rule_id, prev_category, prev_counted, prev_weight) \
+             SELECT r.c0, r.c1, r.c2, r.c3, r.c4, r.c5, r.c6, r.c7, r.c8, r.c9, r.c10, r.c11, \
+             r.c12 FROM ({}) AS r",
+            self.backend.json_rows("$1", &EVIDENCE_COLUMNS)
+        );
+        for chunk in deltas.chunks(5_000) {
+            let rows: Vec<DeltaOut> = chunk
+                .iter()
+                .map(|(snapshot, kr, d)| {
+                    let (change, e, prev) = match d {
+                        Delta::Entered(e) => ("entered", e, None),
+                        Delta::Left(e) => ("left", e, None),
+                        Delta::Changed { from, to } => ("changed", to, Some(from)),
+                    };
+                    DeltaOut(
+                        *snapshot,
+                        kr,
+                        &e.source,
+                        &e.ext_id,
+                        &e.key,
+                        change,
+                        e.category.as_str(),
+                        e.weight,
+                        i64::from(e.counted),
+                        &e.rule,
+                        prev.map(|p| p.category.as_str()),
+                        prev.map(|p| i64::from(p.counted)),
+                        prev.map(|p| p.weight),
+                    )
+                })
                 .collect();
-            let sql = format!(
-                "DELETE FROM kr_scope WHERE kr_id = $1 AND (source, ext_id) IN ({})",
-                pairs.join(", ")
-            );
-            let mut q = sqlx::query(&sql).bind(kr_id);
-            for e in chunk {
-                q = q.bind(e.source.as_str()).bind(e.ext_id.as_str());
-            }
-            q.execute(&mut *self.tx).await?;
-        }
-        let present: Vec<&Entry> = deltas
-            .iter()
-            .filter_map(|d| match d {
-                Delta::Entered(e) | Delta::Changed { to: e, .. } => Some(e),
-                Delta::Left(_) => None,
-            })
-            .collect();
-        for chunk in present.chunks(CHUNK) {
-            let sql = format!(
-                "INSERT INTO kr_scope (kr_id, source, ext_id, item_key, category, weight, counted, \
-                 rule_id) VALUES {} ON CONFLICT (kr_id, source, ext_id) DO UPDATE SET \
-                 item_key = excluded.item_key, category = excluded.category, \
-                 weight = excluded.weight, counted = excluded.counted, rule_id = excluded.rule_id",
-                placeholders(chunk.len(), 8)
-            );
-            let mut q = sqlx::query(&sql);
-            for e in chunk {
-                q = q
-                    .bind(kr_id)
-                    .bind(e.source.as_str())
-                    .bind(e.ext_id.as_str())
-                    .bind(e.key.as_str())
-                    .bind(e.category.as_str())
-                    .bind(e.weight)
-                    .bind(e.counted as i64)
-                    .bind(e.rule.as_str());
-            }
-            q.execute(&mut *self.tx).await?;
+            sqlx::query(&sql)
+                .bind(pack(&rows))
+                .execute(&mut *self.tx)
+                .await?;
         }
         Ok(())
     }
 
     /// Says which sync run made these snapshots (known once the run is recorded).
     pub async fn link_snapshots_to_run(&mut self, snapshots: &[i64], run_id: i64) -> Result<()> {
-        for chunk in snapshots.chunks(CHUNK) {
-            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-            let sql = format!(
-                "UPDATE kr_snapshots SET run_id = $1 WHERE id IN ({})",
-                list.join(", ")
-            );
-            let mut q = sqlx::query(&sql).bind(run_id);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            q.execute(&mut *self.tx).await?;
+        if snapshots.is_empty() {
+            return Ok(());
         }
+        let sql = format!(
+            "UPDATE kr_snapshots SET run_id = $1 WHERE id IN ({})",
+            match self.backend {
+                super::Backend::Sqlite => "SELECT value FROM json_each($2)".to_string(),
+                super::Backend::Postgres =>
+                    "SELECT json_array_elements_text($2::json)::BIGINT".to_string(),
+            }
+        );
+        sqlx::query(&sql)
+            .bind(run_id)
+            .bind(pack(snapshots))
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
-}
-
-/// Casts every row's last placeholder (a nullable float sent as text, see `opt_f64`).
-fn cast_last(values: &str, columns: usize) -> String {
-    let mut out = String::with_capacity(values.len() + 64);
-    for (i, p) in values.split(", ").enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        if (i + 1) % columns == 0 {
-            let n = p.trim_end_matches(')');
-            out.push_str(&format!("CAST({n} AS DOUBLE PRECISION))"));
-        } else {
-            out.push_str(p);
-        }
-    }
-    out
 }
 
 impl Store {
@@ -422,18 +649,5 @@ impl Store {
             crate::evidence::replay(&mut scope, &deltas);
         }
         Ok(scope)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholder_helpers() {
-        assert_eq!(
-            cast_last(&placeholders(2, 2), 2),
-            "($1, CAST($2 AS DOUBLE PRECISION)), ($3, CAST($4 AS DOUBLE PRECISION))"
-        );
     }
 }

@@ -10,14 +10,19 @@ mod ledger;
 mod lint;
 mod okrs;
 mod runs;
+mod sets;
+mod step;
 mod validators;
 
 pub use items::{content_hash, ItemRow, Selector, SelectorKind};
 pub use leases::Lease;
+pub use ledger::ScopeTotals;
 pub use ledger::SnapshotRecord;
 pub use lint::{RuleUse, SharedItems};
+pub(crate) use okrs::same;
 pub use okrs::{KrSnapshot, KrState, ObjectiveRow, SnapshotCause};
 pub use runs::{SourceState, SyncRun};
+pub use step::{ChildDeltas, ChildLinks, ItemWrite, StoredItem};
 
 use std::path::Path;
 use std::sync::Arc;

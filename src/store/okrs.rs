@@ -77,7 +77,9 @@ fn decode_state(row: &AnyRow) -> Result<KrState> {
     })
 }
 
-fn same(a: Option<f64>, b: Option<f64>) -> bool {
+/// Equal as stored values (a relative tolerance: sums taken in another order may differ
+/// in the last bits).
+pub(crate) fn same(a: Option<f64>, b: Option<f64>) -> bool {
     match (a, b) {
         (None, None) => true,
         (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
@@ -156,54 +158,54 @@ impl Tx {
         Ok(removed)
     }
 
-    /// Stores a KR's freshly computed value. When it differs from the stored one (or none
-    /// was stored), writes a snapshot and returns true.
-    /// Writes a KR's value. A snapshot is written when the value changed or, with
-    /// `evidence_changed`, when its scope did (an item entered, left or changed category
-    /// without moving the number). Returns the snapshot's id, if one was written, and
-    /// whether the value changed.
-    pub async fn write_kr_value(
+    /// The stored values of these KRs.
+    pub async fn kr_states_of(&mut self, kr_ids: &[&str]) -> Result<Vec<KrState>> {
+        if kr_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {KR_COLUMNS} FROM key_results WHERE id IN ({})",
+            self.backend().json_texts("$1")
+        );
+        let rows = sqlx::query(&sql)
+            .bind(super::sets::pack(kr_ids))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(decode_state).collect()
+    }
+
+    /// Stores a KR's new value (it differs from the stored one).
+    pub async fn store_kr_value(
+        &mut self,
+        kr_id: &str,
+        value: &KrValue,
+        now_ms: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE key_results SET current = CAST($1 AS DOUBLE PRECISION), start_value = $2, \
+             target = CAST($3 AS DOUBLE PRECISION), progress = $4, \
+             item_count = $5, computed_ms = $6, changed_ms = $6 WHERE id = $7",
+        )
+        .bind(opt_f64(value.current))
+        .bind(value.start)
+        .bind(opt_f64(value.target))
+        .bind(value.progress)
+        .bind(value.items as i64)
+        .bind(now_ms)
+        .bind(kr_id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Writes a snapshot of a KR's value; its id.
+    pub async fn insert_snapshot(
         &mut self,
         kr_id: &str,
         value: &KrValue,
         now_ms: i64,
         cause: &SnapshotCause<'_>,
-        evidence_changed: bool,
-    ) -> Result<(Option<i64>, bool)> {
-        let sql = format!("SELECT {KR_COLUMNS} FROM key_results WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(kr_id)
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        let Some(row) = row else {
-            return Ok((None, false));
-        };
-        let old = decode_state(&row)?;
-        let changed = old.computed_at.is_none()
-            || !same(old.current, value.current)
-            || !same(old.target, value.target)
-            || !same(Some(old.progress), Some(value.progress))
-            || !same(Some(old.start), Some(value.start))
-            || old.items != value.items as i64;
-        if !changed && !evidence_changed {
-            return Ok((None, false));
-        }
-        if changed {
-            sqlx::query(
-                "UPDATE key_results SET current = CAST($1 AS DOUBLE PRECISION), start_value = $2, \
-                 target = CAST($3 AS DOUBLE PRECISION), progress = $4, \
-                 item_count = $5, computed_ms = $6, changed_ms = $6 WHERE id = $7",
-            )
-            .bind(opt_f64(value.current))
-            .bind(value.start)
-            .bind(opt_f64(value.target))
-            .bind(value.progress)
-            .bind(value.items as i64)
-            .bind(now_ms)
-            .bind(kr_id)
-            .execute(&mut *self.tx)
-            .await?;
-        }
+    ) -> Result<i64> {
         let (id,): (i64,) = sqlx::query_as(
             "INSERT INTO kr_snapshots (kr_id, at_ms, current, target, progress, item_count, cause, \
              start_value, rules_hash, checkin_id) \
@@ -222,7 +224,57 @@ impl Tx {
         .bind(cause.checkin_id)
         .fetch_one(&mut *self.tx)
         .await?;
-        Ok((Some(id), changed))
+        Ok(id)
+    }
+
+    /// Opens the snapshot a step records a KR's evidence under, before its value is known
+    /// ([`Tx::finish_snapshot`] writes it, or [`Tx::drop_snapshot`] takes it back).
+    pub async fn open_snapshot(
+        &mut self,
+        kr_id: &str,
+        now_ms: i64,
+        cause: &SnapshotCause<'_>,
+    ) -> Result<i64> {
+        self.insert_snapshot(
+            kr_id,
+            &KrValue {
+                current: None,
+                start: 0.0,
+                target: None,
+                progress: 0.0,
+                items: 0,
+            },
+            now_ms,
+            cause,
+        )
+        .await
+    }
+
+    /// Writes the value of a snapshot opened by [`Tx::open_snapshot`].
+    pub async fn finish_snapshot(&mut self, id: i64, value: &KrValue) -> Result<()> {
+        sqlx::query(
+            "UPDATE kr_snapshots SET current = CAST($1 AS DOUBLE PRECISION), \
+             target = CAST($2 AS DOUBLE PRECISION), progress = $3, item_count = $4, \
+             start_value = $5 WHERE id = $6",
+        )
+        .bind(opt_f64(value.current))
+        .bind(opt_f64(value.target))
+        .bind(value.progress)
+        .bind(value.items as i64)
+        .bind(value.start)
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Takes back an opened snapshot that recorded nothing.
+    pub async fn drop_snapshot(&mut self, id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM kr_snapshots WHERE id = $1")
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
     }
 
     pub async fn latest_checkin(&mut self, kr_id: &str) -> Result<Option<f64>> {

@@ -5,6 +5,8 @@
 //! It also keeps the store's copy of the OKR definitions in line with the config, and
 //! re-matches every item when the rules change.
 
+mod apply;
+mod ledger;
 mod scheduler;
 mod shared;
 
@@ -19,22 +21,17 @@ use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
+use self::apply::StepState;
+use self::ledger::{Ledger, Recomputed};
 use crate::clock;
-use crate::evidence::{self, Entry, Scope};
+use crate::evidence;
 use crate::model::{KeyResultDef, Measure, Period};
-use crate::progress;
+
 use crate::settings::{Settings, SourceKind};
 use crate::sources::github::GitHubSource;
 use crate::sources::jira::JiraSource;
 use crate::sources::ItemSource;
 use crate::store::{ms, SnapshotCause, SourceState, Store, SyncRun, Tx};
-
-/// What a recompute did: how many values changed, and the snapshots it wrote.
-#[derive(Debug, Default)]
-struct Recomputed {
-    changed: usize,
-    snapshots: Vec<i64>,
-}
 
 /// Incremental (from the cursor, minus the overlap) or full (everything in scope, and
 /// items no longer in scope are removed).
@@ -196,36 +193,6 @@ impl Engine {
         Ok(())
     }
 
-    async fn rematch_all(&self, tx: &mut Tx) -> anyhow::Result<usize> {
-        let mut after: Option<(String, String)> = None;
-        let mut n = 0;
-        loop {
-            let batch = tx
-                .items_after(after.as_ref().map(|(a, b)| (a.as_str(), b.as_str())), 1000)
-                .await?;
-            let Some(last) = batch.last() else { break };
-            after = Some((last.item.source.clone(), last.item.ext_id.clone()));
-            for row in &batch {
-                let eval = self.settings.rules.evaluate(&row.item);
-                let old = tx.matches_of(&row.item.source, &row.item.ext_id).await?;
-                if old != sorted(eval.matches.clone()) {
-                    tx.replace_matches(&row.item.source, &row.item.ext_id, &eval.matches)
-                        .await?;
-                }
-                if eval.exempt_rule != row.exempt_rule {
-                    tx.set_exempt(
-                        &row.item.source,
-                        &row.item.ext_id,
-                        eval.exempt_rule.as_deref(),
-                    )
-                    .await?;
-                }
-                n += 1;
-            }
-        }
-        Ok(n)
-    }
-
     /// Recomputes these KRs from the store and snapshots those whose value or evidence
     /// changed, recording the evidence (the scope's deltas) with each snapshot. Returns how
     /// many values changed.
@@ -250,59 +217,16 @@ impl Engine {
         cause: &str,
         checkin_id: Option<i64>,
     ) -> anyhow::Result<Recomputed> {
-        let cause = SnapshotCause {
-            text: cause,
-            rules_hash: &self.rules_hash,
-            checkin_id,
-        };
-        let mut out = Recomputed::default();
-        for id in kr_ids {
-            let Some((def, period)) = self.krs.get(id) else {
-                continue;
-            };
-            let rows = if def.measure.uses_items() {
-                let with_fields = def
-                    .field
-                    .as_deref()
-                    .is_some_and(|f| f.starts_with("fields."));
-                tx.progress_items(id, with_fields).await?
-            } else {
-                Vec::new()
-            };
-            let items: Vec<&crate::model::Item> = rows.iter().map(|(i, _)| i).collect();
-            let observed = match def.measure {
-                Measure::Manual => tx.latest_checkin(id).await?,
-                Measure::Metric => match &def.metric {
-                    Some(m) => tx.latest_observation(&m.source, &m.reference).await?,
-                    None => None,
-                },
-                _ => None,
-            };
-            let value = progress::compute(def, period, &items, observed);
-            let deltas = if def.measure.uses_items() {
-                let scope: Scope = rows
-                    .iter()
-                    .map(|(item, rule)| {
-                        let e = Entry::of(def, period, item, rule);
-                        (e.id(), e)
-                    })
-                    .collect();
-                evidence::diff(&tx.scope(id).await?, &scope)
-            } else {
-                Vec::new()
-            };
-            let (snapshot, changed) = tx
-                .write_kr_value(id, &value, ms(now), &cause, !deltas.is_empty())
-                .await?;
-            if let Some(snapshot) = snapshot {
-                tx.record_evidence(snapshot, id, &deltas).await?;
-                out.snapshots.push(snapshot);
-            }
-            if changed {
-                out.changed += 1;
-            }
-        }
-        Ok(out)
+        let mut ledger = Ledger::new(
+            ms(now),
+            SnapshotCause {
+                text: cause,
+                rules_hash: &self.rules_hash,
+                checkin_id,
+            },
+        );
+        self.rescope(tx, kr_ids, &mut ledger).await?;
+        ledger.finish(tx, &self.krs).await
     }
 
     /// Which mode the next step of `source` should use.
@@ -377,7 +301,7 @@ impl Engine {
         };
         let first_sync = state.last_success.is_none();
         let outcome = self
-            .step(&mut tx, source.as_ref(), since, mode, &mut run, first_sync)
+            .step(&mut tx, source.clone(), since, mode, &mut run, first_sync)
             .await;
         run.requests = (source.requests_sent() - requests_before) as i64;
         let finished = clock::now();
@@ -447,18 +371,32 @@ impl Engine {
 
     /// The body of a step, inside the transaction. Returns the newest `updated` seen and
     /// the snapshots written (linked to the run once it is recorded).
+    ///
+    /// The source's pages are fetched by a task of their own, at most one page ahead of
+    /// the one being written (a channel of one), so requesting and parsing the next page
+    /// overlaps with storing this one.
     async fn step(
         &self,
         tx: &mut Tx,
-        source: &dyn ItemSource,
+        source: Arc<dyn ItemSource>,
         since: Option<DateTime<Utc>>,
         mode: Mode,
         run: &mut SyncRun,
         first_sync: bool,
     ) -> anyhow::Result<(Option<DateTime<Utc>>, Vec<i64>)> {
         let name = source.name().to_string();
-        let now_ms = ms(clock::now());
-        let mut affected: BTreeSet<String> = BTreeSet::new();
+        let now = clock::now();
+        let now_ms = ms(now);
+        let cause_text = format!("sync of {name}");
+        let mut ledger = Ledger::new(
+            now_ms,
+            SnapshotCause {
+                text: &cause_text,
+                rules_hash: &self.rules_hash,
+                checkin_id: None,
+            },
+        );
+        let mut state = StepState::default();
         // A full pass remembers what it saw as 16-byte digests, not strings: 100k ids
         // cost under 3 MB.
         let mut seen: HashSet<u128> = HashSet::new();
@@ -469,8 +407,20 @@ impl Engine {
         // process) left them.
         let validators = tx.validators(&name).await?;
         source.load_validators(validators.clone());
-        let mut pages = source.fetch(since);
-        while let Some(page) = pages.next().await {
+        let (pages_tx, mut pages) = tokio::sync::mpsc::channel(1);
+        let fetcher = AbortOnDrop(tokio::spawn({
+            let source = source.clone();
+            async move {
+                let mut stream = source.fetch(since);
+                while let Some(page) = stream.next().await {
+                    let failed = page.is_err();
+                    if pages_tx.send(page).await.is_err() || failed {
+                        break;
+                    }
+                }
+            }
+        }));
+        while let Some(page) = pages.recv().await {
             let page = page?;
             run.fetched += page.len() as i64;
             for item in &page {
@@ -479,35 +429,53 @@ impl Engine {
                 }
                 max_updated = Some(max_updated.map_or(item.updated, |m| m.max(item.updated)));
             }
-            self.apply(tx, &name, &page, now_ms, &mut affected, run)
+            self.apply(tx, &name, &page, now_ms, &mut ledger, &mut state, run)
                 .await?;
             if run.changed >= refresh_at {
                 tx.refresh_statistics().await?;
                 refresh_at *= 10;
             }
         }
-        drop(pages);
+        fetcher.finish().await;
         if let Some(learnt) = source.validators().filter(|v| *v != validators) {
             tx.put_validators(&name, &learnt).await?;
         }
         if mode == Mode::Full {
-            let missing: Vec<(String, String)> = tx
-                .item_ids_where(&name, |id| !seen.contains(&id_digest(id)))
-                .await?;
+            let mut missing: Vec<(String, String)> = Vec::new();
+            let mut after = String::new();
+            loop {
+                let ids = tx.item_ids_after(&name, &after, 20_000).await?;
+                let Some((last, _)) = ids.last() else { break };
+                after = last.clone();
+                missing.extend(
+                    ids.into_iter()
+                        .filter(|(id, _)| !seen.contains(&id_digest(id))),
+                );
+            }
             if !missing.is_empty() {
                 // Items a pass skipped (offset paging under concurrent edits) are kept.
                 let still_there = source.confirm_gone(missing.clone()).await?;
                 let kept: HashSet<&str> = still_there.iter().map(|i| i.ext_id.as_str()).collect();
-                for (id, _) in &missing {
-                    if !kept.contains(id.as_str()) {
-                        affected.extend(tx.delete_item(&name, id).await?);
-                        run.deleted += 1;
-                    }
-                }
-                self.apply(tx, &name, &still_there, now_ms, &mut affected, run)
+                let gone: Vec<&str> = missing
+                    .iter()
+                    .map(|(id, _)| id.as_str())
+                    .filter(|id| !kept.contains(id))
+                    .collect();
+                self.delete_gone(tx, &name, &gone, &mut ledger, &mut state, run)
                     .await?;
+                self.apply(
+                    tx,
+                    &name,
+                    &still_there,
+                    now_ms,
+                    &mut ledger,
+                    &mut state,
+                    run,
+                )
+                .await?;
             }
         }
+        tx.prune_child_counts().await?;
         // Metric KRs read from this source: an observation is recorded when it changes.
         let references: BTreeSet<String> = self
             .krs
@@ -524,26 +492,22 @@ impl Engine {
                     .await?
                 {
                     run.changed += 1;
-                    affected.extend(
-                        self.krs
-                            .iter()
-                            .filter(|(_, (d, _))| {
-                                d.metric.as_ref().is_some_and(|m| {
-                                    m.source == name && m.reference == obs.reference
-                                })
-                            })
-                            .map(|(id, _)| id.clone()),
-                    );
+                    for (id, (d, _)) in self.krs.iter() {
+                        if d.metric
+                            .as_ref()
+                            .is_some_and(|m| m.source == name && m.reference == obs.reference)
+                        {
+                            state.affected.insert(id.clone());
+                            ledger.recheck(id);
+                        }
+                    }
                 }
             }
         }
-        let affected: Vec<String> = affected.into_iter().collect();
-        let now = clock::now();
-        let recomputed = self
-            .recompute_for(tx, &affected, now, &format!("sync of {name}"), None)
-            .await?;
+        let recomputed = ledger.finish(tx, &self.krs).await?;
         run.krs_changed = recomputed.changed as i64;
         if first_sync {
+            let affected: Vec<String> = state.affected.into_iter().collect();
             self.reconstruct_history(tx, &affected, now).await?;
         }
         Ok((max_updated, recomputed.snapshots))
@@ -595,45 +559,6 @@ impl Engine {
                 )
                 .await?;
             }
-        }
-        Ok(())
-    }
-
-    /// Upserts the items that changed (by `(id, updated)`), re-matches them and notes the
-    /// KRs they moved or stopped moving.
-    async fn apply(
-        &self,
-        tx: &mut Tx,
-        name: &str,
-        items: &[crate::model::Item],
-        now_ms: i64,
-        affected: &mut BTreeSet<String>,
-        run: &mut SyncRun,
-    ) -> anyhow::Result<()> {
-        let ids: Vec<&str> = items.iter().map(|i| i.ext_id.as_str()).collect();
-        let stored = tx.stored_versions(name, &ids).await?;
-        for item in items {
-            // The overlap window brings back items we already hold: skip them unchanged, by
-            // (id, updated), or by content for sources without update times (sheet rows).
-            if let Some((updated, hash)) = stored.get(&item.ext_id) {
-                if *updated == ms(item.updated)
-                    || hash.as_deref() == Some(crate::store::content_hash(item).as_str())
-                {
-                    continue;
-                }
-            }
-            let eval = self.settings.rules.evaluate(item);
-            tx.upsert_item(item, eval.exempt_rule.as_deref(), now_ms)
-                .await?;
-            let old = tx.matches_of(name, &item.ext_id).await?;
-            let new = sorted(eval.matches.clone());
-            if old != new {
-                tx.replace_matches(name, &item.ext_id, &eval.matches)
-                    .await?;
-            }
-            affected.extend(old.into_iter().map(|(k, _)| k));
-            affected.extend(new.into_iter().map(|(k, _)| k));
-            run.changed += 1;
         }
         Ok(())
     }
@@ -702,9 +627,21 @@ fn id_digest(id: &str) -> u128 {
     u128::from_le_bytes(b)
 }
 
-fn sorted(mut v: Vec<(String, String)>) -> Vec<(String, String)> {
-    v.sort();
-    v
+/// A spawned task that is stopped when its owner is dropped (a step that fails or is
+/// cancelled stops fetching pages nobody will write).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl AbortOnDrop {
+    /// Waits for the task to end by itself.
+    async fn finish(mut self) {
+        let _ = (&mut self.0).await;
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
