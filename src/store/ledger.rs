@@ -390,8 +390,9 @@ impl Tx {
             return Ok(BTreeMap::new());
         }
         let sql = format!(
-            "SELECT kr_id, COUNT(*), COALESCE(SUM(weight), 0), \
-             COALESCE(SUM(CASE WHEN counted <> 0 THEN weight ELSE 0 END), 0) \
+            "SELECT kr_id, COUNT(*), CAST(COALESCE(SUM(weight), 0.0) AS DOUBLE PRECISION), \
+             CAST(COALESCE(SUM(CASE WHEN counted <> 0 THEN weight ELSE 0.0 END), 0.0) \
+             AS DOUBLE PRECISION) \
              FROM kr_scope WHERE kr_id IN ({}) GROUP BY kr_id",
             self.backend.json_texts("$1")
         );
