@@ -33,5 +33,24 @@ FROM (
 ) links
 GROUP BY source, up;
 
--- A changed item's entries in every KR's scope, found in one lookup.
-CREATE INDEX kr_scope_item ON kr_scope (source, ext_id);
+-- Per epic or parent: the KRs its children move, and through how many children each
+-- (what `moves` and `allocation` count an epic as moving).
+CREATE TABLE child_krs (
+    source TEXT NOT NULL,
+    up     TEXT NOT NULL,
+    kr_id  TEXT NOT NULL,
+    n      INTEGER NOT NULL,
+    PRIMARY KEY (source, up, kr_id)
+);
+INSERT INTO child_krs (source, up, kr_id, n)
+SELECT links.source, links.up, m.kr_id, COUNT(*)
+FROM (
+    SELECT c.source, c.epic AS up, c.ext_id FROM items c
+     WHERE c.epic IS NOT NULL AND c.epic <> '' AND c.epic <> c.key AND c.abandoned = 0
+    UNION ALL
+    SELECT c.source, c.parent AS up, c.ext_id FROM items c
+     WHERE c.parent IS NOT NULL AND c.parent <> '' AND c.parent <> c.key AND c.abandoned = 0
+       AND (c.epic IS NULL OR c.epic <> c.parent)
+) links
+JOIN matches m ON m.source = links.source AND m.ext_id = links.ext_id
+GROUP BY links.source, links.up, m.kr_id;

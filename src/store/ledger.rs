@@ -180,26 +180,28 @@ impl Tx {
         Ok(scope)
     }
 
-    /// The entries of these items of `source` in every KR's scope, as `(kr_id, entry)`.
+    /// The scope entries of these `(kr_id, ext_id)` pairs of `source` (an item's matches
+    /// name the KRs whose scope it is in), as `(kr_id, entry)`.
     pub async fn scope_entries_of(
         &mut self,
         source: &str,
-        ext_ids: &[&str],
+        pairs: &[(&str, &str)],
     ) -> Result<Vec<(String, Entry)>> {
-        if ext_ids.is_empty() {
+        if pairs.is_empty() {
             return Ok(Vec::new());
         }
         let sql = self.backend.packed(
-            "kr_id, source, ext_id, item_key, category, weight, counted, rule_id",
+            "s.kr_id, s.source, s.ext_id, s.item_key, s.category, s.weight, s.counted, s.rule_id",
             &format!(
-                "FROM kr_scope WHERE source = $1 AND ext_id IN ({})",
-                self.backend.json_texts("$2")
+                "FROM ({}) AS r JOIN kr_scope s ON s.kr_id = r.c0 AND s.source = $1 \
+                 AND s.ext_id = r.c1",
+                self.backend.json_rows("$2", &[Col::Text, Col::Text])
             ),
             None,
         );
         let (text,): (String,) = sqlx::query_as(&sql)
             .bind(source)
-            .bind(pack(ext_ids))
+            .bind(pack(pairs))
             .fetch_one(&mut *self.tx)
             .await?;
         unpack::<EntryRow>(&text)?

@@ -140,6 +140,7 @@ impl Store {
                         conn.execute("PRAGMA busy_timeout = 30000").await?;
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA cache_size = -32768").await?;
                         Ok(())
                     })
                 })

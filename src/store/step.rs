@@ -12,22 +12,39 @@ use super::{Backend, Result, Tx};
 use crate::model::Item;
 
 /// What the store holds of an item a step may replace or delete: its version, and what it
-/// contributed to its parents' child counts.
+/// said to its epic and parent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredItem {
     pub ext_id: String,
     pub key: String,
     pub updated_ms: i64,
     pub content_hash: Option<String>,
-    pub links: ChildLinks,
+    pub epic: Option<String>,
+    pub parent: Option<String>,
+    pub abandoned: bool,
+    pub exempt: bool,
+}
+
+impl StoredItem {
+    /// Its links as a child, given the KRs it moved.
+    pub fn links(&self, krs: Vec<String>) -> ChildLinks {
+        ChildLinks::of(
+            &self.key,
+            self.epic.as_deref(),
+            self.parent.as_deref(),
+            self.abandoned,
+            krs,
+            self.exempt,
+        )
+    }
 }
 
 /// An item as a child: the epic and parent it names (each at most once, itself never,
-/// nothing when abandoned) and what it says to them.
+/// nothing when abandoned), the KRs it moves and whether it is exempt.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChildLinks {
     pub ups: Vec<String>,
-    pub moving: bool,
+    pub krs: Vec<String>,
     pub exempt: bool,
 }
 
@@ -40,7 +57,7 @@ impl ChildLinks {
         epic: Option<&str>,
         parent: Option<&str>,
         abandoned: bool,
-        moving: bool,
+        krs: Vec<String>,
         exempt: bool,
     ) -> ChildLinks {
         let mut ups = Vec::new();
@@ -52,32 +69,42 @@ impl ChildLinks {
                 ups.push(p.to_string());
             }
         }
-        ChildLinks {
-            ups,
-            moving,
-            exempt,
-        }
+        ChildLinks { ups, krs, exempt }
     }
 }
 
-/// Changes to child counts, per `(up)` within one source: children, moving, exempt.
+/// Changes to what children say to their epics and parents, within one source: per `up`,
+/// children, moving and exempt ones; per `(up, kr)`, the children that move the KR.
 #[derive(Debug, Default)]
-pub struct ChildDeltas(HashMap<String, [i64; 3]>);
+pub struct ChildDeltas {
+    counts: HashMap<String, [i64; 3]>,
+    krs: HashMap<(String, String), i64>,
+}
 
 impl ChildDeltas {
     pub fn add(&mut self, links: &ChildLinks, sign: i64) {
         for up in &links.ups {
-            let d = self.0.entry(up.clone()).or_insert([0; 3]);
+            let d = self.counts.entry(up.clone()).or_insert([0; 3]);
             d[0] += sign;
-            d[1] += sign * i64::from(links.moving);
+            d[1] += sign * i64::from(!links.krs.is_empty());
             d[2] += sign * i64::from(links.exempt);
+            for kr in &links.krs {
+                *self.krs.entry((up.clone(), kr.clone())).or_insert(0) += sign;
+            }
         }
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.values().all(|d| *d == [0; 3])
-    }
 }
+
+/// Every child's link to its epic or parent: `(source, up, ext_id, match_count,
+/// exempt_rule)`, once per pair (a Jira story under an epic names it as both), abandoned
+/// items left out. The same reading as [`ChildLinks::of`].
+pub(crate) const LINKS: &str = "\
+    SELECT c.source, c.epic AS up, c.ext_id, c.match_count, c.exempt_rule FROM items c \
+     WHERE c.epic IS NOT NULL AND c.epic <> '' AND c.epic <> c.key AND c.abandoned = 0 \
+    UNION ALL \
+    SELECT c.source, c.parent AS up, c.ext_id, c.match_count, c.exempt_rule FROM items c \
+     WHERE c.parent IS NOT NULL AND c.parent <> '' AND c.parent <> c.key AND c.abandoned = 0 \
+       AND (c.epic IS NULL OR c.epic <> c.parent)";
 
 /// An item as the upsert statement's JSON row (the column order of `ITEM_INSERT`).
 #[derive(Serialize)]
@@ -189,15 +216,7 @@ impl Tx {
         Ok(rows
             .into_iter()
             .map(
-                |(ext_id, key, updated_ms, content_hash, epic, parent, abandoned, exempt, n)| {
-                    let links = ChildLinks::of(
-                        &key,
-                        epic.as_deref(),
-                        parent.as_deref(),
-                        abandoned != 0,
-                        n > 0,
-                        exempt != 0,
-                    );
+                |(ext_id, key, updated_ms, content_hash, epic, parent, abandoned, exempt, _)| {
                     (
                         ext_id.clone(),
                         StoredItem {
@@ -205,7 +224,10 @@ impl Tx {
                             key,
                             updated_ms,
                             content_hash,
-                            links,
+                            epic,
+                            parent,
+                            abandoned: abandoned != 0,
+                            exempt: exempt != 0,
                         },
                     )
                 },
@@ -334,32 +356,52 @@ impl Tx {
         Ok(())
     }
 
-    /// Adds these deltas to the child counts of `source`'s epics and parents.
+    /// Adds these deltas to the child counts and child KRs of `source`'s epics and
+    /// parents (two statements at most).
     pub async fn apply_child_deltas(&mut self, source: &str, deltas: &ChildDeltas) -> Result<()> {
         let rows: Vec<(&str, i64, i64, i64)> = deltas
-            .0
+            .counts
             .iter()
             .filter(|(_, d)| **d != [0; 3])
             .map(|(up, d)| (up.as_str(), d[0], d[1], d[2]))
             .collect();
-        if rows.is_empty() {
-            return Ok(());
+        if !rows.is_empty() {
+            let sql = format!(
+                "INSERT INTO child_counts (source, up, children, moving, exempt) \
+                 SELECT $1, r.c0, r.c1, r.c2, r.c3 FROM ({}) AS r WHERE true \
+                 ON CONFLICT (source, up) DO UPDATE SET \
+                 children = child_counts.children + excluded.children, \
+                 moving = child_counts.moving + excluded.moving, \
+                 exempt = child_counts.exempt + excluded.exempt",
+                self.backend
+                    .json_rows("$2", &[Col::Text, Col::Int, Col::Int, Col::Int])
+            );
+            sqlx::query(&sql)
+                .bind(source)
+                .bind(pack(&rows))
+                .execute(&mut *self.tx)
+                .await?;
         }
-        let sql = format!(
-            "INSERT INTO child_counts (source, up, children, moving, exempt) \
-             SELECT $1, r.c0, r.c1, r.c2, r.c3 FROM ({}) AS r WHERE true \
-             ON CONFLICT (source, up) DO UPDATE SET \
-             children = child_counts.children + excluded.children, \
-             moving = child_counts.moving + excluded.moving, \
-             exempt = child_counts.exempt + excluded.exempt",
-            self.backend
-                .json_rows("$2", &[Col::Text, Col::Int, Col::Int, Col::Int])
-        );
-        sqlx::query(&sql)
-            .bind(source)
-            .bind(pack(&rows))
-            .execute(&mut *self.tx)
-            .await?;
+        let rows: Vec<(&str, &str, i64)> = deltas
+            .krs
+            .iter()
+            .filter(|(_, n)| **n != 0)
+            .map(|((up, kr), n)| (up.as_str(), kr.as_str(), *n))
+            .collect();
+        if !rows.is_empty() {
+            let sql = format!(
+                "INSERT INTO child_krs (source, up, kr_id, n) \
+                 SELECT $1, r.c0, r.c1, r.c2 FROM ({}) AS r WHERE true \
+                 ON CONFLICT (source, up, kr_id) DO UPDATE SET n = child_krs.n + excluded.n",
+                self.backend
+                    .json_rows("$2", &[Col::Text, Col::Text, Col::Int])
+            );
+            sqlx::query(&sql)
+                .bind(source)
+                .bind(pack(&rows))
+                .execute(&mut *self.tx)
+                .await?;
+        }
         Ok(())
     }
 
@@ -387,34 +429,41 @@ impl Tx {
         Ok(())
     }
 
-    /// Drops the child counts that reached zero (a parent nobody names any more).
+    /// Drops the child counts that reached zero (a parent nobody names any more, a KR
+    /// no child moves).
     pub async fn prune_child_counts(&mut self) -> Result<()> {
         sqlx::query("DELETE FROM child_counts WHERE children = 0")
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query("DELETE FROM child_krs WHERE n = 0")
             .execute(&mut *self.tx)
             .await?;
         Ok(())
     }
 
-    /// Counts every parent's children again from the items (after every item was matched
-    /// again, or when the counts cannot be trusted).
+    /// Counts every parent's children and their KRs again from the items (after every
+    /// item was matched again).
     pub async fn rebuild_child_counts(&mut self) -> Result<()> {
-        sqlx::query("DELETE FROM child_counts")
-            .execute(&mut *self.tx)
-            .await?;
-        sqlx::query(
+        for table in ["child_counts", "child_krs"] {
+            sqlx::query(&format!("DELETE FROM {table}"))
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        sqlx::query(&format!(
             "INSERT INTO child_counts (source, up, children, moving, exempt) \
              SELECT source, up, COUNT(*), \
                     SUM(CASE WHEN match_count > 0 THEN 1 ELSE 0 END), \
                     SUM(CASE WHEN exempt_rule IS NULL THEN 0 ELSE 1 END) \
-             FROM ( \
-                 SELECT c.source, c.epic AS up, c.match_count, c.exempt_rule FROM items c \
-                  WHERE c.epic IS NOT NULL AND c.epic <> '' AND c.epic <> c.key AND c.abandoned = 0 \
-                 UNION ALL \
-                 SELECT c.source, c.parent AS up, c.match_count, c.exempt_rule FROM items c \
-                  WHERE c.parent IS NOT NULL AND c.parent <> '' AND c.parent <> c.key \
-                    AND c.abandoned = 0 AND (c.epic IS NULL OR c.epic <> c.parent) \
-             ) links GROUP BY source, up",
-        )
+             FROM ({LINKS}) links GROUP BY source, up"
+        ))
+        .execute(&mut *self.tx)
+        .await?;
+        sqlx::query(&format!(
+            "INSERT INTO child_krs (source, up, kr_id, n) \
+             SELECT links.source, links.up, m.kr_id, COUNT(*) FROM ({LINKS}) links \
+             JOIN matches m ON m.source = links.source AND m.ext_id = links.ext_id \
+             GROUP BY links.source, links.up, m.kr_id"
+        ))
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -443,29 +492,11 @@ impl Tx {
         unpack(&text)
     }
 
-    /// Deletes these items of `source` and their matches; returns what they were (for
-    /// their parents' child counts) and the KRs they moved.
-    pub async fn delete_items(
-        &mut self,
-        source: &str,
-        ext_ids: &[&str],
-    ) -> Result<(Vec<StoredItem>, Vec<String>)> {
+    /// Deletes these items of `source` and their matches.
+    pub async fn delete_items(&mut self, source: &str, ext_ids: &[&str]) -> Result<()> {
         if ext_ids.is_empty() {
-            return Ok((Vec::new(), Vec::new()));
+            return Ok(());
         }
-        let stored: Vec<StoredItem> = self
-            .stored_items(source, ext_ids)
-            .await?
-            .into_values()
-            .collect();
-        let mut krs: Vec<String> = self
-            .matches_of_items(source, ext_ids)
-            .await?
-            .into_iter()
-            .map(|(_, kr, _)| kr)
-            .collect();
-        krs.sort();
-        krs.dedup();
         for table in ["matches", "items"] {
             let sql = format!(
                 "DELETE FROM {table} WHERE source = $1 AND ext_id IN ({})",
@@ -477,7 +508,7 @@ impl Tx {
                 .execute(&mut *self.tx)
                 .await?;
         }
-        Ok((stored, krs))
+        Ok(())
     }
 
     pub(crate) fn backend(&self) -> Backend {
@@ -491,30 +522,98 @@ mod tests {
 
     #[test]
     fn an_item_links_to_its_epic_and_its_parent_once_each() {
-        let l = ChildLinks::of("PAY-3", Some("PAY-1"), Some("PAY-1"), false, true, false);
+        let krs = || vec!["kr".to_string()];
+        let l = ChildLinks::of("PAY-3", Some("PAY-1"), Some("PAY-1"), false, krs(), false);
         assert_eq!(l.ups, vec!["PAY-1"]);
-        let l = ChildLinks::of("PAY-3", Some("PAY-1"), Some("PAY-2"), false, false, true);
+        let l = ChildLinks::of("PAY-3", Some("PAY-1"), Some("PAY-2"), false, vec![], true);
         assert_eq!(l.ups, vec!["PAY-1", "PAY-2"]);
-        let l = ChildLinks::of("PAY-3", None, Some("PAY-2"), false, false, false);
+        let l = ChildLinks::of("PAY-3", None, Some("PAY-2"), false, vec![], false);
         assert_eq!(l.ups, vec!["PAY-2"]);
         // Itself, empty keys and abandoned items link to nothing.
         assert!(
-            ChildLinks::of("PAY-3", Some("PAY-3"), Some(""), false, true, true)
+            ChildLinks::of("PAY-3", Some("PAY-3"), Some(""), false, krs(), true)
                 .ups
                 .is_empty()
         );
         assert!(
-            ChildLinks::of("PAY-3", Some("PAY-1"), None, true, true, true)
+            ChildLinks::of("PAY-3", Some("PAY-1"), None, true, krs(), true)
                 .ups
                 .is_empty()
         );
         let mut d = ChildDeltas::default();
-        d.add(&ChildLinks::of("A", Some("E"), None, false, true, false), 1);
         d.add(
-            &ChildLinks::of("A", Some("E"), None, false, false, true),
+            &ChildLinks::of("A", Some("E"), None, false, krs(), false),
+            1,
+        );
+        d.add(
+            &ChildLinks::of("A", Some("E"), None, false, vec![], true),
             -1,
         );
-        assert_eq!(d.0["E"], [0, 1, -1]);
-        assert!(!d.is_empty());
+        assert_eq!(d.counts["E"], [0, 1, -1]);
+        assert_eq!(d.krs[&("E".to_string(), "kr".to_string())], 1);
+    }
+}
+
+impl super::Store {
+    /// What differs between the counts a sync step keeps (`items.match_count`,
+    /// `child_counts`, `child_krs`) and counting them again from the items and matches, in
+    /// words; empty when they agree. For tests and for an operator who suspects drift.
+    pub async fn materialized_drift(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let counts: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT i.source, i.ext_id, i.match_count FROM items i WHERE i.match_count <> \
+             (SELECT COUNT(*) FROM matches m WHERE m.source = i.source AND m.ext_id = i.ext_id)",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        out.extend(
+            counts
+                .into_iter()
+                .map(|(s, e, n)| format!("items {s}/{e}: match_count {n} is not its matches")),
+        );
+        let kept: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT source, up, children, moving, exempt FROM child_counts WHERE children <> 0 \
+             ORDER BY source, up",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let fresh: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(&format!(
+            "SELECT source, up, COUNT(*), SUM(CASE WHEN match_count > 0 THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN exempt_rule IS NULL THEN 0 ELSE 1 END) FROM ({LINKS}) links \
+             GROUP BY source, up ORDER BY source, up"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        if kept != fresh {
+            out.push(format!(
+                "child_counts: kept {} rows, counted {}: first difference {:?}",
+                kept.len(),
+                fresh.len(),
+                kept.iter()
+                    .zip(&fresh)
+                    .find(|(a, b)| a != b)
+                    .map(|(a, b)| (a.clone(), b.clone()))
+            ));
+        }
+        let kept: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT source, up, kr_id, n FROM child_krs WHERE n <> 0 ORDER BY source, up, kr_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let fresh: Vec<(String, String, String, i64)> = sqlx::query_as(&format!(
+            "SELECT links.source, links.up, m.kr_id, COUNT(*) FROM ({LINKS}) links \
+             JOIN matches m ON m.source = links.source AND m.ext_id = links.ext_id \
+             GROUP BY links.source, links.up, m.kr_id ORDER BY links.source, links.up, m.kr_id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        if kept != fresh {
+            out.push(format!(
+                "child_krs: kept {} rows, counted {}",
+                kept.len(),
+                fresh.len()
+            ));
+        }
+        Ok(out)
     }
 }

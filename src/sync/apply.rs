@@ -13,7 +13,7 @@ use super::{id_digest, Engine};
 use crate::evidence::{self, Delta, Entry, Scope};
 use crate::model::Item;
 use crate::rules::Evaluation;
-use crate::store::{ChildDeltas, ChildLinks, ItemWrite, StoredItem, SyncRun, Tx};
+use crate::store::{ChildDeltas, ChildLinks, ItemWrite, SyncRun, Tx};
 
 /// What a step remembers between pages.
 #[derive(Default)]
@@ -76,15 +76,6 @@ impl Engine {
             .collect();
         tx.upsert_items(&writes, now_ms).await?;
 
-        let mut children = ChildDeltas::default();
-        for (item, eval) in &changed {
-            if let Some(s) = stored.get(&item.ext_id) {
-                children.add(&s.links, -1);
-            }
-            children.add(&links_of(item, eval), 1);
-        }
-        tx.apply_child_deltas(name, &children).await?;
-
         // Matches: the stored ones of items we held before, replaced where they differ.
         let was_stored: Vec<&str> = changed
             .iter()
@@ -95,6 +86,19 @@ impl Engine {
         for (ext_id, kr, rule) in tx.matches_of_items(name, &was_stored).await? {
             old_matches.entry(ext_id).or_default().push((kr, rule));
         }
+        let mut children = ChildDeltas::default();
+        for (item, eval) in &changed {
+            if let Some(s) = stored.get(&item.ext_id) {
+                let krs = old_matches
+                    .get(&item.ext_id)
+                    .map(|m| m.iter().map(|(k, _)| k.clone()).collect())
+                    .unwrap_or_default();
+                children.add(&s.links(krs), -1);
+            }
+            children.add(&links_of(item, eval), 1);
+        }
+        tx.apply_child_deltas(name, &children).await?;
+
         let mut drop: Vec<&str> = Vec::new();
         let mut add: Vec<(&str, &str, &str)> = Vec::new();
         for (item, eval) in &changed {
@@ -126,7 +130,11 @@ impl Engine {
         tx.replace_item_matches(name, &drop, &add).await?;
 
         // Evidence: each changed item's entries against its stored ones.
-        let old_entries = self.entries_by_item(tx, name, &was_stored).await?;
+        let pairs: Vec<(&str, &str)> = old_matches
+            .iter()
+            .flat_map(|(id, m)| m.iter().map(move |(kr, _)| (kr.as_str(), id.as_str())))
+            .collect();
+        let old_entries = self.entries_by_item(tx, name, &pairs).await?;
         let retouched: Vec<&str> = changed
             .iter()
             .map(|(i, _)| i.ext_id.as_str())
@@ -196,14 +204,23 @@ impl Engine {
         if gone.is_empty() {
             return Ok(());
         }
-        let entries = self.entries_by_item(tx, name, gone).await?;
-        let (stored, krs): (Vec<StoredItem>, Vec<String>) = tx.delete_items(name, gone).await?;
-        let mut children = ChildDeltas::default();
-        for s in &stored {
-            children.add(&s.links, -1);
+        let stored = tx.stored_items(name, gone).await?;
+        let mut krs_of: HashMap<String, Vec<String>> = HashMap::new();
+        for (ext_id, kr, _) in tx.matches_of_items(name, gone).await? {
+            state.affected.insert(kr.clone());
+            krs_of.entry(ext_id).or_default().push(kr);
         }
+        let pairs: Vec<(&str, &str)> = krs_of
+            .iter()
+            .flat_map(|(id, krs)| krs.iter().map(move |kr| (kr.as_str(), id.as_str())))
+            .collect();
+        let entries = self.entries_by_item(tx, name, &pairs).await?;
+        let mut children = ChildDeltas::default();
+        for s in stored.values() {
+            children.add(&s.links(krs_of.remove(&s.ext_id).unwrap_or_default()), -1);
+        }
+        tx.delete_items(name, gone).await?;
         tx.apply_child_deltas(name, &children).await?;
-        state.affected.extend(krs);
         let deltas: Vec<(String, Delta)> = entries
             .into_values()
             .flat_map(|by_kr| by_kr.into_iter().map(|(kr, e)| (kr, Delta::Left(e))))
@@ -342,16 +359,16 @@ impl Engine {
             .collect()
     }
 
-    /// The stored scope entries of these items of `source` in the configured item KRs: by
-    /// item, by KR.
+    /// The stored scope entries of these `(kr_id, ext_id)` pairs of `source` in the
+    /// configured item KRs: by item, by KR.
     async fn entries_by_item(
         &self,
         tx: &mut Tx,
         name: &str,
-        ext_ids: &[&str],
+        pairs: &[(&str, &str)],
     ) -> anyhow::Result<HashMap<String, BTreeMap<String, Entry>>> {
         let mut out: HashMap<String, BTreeMap<String, Entry>> = HashMap::new();
-        for (kr, e) in tx.scope_entries_of(name, ext_ids).await? {
+        for (kr, e) in tx.scope_entries_of(name, pairs).await? {
             if self
                 .krs
                 .get(&kr)
@@ -371,7 +388,7 @@ fn links_of(item: &Item, eval: &Evaluation) -> ChildLinks {
         item.epic.as_deref(),
         item.parent.as_deref(),
         item.abandoned,
-        !eval.matches.is_empty(),
+        eval.matches.iter().map(|(k, _)| k.clone()).collect(),
         eval.exempt_rule.is_some(),
     )
 }

@@ -109,6 +109,7 @@ struct Scenario {
     _dir: tempfile::TempDir,
     config: PathBuf,
     okrs: PathBuf,
+    url: String,
 }
 
 impl Scenario {
@@ -119,6 +120,19 @@ impl Scenario {
             .env_remove("OKRSYNC_CONFIG")
             .env("OKRSYNC_NOW", now);
         cmd.output().expect("run okrsync")
+    }
+
+    /// The counts a sync step keeps agree with counting again from items and matches.
+    async fn assert_no_drift(&self, after: &str) {
+        let store = okrsync::store::Store::connect(&okrsync::settings::DatabaseSettings {
+            url: secrecy::SecretString::from(self.url.clone()),
+            max_connections: 2,
+        })
+        .await
+        .expect("connect");
+        let drift = store.materialized_drift().await.expect("drift");
+        store.close().await;
+        assert!(drift.is_empty(), "after {after}: {drift:#?}");
     }
 
     fn sync(&self, args: &[&str], now: &str) {
@@ -172,6 +186,7 @@ requests_per_second = 1000
         _dir: dir,
         config,
         okrs: okrs_path,
+        url,
     }
 }
 
@@ -330,6 +345,7 @@ async fn same_documents(db: Db) {
         sim.upsert(issue.clone());
     }
     s.sync(&["sync"], &at(1));
+    s.assert_no_drift("the second step").await;
     // 3. Ten issues are deleted (an epic among them) and five more move; a full pass.
     for id in pick(n, 10, 11) {
         sim.delete(&key_of(id));
@@ -345,9 +361,11 @@ async fn same_documents(db: Db) {
         }
     }
     s.sync(&["sync", "--full"], &at(2));
+    s.assert_no_drift("the full pass").await;
     // 4. The rules change: every item is matched again.
     std::fs::write(&s.okrs, okrs(true)).expect("okrs");
     s.sync(&["sync"], &at(3));
+    s.assert_no_drift("the rules change").await;
     // 5. A check-in.
     s.sync(&["checkin", "launch.nps", "27"], &at(4));
 
