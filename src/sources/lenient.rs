@@ -83,11 +83,23 @@ impl Scalar<'_> {
         self.as_str().filter(|s| !s.is_empty())
     }
 
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Scalar::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
     pub fn as_number(&self) -> Option<&Number> {
         match self {
             Scalar::Number(n) => Some(n),
             _ => None,
         }
+    }
+
+    /// `Value::as_u64`: an integer that fits (not `7.0`).
+    pub fn as_u64(&self) -> Option<u64> {
+        self.as_number().and_then(Number::as_u64)
     }
 
     /// `Value::as_i64`.
@@ -385,6 +397,43 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
     }
 }
 
+/// The first element of an array (the rest skipped); `None` for an empty array or any
+/// other value.
+#[derive(Debug)]
+pub struct First<T>(pub Option<T>);
+
+impl<T> Default for First<T> {
+    fn default() -> Self {
+        First(None)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for First<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = First<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            scalars_read_as_default!();
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(First::default())
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let first = seq.next_element()?;
+                IgnoredAny.visit_seq(seq)?;
+                Ok(First(first))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                IgnoredAny.visit_map(map)?;
+                Ok(First::default())
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
 /// A list entry that is either a string (kept as it is, even empty) or an object named by
 /// its non-empty `name` (Jira labels, components and versions; GitHub labels).
 #[derive(Debug, Default)]
@@ -431,6 +480,17 @@ impl<'de: 'a, 'a> Deserialize<'de> for NameOrText<'a> {
     }
 }
 
+/// Whether a key is there, whatever its value (null included); the value is skipped.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Present(pub bool);
+
+impl<'de> Deserialize<'de> for Present {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        IgnoredAny::deserialize(d)?;
+        Ok(Present(true))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,6 +500,8 @@ mod tests {
             name: Scalar<'a> = "name",
             boss: Obj<Boss<'a>> = "boss",
             tags: List<NameOrText<'a>> = "tags",
+            first: First<Scalar<'a>> = "first",
+            seen: Present = "seen",
         }
     }
 
@@ -472,6 +534,8 @@ mod tests {
             assert_eq!(p.name.text(), None, "{json}");
             assert!(p.boss.get().is_none(), "{json}");
             assert!(p.tags.0.is_empty(), "{json}");
+            assert!(p.first.0.is_none(), "{json}");
+            assert!(!p.seen.0, "{json}");
         }
         for json in ["null", "7", "\"text\"", "[{\"name\": \"x\"}]", "true"] {
             let p = read(json);
@@ -501,6 +565,7 @@ mod tests {
                 Some("n2")
             ]
         );
+        assert_eq!(p.first.0.as_ref().and_then(Scalar::as_str), Some("f"));
     }
 
     #[test]
@@ -515,6 +580,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(text).expect("numbers");
         for (i, x) in n.n.iter().enumerate() {
             let want = &v["n"][i];
+            assert_eq!(x.as_u64(), want.as_u64(), "{i}");
             assert_eq!(x.as_i64(), want.as_i64(), "{i}");
             assert_eq!(
                 x.as_number().map(|n| n.to_string()),

@@ -9,7 +9,7 @@ mod pass;
 pub mod projects;
 
 pub use auth::{app_jwt, AppClaims, GitHubAuth};
-pub use parse::parse_issue;
+pub use parse::{parse_issue, read_page, Issue};
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
@@ -166,14 +166,11 @@ impl GitHubSource {
         if resp.status == StatusCode::NOT_MODIFIED {
             return Ok(Some((Vec::new(), next_repo)));
         }
-        let raw: Vec<serde_json::Value> =
-            serde_json::from_slice(&resp.body).map_err(|e| SourceError::Parse {
-                url: key.clone(),
-                message: e.to_string(),
-            })?;
-        let items = raw
+        // The issues borrow from the body: they become owned items before it is dropped.
+        let issues = parse::read_page(&resp.body).map_err(|e| resp.parse_error(e))?;
+        let items = issues
             .iter()
-            .map(|r| parse_issue(r, &self.name, &repo, &self.settings))
+            .map(|issue| issue.to_item(&self.name, &repo, &self.settings))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|message| SourceError::Parse {
                 url: key.clone(),
@@ -267,16 +264,16 @@ impl GitHubSource {
             url: url.to_string(),
             message,
         };
-        let raw: serde_json::Value =
+        let issue: parse::Issue<'_> =
             serde_json::from_slice(&resp.body).map_err(|e| parse_error(e.to_string()))?;
-        let same_repo = raw
-            .get("repository_url")
-            .and_then(|u| u.as_str())
+        let same_repo = issue
+            .repository_url()
             .is_none_or(|u| u.ends_with(&format!("/repos/{repo}")));
         if !same_repo {
             return Ok(None);
         }
-        parse_issue(&raw, &self.name, repo, &self.settings)
+        issue
+            .to_item(&self.name, repo, &self.settings)
             .map(Some)
             .map_err(parse_error)
     }
