@@ -313,6 +313,14 @@ impl<T> Obj<T> {
             _ => None,
         }
     }
+
+    pub fn is_absent(&self) -> bool {
+        matches!(self, Obj::Absent)
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Obj::Null)
+    }
 }
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
@@ -541,6 +549,19 @@ mod tests {
             let p = read(json);
             assert!(p.name == Scalar::Absent, "{json}");
         }
+    }
+
+    #[test]
+    fn null_absent_and_other_values_are_told_apart() {
+        let p = read(r#"{"name": null, "boss": null, "seen": null}"#);
+        assert_eq!(p.name, Scalar::Null);
+        assert!(!p.name.is_set());
+        assert!(p.boss.is_null() && !p.boss.is_absent());
+        assert!(p.seen.0, "present, although null");
+        let p = read(r#"{"name": [], "boss": "x"}"#);
+        assert!(p.name.is_set());
+        assert!(matches!(p.boss, Obj::Other));
+        assert!(read("{}").boss.is_absent());
     }
 
     #[test]
