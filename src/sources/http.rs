@@ -1,6 +1,7 @@
 //! The HTTP client every polling source shares: a per-source rate limiter (governor),
 //! timeouts, `Retry-After` on 429/503, exponential backoff with full jitter on 5xx and
-//! transport errors, and a request counter.
+//! transport errors, and a request counter. An answer keeps its body as bytes, so a
+//! source can read it with a parser that borrows from them ([`HttpResponse::json`]).
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -210,17 +211,6 @@ impl HttpClient {
     ) -> Result<HttpResponse, SourceError> {
         self.send_body(Method::POST, url, auth, &[], Some(Body::Json(body)))
             .await
-    }
-
-    /// POST a JSON body (GraphQL) with the same retries, and decode the JSON answer into an
-    /// owned value.
-    pub async fn post_json<T: DeserializeOwned>(
-        &self,
-        url: Url,
-        auth: &Auth,
-        body: &serde_json::Value,
-    ) -> Result<T, SourceError> {
-        self.post(url, auth, body).await?.json()
     }
 
     // The URL goes into the span without its query (a JQL or a cursor can be long) and in

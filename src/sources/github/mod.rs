@@ -1,7 +1,8 @@
 //! GitHub (github.com or Enterprise Server) as a source: issues and pull requests of the
 //! configured repositories through the REST API, with conditional requests and rate-limit
 //! pacing, plus the field values of Projects v2 boards (GraphQL) as `fields.<Field name>`.
-//! GitHub App authentication comes later.
+//! It authenticates with a token or as a GitHub App (`auth`); `parse` reads the REST
+//! answers, `projects` the GraphQL ones, `pass` walks a whole pass.
 
 mod auth;
 mod parse;
@@ -252,7 +253,7 @@ impl GitHubSource {
             .credentials
             .current(&self.http, &self.settings.api_url)
             .await?;
-        let resp = match self.http.send(Method::GET, url.clone(), &auth, &[]).await {
+        let resp = match self.http.get(url, &auth).await {
             Ok(r) => r,
             Err(SourceError::Status {
                 status: 404 | 410, ..
@@ -260,12 +261,7 @@ impl GitHubSource {
             Err(e) => return Err(e),
         };
         self.pace(&resp.headers).await?;
-        let parse_error = |message: String| SourceError::Parse {
-            url: url.to_string(),
-            message,
-        };
-        let issue: parse::Issue<'_> =
-            serde_json::from_slice(&resp.body).map_err(|e| parse_error(e.to_string()))?;
+        let issue: parse::Issue<'_> = resp.json()?;
         let same_repo = issue
             .repository_url()
             .is_none_or(|u| u.ends_with(&format!("/repos/{repo}")));
@@ -275,7 +271,7 @@ impl GitHubSource {
         issue
             .to_item(&self.name, repo, &self.settings)
             .map(Some)
-            .map_err(parse_error)
+            .map_err(|message| resp.parse_error(message))
     }
 }
 
