@@ -242,7 +242,7 @@ impl<'de, S: ObjectSeed<'de>> DeserializeSeed<'de> for AsObject<S> {
 /// Declares a struct read from a JSON object, field by field from the keys named; other
 /// keys are skipped, a value that is no object reads as `Default`.
 ///
-/// ```ignore
+/// ```text
 /// lenient_object! {
 ///     struct Status<'a> {
 ///         name: Scalar<'a> = "name",
