@@ -1,6 +1,7 @@
 //! The HTTP client every polling source shares: a per-source rate limiter (governor),
 //! timeouts, `Retry-After` on 429/503, exponential backoff with full jitter on 5xx and
-//! transport errors, and a request counter.
+//! transport errors, and a request counter. An answer keeps its body as bytes, so a
+//! source can read it with a parser that borrows from them ([`HttpResponse::json`]).
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +14,7 @@ use reqwest::header::{HeaderMap, AUTHORIZATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use url::Url;
 
 use super::SourceError;
@@ -100,6 +102,23 @@ pub struct HttpResponse {
     pub url: Url,
 }
 
+impl HttpResponse {
+    /// Decodes the JSON body as `T`, which may borrow from it (`&str`, `Cow<str>`): the
+    /// answer must then outlive what is read, so sources build their owned items from it
+    /// before dropping the response.
+    pub fn json<'a, T: Deserialize<'a>>(&'a self) -> Result<T, SourceError> {
+        serde_json::from_slice(&self.body).map_err(|e| self.parse_error(e))
+    }
+
+    /// The error for a body that cannot be read as expected, naming this request.
+    pub fn parse_error(&self, e: impl std::fmt::Display) -> SourceError {
+        SourceError::Parse {
+            url: self.url.to_string(),
+            message: e.to_string(),
+        }
+    }
+}
+
 /// One source's client.
 #[derive(Clone)]
 pub struct HttpClient {
@@ -142,17 +161,19 @@ impl HttpClient {
         &self.settings
     }
 
-    /// GET `url` and decode a JSON body.
+    /// GET `url`; the answer's body can then be read by a parser that borrows from it
+    /// ([`HttpResponse::json`]).
+    pub async fn get(&self, url: Url, auth: &Auth) -> Result<HttpResponse, SourceError> {
+        self.send(Method::GET, url, auth, &[]).await
+    }
+
+    /// GET `url` and decode a JSON body into an owned value.
     pub async fn get_json<T: DeserializeOwned>(
         &self,
         url: Url,
         auth: &Auth,
     ) -> Result<T, SourceError> {
-        let resp = self.send(Method::GET, url, auth, &[]).await?;
-        serde_json::from_slice(&resp.body).map_err(|e| SourceError::Parse {
-            url: resp.url.to_string(),
-            message: e.to_string(),
-        })
+        self.get(url, auth).await?.json()
     }
 
     /// Sends a request with retries. Returns any 2xx or 304; everything else is an error.
@@ -181,20 +202,15 @@ impl HttpClient {
         .await
     }
 
-    /// POST a JSON body (GraphQL) with the same retries, and decode the JSON answer.
-    pub async fn post_json<T: DeserializeOwned>(
+    /// POST a JSON body (GraphQL) with the same retries.
+    pub async fn post(
         &self,
         url: Url,
         auth: &Auth,
         body: &serde_json::Value,
-    ) -> Result<T, SourceError> {
-        let resp = self
-            .send_body(Method::POST, url, auth, &[], Some(Body::Json(body)))
-            .await?;
-        serde_json::from_slice(&resp.body).map_err(|e| SourceError::Parse {
-            url: resp.url.to_string(),
-            message: e.to_string(),
-        })
+    ) -> Result<HttpResponse, SourceError> {
+        self.send_body(Method::POST, url, auth, &[], Some(Body::Json(body)))
+            .await
     }
 
     // The URL goes into the span without its query (a JQL or a cursor can be long) and in

@@ -1,10 +1,12 @@
 //! Upstream sources of work items, one module per kind behind the small [`ItemSource`]
 //! trait. A source only fetches and normalises; the sync engine owns cursors, the store
-//! and recomputation.
+//! and recomputation. Shared by the sources: [`http`] (the client), [`stats`] (request
+//! statistics) and `lenient` (typed JSON reading as forgiving as a `Value` walk).
 
 pub mod github;
 pub mod http;
 pub mod jira;
+pub(crate) mod lenient;
 pub mod sheet;
 pub mod stats;
 

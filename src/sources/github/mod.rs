@@ -1,7 +1,8 @@
 //! GitHub (github.com or Enterprise Server) as a source: issues and pull requests of the
 //! configured repositories through the REST API, with conditional requests and rate-limit
 //! pacing, plus the field values of Projects v2 boards (GraphQL) as `fields.<Field name>`.
-//! GitHub App authentication comes later.
+//! It authenticates with a token or as a GitHub App (`auth`); `parse` reads the REST
+//! answers, `projects` the GraphQL ones, `pass` walks a whole pass.
 
 mod auth;
 mod parse;
@@ -9,7 +10,7 @@ mod pass;
 pub mod projects;
 
 pub use auth::{app_jwt, AppClaims, GitHubAuth};
-pub use parse::parse_issue;
+pub use parse::{parse_issue, read_page, Issue};
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
@@ -166,14 +167,11 @@ impl GitHubSource {
         if resp.status == StatusCode::NOT_MODIFIED {
             return Ok(Some((Vec::new(), next_repo)));
         }
-        let raw: Vec<serde_json::Value> =
-            serde_json::from_slice(&resp.body).map_err(|e| SourceError::Parse {
-                url: key.clone(),
-                message: e.to_string(),
-            })?;
-        let items = raw
+        // The issues borrow from the body: they become owned items before it is dropped.
+        let issues = parse::read_page(&resp.body).map_err(|e| resp.parse_error(e))?;
+        let items = issues
             .iter()
-            .map(|r| parse_issue(r, &self.name, &repo, &self.settings))
+            .map(|issue| issue.to_item(&self.name, &repo, &self.settings))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|message| SourceError::Parse {
                 url: key.clone(),
@@ -255,7 +253,7 @@ impl GitHubSource {
             .credentials
             .current(&self.http, &self.settings.api_url)
             .await?;
-        let resp = match self.http.send(Method::GET, url.clone(), &auth, &[]).await {
+        let resp = match self.http.get(url, &auth).await {
             Ok(r) => r,
             Err(SourceError::Status {
                 status: 404 | 410, ..
@@ -263,22 +261,17 @@ impl GitHubSource {
             Err(e) => return Err(e),
         };
         self.pace(&resp.headers).await?;
-        let parse_error = |message: String| SourceError::Parse {
-            url: url.to_string(),
-            message,
-        };
-        let raw: serde_json::Value =
-            serde_json::from_slice(&resp.body).map_err(|e| parse_error(e.to_string()))?;
-        let same_repo = raw
-            .get("repository_url")
-            .and_then(|u| u.as_str())
+        let issue: parse::Issue<'_> = resp.json()?;
+        let same_repo = issue
+            .repository_url()
             .is_none_or(|u| u.ends_with(&format!("/repos/{repo}")));
         if !same_repo {
             return Ok(None);
         }
-        parse_issue(&raw, &self.name, repo, &self.settings)
+        issue
+            .to_item(&self.name, repo, &self.settings)
             .map(Some)
-            .map_err(parse_error)
+            .map_err(|message| resp.parse_error(message))
     }
 }
 

@@ -67,9 +67,9 @@ impl GitHubSource {
                     }
                 });
                 let url = self.settings.graphql_url()?;
-                let answer: serde_json::Value = self
+                let resp = self
                     .http
-                    .post_json(
+                    .post(
                         url.clone(),
                         &self
                             .credentials
@@ -78,12 +78,14 @@ impl GitHubSource {
                         &body,
                     )
                     .await?;
-                let page = projects::parse_page(&answer, &project.owner).map_err(|message| {
-                    SourceError::Parse {
-                        url: format!("{url} (project {}/{})", project.owner, project.number),
-                        message,
-                    }
-                })?;
+                let answer: projects::Answer<'_> = resp.json()?;
+                let page =
+                    answer
+                        .to_page(&project.owner)
+                        .map_err(|message| SourceError::Parse {
+                            url: format!("{url} (project {}/{})", project.owner, project.number),
+                            message,
+                        })?;
                 for item in page.items {
                     let entry =
                         pass.projects

@@ -4,11 +4,17 @@
 //! Field values name their field either directly (`field { name }`) or only by id, as some
 //! clients ask for them; ids are resolved through the project's field list, and single
 //! select values through its options.
+//!
+//! Each pass reads every item of every configured board, so an answer is read straight
+//! from the body into an [`Answer`] holding only the keys the page is made of.
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use serde_json::Value;
+
+use crate::sources::lenient::{lenient_object, List, Obj, Scalar};
 
 /// A configured project: `OWNER/NUMBER` (organisation or user).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,116 +88,253 @@ pub const QUERY: &str = r#"query okrsyncProjectItems($owner: String!, $number: I
   }
 }"#;
 
-fn s(v: Option<&Value>) -> Option<String> {
-    v.and_then(Value::as_str)
-        .filter(|x| !x.is_empty())
-        .map(str::to_string)
+lenient_object! {
+    /// An answer to [`QUERY`] as read from the body: the GraphQL errors, and the keys of
+    /// `data` a page is made of, strings borrowed from the body (see `sources::lenient`).
+    pub struct Answer<'a> {
+        errors: List<Obj<GraphqlError<'a>>> = "errors",
+        data: Obj<Data<'a>> = "data",
+    }
 }
 
-/// Reads a GraphQL answer (`{"data": …}` or `{"errors": …}`) for a project owned by `owner`.
+lenient_object! {
+    struct GraphqlError<'a> {
+        message: Scalar<'a> = "message",
+    }
+}
+
+lenient_object! {
+    struct Data<'a> {
+        repository_owner: Obj<Owner<'a>> = "repositoryOwner",
+        user_or_organization: Obj<Owner<'a>> = "userOrOrganization",
+    }
+}
+
+lenient_object! {
+    struct Owner<'a> {
+        project: Obj<Project<'a>> = "projectV2",
+    }
+}
+
+lenient_object! {
+    struct Project<'a> {
+        fields: Obj<FieldList<'a>> = "fields",
+        items: Obj<Items<'a>> = "items",
+    }
+}
+
+lenient_object! {
+    struct FieldList<'a> {
+        nodes: List<Obj<FieldDef<'a>>> = "nodes",
+    }
+}
+
+lenient_object! {
+    struct FieldDef<'a> {
+        id: Scalar<'a> = "id",
+        name: Scalar<'a> = "name",
+        options: List<Obj<OptionDef<'a>>> = "options",
+    }
+}
+
+lenient_object! {
+    struct OptionDef<'a> {
+        id: Scalar<'a> = "id",
+        name: Scalar<'a> = "name",
+    }
+}
+
+lenient_object! {
+    struct Items<'a> {
+        page_info: Obj<PageInfo<'a>> = "pageInfo",
+        nodes: List<Obj<Node<'a>>> = "nodes",
+    }
+}
+
+lenient_object! {
+    struct PageInfo<'a> {
+        end_cursor: Scalar<'a> = "endCursor",
+        has_next_page: Scalar<'a> = "hasNextPage",
+    }
+}
+
+lenient_object! {
+    struct Node<'a> {
+        updated_at: Scalar<'a> = "updatedAt",
+        is_archived: Scalar<'a> = "isArchived",
+        content: Obj<Content<'a>> = "content",
+        field_values: Obj<FieldValues<'a>> = "fieldValues",
+    }
+}
+
+lenient_object! {
+    struct Content<'a> {
+        number: Scalar<'a> = "number",
+        repository: Obj<Repository<'a>> = "repository",
+    }
+}
+
+lenient_object! {
+    struct Repository<'a> {
+        name_with_owner: Scalar<'a> = "nameWithOwner",
+        name: Scalar<'a> = "name",
+    }
+}
+
+lenient_object! {
+    struct FieldValues<'a> {
+        nodes: List<Obj<FieldValue<'a>>> = "nodes",
+    }
+}
+
+lenient_object! {
+    /// One field value; which of its keys holds the value depends on `__typename`. Those
+    /// values are kept as `Value`s: they become `fields.<name>` as they are.
+    struct FieldValue<'a> {
+        typename: Scalar<'a> = "__typename",
+        field: Obj<FieldRef<'a>> = "field",
+        text: Option<Value> = "text",
+        number: Option<Value> = "number",
+        date: Option<Value> = "date",
+        title: Option<Value> = "title",
+        name: Scalar<'a> = "name",
+        option_id: Scalar<'a> = "optionId",
+    }
+}
+
+lenient_object! {
+    struct FieldRef<'a> {
+        id: Scalar<'a> = "id",
+        name: Scalar<'a> = "name",
+    }
+}
+
+fn owned(v: &Scalar) -> Option<String> {
+    v.text().map(str::to_string)
+}
+
+/// The objects of a list, other elements skipped.
+fn objects<T>(list: Option<&List<Obj<T>>>) -> impl Iterator<Item = &T> {
+    list.into_iter()
+        .flat_map(|l| l.0.iter())
+        .filter_map(Obj::get)
+}
+
+/// Reads a GraphQL answer (`{"data": …}` or `{"errors": …}`) given as a `Value`, for a
+/// project owned by `owner`.
 pub fn parse_page(answer: &Value, owner: &str) -> Result<ProjectPage, String> {
-    if let Some(errors) = answer
-        .get("errors")
-        .and_then(Value::as_array)
-        .filter(|e| !e.is_empty())
-    {
-        let words: Vec<String> = errors.iter().filter_map(|e| s(e.get("message"))).collect();
-        return Err(format!("GraphQL errors: {}", words.join("; ")));
-    }
-    let project = answer
-        .pointer("/data/repositoryOwner/projectV2")
-        .or_else(|| answer.pointer("/data/userOrOrganization/projectV2"))
-        .filter(|p| !p.is_null())
-        .ok_or_else(|| format!("no such project of {owner} (or the token lacks read:project)"))?;
-    // Field ids → names, option ids → names.
-    let mut field_names = HashMap::new();
-    let mut option_names = HashMap::new();
-    for f in project
-        .pointer("/fields/nodes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let (Some(id), Some(name)) = (s(f.get("id")), s(f.get("name"))) {
-            field_names.insert(id, name);
+    Answer::deserialize(answer)
+        .map_err(|e| e.to_string())?
+        .to_page(owner)
+}
+
+impl Answer<'_> {
+    /// The page, for a project owned by `owner`; or why there is none.
+    pub fn to_page(&self, owner: &str) -> Result<ProjectPage, String> {
+        if !self.errors.0.is_empty() {
+            let words: Vec<&str> = objects(Some(&self.errors))
+                .filter_map(|e| e.message.text())
+                .collect();
+            return Err(format!("GraphQL errors: {}", words.join("; ")));
         }
-        for o in f
-            .get("options")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let (Some(id), Some(name)) = (s(o.get("id")), s(o.get("name"))) {
-                option_names.insert(id, name);
+        // `projectV2` under `repositoryOwner`, else under `userOrOrganization`; a null one
+        // is no project, even if the other is there.
+        fn under<'o, 'a>(owner: Option<&'o Obj<Owner<'a>>>) -> Option<&'o Obj<Project<'a>>> {
+            owner
+                .and_then(Obj::get)
+                .map(|o| &o.project)
+                .filter(|p| !p.is_absent())
+        }
+        let data = self.data.get();
+        let project = under(data.map(|d| &d.repository_owner))
+            .or_else(|| under(data.map(|d| &d.user_or_organization)))
+            .filter(|p| !p.is_null())
+            .ok_or_else(|| format!("no such project of {owner} (or the token lacks read:project)"))?
+            .get();
+        // Field ids → names, option ids → names.
+        let mut field_names = HashMap::new();
+        let mut option_names = HashMap::new();
+        for f in objects(project.and_then(|p| p.fields.get()).map(|f| &f.nodes)) {
+            if let (Some(id), Some(name)) = (f.id.text(), f.name.text()) {
+                field_names.insert(id, name);
+            }
+            for o in objects(Some(&f.options)) {
+                if let (Some(id), Some(name)) = (o.id.text(), o.name.text()) {
+                    option_names.insert(id, name);
+                }
             }
         }
-    }
-    let items = project.get("items").ok_or("the answer has no items")?;
-    let mut out = Vec::new();
-    for node in items
-        .get("nodes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if node.get("isArchived").and_then(Value::as_bool) == Some(true) {
-            continue;
-        }
-        let Some(content) = node.get("content").filter(|c| !c.is_null()) else {
-            continue;
-        };
-        let Some(number) = content.get("number").and_then(Value::as_u64) else {
-            continue; // draft issues belong to no repository
-        };
-        let repo = s(content.pointer("/repository/nameWithOwner"))
-            .or_else(|| s(content.pointer("/repository/name")).map(|n| format!("{owner}/{n}")));
-        let Some(repo) = repo else { continue };
-        let mut fields = BTreeMap::new();
-        for v in node
-            .pointer("/fieldValues/nodes")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let field = v.get("field");
-            let name = field.and_then(|f| s(f.get("name"))).or_else(|| {
-                field
-                    .and_then(|f| s(f.get("id")))
-                    .and_then(|id| field_names.get(&id).cloned())
-            });
-            let Some(name) = name else { continue };
-            let value = match v.get("__typename").and_then(Value::as_str) {
-                Some("ProjectV2ItemFieldTextValue") => v.get("text").cloned(),
-                Some("ProjectV2ItemFieldNumberValue") => v.get("number").cloned(),
-                Some("ProjectV2ItemFieldDateValue") => v.get("date").cloned(),
-                Some("ProjectV2ItemFieldIterationValue") => v.get("title").cloned(),
-                Some("ProjectV2ItemFieldSingleSelectValue") => s(v.get("name"))
-                    .or_else(|| s(v.get("optionId")).and_then(|o| option_names.get(&o).cloned()))
-                    .map(Value::String),
-                _ => None,
+        let items = project
+            .map(|p| &p.items)
+            .filter(|i| !i.is_absent())
+            .ok_or("the answer has no items")?
+            .get();
+        let mut out = Vec::new();
+        for node in objects(items.map(|i| &i.nodes)) {
+            if node.is_archived.as_bool() == Some(true) {
+                continue;
+            }
+            let Some(content) = node.content.get() else {
+                continue;
             };
-            if let Some(value) = value.filter(|x| !x.is_null()) {
-                fields.insert(name, value);
+            let Some(number) = content.number.as_u64() else {
+                continue; // draft issues belong to no repository
+            };
+            let repository = content.repository.get();
+            let repo = repository
+                .and_then(|r| owned(&r.name_with_owner))
+                .or_else(|| {
+                    repository
+                        .and_then(|r| r.name.text())
+                        .map(|n| format!("{owner}/{n}"))
+                });
+            let Some(repo) = repo else { continue };
+            let mut fields = BTreeMap::new();
+            for v in objects(node.field_values.get().map(|f| &f.nodes)) {
+                let field = v.field.get();
+                let name = field.and_then(|f| owned(&f.name)).or_else(|| {
+                    field
+                        .and_then(|f| f.id.text())
+                        .and_then(|id| field_names.get(id).map(|n| n.to_string()))
+                });
+                let Some(name) = name else { continue };
+                let value = match v.typename.as_str() {
+                    Some("ProjectV2ItemFieldTextValue") => v.text.clone(),
+                    Some("ProjectV2ItemFieldNumberValue") => v.number.clone(),
+                    Some("ProjectV2ItemFieldDateValue") => v.date.clone(),
+                    Some("ProjectV2ItemFieldIterationValue") => v.title.clone(),
+                    Some("ProjectV2ItemFieldSingleSelectValue") => owned(&v.name)
+                        .or_else(|| {
+                            v.option_id
+                                .text()
+                                .and_then(|o| option_names.get(o).map(|n| n.to_string()))
+                        })
+                        .map(Value::String),
+                    _ => None,
+                };
+                if let Some(value) = value.filter(|x| !x.is_null()) {
+                    fields.insert(name, value);
+                }
             }
+            out.push(ProjectItem {
+                key: format!("{repo}#{number}"),
+                updated: node
+                    .updated_at
+                    .text()
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.with_timezone(&Utc)),
+                fields,
+            });
         }
-        out.push(ProjectItem {
-            key: format!("{repo}#{number}"),
-            updated: s(node.get("updatedAt"))
-                .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-                .map(|t| t.with_timezone(&Utc)),
-            fields,
-        });
+        let page_info = items.and_then(|i| i.page_info.get());
+        let more = page_info.and_then(|p| p.has_next_page.as_bool()) == Some(true);
+        let next = if more {
+            page_info.and_then(|p| owned(&p.end_cursor))
+        } else {
+            None
+        };
+        Ok(ProjectPage { items: out, next })
     }
-    let more = items
-        .pointer("/pageInfo/hasNextPage")
-        .and_then(Value::as_bool)
-        == Some(true);
-    let next = if more {
-        s(items.pointer("/pageInfo/endCursor"))
-    } else {
-        None
-    };
-    Ok(ProjectPage { items: out, next })
 }
 
 #[cfg(test)]
@@ -273,5 +416,42 @@ mod tests {
         );
         assert_eq!(ProjectRef::parse("acme/web/5"), None);
         assert_eq!(ProjectRef::parse("acme"), None);
+    }
+
+    #[test]
+    fn an_answer_read_from_its_bytes() {
+        let body = br#"{"data": {"repositoryOwner": {"projectV2": {
+            "fields": {"nodes": [{"id": "F1", "name": "K\u0052"}, {"id": "F2", "name": "Status",
+                "options": [{"id": "o1", "name": "Done"}]}]},
+            "items": {"pageInfo": {"endCursor": "Y3Vy", "hasNextPage": false}, "nodes": [
+                {"updatedAt": "2026-11-03T10:00:00Z", "isArchived": null, "extra": [1, {}],
+                 "content": {"number": 7, "repository": {"name": "web"}},
+                 "fieldValues": {"nodes": [
+                    {"__typename": "ProjectV2ItemFieldTextValue", "text": "emea.checkout", "field": {"id": "F1"}},
+                    {"__typename": "ProjectV2ItemFieldSingleSelectValue", "optionId": "o1", "field": {"id": "F2"}},
+                    {"__typename": "ProjectV2ItemFieldNumberValue", "number": null, "field": {"name": "Points"}},
+                    null, 3]}},
+                {"isArchived": true, "content": {"number": 8, "repository": {"name": "web"}}},
+                {"content": null}, "odd"]}}},
+            "userOrOrganization": {"projectV2": {"items": {}}}}}"#;
+        let answer: Answer = serde_json::from_slice(body).expect("answer");
+        let page = answer.to_page("acme").expect("page");
+        assert_eq!(page.next, None);
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(page.items[0].key, "acme/web#7");
+        assert_eq!(
+            page.items[0].fields["KR"],
+            Value::String("emea.checkout".into())
+        );
+        assert_eq!(page.items[0].fields["Status"], Value::String("Done".into()));
+        assert!(!page.items[0].fields.contains_key("Points"));
+        let value: Value = serde_json::from_slice(body).expect("json");
+        assert_eq!(parse_page(&value, "acme").expect("page").items, page.items);
+        // A null project under the repository owner is no project, as before.
+        let answer: Answer = serde_json::from_slice(
+            br#"{"data": {"repositoryOwner": {"projectV2": null}, "userOrOrganization": {"projectV2": {"items": {}}}}}"#,
+        )
+        .expect("answer");
+        assert!(answer.to_page("acme").is_err());
     }
 }

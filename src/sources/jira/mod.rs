@@ -34,7 +34,7 @@ pub struct JiraSettings {
 
 mod parse;
 
-pub use parse::{parse_issue, parse_jira_time, SearchPage};
+pub use parse::{parse_issue, parse_jira_time, read_page, Issue, SearchPage};
 
 use chrono::{DateTime, Utc};
 use futures::stream;
@@ -177,11 +177,14 @@ impl JiraSource {
             return Ok(None);
         }
         let url = self.page_url(jql, &cursor)?;
-        let page: SearchPage = self.http.get_json(url.clone(), &self.auth).await?;
+        let resp = self.http.get(url, &self.auth).await?;
+        // The issues borrow from the body: they become owned items before it is dropped.
+        let page = read_page(&resp.body, &self.settings).map_err(|e| resp.parse_error(e))?;
+        let count = page.issues.len();
         let items = page
             .issues
-            .iter()
-            .map(|raw| parse_issue(raw, &self.name, &self.settings))
+            .into_iter()
+            .map(|issue| issue.into_item(&self.name, &self.settings))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|message| SourceError::Parse {
                 url: self.settings.url.to_string(),
@@ -190,7 +193,7 @@ impl JiraSource {
         let next = match self.settings.flavor {
             JiraFlavor::Cloud => match (page.is_last, page.next_page_token) {
                 (Some(true), _) | (_, None) => Cursor::Done,
-                (_, Some(t)) if page.issues.is_empty() && t.is_empty() => Cursor::Done,
+                (_, Some(t)) if count == 0 && t.is_empty() => Cursor::Done,
                 (_, Some(t)) => Cursor::Token(t),
             },
             JiraFlavor::DataCenter => {
@@ -198,9 +201,9 @@ impl JiraSource {
                     Cursor::StartAt(s) => s,
                     _ => 0,
                 });
-                let next = start + page.issues.len() as u64;
+                let next = start + count as u64;
                 match page.total {
-                    Some(total) if next < total && !page.issues.is_empty() => Cursor::StartAt(next),
+                    Some(total) if next < total && count > 0 => Cursor::StartAt(next),
                     _ => Cursor::Done,
                 }
             }
