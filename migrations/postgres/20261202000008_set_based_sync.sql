@@ -54,3 +54,7 @@ FROM (
 ) links
 JOIN matches m ON m.source = links.source AND m.ext_id = links.ext_id
 GROUP BY links.source, links.up, m.kr_id;
+
+-- An item is looked up by its key within its source (items_source_key, migration 0007):
+-- the index on the key alone only cost every insert.
+DROP INDEX items_key;

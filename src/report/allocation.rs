@@ -14,7 +14,6 @@ use utoipa::ToSchema;
 
 use super::{natural_key, report_periods, ReportError};
 use crate::model::{Category, Period};
-use crate::progress;
 use crate::settings::Settings;
 use crate::store::Store;
 
@@ -249,21 +248,9 @@ fn median(values: &mut [f64]) -> f64 {
     }
 }
 
-/// The week an item's effort counts in (README, "Allocation"): the week it reached done
-/// (its resolution date, else its last update, as for "done in the period"); for work
-/// still in progress the current week, kept inside the period for a past or future one.
-fn week_of(
-    item: &crate::model::Item,
-    first: NaiveDate,
-    last: NaiveDate,
-    now: DateTime<Utc>,
-) -> NaiveDate {
-    let day = match item.category {
-        Category::Done => item.resolved.unwrap_or(item.updated).date_naive(),
-        _ => now.date_naive(),
-    };
-    monday(day.clamp(first, last))
-}
+// The week an item's effort counts in (README, "Allocation"): the week it reached done
+// (its resolution date, else its last update, as for "done in the period"); for work still
+// in progress the current week, kept inside the period for a past or future one.
 
 /// Selects, classifies and weighs the period's work.
 pub async fn classify(
@@ -284,17 +271,6 @@ pub async fn classify(
         .enumerate()
         .flat_map(|(i, o)| o.key_results.iter().map(move |k| (k.id.as_str(), i)))
         .collect();
-    let mut moved: HashMap<(String, String), Vec<usize>> = HashMap::new();
-    // Keyed by `(source, key)`: children name their parent by key.
-    for (source, key, kr) in store.started_item_krs().await? {
-        if let Some(&o) = objective_of.get(kr.as_str()) {
-            let list = moved.entry((source, key)).or_default();
-            // Several KRs of one objective count once for it.
-            if !list.contains(&o) {
-                list.push(o);
-            }
-        }
-    }
     let (Some(first), Some(last)) = (
         periods.iter().map(|p| p.start).min(),
         periods.iter().map(|p| p.end).max(),
@@ -306,32 +282,44 @@ pub async fn classify(
             weeks: Vec::new(),
         });
     };
-    let mut items = Vec::new();
-    for row in store.started_items().await? {
-        let item = &row.item;
-        let in_scope = match item.category {
-            Category::InProgress => true,
-            Category::Done => periods.iter().any(|p| progress::done_in_period(p, item)),
-            Category::Todo => false,
-        };
-        if !in_scope {
-            continue;
+    let (mut rows, pairs) = store.period_work(&periods).await?;
+    let mut moved: HashMap<(String, String), Vec<usize>> = HashMap::new();
+    // Keyed by `(source, key)`: children name their parent by key.
+    for (source, key, kr) in pairs {
+        if let Some(&o) = objective_of.get(kr.as_str()) {
+            let list = moved.entry((source, key)).or_default();
+            // Several KRs of one objective count once for it.
+            if !list.contains(&o) {
+                list.push(o);
+            }
         }
+    }
+    // A stable order (the sums below add up in it).
+    rows.sort_by(|a, b| (&a.project, &a.source, &a.key).cmp(&(&b.project, &b.source, &b.key)));
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        let category = Category::parse(&row.category).unwrap_or(Category::InProgress);
         let mut objs = moved
-            .remove(&(item.source.clone(), item.key.clone()))
+            .remove(&(row.source.clone(), row.key.clone()))
             .unwrap_or_default();
         objs.sort_unstable();
         // The unaligned report's classification, so the two always agree.
-        let exempt = objs.is_empty() && !row.is_unaligned();
+        let exempt = objs.is_empty() && row.unaligned == 0;
+        let day = match category {
+            Category::Done => DateTime::from_timestamp_millis(row.done_ms)
+                .unwrap_or_default()
+                .date_naive(),
+            _ => now.date_naive(),
+        };
         items.push(AllocItem {
-            week: week_of(item, first, last, now),
-            source: row.item.source,
-            key: row.item.key,
-            title: row.item.title,
-            url: row.item.url,
-            project: row.item.project,
-            category: row.item.category,
-            estimate: row.item.estimate,
+            week: monday(day.clamp(first, last)),
+            source: row.source,
+            key: row.key,
+            title: row.title,
+            url: row.url,
+            project: row.project,
+            category,
+            estimate: row.estimate,
             effort: 0.0,
             objectives: objs,
             exempt,

@@ -504,18 +504,14 @@ pub async fn moves(
     selector: &str,
 ) -> Result<MovesDoc, ReportError> {
     let sel = Selector::parse(selector).map_err(ReportError::BadRequest)?;
-    let selected = store.select_items(&sel).await?;
-    let total = selected.len();
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    let mut moving_nothing = 0;
-    for (_, krs) in &selected {
-        if krs.is_empty() {
-            moving_nothing += 1;
-        }
-        for k in krs {
-            *counts.entry(k.clone()).or_default() += 1;
-        }
-    }
+    let counted = store.moves(&sel).await?;
+    let total = counted.items as usize;
+    let moving_nothing = counted.moving_nothing as usize;
+    let counts: BTreeMap<String, usize> = counted
+        .key_results
+        .into_iter()
+        .map(|(kr, n)| (kr, n as usize))
+        .collect();
     let mut key_results: Vec<MovedKr> = counts
         .into_iter()
         .map(|(id, n)| {
@@ -624,6 +620,34 @@ pub fn report_periods(
     Ok(active)
 }
 
+/// The unaligned share of each project's work, from the store's counts.
+pub fn project_shares(counts: Vec<crate::store::ProjectCounts>) -> Vec<ProjectShare> {
+    counts
+        .into_iter()
+        .map(|c| {
+            let items = c.items as usize;
+            let unaligned = c.unaligned as usize;
+            ProjectShare {
+                share: if items == 0 {
+                    0.0
+                } else {
+                    unaligned as f64 / items as f64
+                },
+                estimate_share: if c.estimate > 0.0 {
+                    c.unaligned_estimate / c.estimate
+                } else {
+                    0.0
+                },
+                project: c.project,
+                items,
+                unaligned,
+                unaligned_estimate: c.unaligned_estimate,
+                estimate: c.estimate,
+            }
+        })
+        .collect()
+}
+
 /// `okrsync unaligned`: started or finished work in the period that moves no KR.
 pub async fn unaligned(
     store: &Store,
@@ -632,66 +656,22 @@ pub async fn unaligned(
     now: DateTime<Utc>,
 ) -> Result<UnalignedDoc, ReportError> {
     let periods = report_periods(settings, period, now)?;
-    let mut items = Vec::new();
-    let mut by_project: BTreeMap<String, ProjectShare> = BTreeMap::new();
-    for row in store.started_items().await? {
-        let item = &row.item;
-        let in_scope = match item.category {
-            crate::model::Category::InProgress => true,
-            crate::model::Category::Done => {
-                periods.iter().any(|p| progress::done_in_period(p, item))
-            }
-            crate::model::Category::Todo => false,
-        };
-        if !in_scope {
-            continue;
-        }
-        let entry = by_project
-            .entry(item.project.clone())
-            .or_insert_with(|| ProjectShare {
-                project: item.project.clone(),
-                items: 0,
-                unaligned: 0,
-                unaligned_estimate: 0.0,
-                share: 0.0,
-                estimate: 0.0,
-                estimate_share: 0.0,
-            });
-        entry.items += 1;
-        entry.estimate += item.estimate.unwrap_or(0.0);
-        // An epic whose children move a KR, or whose children are all exempt, is not
-        // unaligned (it still counts among its project's items).
-        if row.is_unaligned() {
-            entry.unaligned += 1;
-            entry.unaligned_estimate += item.estimate.unwrap_or(0.0);
-            items.push(UnalignedItem {
-                source: item.source.clone(),
-                key: item.key.clone(),
-                title: item.title.clone(),
-                url: item.url.clone(),
-                project: item.project.clone(),
-                category: item.category.as_str().to_string(),
-                estimate: item.estimate,
-            });
-        }
-    }
-    items.sort_by_cached_key(|i| (i.project.clone(), i.source.clone(), natural_key(&i.key)));
-    let by_project = by_project
-        .into_values()
-        .map(|mut p| {
-            p.share = if p.items == 0 {
-                0.0
-            } else {
-                p.unaligned as f64 / p.items as f64
-            };
-            p.estimate_share = if p.estimate > 0.0 {
-                p.unaligned_estimate / p.estimate
-            } else {
-                0.0
-            };
-            p
+    let mut items: Vec<UnalignedItem> = store
+        .unaligned_items(&periods)
+        .await?
+        .into_iter()
+        .map(|r| UnalignedItem {
+            source: r.source,
+            key: r.key,
+            title: r.title,
+            url: r.url,
+            project: r.project,
+            category: r.category,
+            estimate: r.estimate,
         })
         .collect();
+    items.sort_by_cached_key(|i| (i.project.clone(), i.source.clone(), natural_key(&i.key)));
+    let by_project = project_shares(store.project_counts(&periods).await?);
     Ok(UnalignedDoc {
         items,
         by_project,

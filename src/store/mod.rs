@@ -9,6 +9,7 @@ mod leases;
 mod ledger;
 mod lint;
 mod okrs;
+mod reports;
 mod runs;
 mod sets;
 mod step;
@@ -21,6 +22,7 @@ pub use ledger::SnapshotRecord;
 pub use lint::{RuleUse, SharedItems};
 pub(crate) use okrs::same;
 pub use okrs::{KrSnapshot, KrState, ObjectiveRow, SnapshotCause};
+pub use reports::{MovesCounts, ProjectCounts, UnalignedRow, WorkRow};
 pub use runs::{SourceState, SyncRun};
 pub use step::{ChildDeltas, ChildLinks, ItemWrite, StoredItem};
 

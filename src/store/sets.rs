@@ -78,6 +78,14 @@ impl Backend {
         }
     }
 
+    /// The function that builds a JSON array from values.
+    pub(crate) fn json_array_fn(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "json_array",
+            Backend::Postgres => "json_build_array",
+        }
+    }
+
     /// A condition that a JSON text column holding a list of strings (labels,
     /// components) contains the string bound as `param`.
     pub(crate) fn json_list_contains(self, column: &str, param: &str) -> String {

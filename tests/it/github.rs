@@ -141,17 +141,13 @@ async fn multi_page_sync_then_unchanged_repos_cost_only_304s(db: Db) {
     );
     let k = kr(&engine).await;
     assert_eq!((k.current, k.target), (Some(2.0), Some(5.0)));
-    let items = engine
+    let first = engine
         .store()
-        .select_items(&okrsync::store::Selector::parse("repo=acme/web").expect("sel"))
+        .item_by_key("github", "acme/web#1")
         .await
-        .expect("items");
-    assert_eq!(items[0].0.item.key, "acme/web#1");
-    assert_eq!(
-        items[0].0.item.estimate,
-        Some(1.0),
-        "from the points: label"
-    );
+        .expect("read")
+        .expect("acme/web#1 is stored");
+    assert_eq!(first.item.estimate, Some(1.0), "from the points: label");
 
     // The first incremental pass sees each repo's overlap window once …
     engine

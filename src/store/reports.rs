@@ -1,0 +1,248 @@
+//! What the reports read: the database selects, classifies and counts (with the match and
+//! child counts a sync step keeps), and only the rows a report prints come back, packed.
+//!
+//! An item is *aligned* when it moves a KR by its own rules or through its children (an
+//! epic or parent whose children move one), *exempt* when an exempt rule matches it or
+//! every one of its children is exempt, and *unaligned* otherwise (SPEC.md, "Unaligned
+//! work"). The work of a period is what is in progress, or reached done inside one of the
+//! periods.
+
+use serde::Deserialize;
+
+use super::sets::unpack;
+use super::{Result, Store};
+use crate::model::Period;
+
+/// The alignment of `i` (an item) joined to `k` (its child counts, `LEFT JOIN
+/// child_counts k ON k.source = i.source AND k.up = i.key`): 1 when unaligned.
+const UNALIGNED: &str = "CASE WHEN i.match_count = 0 AND i.exempt_rule IS NULL \
+    AND COALESCE(k.moving, 0) = 0 \
+    AND NOT (COALESCE(k.children, 0) > 0 AND k.exempt = k.children) THEN 1 ELSE 0 END";
+
+const CHILDREN: &str = "LEFT JOIN child_counts k ON k.source = i.source AND k.up = i.key";
+
+/// One project's work in the period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectCounts {
+    pub project: String,
+    pub items: i64,
+    pub estimate: f64,
+    pub unaligned: i64,
+    pub unaligned_estimate: f64,
+}
+
+/// An unaligned item, as the report lists it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct UnalignedRow {
+    pub source: String,
+    pub key: String,
+    pub title: String,
+    pub url: String,
+    pub project: String,
+    pub category: String,
+    pub estimate: Option<f64>,
+}
+
+/// An item of the period as allocation weighs it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct WorkRow {
+    pub source: String,
+    pub key: String,
+    pub title: String,
+    pub url: String,
+    pub project: String,
+    pub category: String,
+    pub estimate: Option<f64>,
+    /// When it reached done (its resolution, else its last update), or its last update.
+    pub done_ms: i64,
+    /// 1 when unaligned (see the module's reading).
+    pub unaligned: i64,
+}
+
+/// What `moves` counts of the items a selector picks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MovesCounts {
+    pub items: i64,
+    /// Per KR, how many of the selected items move it (their own matches or their
+    /// children's).
+    pub key_results: Vec<(String, i64)>,
+    /// Selected items that move no KR.
+    pub moving_nothing: i64,
+}
+
+/// `(condition, binds)`: the work of the periods among `items i`, with its parameters
+/// numbered from `first`.
+fn in_periods(periods: &[Period], first: usize) -> (String, Vec<i64>) {
+    let mut ranges = Vec::new();
+    let mut binds = Vec::new();
+    for (n, p) in periods.iter().enumerate() {
+        let a = first + 2 * n;
+        ranges.push(format!(
+            "(COALESCE(i.resolved_ms, i.updated_ms) >= ${a} AND COALESCE(i.resolved_ms, i.updated_ms) < ${})",
+            a + 1
+        ));
+        binds.push(p.starts_at().timestamp_millis());
+        binds.push(p.ends_at().timestamp_millis());
+    }
+    let done = if ranges.is_empty() {
+        "0 = 1".to_string()
+    } else {
+        ranges.join(" OR ")
+    };
+    (
+        format!("(i.category = 'in_progress' OR (i.category = 'done' AND ({done})))"),
+        binds,
+    )
+}
+
+impl Store {
+    /// Per project, the work of the periods: items and estimate, and the unaligned ones.
+    pub async fn project_counts(&self, periods: &[Period]) -> Result<Vec<ProjectCounts>> {
+        let (cond, binds) = in_periods(periods, 1);
+        let sql = format!(
+            "SELECT i.project, COUNT(*), \
+             CAST(COALESCE(SUM(i.estimate), 0.0) AS DOUBLE PRECISION), \
+             SUM({UNALIGNED}), \
+             CAST(COALESCE(SUM(CASE WHEN {UNALIGNED} = 1 THEN i.estimate ELSE 0.0 END), 0.0) \
+             AS DOUBLE PRECISION) \
+             FROM items i {CHILDREN} WHERE {cond} GROUP BY i.project"
+        );
+        let mut q = sqlx::query_as::<_, (String, i64, f64, i64, f64)>(&sql);
+        for b in binds {
+            q = q.bind(b);
+        }
+        let mut out: Vec<ProjectCounts> = q
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(
+                |(project, items, estimate, unaligned, unaligned_estimate)| ProjectCounts {
+                    project,
+                    items,
+                    estimate: estimate + 0.0,
+                    unaligned,
+                    unaligned_estimate: unaligned_estimate + 0.0,
+                },
+            )
+            .collect();
+        // Byte order, as everywhere in the documents (PostgreSQL's collation may differ).
+        out.sort_by(|a, b| a.project.cmp(&b.project));
+        Ok(out)
+    }
+
+    /// The unaligned work of the periods.
+    pub async fn unaligned_items(&self, periods: &[Period]) -> Result<Vec<UnalignedRow>> {
+        let (cond, binds) = in_periods(periods, 1);
+        let sql = self.backend.packed(
+            "i.source, i.key, i.title, i.url, i.project, i.category, i.estimate",
+            &format!("FROM items i {CHILDREN} WHERE {cond} AND {UNALIGNED} = 1"),
+            None,
+        );
+        let mut q = sqlx::query_as::<_, (String,)>(&sql);
+        for b in binds {
+            q = q.bind(b);
+        }
+        let (text,) = q.fetch_one(&self.pool).await?;
+        unpack(&text)
+    }
+
+    /// The work of the periods with what allocation weighs, and the KRs each item moves
+    /// (its own and its children's, by `(source, key)`; a pair may come twice).
+    pub async fn period_work(
+        &self,
+        periods: &[Period],
+    ) -> Result<(Vec<WorkRow>, Vec<(String, String, String)>)> {
+        let (cond, binds) = in_periods(periods, 1);
+        let sql = self.backend.packed(
+            &format!(
+                "i.source, i.key, i.title, i.url, i.project, i.category, i.estimate, \
+                 COALESCE(i.resolved_ms, i.updated_ms), {UNALIGNED}"
+            ),
+            &format!("FROM items i {CHILDREN} WHERE {cond}"),
+            None,
+        );
+        let mut q = sqlx::query_as::<_, (String,)>(&sql);
+        for b in &binds {
+            q = q.bind(*b);
+        }
+        let (text,) = q.fetch_one(&self.pool).await?;
+        let rows: Vec<WorkRow> = unpack(&text)?;
+        let sql = self.backend.packed(
+            "p.source, p.key, p.kr_id",
+            &format!(
+                "FROM (SELECT i.source, i.key, m.kr_id FROM items i \
+                  JOIN matches m ON m.source = i.source AND m.ext_id = i.ext_id WHERE {cond} \
+                 UNION ALL \
+                 SELECT i.source, i.key, ck.kr_id FROM items i \
+                  JOIN child_krs ck ON ck.source = i.source AND ck.up = i.key \
+                  WHERE ck.n > 0 AND {cond}) AS p"
+            ),
+            None,
+        );
+        let mut q = sqlx::query_as::<_, (String,)>(&sql);
+        for b in &binds {
+            q = q.bind(*b);
+        }
+        let (text,) = q.fetch_one(&self.pool).await?;
+        Ok((rows, unpack(&text)?))
+    }
+
+    /// What `moves` counts for the items a selector condition on `items i` picks (its
+    /// value bound as `$1`).
+    pub async fn moves_counts(&self, cond: &str, value: &str) -> Result<MovesCounts> {
+        let (items,): (i64,) =
+            sqlx::query_as(&format!("SELECT COUNT(*) FROM items i WHERE {cond}"))
+                .bind(value)
+                .fetch_one(&self.pool)
+                .await?;
+        let pairs = format!(
+            "SELECT i.source, i.ext_id, m.kr_id FROM items i \
+              JOIN matches m ON m.source = i.source AND m.ext_id = i.ext_id WHERE {cond} \
+             UNION \
+             SELECT i.source, i.ext_id, ck.kr_id FROM items i \
+              JOIN child_krs ck ON ck.source = i.source AND ck.up = i.key \
+              WHERE ck.n > 0 AND {cond}"
+        );
+        let key_results: Vec<(String, i64)> = sqlx::query_as(&format!(
+            "SELECT p.kr_id, COUNT(*) FROM ({pairs}) AS p GROUP BY p.kr_id"
+        ))
+        .bind(value)
+        .fetch_all(&self.pool)
+        .await?;
+        let (moving,): (i64,) = sqlx::query_as(&format!(
+            "SELECT COUNT(*) FROM (SELECT DISTINCT p.source, p.ext_id FROM ({pairs}) AS p) AS d"
+        ))
+        .bind(value)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(MovesCounts {
+            items,
+            key_results,
+            moving_nothing: items - moving,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_periods_bound_done_work_and_keep_work_in_progress() {
+        let q4 = Period::parse("2026-Q4").expect("period");
+        let (cond, binds) = in_periods(&[q4.clone()], 3);
+        assert_eq!(
+            cond,
+            "(i.category = 'in_progress' OR (i.category = 'done' AND ((COALESCE(i.resolved_ms, i.updated_ms) >= $3 AND COALESCE(i.resolved_ms, i.updated_ms) < $4))))"
+        );
+        assert_eq!(
+            binds,
+            vec![
+                q4.starts_at().timestamp_millis(),
+                q4.ends_at().timestamp_millis()
+            ]
+        );
+        let (cond, binds) = in_periods(&[], 1);
+        assert!(cond.contains("0 = 1") && binds.is_empty());
+    }
+}
