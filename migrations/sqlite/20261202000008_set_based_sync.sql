@@ -18,7 +18,7 @@ CREATE TABLE child_counts (
     moving   INTEGER NOT NULL,
     exempt   INTEGER NOT NULL,
     PRIMARY KEY (source, up)
-);
+) WITHOUT ROWID;
 INSERT INTO child_counts (source, up, children, moving, exempt)
 SELECT source, up, COUNT(*),
        SUM(CASE WHEN match_count > 0 THEN 1 ELSE 0 END),
@@ -41,7 +41,7 @@ CREATE TABLE child_krs (
     kr_id  TEXT NOT NULL,
     n      INTEGER NOT NULL,
     PRIMARY KEY (source, up, kr_id)
-);
+) WITHOUT ROWID;
 INSERT INTO child_krs (source, up, kr_id, n)
 SELECT links.source, links.up, m.kr_id, COUNT(*)
 FROM (
@@ -58,3 +58,34 @@ GROUP BY links.source, links.up, m.kr_id;
 -- An item is looked up by its key within its source (items_source_key, migration 0007):
 -- the index on the key alone only cost every insert.
 DROP INDEX items_key;
+
+-- Small rows read and written by their key: stored in key order (WITHOUT ROWID), one
+-- B-tree each instead of a table and its primary-key index. A KR's scope is summed by a
+-- scan of its key range, and a page of items writes half as many B-trees.
+CREATE TABLE kr_scope_new (
+    kr_id    TEXT NOT NULL,
+    source   TEXT NOT NULL,
+    ext_id   TEXT NOT NULL,
+    item_key TEXT NOT NULL,
+    category TEXT NOT NULL,
+    weight   REAL NOT NULL,
+    counted  INTEGER NOT NULL,
+    rule_id  TEXT NOT NULL,
+    PRIMARY KEY (kr_id, source, ext_id)
+) WITHOUT ROWID;
+INSERT INTO kr_scope_new SELECT kr_id, source, ext_id, item_key, category, weight, counted, rule_id
+FROM kr_scope;
+DROP TABLE kr_scope;
+ALTER TABLE kr_scope_new RENAME TO kr_scope;
+
+CREATE TABLE matches_new (
+    source  TEXT NOT NULL,
+    ext_id  TEXT NOT NULL,
+    kr_id   TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    PRIMARY KEY (source, ext_id, kr_id)
+) WITHOUT ROWID;
+INSERT INTO matches_new SELECT source, ext_id, kr_id, rule_id FROM matches;
+DROP TABLE matches;
+ALTER TABLE matches_new RENAME TO matches;
+CREATE INDEX matches_kr ON matches (kr_id);

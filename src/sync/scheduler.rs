@@ -132,8 +132,11 @@ pub async fn run_scheduler(shared: SharedEngine, shutdown: watch::Receiver<bool>
                                 r = step => r,
                                 _ = heartbeat => unreachable!("the heartbeat never ends"),
                             };
-                            if let Err(e) = result {
-                                tracing::error!(source = %name, error = format!("{e:#}"), "sync step could not be recorded");
+                            match result {
+                                Ok(_) => checkpoint(&store),
+                                Err(e) => {
+                                    tracing::error!(source = %name, error = format!("{e:#}"), "sync step could not be recorded");
+                                }
                             }
                         }
                     }
@@ -187,4 +190,21 @@ mod tests {
         assert_eq!(lease_timing(s(2)), (ms(500), ms(1500)));
         assert_eq!(lease_timing(ms(100)), (ms(100), ms(200)));
     }
+}
+
+/// Checkpoints the SQLite write-ahead log after a step, in the background (one at a time):
+/// the step's commit returned without waiting for it.
+fn checkpoint(store: &crate::store::Store) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static RUNNING: AtomicBool = AtomicBool::new(false);
+    if store.backend() != crate::store::Backend::Sqlite || RUNNING.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let store = store.clone();
+    tokio::spawn(async move {
+        if let Err(e) = store.checkpoint().await {
+            tracing::warn!(error = %e, "cannot checkpoint the SQLite log");
+        }
+        RUNNING.store(false, Ordering::Release);
+    });
 }
