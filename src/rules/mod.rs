@@ -3,8 +3,20 @@
 //! A rule's `match` table is a conjunction of [`Condition`]s; a list value means "any of";
 //! `{ not = … }` negates; `{ regex = "…" }` matches by regular expression. For list fields
 //! (`labels`, `components`) a condition holds when any element satisfies it.
+//!
+//! Evaluation is on the hot path of a rules change, which re-matches every stored item
+//! (issue 12: 100,000 items × 500 rules within a second, with the recompute). So conditions
+//! read the item's values in place: numbers are formatted, on the stack, only for a string
+//! or regex test. `reference` keeps the original, copying evaluation for the property test
+//! (`equivalence`), test-only.
 
 pub mod cases;
+#[cfg(test)]
+mod equivalence;
+#[cfg(test)]
+mod reference;
+
+use std::fmt::Write as _;
 
 use crate::model::Item;
 
@@ -126,87 +138,145 @@ impl FieldPath {
         })
     }
 
-    /// The item's value(s) for this field: empty when missing.
-    fn values(&self, item: &Item) -> Vec<Value> {
-        let s = |v: &str| {
-            if v.is_empty() {
-                Vec::new()
-            } else {
-                vec![Value::Str(v.to_string())]
-            }
-        };
-        let o = |v: &Option<String>| v.as_deref().map(s).unwrap_or_default();
+    /// Calls `f` with each of the item's values for this field until it returns true;
+    /// whether it did. Missing values (`None`, empty strings, `null`) are never visited.
+    ///
+    /// Values borrow from the item: this runs for every condition of every candidate rule
+    /// of every item, so it must not copy strings.
+    fn any_value<'a>(&self, item: &'a Item, f: impl FnMut(Value<'a>) -> bool) -> bool {
+        let text = |v: &'a str| (!v.is_empty()).then_some(Value::Str(v));
+        let opt = |v: &'a Option<String>| v.as_deref().and_then(text);
         match self {
-            FieldPath::Source => s(&item.source),
-            FieldPath::Key => s(&item.key),
-            FieldPath::Kind => s(item.kind.as_str()),
-            FieldPath::Title => s(&item.title),
-            FieldPath::Url => s(&item.url),
-            FieldPath::Project => s(&item.project),
-            FieldPath::Type => s(&item.item_type),
-            FieldPath::Status => s(&item.status),
-            FieldPath::Category => s(item.category.as_str()),
-            FieldPath::Labels => item.labels.iter().flat_map(|l| s(l)).collect(),
-            FieldPath::Components => item.components.iter().flat_map(|l| s(l)).collect(),
-            FieldPath::Epic => o(&item.epic),
-            FieldPath::Parent => o(&item.parent),
-            FieldPath::Milestone => o(&item.milestone),
-            FieldPath::Assignee => o(&item.assignee),
-            FieldPath::Estimate => item
-                .estimate
-                .map(|e| vec![Value::Num(e)])
-                .unwrap_or_default(),
-            FieldPath::Custom(name) => match item.fields.get(name) {
-                None => Vec::new(),
-                Some(serde_json::Value::Array(a)) => a.iter().filter_map(json_value).collect(),
-                Some(v) => json_value(v).into_iter().collect(),
+            FieldPath::Source => text(&item.source).is_some_and(f),
+            FieldPath::Key => text(&item.key).is_some_and(f),
+            FieldPath::Kind => text(item.kind.as_str()).is_some_and(f),
+            FieldPath::Title => text(&item.title).is_some_and(f),
+            FieldPath::Url => text(&item.url).is_some_and(f),
+            FieldPath::Project => text(&item.project).is_some_and(f),
+            FieldPath::Type => text(&item.item_type).is_some_and(f),
+            FieldPath::Status => text(&item.status).is_some_and(f),
+            FieldPath::Category => text(item.category.as_str()).is_some_and(f),
+            FieldPath::Labels => item.labels.iter().filter_map(|l| text(l)).any(f),
+            FieldPath::Components => item.components.iter().filter_map(|c| text(c)).any(f),
+            FieldPath::Epic => opt(&item.epic).is_some_and(f),
+            FieldPath::Parent => opt(&item.parent).is_some_and(f),
+            FieldPath::Milestone => opt(&item.milestone).is_some_and(f),
+            FieldPath::Assignee => opt(&item.assignee).is_some_and(f),
+            FieldPath::Estimate => item.estimate.map(Value::Num).is_some_and(f),
+            FieldPath::Custom(name) => match item.fields.get(name.as_str()) {
+                None => false,
+                Some(serde_json::Value::Array(a)) => a.iter().filter_map(json_value).any(f),
+                Some(v) => json_value(v).is_some_and(f),
             },
         }
     }
 }
 
-/// A field value as a rule sees it.
-#[derive(Debug, Clone, PartialEq)]
-enum Value {
-    Str(String),
+/// A field value as a rule sees it, borrowed from the item.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Value<'a> {
+    Str(&'a str),
     Num(f64),
 }
 
-impl Value {
-    fn text(&self) -> String {
+impl Value<'_> {
+    /// Calls `f` with the value's text: a number as `5` (whole, below 10^15) or as Rust
+    /// prints it (`2.5`). Numbers are formatted on the stack, and only by the string and
+    /// regex tests that need their text.
+    fn with_text<R>(self, f: impl FnOnce(&str) -> R) -> R {
         match self {
-            Value::Str(s) => s.clone(),
-            Value::Num(n) if n.fract() == 0.0 && n.abs() < 1e15 => format!("{n:.0}"),
-            Value::Num(n) => n.to_string(),
-        }
-    }
-
-    fn number(&self) -> Option<f64> {
-        match self {
-            Value::Num(n) => Some(*n),
-            Value::Str(s) => s.trim().parse().ok(),
+            Value::Str(s) => f(s),
+            Value::Num(n) => {
+                let mut buf = NumText::default();
+                // Writing to a NumText cannot fail; it spills to the heap when too long.
+                let _ = if n.fract() == 0.0 && n.abs() < 1e15 {
+                    write!(buf, "{n:.0}")
+                } else {
+                    write!(buf, "{n}")
+                };
+                f(buf.as_str())
+            }
         }
     }
 }
 
-fn json_value(v: &serde_json::Value) -> Option<Value> {
+/// A number's text, on the stack while it fits. `{n}` prints every digit (1e300 is 301
+/// characters), so very large or very small numbers go to a `String`.
+struct NumText {
+    buf: [u8; 40],
+    len: usize,
+    spill: Option<String>,
+}
+
+impl Default for NumText {
+    fn default() -> Self {
+        NumText {
+            buf: [0; 40],
+            len: 0,
+            spill: None,
+        }
+    }
+}
+
+impl NumText {
+    fn as_str(&self) -> &str {
+        match &self.spill {
+            Some(s) => s,
+            // Only whole `str`s are ever copied in, so the bytes are UTF-8.
+            None => std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default(),
+        }
+    }
+}
+
+impl std::fmt::Write for NumText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if let Some(spill) = &mut self.spill {
+            spill.push_str(s);
+            return Ok(());
+        }
+        let end = self.len + s.len();
+        if let Some(dst) = self.buf.get_mut(self.len..end) {
+            dst.copy_from_slice(s.as_bytes());
+            self.len = end;
+        } else {
+            let mut spill = String::with_capacity(end);
+            spill.push_str(self.as_str());
+            spill.push_str(s);
+            self.spill = Some(spill);
+        }
+        Ok(())
+    }
+}
+
+fn json_value(v: &serde_json::Value) -> Option<Value<'_>> {
     match v {
-        serde_json::Value::String(s) if !s.is_empty() => Some(Value::Str(s.clone())),
+        serde_json::Value::String(s) if !s.is_empty() => Some(Value::Str(s)),
         serde_json::Value::Number(n) => n.as_f64().map(Value::Num),
-        serde_json::Value::Bool(b) => Some(Value::Str(b.to_string())),
+        serde_json::Value::Bool(b) => Some(Value::Str(if *b { "true" } else { "false" })),
         _ => None,
     }
 }
 
 impl Scalar {
-    fn equals(&self, v: &Value) -> bool {
-        match self {
-            Scalar::Str(s) => match v {
-                Value::Str(x) => x == s,
-                Value::Num(_) => v.text() == *s,
-            },
-            Scalar::Num(n) => v.number().is_some_and(|x| (x - n).abs() < 1e-9),
-            Scalar::Bool(b) => v.text() == b.to_string(),
+    /// Strings compare exactly, and with a number field by the number's text; numbers
+    /// compare within 1e-9, with a string field that parses to a number; booleans compare
+    /// as the text `true`/`false`.
+    fn equals(&self, v: Value<'_>) -> bool {
+        match (self, v) {
+            (Scalar::Str(s), Value::Str(x)) => x == s,
+            // A number's text starts with a digit, `-`, `NaN` or `inf`: anything else
+            // cannot be equal, and most strings are rejected without formatting.
+            (Scalar::Str(s), Value::Num(_)) => {
+                s.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '-' | 'N' | 'i'))
+                    && v.with_text(|t| t == s)
+            }
+            (Scalar::Num(n), Value::Num(x)) => (x - n).abs() < 1e-9,
+            (Scalar::Num(n), Value::Str(x)) => {
+                x.trim().parse::<f64>().is_ok_and(|x| (x - n).abs() < 1e-9)
+            }
+            (Scalar::Bool(b), Value::Str(x)) => x == if *b { "true" } else { "false" },
+            // A number's text is never `true` or `false`.
+            (Scalar::Bool(_), Value::Num(_)) => false,
         }
     }
 
@@ -220,14 +290,14 @@ impl Scalar {
 }
 
 impl Test {
-    /// Does the test hold for a field with these values? For several values (list
+    /// Does the test hold for the item's values of this field? For several values (list
     /// fields) `AnyOf`/`Regex` hold when any element satisfies them, and `Not` negates the
     /// whole: `{ not = ["a", "b"] }` on labels means "has neither a nor b".
-    fn holds(&self, values: &[Value]) -> bool {
+    fn holds(&self, field: &FieldPath, item: &Item) -> bool {
         match self {
-            Test::AnyOf(options) => values.iter().any(|v| options.iter().any(|o| o.equals(v))),
-            Test::Not(inner) => !inner.holds(values),
-            Test::Regex(re) => values.iter().any(|v| re.is_match(&v.text())),
+            Test::AnyOf(options) => field.any_value(item, |v| options.iter().any(|o| o.equals(v))),
+            Test::Not(inner) => !inner.holds(field, item),
+            Test::Regex(re) => field.any_value(item, |v| v.with_text(|t| re.is_match(t))),
         }
     }
 
@@ -334,7 +404,7 @@ impl Condition {
     }
 
     pub fn matches(&self, item: &Item) -> bool {
-        self.test.holds(&self.field.values(item))
+        self.test.holds(&self.field, item)
     }
 }
 
@@ -402,6 +472,12 @@ impl RuleSet {
             }
         }
         eval
+    }
+
+    /// The original evaluation, copying every value: what [`RuleSet::evaluate`] must equal.
+    #[cfg(test)]
+    fn evaluate_slow(&self, item: &Item) -> Evaluation {
+        reference::evaluate(self, item)
     }
 
     /// A stable digest of every rule: when it changes, every item must be matched again.
