@@ -1,4 +1,4 @@
-//! Property test: the borrowing evaluation says exactly what the plain loop over
+//! Property test: the indexed, borrowing evaluation says exactly what the plain loop over
 //! every rule with copied values (`reference`) says, for random rule sets and items.
 //!
 //! Values come from small pools that collide on purpose: strings that parse as numbers
@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use super::{reference, Condition, FieldPath, RuleDef, RuleSet, Scalar, Test};
 use crate::model::{Category, Item, ItemKind};
 
-/// Strings in rules and items alike, so that equalities hit.
+/// Strings in rules and items alike, so that equalities and index lookups hit.
 const WORDS: &[&str] = &[
     "a",
     "b",
@@ -206,9 +206,10 @@ fn item(rng: &mut StdRng) -> Item {
 }
 
 #[test]
-fn borrowing_evaluation_equals_the_copying_one() {
+fn indexed_borrowing_evaluation_equals_the_plain_loop() {
     let mut rng = StdRng::seed_from_u64(12);
-    let (mut sets, mut evaluations, mut matched, mut exempt) = (0, 0, 0, 0);
+    let (mut sets, mut evaluations, mut matched, mut exempt, mut indexed, mut rules) =
+        (0, 0, 0, 0, 0, 0);
     let (mut conditions, mut conditions_held) = (0, 0);
     for _ in 0..4000 {
         let set = RuleSet::new(
@@ -217,6 +218,7 @@ fn borrowing_evaluation_equals_the_copying_one() {
                 .collect(),
         );
         let items: Vec<Item> = (0..25).map(|_| item(&mut rng)).collect();
+        let mut evaluator = set.evaluator();
         for item in &items {
             // Every condition alone, so a difference names its culprit.
             for c in set.rules().iter().flat_map(|r| &r.conditions) {
@@ -227,11 +229,18 @@ fn borrowing_evaluation_equals_the_copying_one() {
             }
             let want = set.evaluate_slow(item);
             assert_eq!(set.evaluate(item), want, "{set:#?}\n{item:#?}");
+            assert_eq!(
+                evaluator.evaluate(item).to_owned(),
+                want,
+                "{set:#?}\n{item:#?}"
+            );
             evaluations += 1;
             matched += usize::from(!want.matches.is_empty());
             exempt += usize::from(want.exempt_rule.is_some());
         }
         sets += 1;
+        rules += set.rules().len();
+        indexed += set.rules().len() - set.index.always.len();
     }
     // The generators must reach the interesting cases, or the test proves little.
     assert!(
@@ -242,6 +251,7 @@ fn borrowing_evaluation_equals_the_copying_one() {
         exempt * 10 > evaluations,
         "{exempt} of {evaluations} exempt"
     );
+    assert!(indexed * 4 > rules, "{indexed} of {rules} rules indexed");
     assert!(
         conditions_held * 5 > conditions,
         "{conditions_held} of {conditions} held"

@@ -6,9 +6,12 @@
 //!
 //! Evaluation is on the hot path of a rules change, which re-matches every stored item
 //! (issue 12: 100,000 items × 500 rules within a second, with the recompute). So conditions
-//! read the item's values in place: numbers are formatted, on the stack, only for a string
-//! or regex test. `reference` keeps the original, copying evaluation for the property test
-//! (`equivalence`), test-only.
+//! read the item's values in place (numbers are formatted, on the stack, only for a string
+//! or regex test), and a [`RuleSet`] files each rule under one equality it requires
+//! (`RuleIndex`) so that an item checks only the rules that can match it, in file order.
+//! [`Evaluator`] evaluates many items without allocating and lends out the ids.
+//! `reference` keeps the original plain loop for the property test (`equivalence`),
+//! test-only.
 
 pub mod cases;
 #[cfg(test)]
@@ -16,6 +19,7 @@ mod equivalence;
 #[cfg(test)]
 mod reference;
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use crate::model::Item;
@@ -433,15 +437,216 @@ impl RuleDef {
     }
 }
 
-/// All rules, in file order.
+/// All rules, in file order, with an index of them.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     rules: Vec<RuleDef>,
+    index: RuleIndex,
+}
+
+/// Which rules an item must check. Each rule is filed under one equality it requires (its
+/// *index key*): the values of one string field it needs, any of which will do. An item
+/// looks up its own values of the indexed fields and checks only the rules found, plus the
+/// rules with no such equality (`always`). A rule not found cannot match: the item has none
+/// of the values its key requires.
+#[derive(Debug, Clone, Default)]
+struct RuleIndex {
+    /// For each field some rule is filed under: value → positions of those rules, ascending.
+    by_field: Vec<(FieldPath, HashMap<String, Vec<u32>>)>,
+    /// Positions of the rules every item checks, ascending.
+    always: Vec<u32>,
+}
+
+impl RuleIndex {
+    fn new(rules: &[RuleDef]) -> RuleIndex {
+        let mut index = RuleIndex::default();
+        for (pos, rule) in rules.iter().enumerate() {
+            let pos = u32::try_from(pos).unwrap_or(u32::MAX);
+            let Some((field, values)) = index_key(rule) else {
+                index.always.push(pos);
+                continue;
+            };
+            let slot = match index.by_field.iter().position(|(f, _)| *f == field) {
+                Some(slot) => slot,
+                None => {
+                    index.by_field.push((field, HashMap::new()));
+                    index.by_field.len() - 1
+                }
+            };
+            for value in values {
+                let list = index.by_field[slot].1.entry(value.to_string()).or_default();
+                // `labels = ["a", "a"]` names a value twice; rules come in order.
+                if list.last() != Some(&pos) {
+                    list.push(pos);
+                }
+            }
+        }
+        index
+    }
+
+    /// The positions of the rules `item` must check, ascending, into `out`.
+    fn candidates(&self, item: &Item, out: &mut Vec<u32>) {
+        out.clear();
+        for (field, map) in &self.by_field {
+            // Indexed fields are string fields: every value is a `Value::Str`.
+            field.any_value(item, |v| {
+                if let Value::Str(s) = v {
+                    if let Some(list) = map.get(s) {
+                        out.extend_from_slice(list);
+                    }
+                }
+                false
+            });
+        }
+        if out.is_empty() {
+            out.extend_from_slice(&self.always);
+            return;
+        }
+        out.extend_from_slice(&self.always);
+        // Rules decide in file order (the first rule of a KR names it), and a rule filed
+        // under labels is found once per label it names that the item has.
+        out.sort_unstable();
+        out.dedup();
+    }
+}
+
+/// The equality a rule is filed under, or `None`: its most selective requirement that a
+/// string field equal one of some strings. The `source` filter counts as `source = "…"`.
+/// Ranked by field (an item's key, epic or parent is shared by few items, its project by a
+/// few thousand, its category by a third of them), then by fewer values.
+fn index_key(rule: &RuleDef) -> Option<(FieldPath, Vec<&str>)> {
+    fn rank(field: &FieldPath) -> Option<u8> {
+        Some(match field {
+            FieldPath::Key | FieldPath::Url => 10,
+            FieldPath::Epic | FieldPath::Parent | FieldPath::Title => 9,
+            FieldPath::Project | FieldPath::Milestone => 8,
+            FieldPath::Assignee => 7,
+            FieldPath::Labels | FieldPath::Components => 6,
+            FieldPath::Type | FieldPath::Status => 4,
+            FieldPath::Kind | FieldPath::Category => 2,
+            FieldPath::Source => 1,
+            // Numbers compare numerically, and a custom field may hold one: `"3"` must
+            // find `3` and `3.0`, which an exact-text lookup would not.
+            FieldPath::Estimate | FieldPath::Custom(_) => return None,
+        })
+    }
+    /// The strings a test requires one of; `not`s cancel in pairs.
+    fn required(test: &Test) -> Option<Vec<&str>> {
+        match test {
+            Test::AnyOf(options) => options
+                .iter()
+                .map(|o| match o {
+                    Scalar::Str(s) => Some(s.as_str()),
+                    // A number or a boolean also equals strings other than its own
+                    // spelling (`3` equals "3.0"): not an exact lookup.
+                    Scalar::Num(_) | Scalar::Bool(_) => None,
+                })
+                .collect(),
+            Test::Not(inner) => match inner.as_ref() {
+                Test::Not(twice) => required(twice),
+                _ => None,
+            },
+            Test::Regex(_) => None,
+        }
+    }
+    // An empty filter equals an empty source, which the field lookups skip as missing.
+    let filter = rule
+        .source
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| (FieldPath::Source, vec![s]));
+    let conditions = rule
+        .conditions
+        .iter()
+        .filter_map(|c| Some((c.field.clone(), required(&c.test)?)));
+    filter
+        .into_iter()
+        .chain(conditions)
+        .filter_map(|(field, values)| Some((rank(&field)?, field, values)))
+        .max_by(|a, b| a.0.cmp(&b.0).then(b.2.len().cmp(&a.2.len())))
+        .map(|(_, field, values)| (field, values))
+}
+
+/// What the rules say about one item, borrowing the ids from the [`RuleSet`]: see
+/// [`Evaluator`]. [`EvaluationRef::to_owned`] makes the [`Evaluation`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvaluationRef<'e, 'r> {
+    /// `(kr_id, rule_id)`: each KR once, with the first rule (in file order) that maps it.
+    pub matches: &'e [(&'r str, &'r str)],
+    /// The first exempt rule that matches, if any.
+    pub exempt_rule: Option<&'r str>,
+}
+
+impl EvaluationRef<'_, '_> {
+    pub fn to_owned(&self) -> Evaluation {
+        Evaluation {
+            matches: self
+                .matches
+                .iter()
+                .map(|(k, r)| (k.to_string(), r.to_string()))
+                .collect(),
+            exempt_rule: self.exempt_rule.map(str::to_string),
+        }
+    }
+}
+
+/// Evaluates many items against one [`RuleSet`], reusing its buffers: once they have grown,
+/// an evaluation allocates nothing, and the ids it returns borrow from the rule set. For
+/// loops over every item (re-matching after a rules change); [`RuleSet::evaluate`] is the
+/// same for one item.
+///
+/// ```ignore
+/// let mut evaluator = rules.evaluator();
+/// for item in items {
+///     let eval = evaluator.evaluate(item);
+///     store(item, eval.matches, eval.exempt_rule);
+/// }
+/// ```
+#[derive(Debug)]
+pub struct Evaluator<'r> {
+    set: &'r RuleSet,
+    candidates: Vec<u32>,
+    matches: Vec<(&'r str, &'r str)>,
+}
+
+impl<'r> Evaluator<'r> {
+    /// What the rules say about `item`: each KR at most once (first rule wins), and the
+    /// first matching exempt rule. Abandoned items match nothing.
+    pub fn evaluate(&mut self, item: &Item) -> EvaluationRef<'_, 'r> {
+        let set: &'r RuleSet = self.set;
+        self.matches.clear();
+        let mut exempt_rule = None;
+        if !item.abandoned {
+            set.index.candidates(item, &mut self.candidates);
+            for &pos in &self.candidates {
+                let Some(rule) = set.rules.get(pos as usize) else {
+                    continue;
+                };
+                if !rule.matches(item) {
+                    continue;
+                }
+                if rule.exempt {
+                    exempt_rule = exempt_rule.or(Some(rule.id.as_str()));
+                    continue;
+                }
+                for kr in &rule.krs {
+                    if !self.matches.iter().any(|(k, _)| *k == kr.as_str()) {
+                        self.matches.push((kr.as_str(), rule.id.as_str()));
+                    }
+                }
+            }
+        }
+        EvaluationRef {
+            matches: &self.matches,
+            exempt_rule,
+        }
+    }
 }
 
 impl RuleSet {
     pub fn new(rules: Vec<RuleDef>) -> RuleSet {
-        RuleSet { rules }
+        let index = RuleIndex::new(&rules);
+        RuleSet { rules, index }
     }
 
     pub fn rules(&self) -> &[RuleDef] {
@@ -449,32 +654,22 @@ impl RuleSet {
     }
 
     /// What the rules say about `item`: each KR at most once (first rule wins), and the
-    /// first matching exempt rule.
+    /// first matching exempt rule. Abandoned items match nothing. To evaluate many items,
+    /// an [`Evaluator`] saves the allocations.
     pub fn evaluate(&self, item: &Item) -> Evaluation {
-        let mut eval = Evaluation::default();
-        if item.abandoned {
-            return eval;
-        }
-        for rule in &self.rules {
-            if !rule.matches(item) {
-                continue;
-            }
-            if rule.exempt {
-                if eval.exempt_rule.is_none() {
-                    eval.exempt_rule = Some(rule.id.clone());
-                }
-                continue;
-            }
-            for kr in &rule.krs {
-                if !eval.matches.iter().any(|(k, _)| k == kr) {
-                    eval.matches.push((kr.clone(), rule.id.clone()));
-                }
-            }
-        }
-        eval
+        self.evaluator().evaluate(item).to_owned()
     }
 
-    /// The original evaluation, copying every value: what [`RuleSet::evaluate`] must equal.
+    /// An [`Evaluator`] for many items.
+    pub fn evaluator(&self) -> Evaluator<'_> {
+        Evaluator {
+            set: self,
+            candidates: Vec::new(),
+            matches: Vec::new(),
+        }
+    }
+
+    /// Every rule in file order, without the index: what [`RuleSet::evaluate`] must equal.
     #[cfg(test)]
     fn evaluate_slow(&self, item: &Item) -> Evaluation {
         reference::evaluate(self, item)
