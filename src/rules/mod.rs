@@ -452,28 +452,30 @@ pub struct RuleSet {
 /// of the values its key requires.
 #[derive(Debug, Clone, Default)]
 struct RuleIndex {
-    /// For each field some rule is filed under: value → positions of those rules, ascending.
-    by_field: Vec<(
-        FieldPath,
-        HashMap<String, Vec<u32>, BuildHasherDefault<FxHasher>>,
-    )>,
-    /// Positions of the rules every item checks, ascending.
-    always: Vec<u32>,
+    /// For each field some rule is filed under, its values and their rules.
+    by_field: Vec<(FieldPath, Postings)>,
+    /// The rules every item checks: bit `p % 64` of word `p / 64` for the rule at `p`.
+    always: Vec<u64>,
     /// For each rule, in file order.
     plans: Vec<Plan>,
 }
 
+/// Value → positions of the rules filed under it, ascending.
+type Postings = HashMap<String, Vec<usize>, BuildHasherDefault<FxHasher>>;
+
 impl RuleIndex {
     fn new(rules: &[RuleDef]) -> RuleIndex {
-        let mut index = RuleIndex::default();
+        let mut index = RuleIndex {
+            always: vec![0; rules.len().div_ceil(64)],
+            ..RuleIndex::default()
+        };
         for (pos, rule) in rules.iter().enumerate() {
-            let pos = u32::try_from(pos).unwrap_or(u32::MAX);
             let key = index_key(rule);
             index
                 .plans
                 .push(Plan::new(rule, key.as_ref().map(|k| k.proves)));
             let Some(IndexKey { field, values, .. }) = key else {
-                index.always.push(pos);
+                index.always[pos / 64] |= 1 << (pos % 64);
                 continue;
             };
             let slot = match index.by_field.iter().position(|(f, _)| *f == field) {
@@ -494,27 +496,22 @@ impl RuleIndex {
         index
     }
 
-    /// The positions of the rules `item` must check, ascending, into `out`.
-    fn candidates(&self, item: &Item, out: &mut Vec<u32>) {
-        out.clear();
+    /// The rules `item` must check, as bits like `always`. Rules decide in file order (the
+    /// first rule of a KR names it) and a rule filed under labels is found once per label
+    /// it names that the item has: reading the bits in order sorts and deduplicates them.
+    fn candidates(&self, item: &Item, bits: &mut Vec<u64>) {
+        bits.clear();
+        bits.extend_from_slice(&self.always);
         for (field, map) in &self.by_field {
             // Indexed fields are string fields: every value is a `Value::Str`.
             field.any_value(item, |v| {
                 if let Value::Str(s) = v {
-                    if let Some(list) = map.get(s) {
-                        out.extend_from_slice(list);
+                    for &pos in map.get(s).map_or(&[][..], Vec::as_slice) {
+                        bits[pos / 64] |= 1 << (pos % 64);
                     }
                 }
                 false
             });
-        }
-        let found = out.len();
-        out.extend_from_slice(&self.always);
-        // Rules decide in file order (the first rule of a KR names it), and a rule filed
-        // under labels is found once per label it names that the item has.
-        if found > 0 {
-            out.sort_unstable();
-            out.dedup();
         }
     }
 }
@@ -635,7 +632,7 @@ struct IndexKey<'a> {
 #[derive(Debug, Clone)]
 struct Plan {
     source: bool,
-    conditions: Box<[u32]>,
+    conditions: Box<[usize]>,
 }
 
 impl Plan {
@@ -653,17 +650,12 @@ impl Plan {
                 }
             }
         }
-        let mut conditions: Vec<(u8, u32)> = rule
+        let mut conditions: Vec<(u8, usize)> = rule
             .conditions
             .iter()
             .enumerate()
             .filter(|(i, _)| proved != Some(Some(*i)))
-            .map(|(i, c)| {
-                (
-                    cost(&c.test, &c.field),
-                    u32::try_from(i).unwrap_or(u32::MAX),
-                )
-            })
+            .map(|(i, c)| (cost(&c.test, &c.field), i))
             .collect();
         conditions.sort_by_key(|(cost, _)| *cost);
         Plan {
@@ -677,12 +669,12 @@ impl Plan {
             && self
                 .conditions
                 .iter()
-                .all(|&i| rule.conditions[i as usize].matches(item))
+                .all(|&i| rule.conditions[i].matches(item))
     }
 }
 
 /// What the rules say about one item, borrowing the ids from the [`RuleSet`]: see
-/// [`Evaluator`]. [`EvaluationRef::to_owned`] makes the [`Evaluation`].
+/// [`Evaluator`]. [`EvaluationRef::to_evaluation`] makes the [`Evaluation`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EvaluationRef<'e, 'r> {
     /// `(kr_id, rule_id)`: each KR once, with the first rule (in file order) that maps it.
@@ -692,7 +684,7 @@ pub struct EvaluationRef<'e, 'r> {
 }
 
 impl EvaluationRef<'_, '_> {
-    pub fn to_owned(&self) -> Evaluation {
+    pub fn to_evaluation(&self) -> Evaluation {
         Evaluation {
             matches: self
                 .matches
@@ -719,7 +711,7 @@ impl EvaluationRef<'_, '_> {
 #[derive(Debug)]
 pub struct Evaluator<'r> {
     set: &'r RuleSet,
-    candidates: Vec<u32>,
+    candidates: Vec<u64>,
     matches: Vec<(&'r str, &'r str)>,
 }
 
@@ -732,8 +724,15 @@ impl<'r> Evaluator<'r> {
         let mut exempt_rule = None;
         if !item.abandoned {
             set.index.candidates(item, &mut self.candidates);
-            for &pos in &self.candidates {
-                let pos = pos as usize;
+            let positions = self.candidates.iter().enumerate().flat_map(|(w, &bits)| {
+                let mut bits = bits;
+                std::iter::from_fn(move || {
+                    let bit = (bits != 0).then(|| bits.trailing_zeros() as usize)?;
+                    bits &= bits - 1;
+                    Some(w * 64 + bit)
+                })
+            });
+            for pos in positions {
                 let (Some(rule), Some(plan)) = (set.rules.get(pos), set.index.plans.get(pos))
                 else {
                     continue;
@@ -773,7 +772,7 @@ impl RuleSet {
     /// first matching exempt rule. Abandoned items match nothing. To evaluate many items,
     /// an [`Evaluator`] saves the allocations.
     pub fn evaluate(&self, item: &Item) -> Evaluation {
-        self.evaluator().evaluate(item).to_owned()
+        self.evaluator().evaluate(item).to_evaluation()
     }
 
     /// An [`Evaluator`] for many items.
