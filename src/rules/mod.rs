@@ -10,9 +10,12 @@
 //! or regex test), and a [`RuleSet`] files each rule under one equality it requires
 //! (`RuleIndex`) so that an item checks only the rules that can match it, in file order.
 //! [`Evaluator`] evaluates many items without allocating and lends out the ids.
-//! `reference` keeps the original plain loop for the property test (`equivalence`),
-//! test-only.
+//! `reference` keeps the original plain loop for the property test (`equivalence`) and the
+//! micro benchmark (`bench`: `cargo test --release --lib rules::bench -- --ignored
+//! --nocapture`), both test-only.
 
+#[cfg(test)]
+mod bench;
 pub mod cases;
 #[cfg(test)]
 mod equivalence;
