@@ -8,7 +8,8 @@
 //! (issue 12: 100,000 items × 500 rules within a second, with the recompute). So conditions
 //! read the item's values in place (numbers are formatted, on the stack, only for a string
 //! or regex test), and a [`RuleSet`] files each rule under one equality it requires
-//! (`RuleIndex`) so that an item checks only the rules that can match it, in file order.
+//! (`RuleIndex`) so that an item checks only the rules that can match it, in file order,
+//! each with the rest of its conditions cheapest first (`Plan`).
 //! [`Evaluator`] evaluates many items without allocating and lends out the ids.
 //! `reference` keeps the original plain loop for the property test (`equivalence`) and the
 //! micro benchmark (`bench`: `cargo test --release --lib rules::bench -- --ignored
@@ -521,8 +522,8 @@ impl RuleIndex {
 
 /// The index's hash: FxHash's rotate-xor-multiply, a word at a time. The keys are short
 /// (project keys, labels) and come from the operator's rule files, and items only look up,
-/// never insert: SipHash's resistance to chosen collisions buys nothing here and cost a
-/// quarter of an evaluation.
+/// never insert: SipHash's resistance to chosen collisions buys nothing here, and it was
+/// the largest single cost in a profile of the index (about a tenth of an evaluation).
 #[derive(Debug, Default, Clone, Copy)]
 struct FxHasher(u64);
 
@@ -597,7 +598,8 @@ fn index_key(rule: &RuleDef) -> Option<IndexKey<'_>> {
             Test::Regex(_) => None,
         }
     }
-    // An empty filter equals an empty source, which the field lookups skip as missing.
+    // An empty filter equals an empty source, which the field lookups skip as missing: a
+    // rule with one is not filed under it.
     let filter = rule
         .source
         .as_deref()
@@ -634,7 +636,9 @@ struct IndexKey<'a> {
 /// proved it, then its conditions but the one the lookup proved, cheapest first.
 #[derive(Debug, Clone)]
 struct Plan {
+    /// Whether the `source` filter is left to check.
     source: bool,
+    /// Positions in the rule's `conditions`, in the order to check them.
     conditions: Box<[usize]>,
 }
 
@@ -676,8 +680,9 @@ impl Plan {
     }
 }
 
-/// What the rules say about one item, borrowing the ids from the [`RuleSet`]: see
-/// [`Evaluator`]. [`EvaluationRef::to_evaluation`] makes the [`Evaluation`].
+/// What the rules say about one item, as an [`Evaluation`] but borrowed: the list from the
+/// [`Evaluator`] (`'e`, until its next evaluation), the ids from the [`RuleSet`] (`'r`).
+/// [`EvaluationRef::to_evaluation`] makes the owned [`Evaluation`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EvaluationRef<'e, 'r> {
     /// `(kr_id, rule_id)`: each KR once, with the first rule (in file order) that maps it.
