@@ -392,82 +392,45 @@ impl Tally {
 /// How the items reach the rules.
 #[derive(Debug, Clone, Copy)]
 enum Feed {
-    /// All 100,000 already in memory, their strings scattered over a heap far larger than
-    /// the CPU caches: most field reads miss them.
+    /// All 100,000 already in memory, their strings spread over a heap far larger than the
+    /// CPU caches: many field reads miss them.
     InMemory,
-    /// Copied afresh in batches of 1,000 and timed per batch: like the re-match loop, which
-    /// evaluates each batch just after reading it from the store.
+    /// Each batch of 1,000 copied afresh just before it is evaluated, so its strings are
+    /// still in the caches: like the re-match loop, which evaluates each batch just after
+    /// reading it from the store.
     Batches,
 }
 
-/// The time this thread has spent on a CPU (Linux), which a busy shared machine does not
-/// inflate the way it inflates the wall clock.
-fn cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns = stat.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(ns))
-}
-
-/// Wall-clock and CPU time, the fastest of some runs each.
-#[derive(Debug, Clone, Copy)]
-struct Timing {
-    wall: Duration,
-    cpu: Option<Duration>,
-}
-
-impl std::fmt::Display for Timing {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        match self.cpu {
-            Some(cpu) => write!(f, "{:7.1} ms ({:7.1})", ms(cpu), ms(self.wall)),
-            None => write!(f, "      ? ms ({:7.1})", ms(self.wall)),
-        }
-    }
-}
-
-/// Runs `eval` over every item `runs` times, fed as `feed` says.
+/// Runs `eval` over every item `runs` times, fed as `feed` says, timing each batch of 1,000
+/// by the wall clock. Returns the sum over the batches of each one's fastest run: on a
+/// shared machine another process preempts a batch in one run, rarely in all of them.
 fn measure(
     items: &[Item],
     feed: Feed,
     runs: usize,
     mut eval: impl FnMut(&Item, &mut Tally),
-) -> (Timing, Tally) {
-    let mut best = Timing {
-        wall: Duration::MAX,
-        cpu: None,
-    };
+) -> (Duration, Tally) {
+    let mut best = vec![Duration::MAX; items.chunks(1000).len()];
     let mut tally = Tally::default();
     for _ in 0..runs {
         tally = Tally::default();
-        let (mut wall, mut cpu) = (Duration::ZERO, Some(Duration::ZERO));
-        let mut timed = |batch: &[Item], tally: &mut Tally| {
-            let (start, start_cpu) = (Instant::now(), cpu_time());
-            for item in batch {
-                eval(black_box(item), tally);
-            }
-            wall += start.elapsed();
-            cpu = match (cpu, start_cpu, cpu_time()) {
-                (Some(sum), Some(a), Some(b)) => Some(sum + (b - a)),
-                _ => None,
-            };
-        };
-        match feed {
-            Feed::InMemory => timed(items, &mut tally),
-            Feed::Batches => {
-                for chunk in items.chunks(1000) {
-                    let batch = chunk.to_vec();
-                    timed(&batch, &mut tally);
+        for (chunk, best) in items.chunks(1000).zip(&mut best) {
+            let copy;
+            let batch = match feed {
+                Feed::InMemory => chunk,
+                Feed::Batches => {
+                    copy = chunk.to_vec();
+                    &copy[..]
                 }
+            };
+            let start = Instant::now();
+            for item in batch {
+                eval(black_box(item), &mut tally);
             }
+            *best = (*best).min(start.elapsed());
         }
-        best.wall = best.wall.min(wall);
-        best.cpu = match (best.cpu, cpu) {
-            (Some(b), Some(c)) => Some(b.min(c)),
-            (None, c) => c,
-            (b, None) => b,
-        };
     }
-    (best, black_box(tally))
+    (best.iter().sum(), black_box(tally))
 }
 
 #[test]
@@ -478,27 +441,28 @@ fn rematch_100k_items_against_500_rules() {
     // leave each item's strings scattered, which costs a third more in cache misses.
     let items = items().to_vec();
     println!(
-        "{ITEMS} items × {} rules, one thread: CPU time (wall clock), best of 1 (before) or 5 runs",
+        "{ITEMS} items × {} rules, one thread; each batch of 1,000 items timed, its fastest \
+         of 2 (before) or 5 runs, summed",
         set.rules().len()
     );
-    println!("{:<52} {:>22} {:>22}", "", "in memory", "batches of 1,000");
+    println!("{:<52} {:>12} {:>18}", "", "in memory", "batches of 1,000");
     let mut want = None;
     let mut figures = Vec::new();
     let mut row = |what: &str, runs: usize, eval: &mut dyn FnMut(&Item, &mut Tally)| {
         let (cold, got) = measure(&items, Feed::InMemory, runs, &mut *eval);
         let (warm, again) = measure(&items, Feed::Batches, runs, &mut *eval);
-        println!("{what:<52} {cold:>22} {warm:>22}");
+        let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
+        println!("{what:<52} {:>12} {:>18}", ms(cold), ms(warm));
         assert_eq!(got, again);
         assert_eq!(&got, want.get_or_insert_with(|| got.clone()), "{what}");
         figures.push((cold, warm));
     };
 
-    row(
-        "before: every rule, values copied (evaluate_slow)",
-        1,
-        &mut |item, t| t.add_owned(&reference::evaluate(&set, item)),
-    );
-    row("every rule, values borrowed", 1, &mut |item, t| {
+    let before = "before: every rule, values copied (evaluate_slow)";
+    row(before, 2, &mut |item, t| {
+        t.add_owned(&reference::evaluate(&set, item))
+    });
+    row("every rule, values borrowed", 2, &mut |item, t| {
         let mut e = Evaluation::default();
         for rule in set.rules().iter().filter(|r| r.matches(item)) {
             if rule.exempt {
@@ -513,20 +477,14 @@ fn rematch_100k_items_against_500_rules() {
         }
         t.add_owned(&e);
     });
-    row(
-        "after: indexed, RuleSet::evaluate (owned ids)",
-        5,
-        &mut |item, t| t.add_owned(&set.evaluate(item)),
-    );
+    let owned = "after: indexed, RuleSet::evaluate (owned ids)";
+    row(owned, 5, &mut |item, t| t.add_owned(&set.evaluate(item)));
     let mut evaluator = set.evaluator();
-    row(
-        "after: indexed, Evaluator::evaluate (borrowed ids)",
-        5,
-        &mut |item, t| {
-            let e = evaluator.evaluate(item);
-            t.add(e.matches.iter().copied(), e.exempt_rule);
-        },
-    );
+    let borrowed = "after: indexed, Evaluator::evaluate (borrowed ids)";
+    row(borrowed, 5, &mut |item, t| {
+        let e = evaluator.evaluate(item);
+        t.add(e.matches.iter().copied(), e.exempt_rule);
+    });
 
     let ones = |bits: &[u64]| bits.iter().map(|w| w.count_ones() as usize).sum::<usize>();
     let mut candidates = Vec::new();
@@ -538,15 +496,7 @@ fn rematch_100k_items_against_500_rules() {
         })
         .sum();
     let want = want.unwrap_or_default();
-    let speedup = |i: usize| {
-        let (old, new) = (figures[0], figures[figures.len() - 1]);
-        let t = |t: Timing| t.cpu.unwrap_or(t.wall).as_secs_f64();
-        if i == 0 {
-            t(old.0) / t(new.0)
-        } else {
-            t(old.1) / t(new.1)
-        }
-    };
+    let (old, new) = (figures[0], figures[figures.len() - 1]);
     println!(
         "rules checked per item: {:.1} of {} ({} always); {} matches, {} exempt; \
          Evaluator {:.0}× / {:.0}× faster than before",
@@ -555,8 +505,8 @@ fn rematch_100k_items_against_500_rules() {
         ones(&set.index.always),
         want.matches,
         want.exempt,
-        speedup(0),
-        speedup(1),
+        old.0.as_secs_f64() / new.0.as_secs_f64(),
+        old.1.as_secs_f64() / new.1.as_secs_f64(),
     );
     for item in items.iter().step_by(97) {
         assert_eq!(set.evaluate(item), set.evaluate_slow(item));
