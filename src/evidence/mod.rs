@@ -152,36 +152,76 @@ fn day_ends(period: &Period, until: DateTime<Utc>) -> Vec<DateTime<Utc>> {
     out
 }
 
-/// An item as it stood at `at`, as far as its dates tell: done if it was resolved by then;
-/// otherwise its category now, except that an item done later was open (in progress).
-fn as_of(item: &Item, at: DateTime<Utc>) -> Item {
-    let mut i = item.clone();
-    let done_at = (item.category == Category::Done).then(|| item.resolved.unwrap_or(item.updated));
-    match done_at {
-        Some(t) if t <= at => {}
-        Some(_) => {
-            i.category = Category::InProgress;
-            i.resolved = None;
-        }
-        None => {}
-    }
-    i
+/// An item in a KR's scope with the dates its history is rebuilt from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dated {
+    /// As it counts now.
+    pub entry: Entry,
+    pub created: Option<DateTime<Utc>>,
+    /// When it reached done (its resolution, else its last update); `None` when not done.
+    pub done_at: Option<DateTime<Utc>>,
 }
 
-/// One point of a reconstructed history, with the deltas from the point before (from an
+impl Dated {
+    pub fn of(kr: &KeyResultDef, period: &Period, item: &Item, rule: &str) -> Dated {
+        Dated {
+            entry: Entry::of(kr, period, item, rule),
+            created: item.created,
+            done_at: (item.category == Category::Done)
+                .then(|| item.resolved.unwrap_or(item.updated)),
+        }
+    }
+
+    /// The item as it stood before it reached done: in progress, counting for nothing,
+    /// weighing what it weighs now (a weight is an estimate or a field, not a state).
+    fn open(&self) -> Entry {
+        Entry {
+            category: Category::InProgress,
+            counted: false,
+            ..self.entry.clone()
+        }
+    }
+}
+
+/// What happened to an item (by its index among the [`Dated`] items) on a day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Event {
+    /// It entered the scope, open (it reaches done later) or as it is now.
+    Entered { item: usize, open: bool },
+    /// It reached done.
+    Done { item: usize },
+}
+
+/// One point of a reconstructed history, with the changes since the point before (from an
 /// empty scope for the first).
 #[derive(Debug, Clone)]
 pub struct Reconstructed {
     pub at: DateTime<Utc>,
     pub value: progress::KrValue,
-    pub deltas: Vec<Delta>,
+    events: Vec<Event>,
+}
+
+impl Reconstructed {
+    /// The point's deltas (built when asked, so a history holds indices, not entries).
+    pub fn deltas(&self, items: &[Dated]) -> Vec<Delta> {
+        self.events
+            .iter()
+            .map(|e| match *e {
+                Event::Entered { item, open: true } => Delta::Entered(items[item].open()),
+                Event::Entered { item, open: false } => Delta::Entered(items[item].entry.clone()),
+                Event::Done { item } => Delta::Changed {
+                    from: items[item].open(),
+                    to: items[item].entry.clone(),
+                },
+            })
+            .collect()
+    }
 }
 
 /// The history of a completion, count or sum KR over its period until `until`, rebuilt from
-/// the items now in its scope (with their rules): at the end of each day, the items created
-/// by then, counted by their resolution dates. A point where the value changes (and the
-/// first), with the deltas since the point before. Other measures have no item dates to
-/// rebuild from: empty.
+/// the items now in its scope: at the end of each day, the items created by then, counted
+/// by their resolution dates. A point where the value changes (and the first), with the
+/// deltas since the point before. Other measures have no item dates to rebuild from: empty.
 ///
 /// An item changes at most twice: when it is created (it enters) and when it reached done
 /// (it starts to count). So the days are walked once with those events, and the totals are
@@ -189,7 +229,7 @@ pub struct Reconstructed {
 pub fn reconstruct(
     kr: &KeyResultDef,
     period: &Period,
-    items: &[(Item, String)],
+    items: &[Dated],
     until: DateTime<Utc>,
 ) -> Vec<Reconstructed> {
     if !matches!(
@@ -204,48 +244,49 @@ pub fn reconstruct(
     }
     // The first day whose end is at or after `t`; `days.len()` when none is.
     let day_of = |t: DateTime<Utc>| days.partition_point(|end| *end < t);
-    let mut events: Vec<Vec<Delta>> = vec![Vec::new(); days.len()];
-    for (item, rule) in items {
+    let mut events: Vec<Vec<Event>> = vec![Vec::new(); days.len()];
+    for (i, item) in items.iter().enumerate() {
         let created = item.created.map_or(0, day_of);
         if created >= days.len() {
             continue;
         }
-        let now = Entry::of(kr, period, item, rule);
-        let done_at =
-            (item.category == Category::Done).then(|| item.resolved.unwrap_or(item.updated));
-        match done_at.map(day_of) {
+        match item.done_at.map(day_of) {
             Some(done) if done > created => {
-                let open = Entry::of(kr, period, &as_of(item, days[created]), rule);
-                events[created].push(Delta::Entered(open.clone()));
+                events[created].push(Event::Entered {
+                    item: i,
+                    open: true,
+                });
                 if done < days.len() {
-                    events[done].push(Delta::Changed {
-                        from: open,
-                        to: now,
-                    });
+                    events[done].push(Event::Done { item: i });
                 }
             }
-            _ => events[created].push(Delta::Entered(now)),
+            _ => events[created].push(Event::Entered {
+                item: i,
+                open: false,
+            }),
         }
     }
     let (mut counted, mut total, mut n) = (0.0, 0.0, 0u64);
     let mut out: Vec<Reconstructed> = Vec::new();
-    let mut pending: Vec<Delta> = Vec::new();
+    let mut pending: Vec<Event> = Vec::new();
     for (at, day) in days.iter().zip(events) {
-        for d in &day {
-            match d {
-                Delta::Entered(e) => {
-                    total += e.weight;
+        for e in &day {
+            match *e {
+                Event::Entered { item, open } => {
+                    let entry = &items[item].entry;
+                    total += entry.weight;
                     n += 1;
-                    if e.counted {
-                        counted += e.weight;
+                    if !open && entry.counted {
+                        counted += entry.weight;
                     }
                 }
-                Delta::Changed { from, to } => {
-                    total += to.weight - from.weight;
-                    counted += if to.counted { to.weight } else { 0.0 }
-                        - if from.counted { from.weight } else { 0.0 };
+                // From open (counting nothing) to as it is now; the weight stays.
+                Event::Done { item } => {
+                    let entry = &items[item].entry;
+                    if entry.counted {
+                        counted += entry.weight;
+                    }
                 }
-                Delta::Left(_) => {}
             }
         }
         pending.extend(day);
@@ -256,7 +297,7 @@ pub fn reconstruct(
         out.push(Reconstructed {
             at: *at,
             value,
-            deltas: std::mem::take(&mut pending),
+            events: std::mem::take(&mut pending),
         });
     }
     out
@@ -427,6 +468,19 @@ mod tests {
     /// The day-by-day walk over creation and resolution events gives, for every day, the
     /// number a full computation over the items as they stood that day gives; replaying the
     /// points' deltas gives it back too.
+    /// An item as it stood at `at`, as far as its dates tell: done if it was resolved by
+    /// then; otherwise its category now, except that an item done later was open.
+    fn as_of(item: &Item, at: DateTime<Utc>) -> Item {
+        let mut i = item.clone();
+        let done_at =
+            (item.category == Category::Done).then(|| item.resolved.unwrap_or(item.updated));
+        if done_at.is_some_and(|t| t > at) {
+            i.category = Category::InProgress;
+            i.resolved = None;
+        }
+        i
+    }
+
     #[test]
     fn reconstruction_matches_computing_each_day_in_full() {
         let period = Period::parse("2026-Q4").expect("period");
@@ -473,14 +527,18 @@ mod tests {
                         (i, "r".to_string())
                     })
                     .collect();
-                let points = reconstruct(&def, &period, &items, until);
+                let dated: Vec<Dated> = items
+                    .iter()
+                    .map(|(i, rule)| Dated::of(&def, &period, i, rule))
+                    .collect();
+                let points = reconstruct(&def, &period, &dated, until);
                 let mut scope = Scope::new();
                 let mut last: Option<&Reconstructed> = None;
                 let mut next = points.iter().peekable();
                 for at in day_ends(&period, until) {
                     if next.peek().is_some_and(|p| p.at == at) {
                         let p = next.next().expect("point");
-                        replay(&mut scope, &p.deltas);
+                        replay(&mut scope, &p.deltas(&dated));
                         let (current, _) = value_of(&def, &scope).expect("items");
                         assert!((current - p.value.current.expect("c")).abs() < 1e-9);
                         last = Some(p);

@@ -418,6 +418,46 @@ impl Tx {
             .collect())
     }
 
+    /// A KR's stored scope with the dates of its items, in `(source, key)` order: what its
+    /// history is rebuilt from.
+    pub async fn dated_scope(&mut self, kr_id: &str) -> Result<Vec<crate::evidence::Dated>> {
+        let sql = self.backend.packed(
+            "s.kr_id, s.source, s.ext_id, s.item_key, s.category, s.weight, s.counted, \
+             s.rule_id, i.created_ms, CASE WHEN i.category = 'done' \
+             THEN COALESCE(i.resolved_ms, i.updated_ms) END",
+            "FROM kr_scope s JOIN items i ON i.source = s.source AND i.ext_id = s.ext_id \
+             WHERE s.kr_id = $1",
+            Some("i.source, i.key"),
+        );
+        let (text,): (String,) = sqlx::query_as(&sql)
+            .bind(kr_id)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            f64,
+            i64,
+            String,
+            Option<i64>,
+            Option<i64>,
+        );
+        unpack::<Row>(&text)?
+            .into_iter()
+            .map(|r| {
+                let (_, entry) = entry_of((r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7))?;
+                Ok(crate::evidence::Dated {
+                    entry,
+                    created: r.8.map(from_ms),
+                    done_at: r.9.map(from_ms),
+                })
+            })
+            .collect()
+    }
+
     /// A point of a reconstructed history (before the first real snapshot) with its
     /// deltas; the KR's stored scope is not touched.
     pub async fn insert_reconstructed(

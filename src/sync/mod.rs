@@ -534,17 +534,11 @@ impl Engine {
             {
                 continue;
             }
-            let points = {
-                let with_fields = def
-                    .field
-                    .as_deref()
-                    .is_some_and(|f| f.starts_with("fields."));
-                let items = tx.progress_items(id, with_fields).await?;
-                if items.is_empty() {
-                    continue;
-                }
-                evidence::reconstruct(def, period, &items, now)
-            };
+            let items = tx.dated_scope(id).await?;
+            if items.is_empty() {
+                continue;
+            }
+            let points = evidence::reconstruct(def, period, &items, now);
             if points.is_empty() {
                 continue;
             }
@@ -555,7 +549,7 @@ impl Engine {
                     ms(point.at),
                     &point.value,
                     &self.rules_hash,
-                    &point.deltas,
+                    &point.deltas(&items),
                 )
                 .await?;
             }
