@@ -204,17 +204,29 @@ pub struct Reconstructed {
 impl Reconstructed {
     /// The point's deltas (built when asked, so a history holds indices, not entries).
     pub fn deltas(&self, items: &[Dated]) -> Vec<Delta> {
+        self.delta_chunks(items, usize::MAX).flatten().collect()
+    }
+
+    /// The point's deltas, `n` at a time.
+    pub fn delta_chunks<'a>(
+        &'a self,
+        items: &'a [Dated],
+        n: usize,
+    ) -> impl Iterator<Item = Vec<Delta>> + 'a {
         self.events
-            .iter()
-            .map(|e| match *e {
-                Event::Entered { item, open: true } => Delta::Entered(items[item].open()),
-                Event::Entered { item, open: false } => Delta::Entered(items[item].entry.clone()),
-                Event::Done { item } => Delta::Changed {
-                    from: items[item].open(),
-                    to: items[item].entry.clone(),
-                },
-            })
-            .collect()
+            .chunks(n.max(1))
+            .map(move |chunk| chunk.iter().map(|e| delta_of(*e, items)).collect())
+    }
+}
+
+fn delta_of(event: Event, items: &[Dated]) -> Delta {
+    match event {
+        Event::Entered { item, open: true } => Delta::Entered(items[item].open()),
+        Event::Entered { item, open: false } => Delta::Entered(items[item].entry.clone()),
+        Event::Done { item } => Delta::Changed {
+            from: items[item].open(),
+            to: items[item].entry.clone(),
+        },
     }
 }
 

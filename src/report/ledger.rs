@@ -192,7 +192,15 @@ pub async fn history(
     let changes = snapshots
         .into_iter()
         .map(|s| {
-            let deltas = evidence.remove(&s.id).unwrap_or_default();
+            let mut deltas = evidence.remove(&s.id).unwrap_or_default();
+            // In a stable order whatever the store's: entered and changed items by key,
+            // then those that left.
+            deltas.sort_by_cached_key(|d| match d {
+                Delta::Left(e) => (1, e.source.clone(), natural_key(&e.key)),
+                Delta::Entered(e) | Delta::Changed { to: e, .. } => {
+                    (0, e.source.clone(), natural_key(&e.key))
+                }
+            });
             let mut change = Change {
                 at: s.at,
                 progress: s.progress,

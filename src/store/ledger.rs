@@ -418,21 +418,18 @@ impl Tx {
             .collect())
     }
 
-    /// A KR's stored scope with the dates of its items, in `(source, key)` order: what its
-    /// history is rebuilt from.
+    /// A KR's stored scope with the dates of its items: what its history is rebuilt from.
+    /// Read 5,000 at a time (a packed read is copied a few times on its way).
     pub async fn dated_scope(&mut self, kr_id: &str) -> Result<Vec<crate::evidence::Dated>> {
         let sql = self.backend.packed(
             "s.kr_id, s.source, s.ext_id, s.item_key, s.category, s.weight, s.counted, \
              s.rule_id, i.created_ms, CASE WHEN i.category = 'done' \
              THEN COALESCE(i.resolved_ms, i.updated_ms) END",
-            "FROM kr_scope s JOIN items i ON i.source = s.source AND i.ext_id = s.ext_id \
-             WHERE s.kr_id = $1",
-            Some("i.source, i.key"),
+            "FROM (SELECT * FROM kr_scope WHERE kr_id = $1 AND (source > $2 OR \
+             (source = $2 AND ext_id > $3)) ORDER BY source, ext_id LIMIT 5000) AS s \
+             JOIN items i ON i.source = s.source AND i.ext_id = s.ext_id",
+            Some("s.source, s.ext_id"),
         );
-        let (text,): (String,) = sqlx::query_as(&sql)
-            .bind(kr_id)
-            .fetch_one(&mut *self.tx)
-            .await?;
         type Row = (
             String,
             String,
@@ -445,17 +442,29 @@ impl Tx {
             Option<i64>,
             Option<i64>,
         );
-        unpack::<Row>(&text)?
-            .into_iter()
-            .map(|r| {
+        let mut out = Vec::new();
+        let mut after = (String::new(), String::new());
+        loop {
+            let (text,): (String,) = sqlx::query_as(&sql)
+                .bind(kr_id)
+                .bind(&after.0)
+                .bind(&after.1)
+                .fetch_one(&mut *self.tx)
+                .await?;
+            let rows = unpack::<Row>(&text)?;
+            drop(text);
+            let Some(last) = rows.last() else { break };
+            after = (last.1.clone(), last.2.clone());
+            for r in rows {
                 let (_, entry) = entry_of((r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7))?;
-                Ok(crate::evidence::Dated {
+                out.push(crate::evidence::Dated {
                     entry,
                     created: r.8.map(from_ms),
                     done_at: r.9.map(from_ms),
-                })
-            })
-            .collect()
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// A point of a reconstructed history (before the first real snapshot) with its

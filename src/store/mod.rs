@@ -142,9 +142,9 @@ impl Store {
                         conn.execute("PRAGMA busy_timeout = 30000").await?;
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        // 32 MiB of pages: a step's indexes stay in memory instead of
+                        // 16 MiB of pages: a step's indexes stay in memory instead of
                         // going out to the WAL and back (docs/performance.md).
-                        conn.execute("PRAGMA cache_size = -32768").await?;
+                        conn.execute("PRAGMA cache_size = -16384").await?;
                         // A step's commit does not copy the WAL into the database and
                         // sync it (a tenth of a second for a step of 1,000 items): the
                         // daemon checkpoints after its steps, off their path; this bound

@@ -544,14 +544,16 @@ impl Engine {
             }
             tx.drop_empty_snapshots_before(id, ms(now)).await?;
             for point in points {
-                tx.insert_reconstructed(
-                    id,
-                    ms(point.at),
-                    &point.value,
-                    &self.rules_hash,
-                    &point.deltas(&items),
-                )
-                .await?;
+                let snapshot = tx
+                    .insert_reconstructed(id, ms(point.at), &point.value, &self.rules_hash, &[])
+                    .await?;
+                // A point can hold most of the scope (every item created before the
+                // period): its deltas are built and written a few thousand at a time.
+                for deltas in point.delta_chunks(&items, 5_000) {
+                    let rows: Vec<(i64, &str, &evidence::Delta)> =
+                        deltas.iter().map(|d| (snapshot, id.as_str(), d)).collect();
+                    tx.insert_evidence(&rows).await?;
+                }
             }
         }
         Ok(())
