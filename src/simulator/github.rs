@@ -1064,3 +1064,97 @@ impl GitHubSim {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn sim() -> GitHubSim {
+        let s = GitHubSim::start("tok", false).await.expect("start");
+        let issues = (1..=5).map(|n| {
+            let mut i = GhIssue::new(100 + n, n, &format!("Issue {n}"));
+            i.labels = vec!["bug".into()];
+            i.assignee = Some("hubot".into());
+            i.body = Some("Steps to reproduce".into());
+            i
+        });
+        s.upsert_all("acme/web", issues);
+        s
+    }
+
+    async fn get(url: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .get(url)
+            .bearer_auth("tok")
+            .send()
+            .await
+            .expect("send")
+    }
+
+    #[tokio::test]
+    async fn answers_what_airbyte_asks_first() {
+        let s = sim().await;
+        let limits: Value = get(&format!("{}/rate_limit", s.api_url()))
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(limits["resources"]["core"]["limit"], 5000);
+        assert_eq!(limits["resources"]["graphql"]["remaining"], 5000);
+        let repo: Value = get(&format!("{}/repos/acme/web", s.api_url()))
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(repo["full_name"], "acme/web");
+        assert_eq!(repo["organization"]["login"], "acme");
+        assert_eq!(repo["default_branch"], "main");
+        assert_eq!(repo["open_issues_count"], 5);
+        assert_eq!(
+            get(&format!("{}/repos/acme/nope", s.api_url()))
+                .await
+                .status(),
+            404
+        );
+    }
+
+    #[tokio::test]
+    async fn issues_come_in_the_full_rest_form_and_links_name_each_parameter_once() {
+        let s = sim().await;
+        // A client that repeats its parameters on every page, as airbyte's does.
+        let mut url = format!(
+            "{}/repos/acme/web/issues?per_page=2&state=all&sort=updated&direction=asc",
+            s.api_url()
+        );
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let r = get(&url).await;
+            let link = r
+                .headers()
+                .get("link")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let page: Value = r.json().await.expect("json");
+            for i in page.as_array().expect("a list") {
+                seen.push(i["number"].as_u64().unwrap_or(0));
+                assert_eq!(i["user"]["type"], "User");
+                assert!(i["user"]["followers_url"].is_string());
+                assert_eq!(i["labels"][0]["name"], "bug");
+                assert!(i["labels"][0]["url"].is_string());
+                assert_eq!(i["assignees"][0]["login"], "hubot");
+                assert_eq!(i["reactions"]["total_count"], 0);
+                assert_eq!(i["body"], "Steps to reproduce");
+            }
+            let Some(link) = link else { break };
+            let next = link
+                .trim_start_matches('<')
+                .split('>')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            assert_eq!(next.matches("per_page=").count(), 1, "{next}");
+            url = format!("{next}&per_page=2&state=all&sort=updated&direction=asc");
+        }
+        assert_eq!(seen, vec![1, 2, 3, 4, 5]);
+    }
+}

@@ -6,7 +6,7 @@
 //! benchmark runs tap-jira against it): `GET /rest/api/2/serverInfo`, `GET /rest/api/2/myself`,
 //! the Cloud search in its v2 form (`/rest/api/2/search/jql`, plain-text description),
 //! `fields=*all` with the fields a real issue carries (description, reporter, priority,
-//! watches, comment, …) and `expand=changelog,transitions`. Answers are serialized once per
+//! resolution, comment) and `expand=changelog,transitions`. Answers are serialized once per
 //! page and kept until the issues change, so a client paging through 100,000 issues measures
 //! itself, not the simulator.
 
@@ -468,36 +468,22 @@ fn status_json(base: &str, name: &str, category: &str) -> Value {
     })
 }
 
-fn issuetype_json(base: &str, name: &str) -> Value {
-    let (id, level, subtask, avatar) = match name {
-        "Epic" => ("10000", 1, false, 10307),
-        "Sub-task" => ("10003", -1, true, 10316),
-        "Bug" => ("10004", 0, false, 10303),
-        "Task" => ("10002", 0, false, 10318),
-        _ => ("10001", 0, false, 10315),
+fn issuetype_json(name: &str) -> Value {
+    let (id, level, subtask) = match name {
+        "Epic" => ("10000", 1, false),
+        "Sub-task" => ("10003", -1, true),
+        "Bug" => ("10004", 0, false),
+        "Task" => ("10002", 0, false),
+        _ => ("10001", 0, false),
     };
-    json!({
-        "self": format!("{base}/rest/api/2/issuetype/{id}"),
-        "id": id,
-        "description": "",
-        "iconUrl": format!("{base}/rest/api/2/universal_avatar/view/type/issuetype/avatar/{avatar}?size=medium"),
-        "name": name,
-        "subtask": subtask,
-        "avatarId": avatar,
-        "hierarchyLevel": level
-    })
+    json!({ "id": id, "name": name, "subtask": subtask, "hierarchyLevel": level })
 }
 
 /// A user as Jira shows one in an issue (assignee, reporter, changelog author).
 fn user_json(base: &str, flavor: SimFlavor, name: &str) -> Value {
     let id = name.to_lowercase().replace(' ', "");
-    let avatar = |size: &str| format!("{base}/secure/useravatar?size={size}&ownerId={id}");
+    // No emailAddress: Jira Cloud hides it unless the user chose to show it.
     let mut v = json!({
-        "emailAddress": format!("{}@example.com", name.to_lowercase().replace(' ', ".")),
-        "avatarUrls": {
-            "48x48": avatar("large"), "24x24": avatar("small"),
-            "16x16": avatar("xsmall"), "32x32": avatar("medium")
-        },
         "displayName": name,
         "active": true,
         "timeZone": "Etc/UTC",
@@ -529,15 +515,12 @@ fn description_json(api: u8, text: Option<&str>) -> Value {
     }
 }
 
-/// `expand=changelog`: the status changes an issue went through (to do → in progress →
-/// done), dated between its creation and its last update.
+/// `expand=changelog`: the issue's last status change (to do → in progress, or in
+/// progress → done), dated between its creation and its last update.
 fn changelog_json(base: &str, flavor: SimFlavor, i: &SimIssue) -> Value {
     let steps: &[(&str, &str, &str, &str)] = match i.status_category.as_str() {
         "indeterminate" => &[("2", "To Do", "4", "In Progress")],
-        "done" => &[
-            ("2", "To Do", "4", "In Progress"),
-            ("4", "In Progress", "3", "Done"),
-        ],
+        "done" => &[("4", "In Progress", "3", "Done")],
         _ => &[],
     };
     let author = user_json(
@@ -565,22 +548,10 @@ fn changelog_json(base: &str, flavor: SimFlavor, i: &SimIssue) -> Value {
     json!({ "startAt": 0, "maxResults": histories.len(), "total": histories.len(), "histories": histories })
 }
 
-/// `expand=transitions`: what the workflow offers from the issue's status.
-fn transitions_json(base: &str, i: &SimIssue) -> Value {
-    let (id, name, to, to_category) = match i.status_category.as_str() {
-        "new" => ("11", "Start progress", "In Progress", "indeterminate"),
-        "indeterminate" => ("31", "Done", "Done", "done"),
-        _ => ("41", "Reopen", "To Do", "new"),
-    };
-    json!([{
-        "id": id, "name": name, "to": status_json(base, to, to_category),
-        "hasScreen": false, "isGlobal": true, "isInitial": false,
-        "isAvailable": true, "isConditional": false, "isLooped": false
-    }])
-}
-
-/// The fields `fields=*all` answers (besides an issue's custom ones), okrsync's first.
-const ALL_FIELDS: [&str; 33] = [
+/// The fields `fields=*all` answers (besides an issue's custom ones), okrsync's first. A
+/// real Jira answers many more (most of them empty custom fields); these keep an issue
+/// near the 2.3 KB the comparison benchmark is specified with.
+const ALL_FIELDS: [&str; 18] = [
     "summary",
     "status",
     "issuetype",
@@ -596,24 +567,9 @@ const ALL_FIELDS: [&str; 33] = [
     "customfield_10016",
     "description",
     "reporter",
-    "creator",
     "priority",
     "resolution",
-    "statuscategorychangedate",
-    "watches",
-    "votes",
     "comment",
-    "worklog",
-    "timetracking",
-    "attachment",
-    "issuelinks",
-    "subtasks",
-    "versions",
-    "progress",
-    "aggregateprogress",
-    "workratio",
-    "duedate",
-    "environment",
 ];
 
 fn issue_json(
@@ -640,12 +596,10 @@ fn issue_json(
         json!({
             "id": p.map(|p| p.id.clone()).unwrap_or_default(),
             "key": key,
-            "self": format!("{base}/rest/api/{api}/issue/{}", p.map(|p| p.id.as_str()).unwrap_or_default()),
             "fields": {
                 "summary": p.map(|p| p.summary.clone()).unwrap_or_default(),
                 "status": p.map(|p| status_json(base, &p.status, &p.status_category)).unwrap_or(Value::Null),
-                "priority": p.and_then(|p| p.priority.as_deref()).map(|n| priority_json(base, n)).unwrap_or(Value::Null),
-                "issuetype": issuetype_json(base, kind),
+                "issuetype": issuetype_json(kind),
             }
         })
     });
@@ -659,13 +613,12 @@ fn issue_json(
         match name {
             "summary" => json!(i.summary),
             "status" => status_json(base, &i.status, &i.status_category),
-            "issuetype" => issuetype_json(base, &i.issue_type),
+            "issuetype" => issuetype_json(&i.issue_type),
             "project" => {
                 let id = format!("1{}", i.project.len());
                 json!({
                     "self": format!("{base}/rest/api/2/project/{id}"),
-                    "id": id, "key": i.project, "name": i.project,
-                    "projectTypeKey": "software", "simplified": false
+                    "id": id, "key": i.project, "name": i.project
                 })
             }
             "labels" => json!(i.labels),
@@ -693,7 +646,7 @@ fn issue_json(
                 .unwrap_or(Value::Null),
             "customfield_10016" => i.story_points.map(|p| json!(p)).unwrap_or(Value::Null),
             "description" => description_json(api, i.description.as_deref()),
-            "reporter" | "creator" => user(&i.reporter),
+            "reporter" => user(&i.reporter),
             "priority" => i
                 .priority
                 .as_deref()
@@ -703,23 +656,11 @@ fn issue_json(
                 "self": format!("{base}/rest/api/2/resolution/10000"), "id": "10000",
                 "description": "Work has taken place and is complete.", "name": "Done"
             }),
-            "statuscategorychangedate" => json!(jira_time(i.resolved.unwrap_or(i.updated))),
-            "watches" => {
-                json!({ "self": format!("{issue_url}/watchers"), "watchCount": 1, "isWatching": false })
-            }
-            "votes" => {
-                json!({ "self": format!("{issue_url}/votes"), "votes": 0, "hasVoted": false })
-            }
             "comment" => json!({
                 "comments": [], "self": format!("{issue_url}/comment"),
                 "maxResults": 0, "total": 0, "startAt": 0
             }),
-            "worklog" => json!({ "startAt": 0, "maxResults": 20, "total": 0, "worklogs": [] }),
-            "timetracking" => json!({}),
-            "attachment" | "issuelinks" | "subtasks" | "versions" => json!([]),
-            "progress" | "aggregateprogress" => json!({ "progress": 0, "total": 0 }),
-            "workratio" => json!(-1),
-            // resolution (not done), duedate, environment, lastViewed, timespent, security…
+            // resolution (not done)
             _ => Value::Null,
         }
     };
@@ -746,7 +687,9 @@ fn issue_json(
         "fields": Value::Object(f),
     });
     if expand.contains(&"transitions") {
-        v["transitions"] = transitions_json(base, i);
+        // The transitions the account may make: none, for the read-only account a sync
+        // runs as (one with browse permission only).
+        v["transitions"] = json!([]);
     }
     if expand.contains(&"changelog") {
         v["changelog"] = changelog_json(base, flavor, i);
@@ -1273,5 +1216,94 @@ mod tests {
             .as_str()
             .unwrap_or("")
             .starts_with("Error in the JQL Query"));
+    }
+
+    #[tokio::test]
+    async fn answers_what_tap_jira_asks_in_jiras_words() {
+        let s = sim(SimFlavor::Cloud, 3).await;
+        s.edit("PAY-2", |i| {
+            i.description = Some("Totals are rounded per line.".into());
+            i.reporter = Some("Ada Lovelace".into());
+            i.priority = Some("High".into());
+            i.status = "Done".into();
+            i.status_category = "done".into();
+        });
+        let get = |path: &str, query: &[(&str, &str)]| {
+            let req = client()
+                .get(format!("{}{path}", s.base_url()))
+                .basic_auth("e@x", Some("t"))
+                .query(query);
+            async move {
+                let r = req.send().await.expect("send");
+                assert_eq!(r.status(), 200);
+                r.json::<Value>().await.expect("json")
+            }
+        };
+        let info = get("/rest/api/2/serverInfo", &[]).await;
+        assert_eq!(info["deploymentType"], "Cloud");
+        assert_eq!(get("/rest/api/2/myself", &[]).await["timeZone"], "Etc/UTC");
+        let all = [
+            ("jql", "updated >= '2020-01-01 00:00' order by updated asc"),
+            ("fields", "*all"),
+            ("expand", "changelog,transitions"),
+            ("validateQuery", "strict"),
+        ];
+        let v2 = get("/rest/api/2/search/jql", &all).await;
+        let done = v2["issues"]
+            .as_array()
+            .expect("issues")
+            .iter()
+            .find(|i| i["key"] == "PAY-2")
+            .expect("PAY-2")
+            .clone();
+        assert_eq!(
+            done["fields"]["description"],
+            "Totals are rounded per line."
+        );
+        assert_eq!(done["fields"]["reporter"]["displayName"], "Ada Lovelace");
+        assert_eq!(done["fields"]["priority"]["name"], "High");
+        assert_eq!(done["fields"]["resolution"]["name"], "Done");
+        assert_eq!(done["fields"]["comment"]["comments"], json!([]));
+        assert_eq!(
+            done["changelog"]["histories"][0]["items"][0]["toString"],
+            "Done"
+        );
+        assert_eq!(done["transitions"], json!([]));
+        assert_eq!(v2["isLast"], true);
+        let v3 = get("/rest/api/3/search/jql", &all).await;
+        assert_eq!(
+            v3["issues"][2]["key"], "PAY-2",
+            "the edited issue is the newest"
+        );
+        assert_eq!(
+            v3["issues"][2]["fields"]["description"]["content"][0]["content"][0]["text"],
+            "Totals are rounded per line.",
+            "v3 answers Atlassian Document Format"
+        );
+        let unauthorized = client()
+            .get(format!("{}/rest/api/2/myself", s.base_url()))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(unauthorized.status(), 401);
+    }
+
+    #[tokio::test]
+    async fn pages_are_served_again_until_the_issues_change() {
+        let s = sim(SimFlavor::Cloud, 3).await;
+        let page = || {
+            let req = client()
+                .get(format!("{}/rest/api/3/search/jql", s.base_url()))
+                .basic_auth("e@x", Some("t"))
+                .query(&[("jql", "project = PAY"), ("fields", "summary")]);
+            async move { req.send().await.expect("send").text().await.expect("body") }
+        };
+        let first = page().await;
+        assert_eq!(page().await, first);
+        let served = s.bytes_served();
+        assert_eq!(served, 2 * first.len() as u64);
+        s.edit("PAY-1", |i| i.summary = "Renamed".into());
+        let after = page().await;
+        assert!(after.contains("Renamed") && !first.contains("Renamed"));
     }
 }
