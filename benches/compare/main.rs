@@ -579,6 +579,9 @@ impl Bench {
             .arg(program)
             .args(args)
             .envs(envs.iter().copied())
+            // Measured tools run without the CA bundle variables (see python_tool).
+            .env_remove("REQUESTS_CA_BUNDLE")
+            .env_remove("CURL_CA_BUNDLE")
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&stdout)?)
             .stderr(std::fs::File::create(&stderr)?)
@@ -616,7 +619,26 @@ impl Bench {
 fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join(" | ")
+    short(&all[all.len().saturating_sub(lines)..].join(" | "))
+}
+
+/// At most 400 characters of a message (a Python traceback can be a hundred lines).
+fn short(text: &str) -> String {
+    match text.char_indices().nth(400) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+/// A peer's command. The CA bundle variables are removed: this machine's may point at the
+/// system's bundle, which the airbyte CDK (it merges the environment into each request)
+/// would then use instead of certifi's, where the run's CA is appended; tap-jira never
+/// reads them.
+fn python_tool(program: &Path) -> Command {
+    let mut c = Command::new(program);
+    c.env_remove("REQUESTS_CA_BUNDLE")
+        .env_remove("CURL_CA_BUNDLE");
+    c
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1123,7 +1145,7 @@ fn setup_tap_jira(b: &mut Bench, ca_pem: &str) -> Result<Peer> {
             "request_timeout": 300
         }))?,
     )?;
-    let out = Command::new(venv_dir.join("bin/tap-jira"))
+    let out = python_tool(&venv_dir.join("bin/tap-jira"))
         .arg("--config")
         .arg(&config)
         .arg("--discover")
@@ -1132,10 +1154,12 @@ fn setup_tap_jira(b: &mut Bench, ca_pem: &str) -> Result<Peer> {
     if !out.status.success() {
         bail!(
             "tap-jira --discover failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
+            short(
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            )
         );
     }
     let mut catalog: Value =
@@ -1183,7 +1207,7 @@ fn setup_airbyte(b: &mut Bench, ca_pem: &str) -> Result<Peer> {
             "page_size_for_large_streams": 100
         }))?,
     )?;
-    let out = Command::new(venv_dir.join("bin/source-github"))
+    let out = python_tool(&venv_dir.join("bin/source-github"))
         .arg("discover")
         .arg("--config")
         .arg(&config)
@@ -1203,12 +1227,14 @@ fn setup_airbyte(b: &mut Bench, ca_pem: &str) -> Result<Peer> {
     let Some(stream) = stream else {
         bail!(
             "source-github discover gave no issues stream: {}",
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .rev()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" | ")
+            short(
+                &String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                    .filter_map(|m| m["trace"]["error"]["message"].as_str().map(str::to_string))
+                    .last()
+                    .unwrap_or_else(|| "no error message".into())
+            )
         );
     };
     let catalog_path = b.path("airbyte-catalog.json");
