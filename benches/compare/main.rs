@@ -503,6 +503,9 @@ struct Peers {
 struct Peer {
     venv: PathBuf,
     version: String,
+    /// The versions pip resolved for the dependencies that do the work (they are not
+    /// pinned by the peer, so they are recorded with the figures).
+    dependencies: Vec<(String, String)>,
     config: PathBuf,
     catalog: PathBuf,
 }
@@ -1043,26 +1046,36 @@ fn next_link(link: &str) -> Option<String> {
 // ---------------------------------------------------------------------------------------
 // The peers
 
+/// The installed version of each of `packages` in a virtualenv.
+fn versions(venv: &Path, packages: &[&str]) -> Vec<(String, String)> {
+    packages
+        .iter()
+        .filter_map(|p| {
+            let out = Command::new(venv.join("bin/python"))
+                .args([
+                    "-c",
+                    &format!("import importlib.metadata as m; print(m.version('{p}'))"),
+                ])
+                .output()
+                .ok()?;
+            out.status.success().then(|| {
+                (
+                    p.to_string(),
+                    String::from_utf8_lossy(&out.stdout).trim().to_string(),
+                )
+            })
+        })
+        .collect()
+}
+
 /// A virtualenv of the benchmark's own with `requirement` installed (reused when it has the
 /// right version).
 fn venv(b: &Bench, dir: &Path, requirement: &str) -> Result<String> {
     let (package, version) = requirement
         .split_once("==")
         .context("a pinned requirement")?;
-    let python = dir.join("bin/python");
-    let installed = |python: &Path| -> Option<String> {
-        let out = Command::new(python)
-            .args([
-                "-c",
-                &format!("import importlib.metadata as m; print(m.version('{package}'))"),
-            ])
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-    };
-    if installed(&python).as_deref() == Some(version) {
+    let installed = || versions(dir, &[package]).pop().map(|(_, v)| v);
+    if installed().as_deref() == Some(version) {
         return Ok(version.to_string());
     }
     println!(
@@ -1093,7 +1106,7 @@ fn venv(b: &Bench, dir: &Path, requirement: &str) -> Result<String> {
             tail(&dir.with_extension("pip.log"), 8)
         );
     }
-    installed(&python).with_context(|| format!("{package} is not importable after pip install"))
+    installed().with_context(|| format!("{package} is not importable after pip install"))
 }
 
 /// Makes the peer trust the run's CA: requests verifies against certifi's bundle (the taps
@@ -1183,6 +1196,7 @@ fn setup_tap_jira(b: &mut Bench, ca_pem: &str) -> Result<Peer> {
     let catalog_path = b.path("tap-jira-catalog.json");
     std::fs::write(&catalog_path, serde_json::to_vec(&catalog)?)?;
     Ok(Peer {
+        dependencies: versions(&venv_dir, &["singer-python", "requests", "urllib3"]),
         venv: venv_dir,
         version,
         config,
@@ -1230,9 +1244,9 @@ fn setup_airbyte(b: &mut Bench, ca_pem: &str) -> Result<Peer> {
             short(
                 &String::from_utf8_lossy(&out.stdout)
                     .lines()
+                    .rev()
                     .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                    .filter_map(|m| m["trace"]["error"]["message"].as_str().map(str::to_string))
-                    .last()
+                    .find_map(|m| m["trace"]["error"]["message"].as_str().map(str::to_string))
                     .unwrap_or_else(|| "no error message".into())
             )
         );
@@ -1249,6 +1263,10 @@ fn setup_airbyte(b: &mut Bench, ca_pem: &str) -> Result<Peer> {
         }))?,
     )?;
     Ok(Peer {
+        dependencies: versions(
+            &venv_dir,
+            &["airbyte-cdk", "requests", "requests-cache", "orjson"],
+        ),
         venv: venv_dir,
         version,
         config,
@@ -1546,7 +1564,11 @@ fn json_report(rows: &[Row], b: &Bench, started: DateTime<Utc>, load: (String, S
         })
     };
     let peer_version = |p: &Option<Result<Peer, String>>| match p {
-        Some(Ok(p)) => json!({ "version": p.version, "venv": p.venv }),
+        Some(Ok(p)) => json!({
+            "version": p.version,
+            "venv": p.venv,
+            "dependencies": p.dependencies.iter().cloned().collect::<BTreeMap<_, _>>(),
+        }),
         Some(Err(e)) => json!({ "error": e }),
         None => Value::Null,
     };
@@ -1713,7 +1735,16 @@ async fn main() -> Result<()> {
             ("airbyte-source-github", &b.peers.airbyte),
         ] {
             match p {
-                Some(Ok(p)) => println!("{name} {} in {}", p.version, p.venv.display()),
+                Some(Ok(p)) => println!(
+                    "{name} {} in {} ({})",
+                    p.version,
+                    p.venv.display(),
+                    p.dependencies
+                        .iter()
+                        .map(|(k, v)| format!("{k} {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
                 Some(Err(e)) => println!("{name}: NOT RUN: {e}"),
                 None => {}
             }
