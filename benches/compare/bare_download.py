@@ -7,8 +7,9 @@ SPEC.json: {"kind": "jira" | "github", "urls": [first page URL, ...], "headers":
 "ca_file": PATH or null}. One keep-alive connection, one request at a time. Each first URL
 is followed to its last page as okrsync follows it: Jira Cloud by adding the body's
 `nextPageToken` to the first URL (found with a byte search, not a JSON parse), GitHub by the
-`Link: <…>; rel="next"` header. Prints {"requests", "bytes"} as JSON; exits 1 on any answer
-but 200.
+`Link: <…>; rel="next"` header. Prints {"requests", "bytes", "download_s"} as JSON
+(download_s: from the first request to the last body, without the interpreter's start);
+exits 1 on any answer but 200.
 """
 
 import http.client
@@ -16,6 +17,7 @@ import json
 import re
 import ssl
 import sys
+import time
 import urllib.parse
 
 NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
@@ -53,6 +55,7 @@ def main() -> None:
             sys.exit(f"GET {url}: {response.status} {body[:300]!r}")
         return response, body
 
+    started = time.perf_counter()
     for first in spec["urls"]:
         url = first
         while url:
@@ -68,7 +71,8 @@ def main() -> None:
             else:
                 match = NEXT_LINK.search(response.getheader("link") or "")
                 url = match.group(1) if match else None
-    print(json.dumps({"requests": requests, "bytes": received}))
+    elapsed = time.perf_counter() - started
+    print(json.dumps({"requests": requests, "bytes": received, "download_s": elapsed}))
 
 
 if __name__ == "__main__":
