@@ -1527,10 +1527,7 @@ fn table(rows: &[Row], a: &Args) -> String {
                 _ => (String::new(), String::new()),
             };
             if m.download.is_finite() {
-                notes.push(format!(
-                    "{}: {:.2} s from its first request to its last body",
-                    row.tool, m.download
-                ));
+                notes.push(format!("{} {:.2} s", row.tool, m.download));
             }
             let failed = row.samples.len() - row.ok().len();
             let tool = if failed > 0 {
@@ -1549,10 +1546,11 @@ fn table(rows: &[Row], a: &Args) -> String {
                 m.items,
             );
         }
-        for n in notes {
+        if !notes.is_empty() {
             let _ = writeln!(
                 out,
-                "\n{n} (median; the wall above includes starting the process)."
+                "\nFrom the first request to the last body, without starting the process: {}.",
+                notes.join(", ")
             );
         }
     }
