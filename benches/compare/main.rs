@@ -572,7 +572,6 @@ impl Bench {
         source: Source,
         program: &Path,
         args: &[OsString],
-        envs: &[(&str, &str)],
     ) -> Result<(Sample, PathBuf, PathBuf)> {
         let result = self.fresh("usage.json");
         let stdout = self.fresh("stdout");
@@ -584,7 +583,6 @@ impl Bench {
             .arg(self.a.timeout_secs.to_string())
             .arg(program)
             .args(args)
-            .envs(envs.iter().copied())
             // Measured tools run without the CA bundle variables (see python_tool).
             .env_remove("REQUESTS_CA_BUNDLE")
             .env_remove("CURL_CA_BUNDLE")
@@ -838,7 +836,7 @@ async fn okrsync_pair(
     };
     let mut samples = Vec::new();
     for step in ["full", "incremental"] {
-        let (mut s, stdout, _) = b.measure(source, &bin, &sync_args, &[])?;
+        let (mut s, stdout, _) = b.measure(source, &bin, &sync_args)?;
         if s.failure.is_none() {
             match fetched(&stdout, source) {
                 Ok(n) => {
@@ -873,7 +871,7 @@ async fn warm_up(b: &mut Bench, source: Source) -> Result<()> {
         "--source".into(),
         source.name().into(),
     ];
-    let (s, _, _) = b.measure(source, &bin, &args, &[])?;
+    let (s, _, _) = b.measure(source, &bin, &args)?;
     if let Some(f) = &s.failure {
         bail!("okrsync's warm-up {} sync failed: {f}", source.name());
     }
@@ -960,7 +958,7 @@ fn bare(b: &mut Bench, source: Source, rust: bool) -> Result<Sample> {
             vec![b.path("bare_download.py").into(), spec.into()],
         )
     };
-    let (mut s, stdout, _) = b.measure(source, &program, &args, &[])?;
+    let (mut s, stdout, _) = b.measure(source, &program, &args)?;
     s.download = std::fs::read_to_string(&stdout)
         .ok()
         .and_then(|t| serde_json::from_str::<Value>(&t).ok())
@@ -1335,7 +1333,7 @@ fn peer(b: &mut Bench, source: Source) -> Result<Option<Sample>> {
             ],
         ),
     };
-    let (mut s, stdout, _) = b.measure(source, &program, &args, &[])?;
+    let (mut s, stdout, _) = b.measure(source, &program, &args)?;
     let expected = match source {
         Source::Jira => b.a.jira as u64,
         Source::GitHub => (b.a.repos * b.a.per_repo) as u64,
