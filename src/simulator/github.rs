@@ -3,8 +3,14 @@
 //! `per_page`, `Link` headers with opaque `after=` cursors as absolute URLs, ETags answered
 //! with 304 (which cost no rate limit), `x-ratelimit-*` headers, token auth, and errors on
 //! demand (secondary rate limits with `retry-after`, 5xx).
+//!
+//! Besides what okrsync asks, it answers what other GitHub clients ask first (the comparison
+//! benchmark runs airbyte-source-github against it): `GET /rate_limit`, `GET /repos/{owner}/{repo}`.
+//! Issues are answered in GitHub's full REST form (user objects with their URLs, labels with
+//! theirs, reactions, body), and each listing page is serialized once and kept until the
+//! issues change, so a client paging through them measures itself, not the simulator.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -13,6 +19,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use base64::Engine as _;
+use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -38,6 +45,10 @@ pub struct GhIssue {
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
     pub closed: Option<DateTime<Utc>>,
+    /// Markdown, as the author wrote it.
+    pub body: Option<String>,
+    /// How many comments it has (the count GitHub shows in the listing).
+    pub comments: u64,
 }
 
 impl GhIssue {
@@ -59,6 +70,8 @@ impl GhIssue {
             created: now,
             updated: now,
             closed: None,
+            body: None,
+            comments: 0,
         }
     }
 }
@@ -95,7 +108,35 @@ struct Inner {
     app: Option<(u64, u64, String)>,
     /// Installation tokens handed out.
     issued: Vec<String>,
+    /// Bumped on every change to `repos`; `pages` holds answers of one revision.
+    revision: u64,
+    pages: HashMap<PageKey, Arc<CachedPage>>,
+    pages_revision: u64,
+    /// Response body bytes served.
+    bytes_served: u64,
 }
+
+/// What decides a listing page's bytes (besides the revision).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct PageKey {
+    repo: String,
+    state: String,
+    since: Option<DateTime<Utc>>,
+    sort: String,
+    ascending: bool,
+    per_page: usize,
+    start: usize,
+}
+
+struct CachedPage {
+    body: Bytes,
+    etag: String,
+    /// Issues listed by the query (all pages).
+    total: usize,
+}
+
+/// Cached pages are dropped past this many (every incremental `since` differs).
+const MAX_CACHED_PAGES: usize = 20_000;
 
 struct Shared {
     token: String,
@@ -123,12 +164,22 @@ fn now_ms() -> DateTime<Utc> {
 impl GitHubSim {
     /// Starts on 127.0.0.1; `enterprise` serves under `/api/v3` like GitHub Enterprise Server.
     pub async fn start(token: &str, enterprise: bool) -> anyhow::Result<GitHubSim> {
+        GitHubSim::start_with(token, enterprise, None).await
+    }
+
+    /// Like [`GitHubSim::start`], serving HTTPS with `tls`'s server certificate when given.
+    pub async fn start_with(
+        token: &str,
+        enterprise: bool,
+        tls: Option<super::tls::TestCa>,
+    ) -> anyhow::Result<GitHubSim> {
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let addr = listener.local_addr()?;
         let prefix = if enterprise { "/api/v3" } else { "" }.to_string();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let shared = Arc::new(Shared {
             token: token.to_string(),
-            base_url: format!("http://{addr}"),
+            base_url: format!("{scheme}://{addr}"),
             prefix,
             inner: Mutex::new(Inner {
                 remaining: LIMIT,
@@ -138,7 +189,7 @@ impl GitHubSim {
         let app = Router::new().fallback(serve).with_state(shared.clone());
         Ok(GitHubSim {
             shared,
-            _server: super::Server::serve(listener, app),
+            _server: super::Server::serve_maybe_tls(listener, app, tls.as_ref()),
         })
     }
 
@@ -156,15 +207,29 @@ impl GitHubSim {
 
     /// Creates `repo` without issues (an unknown repository answers 404).
     pub fn create_repo(&self, repo: &str) {
-        self.inner().repos.entry(repo.to_string()).or_default();
+        let mut inner = self.inner();
+        inner.repos.entry(repo.to_string()).or_default();
+        inner.revision += 1;
     }
 
     /// Inserts or replaces an issue of `repo` (by number).
     pub fn upsert(&self, repo: &str, issue: GhIssue) {
+        self.upsert_all(repo, [issue]);
+    }
+
+    /// Inserts or replaces many issues of `repo` at once (by number).
+    pub fn upsert_all(&self, repo: &str, issues: impl IntoIterator<Item = GhIssue>) {
         let mut inner = self.inner();
         let list = inner.repos.entry(repo.to_string()).or_default();
-        list.retain(|i| i.number != issue.number);
-        list.push(issue);
+        let mut present: std::collections::HashSet<u64> = list.iter().map(|i| i.number).collect();
+        for issue in issues {
+            // A replaced issue moves to the end of the list.
+            if !present.insert(issue.number) {
+                list.retain(|i| i.number != issue.number);
+            }
+            list.push(issue);
+        }
+        inner.revision += 1;
     }
 
     /// Changes an issue and stamps `updated` with now.
@@ -178,13 +243,27 @@ impl GitHubSim {
             f(i);
             i.updated = now_ms();
         }
+        inner.revision += 1;
     }
 
     /// Deletes an issue (its number then answers 404).
     pub fn delete(&self, repo: &str, number: u64) {
-        if let Some(list) = self.inner().repos.get_mut(repo) {
+        let mut inner = self.inner();
+        if let Some(list) = inner.repos.get_mut(repo) {
             list.retain(|i| i.number != number);
         }
+        inner.revision += 1;
+    }
+
+    /// Refills the rate limit (as GitHub does every hour): benchmarks that page through
+    /// more than 5,000 pages call it between clients.
+    pub fn reset_rate_limit(&self) {
+        self.inner().remaining = LIMIT;
+    }
+
+    /// Response body bytes served since the start.
+    pub fn bytes_served(&self) -> u64 {
+        self.inner().bytes_served
     }
 
     pub fn fail_next(&self, fault: Fault) {
@@ -246,32 +325,117 @@ fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// A user as GitHub's REST API shows one (author, assignee, milestone creator).
+fn user_json(base: &str, login: &str) -> Value {
+    let id = login.len() as u64 * 1000 + 1;
+    let url = format!("{base}/users/{login}");
+    json!({
+        "login": login,
+        "id": id,
+        "node_id": base64::engine::general_purpose::STANDARD.encode(format!("04:User{id}")),
+        "avatar_url": format!("https://avatars.githubusercontent.example/u/{id}?v=4"),
+        "gravatar_id": "",
+        "url": url,
+        "html_url": format!("https://github.example/{login}"),
+        "followers_url": format!("{url}/followers"),
+        "following_url": format!("{url}/following{{/other_user}}"),
+        "gists_url": format!("{url}/gists{{/gist_id}}"),
+        "starred_url": format!("{url}/starred{{/owner}}{{/repo}}"),
+        "subscriptions_url": format!("{url}/subscriptions"),
+        "organizations_url": format!("{url}/orgs"),
+        "repos_url": format!("{url}/repos"),
+        "events_url": format!("{url}/events{{/privacy}}"),
+        "received_events_url": format!("{url}/received_events"),
+        "type": "User",
+        "user_view_type": "public",
+        "site_admin": false
+    })
+}
+
+/// A stable id for a label name (GitHub's label ids are per repository and name).
+fn label_id(name: &str) -> u64 {
+    name.bytes().fold(1_000_000_007u64, |h, b| {
+        h.wrapping_mul(31).wrapping_add(b as u64)
+    }) % 9_000_000_000
+        + 1_000_000_000
+}
+
 fn issue_json(base: &str, repo: &str, i: &GhIssue) -> Value {
     let api = format!("{base}/repos/{repo}");
     let web = format!("https://github.example/{repo}");
-    let user = |login: &str| json!({ "login": login, "id": login.len() as u64 * 1000 + 1, "type": "User" });
+    let issue_url = format!("{api}/issues/{}", i.number);
+    let labels: Vec<Value> = i
+        .labels
+        .iter()
+        .map(|l| {
+            let id = label_id(l);
+            json!({
+                "id": id,
+                "node_id": base64::engine::general_purpose::STANDARD.encode(format!("LA_{id}")),
+                "url": format!("{api}/labels/{}", l.replace(' ', "%20")),
+                "name": l,
+                "color": "ededed",
+                "default": false,
+                "description": format!("Work labelled {l}")
+            })
+        })
+        .collect();
+    let milestone = i.milestone.as_ref().map(|m| {
+        json!({
+            "url": format!("{api}/milestones/1"),
+            "html_url": format!("{web}/milestone/1"),
+            "labels_url": format!("{api}/milestones/1/labels"),
+            "id": 1_002_604,
+            "node_id": "MDk6TWlsZXN0b25lMTAwMjYwNA==",
+            "number": 1,
+            "title": m,
+            "description": format!("Everything planned for {m}"),
+            "creator": user_json(base, "octocat"),
+            "open_issues": 4,
+            "closed_issues": 8,
+            "state": "open",
+            "created_at": "2026-01-10T09:00:00Z",
+            "updated_at": time(i.updated),
+            "closed_at": null,
+            "due_on": null
+        })
+    });
     let mut v = json!({
-        "url": format!("{api}/issues/{}", i.number),
+        "url": issue_url,
         "repository_url": api,
+        "labels_url": format!("{issue_url}/labels{{/name}}"),
+        "comments_url": format!("{issue_url}/comments"),
+        "events_url": format!("{issue_url}/events"),
         "html_url": format!("{web}/{}/{}", if i.pull_request { "pull" } else { "issues" }, i.number),
         "id": i.id,
         "node_id": base64::engine::general_purpose::STANDARD.encode(format!("I_{}", i.id)),
         "number": i.number,
         "title": i.title,
-        "user": user(&i.author),
-        "labels": i.labels.iter().enumerate().map(|(n, l)| json!({ "id": 100 + n, "name": l, "color": "ededed", "default": false })).collect::<Vec<_>>(),
+        "user": user_json(base, &i.author),
+        "labels": labels,
         "state": i.state,
-        "state_reason": i.state_reason,
         "locked": false,
-        "assignee": i.assignee.as_deref().map(user),
-        "assignees": i.assignee.as_deref().map(|a| vec![user(a)]).unwrap_or_default(),
-        "milestone": i.milestone.as_ref().map(|m| json!({ "title": m, "number": 1, "state": "open" })),
-        "comments": 0,
+        "assignee": i.assignee.as_deref().map(|a| user_json(base, a)),
+        "assignees": i.assignee.as_deref().map(|a| vec![user_json(base, a)]).unwrap_or_default(),
+        "milestone": milestone,
+        "comments": i.comments,
         "created_at": time(i.created),
         "updated_at": time(i.updated),
         "closed_at": i.closed.map(time),
         "author_association": "MEMBER",
-        "body": null,
+        "type": null,
+        "active_lock_reason": null,
+        "sub_issues_summary": { "total": 0, "completed": 0, "percent_completed": 0 },
+        "issue_dependencies_summary": { "blocked_by": 0, "total_blocked_by": 0, "blocking": 0, "total_blocking": 0 },
+        "body": i.body,
+        "reactions": {
+            "url": format!("{issue_url}/reactions"),
+            "total_count": 0, "+1": 0, "-1": 0, "laugh": 0, "hooray": 0,
+            "confused": 0, "heart": 0, "rocket": 0, "eyes": 0
+        },
+        "timeline_url": format!("{issue_url}/timeline"),
+        "performed_via_github_app": null,
+        "state_reason": i.state_reason,
     });
     if i.pull_request {
         v["pull_request"] = json!({
@@ -499,10 +663,66 @@ async fn serve(
         record(&mut inner, 200);
         return axum::Json(graphql(&inner, &body)).into_response();
     }
+    let api_path = path.strip_prefix(shared.prefix.as_str()).unwrap_or("");
+    let base = format!("{}{}", shared.base_url, shared.prefix);
+    // GET /rate_limit: costs no rate limit.
+    if api_path == "/rate_limit" {
+        let remaining = inner.remaining;
+        record(&mut inner, 200);
+        let reset: i64 = reset.parse().unwrap_or_default();
+        let pool = |limit: u64, remaining: u64| json!({ "limit": limit, "used": limit - remaining, "remaining": remaining, "reset": reset });
+        let doc = json!({
+            "resources": {
+                "core": pool(LIMIT, remaining),
+                "search": pool(30, 30),
+                "graphql": pool(5000, 5000),
+                "integration_manifest": pool(5000, 5000),
+                "source_import": pool(100, 100),
+                "code_scanning_upload": pool(1000, 1000),
+                "actions_runner_registration": pool(10000, 10000),
+                "scim": pool(15000, 15000),
+                "dependency_snapshots": pool(100, 100),
+                "code_search": pool(10, 10)
+            },
+            "rate": pool(LIMIT, remaining)
+        });
+        return json_response(
+            &mut inner,
+            StatusCode::OK,
+            doc.to_string().into(),
+            &limits(remaining),
+        );
+    }
+    // GET /repos/{owner}/{repo}
+    let repo_path = api_path
+        .strip_prefix("/repos/")
+        .filter(|r| r.split('/').count() == 2)
+        .map(str::to_string);
+    if let Some(repo) = repo_path {
+        let Some(issues) = inner.repos.get(&repo) else {
+            record(&mut inner, 404);
+            return gh_error(StatusCode::NOT_FOUND, "Not Found");
+        };
+        let open = issues.iter().filter(|i| i.state == "open").count();
+        let pushed = issues
+            .iter()
+            .map(|i| i.updated)
+            .max()
+            .unwrap_or_else(now_ms);
+        let doc = repo_json(&base, &repo, open, pushed);
+        inner.remaining = inner.remaining.saturating_sub(1);
+        let remaining = inner.remaining;
+        record(&mut inner, 200);
+        return json_response(
+            &mut inner,
+            StatusCode::OK,
+            doc.to_string().into(),
+            &limits(remaining),
+        );
+    }
     // GET /repos/{owner}/{repo}/issues/{number}
-    let single = path
-        .strip_prefix(shared.prefix.as_str())
-        .and_then(|p| p.strip_prefix("/repos/"))
+    let single = api_path
+        .strip_prefix("/repos/")
         .and_then(|p| p.rsplit_once("/issues/"))
         .and_then(|(repo, n)| Some((repo.to_string(), n.parse::<u64>().ok()?)));
     if let Some((repo, number)) = single {
@@ -514,9 +734,15 @@ async fn serve(
         return match found {
             Some(issue) => {
                 inner.remaining = inner.remaining.saturating_sub(1);
+                let remaining = inner.remaining;
                 record(&mut inner, 200);
-                let base = format!("{}{}", shared.base_url, shared.prefix);
-                axum::Json(issue_json(&base, &repo, &issue)).into_response()
+                let doc = issue_json(&base, &repo, &issue);
+                json_response(
+                    &mut inner,
+                    StatusCode::OK,
+                    doc.to_string().into(),
+                    &limits(remaining),
+                )
             }
             None => {
                 record(&mut inner, 404);
@@ -524,9 +750,8 @@ async fn serve(
             }
         };
     }
-    let route = path
-        .strip_prefix(shared.prefix.as_str())
-        .and_then(|p| p.strip_prefix("/repos/"))
+    let route = api_path
+        .strip_prefix("/repos/")
         .and_then(|p| p.strip_suffix("/issues"))
         .filter(|r| r.split('/').count() == 2)
         .map(str::to_string);
@@ -534,12 +759,11 @@ async fn serve(
         record(&mut inner, 404);
         return gh_error(StatusCode::NOT_FOUND, "Not Found");
     };
-    let Some(all) = inner.repos.get(&repo).cloned() else {
+    if !inner.repos.contains_key(&repo) {
         record(&mut inner, 404);
         return gh_error(StatusCode::NOT_FOUND, "Not Found");
-    };
+    }
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let state = get("state").unwrap_or_else(|| "open".into());
     let since = match get("since").map(|s| DateTime::parse_from_rfc3339(&s)) {
         None => None,
         Some(Ok(t)) => Some(t.with_timezone(&Utc)),
@@ -551,27 +775,6 @@ async fn serve(
             );
         }
     };
-    let per_page: usize = get("per_page")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(30)
-        .clamp(1, 100);
-    let mut hits: Vec<GhIssue> = all
-        .into_iter()
-        .filter(|i| state == "all" || i.state == state)
-        .filter(|i| since.is_none_or(|s| i.updated >= s))
-        .collect();
-    let by = get("sort").unwrap_or_else(|| "created".into());
-    hits.sort_by(|a, b| {
-        let o = if by == "updated" {
-            a.updated.cmp(&b.updated)
-        } else {
-            a.created.cmp(&b.created)
-        };
-        o.then(a.number.cmp(&b.number))
-    });
-    if get("direction").as_deref() != Some("asc") {
-        hits.reverse();
-    }
     let start = match get("after") {
         None => 0,
         Some(c) => match offset_from(&c) {
@@ -585,23 +788,39 @@ async fn serve(
             }
         },
     };
-    let base = format!("{}{}", shared.base_url, shared.prefix);
-    let page: Vec<Value> = hits
-        .iter()
-        .skip(start)
-        .take(per_page)
-        .map(|i| issue_json(&base, &repo, i))
-        .collect();
-    let body = Value::Array(page).to_string();
-    let etag = format!("W/\"{:x}\"", Sha256::digest(body.as_bytes()));
-    if if_none_match.as_deref() == Some(etag.as_str()) {
+    let key = PageKey {
+        repo: repo.clone(),
+        state: get("state").unwrap_or_else(|| "open".into()),
+        since,
+        sort: get("sort").unwrap_or_else(|| "created".into()),
+        ascending: get("direction").as_deref() == Some("asc"),
+        per_page: get("per_page")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(30)
+            .clamp(1, 100),
+        start,
+    };
+    if inner.pages_revision != inner.revision || inner.pages.len() >= MAX_CACHED_PAGES {
+        inner.pages.clear();
+        inner.pages_revision = inner.revision;
+    }
+    let page = match inner.pages.get(&key).cloned() {
+        Some(page) => page,
+        None => {
+            let page = Arc::new(listing_page(&inner, &base, &key));
+            inner.pages.insert(key.clone(), page.clone());
+            page
+        }
+    };
+    if if_none_match.as_deref() == Some(page.etag.as_str()) {
         // A 304 costs no rate limit.
         let remaining = inner.remaining;
         record(&mut inner, 304);
         let mut resp = StatusCode::NOT_MODIFIED.into_response();
         resp.headers_mut().insert(
             "etag",
-            etag.parse()
+            page.etag
+                .parse()
                 .unwrap_or_else(|_| axum::http::HeaderValue::from_static("")),
         );
         for (k, v) in limits(remaining) {
@@ -614,30 +833,30 @@ async fn serve(
     inner.remaining = inner.remaining.saturating_sub(1);
     let remaining = inner.remaining;
     record(&mut inner, 200);
-    let mut resp = (
+    let mut resp = json_response(
+        &mut inner,
         StatusCode::OK,
-        [("content-type", "application/json; charset=utf-8")],
-        body,
-    )
-        .into_response();
+        page.body.clone(),
+        &limits(remaining),
+    );
     let h = resp.headers_mut();
-    if let Ok(v) = etag.parse() {
+    if let Ok(v) = page.etag.parse() {
         h.insert("etag", v);
     }
-    for (k, v) in limits(remaining) {
-        if let Ok(v) = v.parse() {
-            h.insert(k, v);
-        }
-    }
-    if start + per_page < hits.len() {
+    if key.start + key.per_page < page.total {
         let mut next = url::Url::parse(&format!("{base}/repos/{repo}/issues")).ok();
         if let Some(u) = next.as_mut() {
             {
+                // Each parameter once (a client may repeat the ones already in the link).
                 let mut q = u.query_pairs_mut();
-                for (k, v) in params.iter().filter(|(k, _)| k != "after") {
-                    q.append_pair(k, v);
+                let mut seen: Vec<&str> = vec!["after"];
+                for (k, v) in &params {
+                    if !seen.contains(&k.as_str()) {
+                        seen.push(k);
+                        q.append_pair(k, v);
+                    }
                 }
-                q.append_pair("after", &cursor_for(start + per_page));
+                q.append_pair("after", &cursor_for(key.start + key.per_page));
             }
             if let Ok(v) = format!("<{u}>; rel=\"next\"").parse() {
                 h.insert("link", v);
@@ -645,6 +864,177 @@ async fn serve(
         }
     }
     resp
+}
+
+/// One page of `GET /repos/{owner}/{repo}/issues`, serialized, with its ETag.
+fn listing_page(inner: &Inner, base: &str, key: &PageKey) -> CachedPage {
+    let all = inner.repos.get(&key.repo).map(Vec::as_slice).unwrap_or(&[]);
+    let mut hits: Vec<&GhIssue> = all
+        .iter()
+        .filter(|i| key.state == "all" || i.state == key.state)
+        .filter(|i| key.since.is_none_or(|s| i.updated >= s))
+        .collect();
+    hits.sort_by(|a, b| {
+        let o = if key.sort == "updated" {
+            a.updated.cmp(&b.updated)
+        } else {
+            a.created.cmp(&b.created)
+        };
+        o.then(a.number.cmp(&b.number))
+    });
+    if !key.ascending {
+        hits.reverse();
+    }
+    let page: Vec<Value> = hits
+        .iter()
+        .skip(key.start)
+        .take(key.per_page)
+        .map(|i| issue_json(base, &key.repo, i))
+        .collect();
+    let body = Value::Array(page).to_string();
+    let etag = format!("W/\"{:x}\"", Sha256::digest(body.as_bytes()));
+    CachedPage {
+        body: Bytes::from(body),
+        etag,
+        total: hits.len(),
+    }
+}
+
+/// A JSON answer with the rate-limit headers, counted in the bytes served.
+fn json_response(
+    inner: &mut Inner,
+    status: StatusCode,
+    body: Bytes,
+    limits: &[(&'static str, String)],
+) -> Response {
+    inner.bytes_served += body.len() as u64;
+    let mut resp = (
+        status,
+        [("content-type", "application/json; charset=utf-8")],
+        body,
+    )
+        .into_response();
+    for (k, v) in limits {
+        if let Ok(v) = v.parse() {
+            resp.headers_mut().insert(*k, v);
+        }
+    }
+    resp
+}
+
+/// `GET /repos/{owner}/{repo}` in GitHub's form (an organization's public repository).
+fn repo_json(base: &str, full_name: &str, open_issues: usize, pushed: DateTime<Utc>) -> Value {
+    let (owner, name) = full_name.split_once('/').unwrap_or((full_name, full_name));
+    let id = full_name
+        .bytes()
+        .fold(7u64, |h, b| h.wrapping_mul(131).wrapping_add(b as u64))
+        % 900_000_000
+        + 100_000_000;
+    let org_id = owner.len() as u64 * 7919 + 1;
+    let api = format!("{base}/repos/{full_name}");
+    let web = format!("https://github.example/{full_name}");
+    let mut org = user_json(base, owner);
+    org["id"] = json!(org_id);
+    org["type"] = json!("Organization");
+    let urls = [
+        ("forks_url", "forks"),
+        ("keys_url", "keys{/key_id}"),
+        ("collaborators_url", "collaborators{/collaborator}"),
+        ("teams_url", "teams"),
+        ("hooks_url", "hooks"),
+        ("issue_events_url", "issues/events{/number}"),
+        ("events_url", "events"),
+        ("assignees_url", "assignees{/user}"),
+        ("branches_url", "branches{/branch}"),
+        ("tags_url", "tags"),
+        ("blobs_url", "git/blobs{/sha}"),
+        ("git_tags_url", "git/tags{/sha}"),
+        ("git_refs_url", "git/refs{/sha}"),
+        ("trees_url", "git/trees{/sha}"),
+        ("statuses_url", "statuses/{sha}"),
+        ("languages_url", "languages"),
+        ("stargazers_url", "stargazers"),
+        ("contributors_url", "contributors"),
+        ("subscribers_url", "subscribers"),
+        ("subscription_url", "subscription"),
+        ("commits_url", "commits{/sha}"),
+        ("git_commits_url", "git/commits{/sha}"),
+        ("comments_url", "comments{/number}"),
+        ("issue_comment_url", "issues/comments{/number}"),
+        ("contents_url", "contents/{+path}"),
+        ("compare_url", "compare/{base}...{head}"),
+        ("merges_url", "merges"),
+        ("archive_url", "{archive_format}{/ref}"),
+        ("downloads_url", "downloads"),
+        ("issues_url", "issues{/number}"),
+        ("pulls_url", "pulls{/number}"),
+        ("milestones_url", "milestones{/number}"),
+        (
+            "notifications_url",
+            "notifications{?since,all,participating}",
+        ),
+        ("labels_url", "labels{/name}"),
+        ("releases_url", "releases{/id}"),
+        ("deployments_url", "deployments"),
+    ];
+    let mut v = json!({
+        "id": id,
+        "node_id": base64::engine::general_purpose::STANDARD.encode(format!("010:Repository{id}")),
+        "name": name,
+        "full_name": full_name,
+        "private": false,
+        "owner": org.clone(),
+        "html_url": web,
+        "description": format!("The {name} service"),
+        "fork": false,
+        "url": api,
+        "created_at": "2019-03-04T10:00:00Z",
+        "updated_at": time(pushed),
+        "pushed_at": time(pushed),
+        "git_url": format!("git://github.example/{full_name}.git"),
+        "ssh_url": format!("git@github.example:{full_name}.git"),
+        "clone_url": format!("{web}.git"),
+        "svn_url": web,
+    });
+    let more = json!({
+        "homepage": null,
+        "size": 48_213,
+        "stargazers_count": 12,
+        "watchers_count": 12,
+        "language": "Rust",
+        "has_issues": true,
+        "has_projects": true,
+        "has_downloads": true,
+        "has_wiki": false,
+        "has_pages": false,
+        "has_discussions": false,
+        "forks_count": 3,
+        "mirror_url": null,
+        "archived": false,
+        "disabled": false,
+        "open_issues_count": open_issues,
+        "license": null,
+        "allow_forking": true,
+        "is_template": false,
+        "web_commit_signoff_required": false,
+        "topics": [],
+        "visibility": "public",
+        "forks": 3,
+        "open_issues": open_issues,
+        "watchers": 12,
+        "default_branch": "main",
+        "permissions": { "admin": false, "maintain": false, "push": false, "triage": false, "pull": true },
+        "organization": org,
+        "network_count": 3,
+        "subscribers_count": 9
+    });
+    if let (Some(v), Value::Object(more)) = (v.as_object_mut(), more) {
+        v.extend(more);
+    }
+    for (k, rest) in urls {
+        v[k] = json!(format!("{api}/{rest}"));
+    }
+    v
 }
 
 impl GitHubSim {
@@ -672,5 +1062,99 @@ impl GitHubSim {
                 i.state_reason = Some("completed".into());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn sim() -> GitHubSim {
+        let s = GitHubSim::start("tok", false).await.expect("start");
+        let issues = (1..=5).map(|n| {
+            let mut i = GhIssue::new(100 + n, n, &format!("Issue {n}"));
+            i.labels = vec!["bug".into()];
+            i.assignee = Some("hubot".into());
+            i.body = Some("Steps to reproduce".into());
+            i
+        });
+        s.upsert_all("acme/web", issues);
+        s
+    }
+
+    async fn get(url: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .get(url)
+            .bearer_auth("tok")
+            .send()
+            .await
+            .expect("send")
+    }
+
+    #[tokio::test]
+    async fn answers_what_airbyte_asks_first() {
+        let s = sim().await;
+        let limits: Value = get(&format!("{}/rate_limit", s.api_url()))
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(limits["resources"]["core"]["limit"], 5000);
+        assert_eq!(limits["resources"]["graphql"]["remaining"], 5000);
+        let repo: Value = get(&format!("{}/repos/acme/web", s.api_url()))
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(repo["full_name"], "acme/web");
+        assert_eq!(repo["organization"]["login"], "acme");
+        assert_eq!(repo["default_branch"], "main");
+        assert_eq!(repo["open_issues_count"], 5);
+        assert_eq!(
+            get(&format!("{}/repos/acme/nope", s.api_url()))
+                .await
+                .status(),
+            404
+        );
+    }
+
+    #[tokio::test]
+    async fn issues_come_in_the_full_rest_form_and_links_name_each_parameter_once() {
+        let s = sim().await;
+        // A client that repeats its parameters on every page, as airbyte's does.
+        let mut url = format!(
+            "{}/repos/acme/web/issues?per_page=2&state=all&sort=updated&direction=asc",
+            s.api_url()
+        );
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let r = get(&url).await;
+            let link = r
+                .headers()
+                .get("link")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let page: Value = r.json().await.expect("json");
+            for i in page.as_array().expect("a list") {
+                seen.push(i["number"].as_u64().unwrap_or(0));
+                assert_eq!(i["user"]["type"], "User");
+                assert!(i["user"]["followers_url"].is_string());
+                assert_eq!(i["labels"][0]["name"], "bug");
+                assert!(i["labels"][0]["url"].is_string());
+                assert_eq!(i["assignees"][0]["login"], "hubot");
+                assert_eq!(i["reactions"]["total_count"], 0);
+                assert_eq!(i["body"], "Steps to reproduce");
+            }
+            let Some(link) = link else { break };
+            let next = link
+                .trim_start_matches('<')
+                .split('>')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            assert_eq!(next.matches("per_page=").count(), 1, "{next}");
+            url = format!("{next}&per_page=2&state=all&sort=updated&direction=asc");
+        }
+        assert_eq!(seen, vec![1, 2, 3, 4, 5]);
     }
 }

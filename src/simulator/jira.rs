@@ -1,18 +1,27 @@
 //! A simulated Jira (Cloud or Data Center) on 127.0.0.1: issue search with the real
 //! pagination of each flavour, auth checks, a JQL subset, requested-field filtering, and
 //! errors on demand (429 with `Retry-After`, 500 mid-pagination, …).
+//!
+//! Besides what okrsync asks, it answers what other Jira clients ask first (the comparison
+//! benchmark runs tap-jira against it): `GET /rest/api/2/serverInfo`, `GET /rest/api/2/myself`,
+//! the Cloud search in its v2 form (`/rest/api/2/search/jql`, plain-text description),
+//! `fields=*all` with the fields a real issue carries (description, reporter, priority,
+//! resolution, comment) and `expand=changelog,transitions`. Answers are serialized once per
+//! page and kept until the issues change, so a client paging through 100,000 issues measures
+//! itself, not the simulator.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::extract::{OriginalUri, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine as _;
-use chrono::{DateTime, TimeZone, Utc};
+use bytes::Bytes;
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 
 use super::jql::{self, Subject};
@@ -75,6 +84,12 @@ pub struct SimIssue {
     /// Other fields by id, e.g. `customfield_10050`.
     pub custom: BTreeMap<String, Value>,
     pub fix_versions: Vec<String>,
+    /// Plain text (v2 answers it as is, v3 as an Atlassian Document Format paragraph).
+    pub description: Option<String>,
+    /// The reporter's (and creator's) display name.
+    pub reporter: Option<String>,
+    /// "Highest", "High", "Medium", "Low" or "Lowest".
+    pub priority: Option<String>,
 }
 
 impl SimIssue {
@@ -99,6 +114,9 @@ impl SimIssue {
             resolved: None,
             custom: BTreeMap::new(),
             fix_versions: Vec::new(),
+            description: None,
+            reporter: None,
+            priority: None,
         }
     }
 }
@@ -168,7 +186,26 @@ struct Inner {
     hits: Option<CachedHits>,
     /// Issue key → id, for parent lookups.
     keys: Option<(u64, HashMap<String, u64>)>,
+    /// Serialized search answers of `pages_revision`, by everything that decides their bytes.
+    pages: HashMap<PageKey, Bytes>,
+    pages_revision: u64,
+    /// Response body bytes served (searches and the other endpoints).
+    bytes_served: u64,
 }
+
+/// What decides a search answer's bytes (besides the issues' revision).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct PageKey {
+    api: u8,
+    jql: String,
+    fields: Option<String>,
+    expand: Option<String>,
+    max: usize,
+    start: usize,
+}
+
+/// Cached answers are dropped past this many (every incremental JQL differs by its bound).
+const MAX_CACHED_PAGES: usize = 20_000;
 
 struct CachedHits {
     jql: String,
@@ -236,7 +273,12 @@ impl JiraSim {
         });
         let app = Router::new()
             .route("/rest/api/3/search/jql", get(search))
+            .route("/rest/api/2/search/jql", get(search))
             .route("/rest/api/2/search", get(search))
+            .route("/rest/api/2/serverInfo", get(server_info))
+            .route("/rest/api/3/serverInfo", get(server_info))
+            .route("/rest/api/2/myself", get(myself))
+            .route("/rest/api/3/myself", get(myself))
             .with_state(shared.clone());
         Ok(JiraSim {
             shared,
@@ -336,6 +378,11 @@ impl JiraSim {
         self.inner().requests.clear();
     }
 
+    /// Response body bytes served since the start (searches and the other endpoints).
+    pub fn bytes_served(&self) -> u64 {
+        self.inner().bytes_served
+    }
+
     /// Moves work forward deterministically (for the demo): one issue in progress is
     /// finished and one to-do issue is started.
     pub fn advance_demo(&self, step: u64) {
@@ -432,26 +479,115 @@ fn issuetype_json(name: &str) -> Value {
     json!({ "id": id, "name": name, "subtask": subtask, "hierarchyLevel": level })
 }
 
+/// A user as Jira shows one in an issue (assignee, reporter, changelog author).
+fn user_json(base: &str, flavor: SimFlavor, name: &str) -> Value {
+    let id = name.to_lowercase().replace(' ', "");
+    // No emailAddress: Jira Cloud hides it unless the user chose to show it.
+    let mut v = json!({
+        "displayName": name,
+        "active": true,
+        "timeZone": "Etc/UTC",
+    });
+    match flavor {
+        SimFlavor::Cloud => {
+            v["self"] = json!(format!("{base}/rest/api/2/user?accountId={id}"));
+            v["accountId"] = json!(id);
+            v["accountType"] = json!("atlassian");
+        }
+        SimFlavor::DataCenter => {
+            v["self"] = json!(format!("{base}/rest/api/2/user?username={id}"));
+            v["name"] = json!(id);
+            v["key"] = json!(id);
+        }
+    }
+    v
+}
+
+/// The plain-text description in the API version's form: v2 a string, v3 a document.
+fn description_json(api: u8, text: Option<&str>) -> Value {
+    match (api, text) {
+        (_, None) => Value::Null,
+        (2, Some(t)) => json!(t),
+        (_, Some(t)) => json!({
+            "type": "doc", "version": 1,
+            "content": [{ "type": "paragraph", "content": [{ "type": "text", "text": t }] }]
+        }),
+    }
+}
+
+/// `expand=changelog`: the issue's last status change (to do → in progress, or in
+/// progress → done), dated between its creation and its last update.
+fn changelog_json(base: &str, flavor: SimFlavor, i: &SimIssue) -> Value {
+    let steps: &[(&str, &str, &str, &str)] = match i.status_category.as_str() {
+        "indeterminate" => &[("2", "To Do", "4", "In Progress")],
+        "done" => &[("4", "In Progress", "3", "Done")],
+        _ => &[],
+    };
+    let author = user_json(
+        base,
+        flavor,
+        i.assignee.as_deref().unwrap_or("Jira Automation"),
+    );
+    let span = (i.updated - i.created).num_milliseconds().max(0);
+    let histories: Vec<Value> = steps
+        .iter()
+        .enumerate()
+        .map(|(n, (from, from_name, to, to_name))| {
+            let at = i.created + Duration::milliseconds(span * (n as i64 + 1) / steps.len() as i64);
+            json!({
+                "id": format!("{}{}", i.id, n),
+                "author": author,
+                "created": jira_time(at),
+                "items": [{
+                    "field": "status", "fieldtype": "jira", "fieldId": "status",
+                    "from": from, "fromString": from_name, "to": to, "toString": to_name
+                }]
+            })
+        })
+        .collect();
+    json!({ "startAt": 0, "maxResults": histories.len(), "total": histories.len(), "histories": histories })
+}
+
+/// The fields `fields=*all` answers (besides an issue's custom ones), okrsync's first. A
+/// real Jira answers many more (most of them empty custom fields); these keep an issue
+/// near the 2.3 KB the comparison benchmark is specified with.
+const ALL_FIELDS: [&str; 18] = [
+    "summary",
+    "status",
+    "issuetype",
+    "project",
+    "labels",
+    "components",
+    "parent",
+    "assignee",
+    "fixVersions",
+    "created",
+    "updated",
+    "resolutiondate",
+    "customfield_10016",
+    "description",
+    "reporter",
+    "priority",
+    "resolution",
+    "comment",
+];
+
 fn issue_json(
     shared: &Shared,
+    api: u8,
     issues: &BTreeMap<u64, SimIssue>,
     keys: Option<&HashMap<String, u64>>,
     i: &SimIssue,
     wanted: &Option<Vec<String>>,
+    expand: &[&str],
 ) -> Value {
     let base = &shared.base_url;
-    let api = if shared.opts.flavor == SimFlavor::Cloud {
-        3
-    } else {
-        2
+    let flavor = shared.opts.flavor;
+    let include = |name: &str| match wanted {
+        None => true,
+        Some(list) => list.iter().any(|w| w == name),
     };
     let mut f = serde_json::Map::new();
-    let assignee = i.assignee.as_ref().map(|a| {
-        let mut v = json!({ "displayName": a, "emailAddress": format!("{}@example.com", a.to_lowercase().replace(' ', ".")) });
-        let id_key = if shared.opts.flavor == SimFlavor::Cloud { "accountId" } else { "name" };
-        v[id_key] = json!(a.to_lowercase().replace(' ', ""));
-        v
-    });
     let parent = i.parent.as_ref().map(|(key, kind)| {
         let p = match keys {
             Some(keys) => keys.get(key).and_then(|id| issues.get(id)),
@@ -467,57 +603,70 @@ fn issue_json(
             }
         })
     });
-    let all: Vec<(&str, Value)> = vec![
-        ("summary", json!(i.summary)),
-        ("status", status_json(base, &i.status, &i.status_category)),
-        ("issuetype", issuetype_json(&i.issue_type)),
-        (
-            "project",
-            json!({ "id": format!("1{}", i.project.len()), "key": i.project, "name": i.project }),
-        ),
-        ("labels", json!(i.labels)),
-        (
-            "components",
-            Value::Array(
+    let user = |name: &Option<String>| {
+        name.as_deref()
+            .map(|n| user_json(base, flavor, n))
+            .unwrap_or(Value::Null)
+    };
+    let issue_url = format!("{base}/rest/api/{api}/issue/{}", i.key);
+    let value = |name: &str| -> Value {
+        match name {
+            "summary" => json!(i.summary),
+            "status" => status_json(base, &i.status, &i.status_category),
+            "issuetype" => issuetype_json(&i.issue_type),
+            "project" => {
+                let id = format!("1{}", i.project.len());
+                json!({
+                    "self": format!("{base}/rest/api/2/project/{id}"),
+                    "id": id, "key": i.project, "name": i.project
+                })
+            }
+            "labels" => json!(i.labels),
+            "components" => Value::Array(
                 i.components
                     .iter()
                     .enumerate()
                     .map(|(n, c)| json!({ "id": (10_000 + n).to_string(), "name": c }))
                     .collect(),
             ),
-        ),
-        ("parent", parent.unwrap_or(Value::Null)),
-        ("assignee", assignee.unwrap_or(Value::Null)),
-        (
-            "fixVersions",
-            Value::Array(
+            "parent" => parent.clone().unwrap_or(Value::Null),
+            "assignee" => user(&i.assignee),
+            "fixVersions" => Value::Array(
                 i.fix_versions
                     .iter()
                     .enumerate()
                     .map(|(n, v)| json!({ "id": (20_000 + n).to_string(), "name": v }))
                     .collect(),
             ),
-        ),
-        ("created", json!(jira_time(i.created))),
-        ("updated", json!(jira_time(i.updated))),
-        (
-            "resolutiondate",
-            i.resolved
+            "created" => json!(jira_time(i.created)),
+            "updated" => json!(jira_time(i.updated)),
+            "resolutiondate" => i
+                .resolved
                 .map(|t| json!(jira_time(t)))
                 .unwrap_or(Value::Null),
-        ),
-        (
-            "customfield_10016",
-            i.story_points.map(|p| json!(p)).unwrap_or(Value::Null),
-        ),
-    ];
-    let include = |name: &str| match wanted {
-        None => true,
-        Some(list) => list.iter().any(|w| w == name),
+            "customfield_10016" => i.story_points.map(|p| json!(p)).unwrap_or(Value::Null),
+            "description" => description_json(api, i.description.as_deref()),
+            "reporter" => user(&i.reporter),
+            "priority" => i
+                .priority
+                .as_deref()
+                .map(|p| priority_json(base, p))
+                .unwrap_or(Value::Null),
+            "resolution" if i.status_category == "done" => json!({
+                "self": format!("{base}/rest/api/2/resolution/10000"), "id": "10000",
+                "description": "Work has taken place and is complete.", "name": "Done"
+            }),
+            "comment" => json!({
+                "comments": [], "self": format!("{issue_url}/comment"),
+                "maxResults": 0, "total": 0, "startAt": 0
+            }),
+            // resolution (not done)
+            _ => Value::Null,
+        }
     };
-    for (name, v) in all {
+    for name in ALL_FIELDS {
         if include(name) {
-            f.insert(name.to_string(), v);
+            f.insert(name.to_string(), value(name));
         }
     }
     for (name, v) in &i.custom {
@@ -530,12 +679,37 @@ fn issue_json(
             f.entry(name.clone()).or_insert(Value::Null);
         }
     }
-    json!({
+    let mut v = json!({
         "expand": "operations,versionedRepresentations,editmeta,changelog,renderedFields",
         "id": i.id,
         "self": format!("{base}/rest/api/{api}/issue/{}", i.id),
         "key": i.key,
         "fields": Value::Object(f),
+    });
+    if expand.contains(&"transitions") {
+        // The transitions the account may make: none, for the read-only account a sync
+        // runs as (one with browse permission only).
+        v["transitions"] = json!([]);
+    }
+    if expand.contains(&"changelog") {
+        v["changelog"] = changelog_json(base, flavor, i);
+    }
+    v
+}
+
+fn priority_json(base: &str, name: &str) -> Value {
+    let id = match name {
+        "Highest" => 1,
+        "High" => 2,
+        "Low" => 4,
+        "Lowest" => 5,
+        _ => 3,
+    };
+    json!({
+        "self": format!("{base}/rest/api/2/priority/{id}"),
+        "iconUrl": format!("{base}/images/icons/priorities/{}.svg", name.to_lowercase()),
+        "name": name,
+        "id": id.to_string()
     })
 }
 
@@ -554,6 +728,89 @@ fn offset_from(token: &str, jql: &str) -> Option<usize> {
     let (offset, _) = text.split_once(':')?;
     let offset: usize = offset.parse().ok()?;
     (token_for(offset, jql) == token).then_some(offset)
+}
+
+fn json_bytes(inner: &mut Inner, body: Bytes) -> Response {
+    inner.bytes_served += body.len() as u64;
+    (
+        [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
+        body,
+    )
+        .into_response()
+}
+
+/// Checks the credentials of a request to one of the small endpoints and records it.
+fn small_endpoint(
+    shared: &Shared,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    answer: impl FnOnce(&Shared) -> Value,
+) -> Response {
+    let auth = authorized(&shared.opts, headers);
+    let mut inner = shared.inner.lock().unwrap_or_else(PoisonError::into_inner);
+    inner.requests.push(RecordedRequest {
+        method: "GET".into(),
+        path: uri.path().to_string(),
+        query: uri.query().unwrap_or("").to_string(),
+        params: Vec::new(),
+        authorization: auth,
+        status: if auth { 200 } else { 401 },
+    });
+    if !auth {
+        return jira_error(
+            StatusCode::UNAUTHORIZED,
+            "You are not authenticated. Authentication required to perform this operation.",
+        );
+    }
+    let body = serde_json::to_vec(&answer(shared)).unwrap_or_default();
+    json_bytes(&mut inner, Bytes::from(body))
+}
+
+/// `GET /rest/api/2/serverInfo`: what a client asks to learn Cloud from Server.
+async fn server_info(
+    State(shared): State<Arc<Shared>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    small_endpoint(&shared, &uri, &headers, |s| {
+        let (version, numbers, deployment, build) = match s.opts.flavor {
+            SimFlavor::Cloud => ("1001.0.0-SNAPSHOT", json!([1001, 0, 0]), "Cloud", 100_280),
+            SimFlavor::DataCenter => ("9.12.15", json!([9, 12, 15]), "Server", 9_120_015),
+        };
+        json!({
+            "baseUrl": s.base_url, "displayUrl": s.base_url, "version": version,
+            "versionNumbers": numbers, "deploymentType": deployment, "buildNumber": build,
+            "buildDate": "2026-11-02T00:00:00.000+0000", "serverTime": jira_time(now_ms()),
+            "scmInfo": "4fd5f2e8ac3a4c3ef5a3c2c6f4b8a1d9e0b7c6d5", "serverTitle": "Jira",
+            "defaultLocale": { "locale": "en_US" }, "serverTimeZone": "Etc/UTC"
+        })
+    })
+}
+
+/// `GET /rest/api/2/myself`: the account behind the credentials, with its time zone (JQL
+/// date literals are read in it).
+async fn myself(
+    State(shared): State<Arc<Shared>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    small_endpoint(&shared, &uri, &headers, |s| {
+        let mut me = user_json(&s.base_url, s.opts.flavor, "Sync Bot");
+        me["emailAddress"] = json!(s.opts.email);
+        let offset = s.opts.time_zone_offset_minutes;
+        // IANA's Etc/GMT zones have the sign inverted (Etc/GMT-2 is two hours ahead of UTC).
+        me["timeZone"] = json!(match (offset, offset % 60) {
+            (0, _) => "Etc/UTC".to_string(),
+            (o, 0) if o > 0 => format!("Etc/GMT-{}", o / 60),
+            (o, 0) => format!("Etc/GMT+{}", -o / 60),
+            _ => "Etc/UTC".to_string(),
+        });
+        me["locale"] = json!("en_US");
+        me["groups"] = json!({ "size": 1, "items": [] });
+        me["applicationRoles"] = json!({ "size": 1, "items": [] });
+        me["expand"] = json!("groups,applicationRoles");
+        me
+    })
 }
 
 async fn search(
@@ -580,13 +837,19 @@ async fn search(
         status,
     };
     let opts = &shared.opts;
-    let expected_path = match opts.flavor {
-        SimFlavor::Cloud => "/rest/api/3/search/jql",
-        SimFlavor::DataCenter => "/rest/api/2/search",
+    // Cloud serves the enhanced search in both API versions; Data Center the classic one.
+    let api: u8 = if path.starts_with("/rest/api/3/") {
+        3
+    } else {
+        2
+    };
+    let served = match opts.flavor {
+        SimFlavor::Cloud => path.ends_with("/search/jql"),
+        SimFlavor::DataCenter => path == "/rest/api/2/search",
     };
     let auth = authorized(opts, &headers);
     let mut inner = shared.inner.lock().unwrap_or_else(PoisonError::into_inner);
-    if path != expected_path {
+    if !served {
         inner.requests.push(record(404, auth));
         return jira_error(StatusCode::NOT_FOUND, "Not found");
     }
@@ -636,7 +899,39 @@ async fn search(
         .and_then(|m| m.parse::<u32>().ok())
         .unwrap_or(50)
         .clamp(1, opts.max_results_cap.max(1)) as usize;
-    let wanted: Option<Vec<String>> = get("fields").and_then(|f| {
+    let start = match opts.flavor {
+        SimFlavor::Cloud => match get("nextPageToken") {
+            None => 0,
+            Some(t) => match offset_from(&t, &jql_text) {
+                Some(o) => o,
+                None => {
+                    inner.requests.push(record(400, true));
+                    return jira_error(
+                        StatusCode::BAD_REQUEST,
+                        "The provided next page token is invalid or expired.",
+                    );
+                }
+            },
+        },
+        SimFlavor::DataCenter => get("startAt").and_then(|s| s.parse().ok()).unwrap_or(0),
+    };
+    let key = PageKey {
+        api,
+        jql: jql_text.clone(),
+        fields: get("fields"),
+        expand: get("expand"),
+        max,
+        start,
+    };
+    if inner.pages_revision != inner.revision || inner.pages.len() >= MAX_CACHED_PAGES {
+        inner.pages.clear();
+        inner.pages_revision = inner.revision;
+    }
+    if let Some(body) = inner.pages.get(&key).cloned() {
+        inner.requests.push(record(200, true));
+        return json_bytes(&mut inner, body);
+    }
+    let wanted: Option<Vec<String>> = key.fields.as_deref().and_then(|f| {
         let list: Vec<String> = f
             .split(',')
             .map(|s| s.trim().to_string())
@@ -644,6 +939,11 @@ async fn search(
             .collect();
         (!list.iter().any(|s| s == "*all") && !list.is_empty()).then_some(list)
     });
+    let expand: Vec<&str> = key
+        .expand
+        .as_deref()
+        .map(|e| e.split(',').map(str::trim).collect())
+        .unwrap_or_default();
     let cached = inner
         .hits
         .as_ref()
@@ -685,22 +985,6 @@ async fn search(
         }
     };
     inner.key_index();
-    let start = match opts.flavor {
-        SimFlavor::Cloud => match get("nextPageToken") {
-            None => 0,
-            Some(t) => match offset_from(&t, &jql_text) {
-                Some(o) => o,
-                None => {
-                    inner.requests.push(record(400, true));
-                    return jira_error(
-                        StatusCode::BAD_REQUEST,
-                        "The provided next page token is invalid or expired.",
-                    );
-                }
-            },
-        },
-        SimFlavor::DataCenter => get("startAt").and_then(|s| s.parse().ok()).unwrap_or(0),
-    };
     let total = hits.len();
     let keys = inner.keys.as_ref().map(|(_, k)| k);
     let page: Vec<Value> = hits
@@ -708,7 +992,7 @@ async fn search(
         .skip(start)
         .take(max)
         .filter_map(|id| inner.issues.get(id))
-        .map(|i| issue_json(&shared, &inner.issues, keys, i, &wanted))
+        .map(|i| issue_json(&shared, api, &inner.issues, keys, i, &wanted, &expand))
         .collect();
     let end = start + page.len();
     let body = match opts.flavor {
@@ -723,8 +1007,10 @@ async fn search(
             "expand": "schema,names", "startAt": start, "maxResults": max, "total": total, "issues": page
         }),
     };
+    let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+    inner.pages.insert(key, body.clone());
     inner.requests.push(record(200, true));
-    Json(body).into_response()
+    json_bytes(&mut inner, body)
 }
 
 fn numeric_suffix(key: &str) -> u64 {
@@ -930,5 +1216,94 @@ mod tests {
             .as_str()
             .unwrap_or("")
             .starts_with("Error in the JQL Query"));
+    }
+
+    #[tokio::test]
+    async fn answers_what_tap_jira_asks_in_jiras_words() {
+        let s = sim(SimFlavor::Cloud, 3).await;
+        s.edit("PAY-2", |i| {
+            i.description = Some("Totals are rounded per line.".into());
+            i.reporter = Some("Ada Lovelace".into());
+            i.priority = Some("High".into());
+            i.status = "Done".into();
+            i.status_category = "done".into();
+        });
+        let get = |path: &str, query: &[(&str, &str)]| {
+            let req = client()
+                .get(format!("{}{path}", s.base_url()))
+                .basic_auth("e@x", Some("t"))
+                .query(query);
+            async move {
+                let r = req.send().await.expect("send");
+                assert_eq!(r.status(), 200);
+                r.json::<Value>().await.expect("json")
+            }
+        };
+        let info = get("/rest/api/2/serverInfo", &[]).await;
+        assert_eq!(info["deploymentType"], "Cloud");
+        assert_eq!(get("/rest/api/2/myself", &[]).await["timeZone"], "Etc/UTC");
+        let all = [
+            ("jql", "updated >= '2020-01-01 00:00' order by updated asc"),
+            ("fields", "*all"),
+            ("expand", "changelog,transitions"),
+            ("validateQuery", "strict"),
+        ];
+        let v2 = get("/rest/api/2/search/jql", &all).await;
+        let done = v2["issues"]
+            .as_array()
+            .expect("issues")
+            .iter()
+            .find(|i| i["key"] == "PAY-2")
+            .expect("PAY-2")
+            .clone();
+        assert_eq!(
+            done["fields"]["description"],
+            "Totals are rounded per line."
+        );
+        assert_eq!(done["fields"]["reporter"]["displayName"], "Ada Lovelace");
+        assert_eq!(done["fields"]["priority"]["name"], "High");
+        assert_eq!(done["fields"]["resolution"]["name"], "Done");
+        assert_eq!(done["fields"]["comment"]["comments"], json!([]));
+        assert_eq!(
+            done["changelog"]["histories"][0]["items"][0]["toString"],
+            "Done"
+        );
+        assert_eq!(done["transitions"], json!([]));
+        assert_eq!(v2["isLast"], true);
+        let v3 = get("/rest/api/3/search/jql", &all).await;
+        assert_eq!(
+            v3["issues"][2]["key"], "PAY-2",
+            "the edited issue is the newest"
+        );
+        assert_eq!(
+            v3["issues"][2]["fields"]["description"]["content"][0]["content"][0]["text"],
+            "Totals are rounded per line.",
+            "v3 answers Atlassian Document Format"
+        );
+        let unauthorized = client()
+            .get(format!("{}/rest/api/2/myself", s.base_url()))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(unauthorized.status(), 401);
+    }
+
+    #[tokio::test]
+    async fn pages_are_served_again_until_the_issues_change() {
+        let s = sim(SimFlavor::Cloud, 3).await;
+        let page = || {
+            let req = client()
+                .get(format!("{}/rest/api/3/search/jql", s.base_url()))
+                .basic_auth("e@x", Some("t"))
+                .query(&[("jql", "project = PAY"), ("fields", "summary")]);
+            async move { req.send().await.expect("send").text().await.expect("body") }
+        };
+        let first = page().await;
+        assert_eq!(page().await, first);
+        let served = s.bytes_served();
+        assert_eq!(served, 2 * first.len() as u64);
+        s.edit("PAY-1", |i| i.summary = "Renamed".into());
+        let after = page().await;
+        assert!(after.contains("Renamed") && !first.contains("Renamed"));
     }
 }
