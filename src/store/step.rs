@@ -415,9 +415,12 @@ impl Tx {
         if rows.is_empty() {
             return Ok(());
         }
+        // A materialized set: as a plain subquery SQLite walks every item of the source
+        // and scans the whole JSON array for each (minutes for 100,000 items); so the
+        // rows come first, each finding its item by the primary key.
         let sql = format!(
-            "UPDATE items SET exempt_rule = r.c1, match_count = r.c2 FROM ({}) AS r \
-             WHERE items.source = $1 AND items.ext_id = r.c0",
+            "WITH r AS MATERIALIZED ({}) UPDATE items SET exempt_rule = r.c1, match_count = r.c2 \
+             FROM r WHERE items.source = $1 AND items.ext_id = r.c0",
             self.backend
                 .json_rows("$2", &[Col::Text, Col::Text, Col::Int])
         );
