@@ -485,8 +485,9 @@ async fn median_get(http: &reqwest::Client, url: &str, times: usize) -> Result<(
     Ok((took[took.len() / 2], size))
 }
 
-/// `okrsync run` on a setup's config, stopped (killed) when dropped; its log (JSON, level
-/// warn) goes to a file in the setup's folder.
+/// `okrsync run` on a setup's config, stopped with SIGTERM when dropped (so it releases its
+/// lease: a killed daemon's lease would keep the next one from syncing for up to a minute);
+/// its log (JSON, level warn) goes to a file in the setup's folder.
 struct Daemon {
     child: Child,
     base: String,
@@ -494,8 +495,8 @@ struct Daemon {
 }
 
 impl Daemon {
-    /// Starts the daemon and waits until `/readyz` answers and the scheduler has taken the
-    /// source's lease (and run its start-up step, if one was due).
+    /// Starts the daemon and waits until the scheduler holds the source's lease (and has
+    /// run its start-up step, if one was due).
     async fn start(setup: &Setup, http: &reqwest::Client, name: &str) -> Result<Daemon> {
         let log = setup.dir.path().join(format!("daemon-{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_okrsync"))
@@ -523,9 +524,11 @@ impl Daemon {
                     .await?;
                 anyhow::Ok(r.json::<serde_json::Value>().await?)
             };
+            // The holder is `host:pid`.
+            let mine = format!(":{}", d.child.id());
             if let Ok(doc) = sources.await {
-                let holder = &doc["sources"][0]["lease_holder"];
-                if holder.is_string() {
+                let holder = doc["sources"][0]["lease_holder"].as_str().unwrap_or("");
+                if holder.ends_with(&mine) {
                     break;
                 }
             }
@@ -567,6 +570,18 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        // SIGTERM (graceful: the lease is released), SIGKILL after 20 s.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -1366,7 +1381,9 @@ async fn bench(
     let plan = recompute(rep, a, &all, epics, now).await?;
     api_load(rep, a, &all, &plan.small).await?;
     webhooks(rep, a, sim, &all, &plan).await?;
-    drop(all.dir);
+    if std::env::var_os("OKRSYNC_BENCH_KEEP").is_some() {
+        println!("kept {} (OKRSYNC_BENCH_KEEP)", all.dir.keep().display());
+    }
     Ok(())
 }
 

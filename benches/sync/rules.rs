@@ -107,7 +107,8 @@ title = "{p} {theme}: {kind}"
         let (o, k) = (kr / KINDS.len(), kr % KINDS.len());
         let v = r / krs;
         let id = kr_id(o, k);
-        let edited = edit && r == 1;
+        // The second rule of the first KR: a title regex.
+        let edited = edit && r == krs;
         let conditions = conditions(o, k, v, epics, edited);
         let source = if v % 5 == 4 {
             "source = \"jira\"\n"
