@@ -940,7 +940,7 @@ async fn api_load(rep: &mut Report, a: &Args, setup: &Setup, small: &str) -> Res
         ),
         e("GET / (overview)".into(), "/".into(), 4),
         e(
-            format!("GET /api/v1/key-results/{small} ({small_items} items)"),
+            format!("GET /api/v1/key-results/{small}"),
             format!("/api/v1/key-results/{small}"),
             3,
         ),
@@ -948,6 +948,10 @@ async fn api_load(rep: &mut Report, a: &Args, setup: &Setup, small: &str) -> Res
         e("GET /api/v1/sources".into(), "/api/v1/sources".into(), 3),
         e("GET /healthz".into(), "/healthz".into(), 2),
     ];
+    println!();
+    println!(
+        "the KR read under load: {small}, a milestone KR of {small_items} items; the load generator runs on the same cores as okrsync"
+    );
     let timeout = Duration::from_secs(10);
     let r = load::run(
         &base,
@@ -964,6 +968,10 @@ async fn api_load(rep: &mut Report, a: &Args, setup: &Setup, small: &str) -> Res
         &light,
         &r,
         Some(Target::Millis(20.0)),
+    );
+    rep.set(
+        "api_load_small_kr",
+        json!({ "id": small, "items": small_items }),
     );
     expect(
         a.smoke,

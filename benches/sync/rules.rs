@@ -168,13 +168,21 @@ fn conditions(
     let digit = (o * 3 + v + usize::from(edited)) % 10;
     let regex =
         |project: &str| format!("title = {{ regex = '^Work item {project}-\\d*{digit}$' }}");
-    let epic = |i: usize| -> String {
+    // The project's `i`-th epic from `from` (a fraction of the list). Children pick an
+    // epic among those created before them, so the first epics are the large ones and
+    // those from the middle on have a few dozen children at 100,000 issues.
+    let nth_epic = |from: f64, i: usize| -> String {
         epics
             .get(p)
             .filter(|list| !list.is_empty())
-            .map(|list| list[(o / PROJECTS.len() * 7 + i) % list.len()].clone())
+            .map(|list| {
+                let start = (list.len() as f64 * from) as usize;
+                list[(start + o / PROJECTS.len() * 7 + i) % list.len()].clone()
+            })
             .unwrap_or_else(|| format!("{p}-1"))
     };
+    let epic = |i: usize| nth_epic(0.0, i);
+    let late_epic = |i: usize| nth_epic(0.6, i);
     let keys = |from: usize| -> String {
         (from..from + 3)
             .map(|n| format!("\"{p}-{n}\""))
@@ -287,12 +295,15 @@ fn conditions(
             format!("epic = \"{}\"", epic(4)),
         ],
         // Milestone: one epic's children and a few named issues (a small KR).
-        (_, 0) => vec![format!("epic = \"{}\"", epic(0))],
+        (_, 0) => vec![format!("epic = \"{}\"", late_epic(0))],
         (_, 1) => vec![format!("key = [{}]", keys(o + 1))],
-        (_, 2) => vec![format!("epic = \"{}\"", epic(0)), "type = \"Bug\"".into()],
+        (_, 2) => vec![
+            format!("epic = \"{}\"", late_epic(0)),
+            "type = \"Bug\"".into(),
+        ],
         (_, 3) => vec![format!("key = [{}]", keys(o + 11))],
         (_, _) => vec![
-            format!("epic = \"{}\"", epic(5)),
+            format!("epic = \"{}\"", late_epic(5)),
             "labels = \"checkout\"".into(),
         ],
     };
