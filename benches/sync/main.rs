@@ -29,6 +29,8 @@
 //!    cargo bench --bench sync -- --items 20000
 //!    cargo bench --bench sync -- --database-url postgres://postgres@127.0.0.1:5432/postgres
 //!    cargo bench --bench sync -- --rules 500 --clients 100 --load-secs 10 --webhooks 1000
+//!    cargo bench --bench sync -- --heavy-clients 10 --json /tmp/figures.json
+//!    OKRSYNC_BENCH_KEEP=1 cargo bench --bench sync    # keep the folder (database, daemon logs)
 //!
 //! With a PostgreSQL URL a fresh database is created beside the one named and dropped at
 //! the end. Under `cargo test` (no `--bench` argument) it runs a small smoke version and
