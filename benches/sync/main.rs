@@ -244,6 +244,7 @@ async fn scalars(url: &str, sql: &str) -> Result<Vec<i64>> {
         row_values(&|i| row.try_get::<i64, _>(i), row.len())
     }
 }
+
 /// The evidence ledger's size: evidence rows, snapshots, and the bytes of its three tables
 /// with their indexes.
 async fn ledger_size(url: &str) -> Result<(i64, i64, i64)> {
