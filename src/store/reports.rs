@@ -230,7 +230,7 @@ mod tests {
     #[test]
     fn the_periods_bound_done_work_and_keep_work_in_progress() {
         let q4 = Period::parse("2026-Q4").expect("period");
-        let (cond, binds) = in_periods(&[q4.clone()], 3);
+        let (cond, binds) = in_periods(std::slice::from_ref(&q4), 3);
         assert_eq!(
             cond,
             "(i.category = 'in_progress' OR (i.category = 'done' AND ((COALESCE(i.resolved_ms, i.updated_ms) >= $3 AND COALESCE(i.resolved_ms, i.updated_ms) < $4))))"

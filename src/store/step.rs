@@ -519,44 +519,6 @@ impl Tx {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_item_links_to_its_epic_and_its_parent_once_each() {
-        let krs = || vec!["kr".to_string()];
-        let l = ChildLinks::of("PAY-3", Some("PAY-1"), Some("PAY-1"), false, krs(), false);
-        assert_eq!(l.ups, vec!["PAY-1"]);
-        let l = ChildLinks::of("PAY-3", Some("PAY-1"), Some("PAY-2"), false, vec![], true);
-        assert_eq!(l.ups, vec!["PAY-1", "PAY-2"]);
-        let l = ChildLinks::of("PAY-3", None, Some("PAY-2"), false, vec![], false);
-        assert_eq!(l.ups, vec!["PAY-2"]);
-        // Itself, empty keys and abandoned items link to nothing.
-        assert!(
-            ChildLinks::of("PAY-3", Some("PAY-3"), Some(""), false, krs(), true)
-                .ups
-                .is_empty()
-        );
-        assert!(
-            ChildLinks::of("PAY-3", Some("PAY-1"), None, true, krs(), true)
-                .ups
-                .is_empty()
-        );
-        let mut d = ChildDeltas::default();
-        d.add(
-            &ChildLinks::of("A", Some("E"), None, false, krs(), false),
-            1,
-        );
-        d.add(
-            &ChildLinks::of("A", Some("E"), None, false, vec![], true),
-            -1,
-        );
-        assert_eq!(d.counts["E"], [0, 1, -1]);
-        assert_eq!(d.krs[&("E".to_string(), "kr".to_string())], 1);
-    }
-}
-
 impl super::Store {
     /// What differs between the counts a sync step keeps (`items.match_count`,
     /// `child_counts`, `child_krs`) and counting them again from the items and matches, in
@@ -618,5 +580,43 @@ impl super::Store {
             ));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_item_links_to_its_epic_and_its_parent_once_each() {
+        let krs = || vec!["kr".to_string()];
+        let l = ChildLinks::of("PAY-3", Some("PAY-1"), Some("PAY-1"), false, krs(), false);
+        assert_eq!(l.ups, vec!["PAY-1"]);
+        let l = ChildLinks::of("PAY-3", Some("PAY-1"), Some("PAY-2"), false, vec![], true);
+        assert_eq!(l.ups, vec!["PAY-1", "PAY-2"]);
+        let l = ChildLinks::of("PAY-3", None, Some("PAY-2"), false, vec![], false);
+        assert_eq!(l.ups, vec!["PAY-2"]);
+        // Itself, empty keys and abandoned items link to nothing.
+        assert!(
+            ChildLinks::of("PAY-3", Some("PAY-3"), Some(""), false, krs(), true)
+                .ups
+                .is_empty()
+        );
+        assert!(
+            ChildLinks::of("PAY-3", Some("PAY-1"), None, true, krs(), true)
+                .ups
+                .is_empty()
+        );
+        let mut d = ChildDeltas::default();
+        d.add(
+            &ChildLinks::of("A", Some("E"), None, false, krs(), false),
+            1,
+        );
+        d.add(
+            &ChildLinks::of("A", Some("E"), None, false, vec![], true),
+            -1,
+        );
+        assert_eq!(d.counts["E"], [0, 1, -1]);
+        assert_eq!(d.krs[&("E".to_string(), "kr".to_string())], 1);
     }
 }

@@ -16,13 +16,24 @@ use crate::rules::Evaluation;
 use crate::store::{ChildDeltas, ChildLinks, ItemWrite, SyncRun, Tx};
 
 /// What a step remembers between pages.
-#[derive(Default)]
 pub(super) struct StepState {
+    /// The step's time, as items record when they were synced.
+    pub now_ms: i64,
     /// KRs whose scope any changed item was or is in.
     pub affected: BTreeSet<String>,
     /// Items changed so far in this step (16-byte digests of their ids): one changed
     /// again on a later page gets one delta from before the step, not two.
     pub touched: HashSet<u128>,
+}
+
+impl StepState {
+    pub fn new(now_ms: i64) -> StepState {
+        StepState {
+            now_ms,
+            affected: BTreeSet::new(),
+            touched: HashSet::new(),
+        }
+    }
 }
 
 impl Engine {
@@ -34,7 +45,6 @@ impl Engine {
         tx: &mut Tx,
         name: &str,
         items: &[Item],
-        now_ms: i64,
         ledger: &mut Ledger<'_>,
         state: &mut StepState,
         run: &mut SyncRun,
@@ -74,7 +84,7 @@ impl Engine {
                 match_count: eval.matches.len(),
             })
             .collect();
-        tx.upsert_items(&writes, now_ms).await?;
+        tx.upsert_items(&writes, state.now_ms).await?;
 
         // Matches: the stored ones of items we held before, replaced where they differ.
         let was_stored: Vec<&str> = changed

@@ -396,7 +396,7 @@ impl Engine {
                 checkin_id: None,
             },
         );
-        let mut state = StepState::default();
+        let mut state = StepState::new(now_ms);
         // A full pass remembers what it saw as 16-byte digests, not strings: 100k ids
         // cost under 3 MB.
         let mut seen: HashSet<u128> = HashSet::new();
@@ -429,7 +429,7 @@ impl Engine {
                 }
                 max_updated = Some(max_updated.map_or(item.updated, |m| m.max(item.updated)));
             }
-            self.apply(tx, &name, &page, now_ms, &mut ledger, &mut state, run)
+            self.apply(tx, &name, &page, &mut ledger, &mut state, run)
                 .await?;
             if run.changed >= refresh_at {
                 tx.refresh_statistics().await?;
@@ -463,16 +463,8 @@ impl Engine {
                     .collect();
                 self.delete_gone(tx, &name, &gone, &mut ledger, &mut state, run)
                     .await?;
-                self.apply(
-                    tx,
-                    &name,
-                    &still_there,
-                    now_ms,
-                    &mut ledger,
-                    &mut state,
-                    run,
-                )
-                .await?;
+                self.apply(tx, &name, &still_there, &mut ledger, &mut state, run)
+                    .await?;
             }
         }
         tx.prune_child_counts().await?;

@@ -176,22 +176,6 @@ pub async fn run_scheduler(shared: SharedEngine, shutdown: watch::Receiver<bool>
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::lease_timing;
-    use std::time::Duration;
-
-    #[test]
-    fn leases_outlive_a_few_ticks_and_at_most_a_minute_or_an_interval() {
-        let s = Duration::from_secs;
-        let ms = Duration::from_millis;
-        assert_eq!(lease_timing(s(300)), (s(15), s(60)));
-        assert_eq!(lease_timing(s(20)), (s(5), s(15)));
-        assert_eq!(lease_timing(s(2)), (ms(500), ms(1500)));
-        assert_eq!(lease_timing(ms(100)), (ms(100), ms(200)));
-    }
-}
-
 /// Checkpoints the SQLite write-ahead log after a step, in the background (one at a time):
 /// the step's commit returned without waiting for it.
 fn checkpoint(store: &crate::store::Store) {
@@ -207,4 +191,20 @@ fn checkpoint(store: &crate::store::Store) {
         }
         RUNNING.store(false, Ordering::Release);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lease_timing;
+    use std::time::Duration;
+
+    #[test]
+    fn leases_outlive_a_few_ticks_and_at_most_a_minute_or_an_interval() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        assert_eq!(lease_timing(s(300)), (s(15), s(60)));
+        assert_eq!(lease_timing(s(20)), (s(5), s(15)));
+        assert_eq!(lease_timing(s(2)), (ms(500), ms(1500)));
+        assert_eq!(lease_timing(ms(100)), (ms(100), ms(200)));
+    }
 }
