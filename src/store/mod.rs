@@ -21,7 +21,7 @@ pub use ledger::ScopeTotals;
 pub use ledger::SnapshotRecord;
 pub use lint::{RuleUse, SharedItems};
 pub(crate) use okrs::same;
-pub use okrs::{KrSnapshot, KrState, ObjectiveRow, SnapshotCause};
+pub use okrs::{Definitions, KrSnapshot, KrState, ObjectiveRow, SnapshotCause};
 pub use reports::{MovesCounts, ProjectCounts, UnalignedRow, WorkRow};
 pub use runs::{SourceState, SyncRun};
 pub use step::{ChildDeltas, ChildLinks, ItemWrite, StoredItem};

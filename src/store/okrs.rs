@@ -18,6 +18,13 @@ pub struct ObjectiveRow {
     pub period_label: String,
 }
 
+/// What [`Tx::sync_definitions`] found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Definitions {
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+}
+
 /// A KR's last computed value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KrState {
@@ -88,9 +95,17 @@ pub(crate) fn same(a: Option<f64>, b: Option<f64>) -> bool {
 }
 
 impl Tx {
-    /// Mirrors the configured objectives and KRs; returns the ids of KRs that were removed
-    /// from the config (their matches are dropped, their history is kept).
-    pub async fn sync_definitions(&mut self, objectives: &[ObjectiveDef]) -> Result<Vec<String>> {
+    /// Mirrors the configured objectives and KRs. Returns the KRs removed from the config
+    /// (their matches are dropped, their history is kept) and those that are new or whose
+    /// definition or period changed (their scopes must be computed again).
+    pub async fn sync_definitions(&mut self, objectives: &[ObjectiveDef]) -> Result<Definitions> {
+        let stored: std::collections::HashMap<String, String> =
+            sqlx::query_as::<_, (String, String)>("SELECT id, definition FROM key_results")
+                .fetch_all(&mut *self.tx)
+                .await?
+                .into_iter()
+                .collect();
+        let mut changed = Vec::new();
         let mut kr_ids = Vec::new();
         for (pos, o) in objectives.iter().enumerate() {
             sqlx::query(
@@ -112,7 +127,12 @@ impl Tx {
             .await?;
             for (kpos, kr) in o.key_results.iter().enumerate() {
                 kr_ids.push(kr.id.clone());
-                let definition = serde_json::to_string(kr).unwrap_or_default();
+                // What its scope and value depend on: the KR and its objective's period.
+                let definition =
+                    serde_json::to_string(&(kr, &o.period)).unwrap_or_default();
+                if stored.get(&kr.id) != Some(&definition) {
+                    changed.push(kr.id.clone());
+                }
                 sqlx::query(
                     "INSERT INTO key_results (id, objective_id, title, measure, position, definition) \
                      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET \
@@ -155,7 +175,7 @@ impl Tx {
                     .await?;
             }
         }
-        Ok(removed)
+        Ok(Definitions { removed, changed })
     }
 
     /// The stored values of these KRs.

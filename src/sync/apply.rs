@@ -243,9 +243,15 @@ impl Engine {
     }
 
     /// Matches every stored item again (the rules changed): matches, exempt rules and
-    /// child counts are rewritten where they differ; the KRs' scopes follow in the
-    /// recompute that comes after. Returns how many items were matched.
-    pub(super) async fn rematch_all(&self, tx: &mut Tx) -> anyhow::Result<usize> {
+    /// child counts are rewritten where they differ. Returns how many items were matched
+    /// and the KRs whose matches changed (their scopes follow in the recompute that comes
+    /// after; the others cannot have moved).
+    pub(super) async fn rematch_all(
+        &self,
+        tx: &mut Tx,
+    ) -> anyhow::Result<(usize, BTreeSet<String>)> {
+        let mut evaluator = self.settings.rules.evaluator();
+        let mut touched: BTreeSet<String> = BTreeSet::new();
         let mut after: Option<(String, String)> = None;
         let mut n = 0;
         loop {
@@ -269,26 +275,56 @@ impl Engine {
                 }
                 let mut drop: Vec<&str> = Vec::new();
                 let mut add: Vec<(String, String, String)> = Vec::new();
-                let mut rewrite: Vec<(&crate::store::ItemRow, Evaluation)> = Vec::new();
+                let mut rewrite: Vec<(&str, Option<String>, i64)> = Vec::new();
+                let mut children = ChildDeltas::default();
                 for row in rows {
-                    let eval = self.settings.rules.evaluate(&row.item);
-                    let mut new = eval.matches.clone();
-                    new.sort();
+                    let eval = evaluator.evaluate(&row.item);
+                    let mut new: Vec<(&str, &str)> = eval.matches.to_vec();
+                    new.sort_unstable();
                     let before = old.remove(&row.item.ext_id).unwrap_or_default();
-                    if before != new {
+                    let same_matches = before.len() == new.len()
+                        && before
+                            .iter()
+                            .zip(&new)
+                            .all(|((k, r), (nk, nr))| k == nk && r == nr);
+                    let exempt = eval.exempt_rule;
+                    if same_matches && exempt == row.exempt_rule.as_deref() {
+                        continue;
+                    }
+                    let old_links = ChildLinks::of(
+                        &row.item.key,
+                        row.item.epic.as_deref(),
+                        row.item.parent.as_deref(),
+                        row.item.abandoned,
+                        before.iter().map(|(k, _)| k.clone()).collect(),
+                        row.exempt_rule.is_some(),
+                    );
+                    let new_links = ChildLinks::of(
+                        &row.item.key,
+                        row.item.epic.as_deref(),
+                        row.item.parent.as_deref(),
+                        row.item.abandoned,
+                        new.iter().map(|(k, _)| k.to_string()).collect(),
+                        exempt.is_some(),
+                    );
+                    children.add(&old_links, -1);
+                    children.add(&new_links, 1);
+                    if !same_matches {
+                        // The KRs on either side whose entry for it may differ.
+                        touched.extend(before.iter().map(|(k, _)| k.clone()));
+                        touched.extend(new.iter().map(|(k, _)| k.to_string()));
                         if !before.is_empty() {
                             drop.push(&row.item.ext_id);
                         }
-                        add.extend(
-                            new.into_iter()
-                                .map(|(k, r)| (row.item.ext_id.clone(), k, r)),
-                        );
+                        add.extend(new.iter().map(|(k, r)| {
+                            (row.item.ext_id.clone(), k.to_string(), r.to_string())
+                        }));
                     }
-                    if eval.exempt_rule != row.exempt_rule
-                        || eval.matches.len() as i64 != row.match_count
-                    {
-                        rewrite.push((row, eval));
-                    }
+                    rewrite.push((
+                        &row.item.ext_id,
+                        exempt.map(str::to_string),
+                        new.len() as i64,
+                    ));
                 }
                 let add: Vec<(&str, &str, &str)> = add
                     .iter()
@@ -297,20 +333,15 @@ impl Engine {
                 tx.replace_item_matches(source, &drop, &add).await?;
                 let updates: Vec<(&str, Option<&str>, i64)> = rewrite
                     .iter()
-                    .map(|(row, eval)| {
-                        (
-                            row.item.ext_id.as_str(),
-                            eval.exempt_rule.as_deref(),
-                            eval.matches.len() as i64,
-                        )
-                    })
+                    .map(|(e, x, m)| (*e, x.as_deref(), *m))
                     .collect();
                 tx.set_alignment(source, &updates).await?;
+                tx.apply_child_deltas(source, &children).await?;
             }
             n += batch.len();
         }
-        tx.rebuild_child_counts().await?;
-        Ok(n)
+        tx.prune_child_counts().await?;
+        Ok((n, touched))
     }
 
     /// Recomputes these KRs' scopes in full from the stored items and their matches,
@@ -326,8 +357,8 @@ impl Engine {
             let Some((def, period)) = self.krs.get(id) else {
                 continue;
             };
+            ledger.recheck(id);
             if !def.measure.uses_items() {
-                ledger.recheck(id);
                 continue;
             }
             let with_fields = def
@@ -350,8 +381,6 @@ impl Engine {
             let moves: Vec<(&str, &Delta)> = deltas.iter().map(|(k, d)| (k.as_str(), d)).collect();
             tx.move_scope(&moves).await?;
             ledger.record(tx, &deltas).await?;
-            // Its value is computed even when its scope stayed (a changed target).
-            ledger.recheck(id);
         }
         Ok(())
     }

@@ -169,24 +169,45 @@ impl Engine {
         }
         let now = clock::now();
         let mut tx = self.store.begin().await?;
-        tx.sync_definitions(&self.settings.objectives).await?;
+        let definitions = tx.sync_definitions(&self.settings.objectives).await?;
+        // New KRs and KRs whose definition or period changed get their scopes again…
+        let mut rescope: BTreeSet<String> = definitions.changed.into_iter().collect();
         // A first start (no fingerprint yet) is not a change of rules.
         let rules_changed = old_rules
             .as_deref()
             .is_some_and(|old| old != rules_fp.as_str());
         if old_rules.as_deref() != Some(rules_fp.as_str()) {
-            let n = self.rematch_all(&mut tx).await?;
+            // …and so do the KRs whose matches the new rules changed.
+            let (n, touched) = self.rematch_all(&mut tx).await?;
             if n > 0 {
-                tracing::info!(items = n, "rules changed; every item was matched again");
+                tracing::info!(
+                    items = n,
+                    key_results = touched.len(),
+                    "rules changed; every item was matched again"
+                );
             }
+            rescope.extend(touched);
         }
-        let all: Vec<String> = self.krs.keys().cloned().collect();
         let cause = if rules_changed {
             "rules changed"
         } else {
             "config changed"
         };
-        self.recompute(&mut tx, &all, now, cause).await?;
+        let mut ledger = Ledger::new(
+            ms(now),
+            SnapshotCause {
+                text: cause,
+                rules_hash: &self.rules_hash,
+                checkin_id: None,
+            },
+        );
+        let rescope: Vec<String> = rescope.into_iter().collect();
+        self.rescope(&mut tx, &rescope, &mut ledger).await?;
+        // Every KR's value is checked (from its scope's totals: cheap).
+        for id in self.krs.keys() {
+            ledger.recheck(id);
+        }
+        ledger.finish(&mut tx, &self.krs).await?;
         tx.set_meta(RULES_FINGERPRINT, &rules_fp).await?;
         tx.set_meta(OKRS_FINGERPRINT, &okrs_fp).await?;
         tx.commit().await?;
@@ -194,21 +215,7 @@ impl Engine {
     }
 
     /// Recomputes these KRs from the store and snapshots those whose value or evidence
-    /// changed, recording the evidence (the scope's deltas) with each snapshot. Returns how
-    /// many values changed.
-    pub async fn recompute(
-        &self,
-        tx: &mut Tx,
-        kr_ids: &[String],
-        now: DateTime<Utc>,
-        cause: &str,
-    ) -> anyhow::Result<usize> {
-        Ok(self
-            .recompute_for(tx, kr_ids, now, cause, None)
-            .await?
-            .changed)
-    }
-
+    /// changed, recording the evidence (the scope's deltas) with each snapshot.
     async fn recompute_for(
         &self,
         tx: &mut Tx,
