@@ -809,6 +809,35 @@ impl RuleSet {
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// The item columns the rules test (`labels`, `title`, `fields` for any
+    /// `fields.<name>`, …, by their names in the store): reading every item again for a
+    /// rules change needs only these.
+    pub fn columns_read(&self) -> std::collections::BTreeSet<&'static str> {
+        self.rules
+            .iter()
+            .flat_map(|r| r.conditions.iter())
+            .map(|c| match &c.field {
+                FieldPath::Source => "source",
+                FieldPath::Key => "key",
+                FieldPath::Kind => "kind",
+                FieldPath::Title => "title",
+                FieldPath::Url => "url",
+                FieldPath::Project => "project",
+                FieldPath::Type => "item_type",
+                FieldPath::Status => "status",
+                FieldPath::Category => "category",
+                FieldPath::Labels => "labels",
+                FieldPath::Components => "components",
+                FieldPath::Epic => "epic",
+                FieldPath::Parent => "parent",
+                FieldPath::Milestone => "milestone",
+                FieldPath::Assignee => "assignee",
+                FieldPath::Estimate => "estimate",
+                FieldPath::Custom(_) => "fields",
+            })
+            .collect()
+    }
+
     /// The `fields.<name>` names read by rules that apply to `source`, sorted.
     pub fn custom_fields_for_source(&self, source: &str) -> Vec<String> {
         let mut out: Vec<String> = self

@@ -141,8 +141,8 @@ struct PackedItem(
     String,
     String,
     String,
-    String,
-    String,
+    Vec<String>,
+    Vec<String>,
     Option<String>,
     Option<String>,
     Option<String>,
@@ -151,7 +151,7 @@ struct PackedItem(
     Option<i64>,
     i64,
     Option<i64>,
-    String,
+    std::collections::BTreeMap<String, serde_json::Value>,
     Option<String>,
     i64,
     i64,
@@ -159,18 +159,14 @@ struct PackedItem(
 
 impl PackedItem {
     fn into_row(self) -> Result<ItemRow> {
-        let list = |text: &str, col: &str| -> Result<Vec<String>> {
-            serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
-        };
         let item = Item {
             kind: ItemKind::parse(&self.3)
                 .ok_or_else(|| StoreError::Corrupt(format!("item kind {}", self.3)))?,
             category: Category::parse(&self.9)
                 .ok_or_else(|| StoreError::Corrupt(format!("item category {}", self.9)))?,
-            labels: list(&self.10, "labels")?,
-            components: list(&self.11, "components")?,
-            fields: serde_json::from_str(&self.20)
-                .map_err(|e| StoreError::Corrupt(format!("fields: {e}")))?,
+            labels: self.10,
+            components: self.11,
+            fields: self.20,
             source: self.0,
             ext_id: self.1,
             key: self.2,
@@ -198,11 +194,19 @@ impl PackedItem {
     }
 }
 
-/// The columns of a whole item, in the order of [`PackedItem`].
-const PACKED_ITEM: &str = "i.source, i.ext_id, i.key, i.kind, i.title, i.url, i.project, \
-    i.item_type, i.status, i.category, i.labels, i.components, i.epic, i.parent, i.milestone, \
-    i.assignee, i.estimate, i.created_ms, i.updated_ms, i.resolved_ms, i.fields, i.exempt_rule, \
-    i.abandoned, i.match_count";
+/// The columns of a whole item, in the order of [`PackedItem`]: the JSON ones (labels,
+/// components, fields) as JSON values, so they come back parsed with the rest.
+fn packed_item(backend: super::Backend) -> String {
+    format!(
+        "i.source, i.ext_id, i.key, i.kind, i.title, i.url, i.project, i.item_type, i.status, \
+         i.category, {}, {}, i.epic, i.parent, i.milestone, i.assignee, i.estimate, \
+         i.created_ms, i.updated_ms, i.resolved_ms, {}, i.exempt_rule, i.abandoned, \
+         i.match_count",
+        backend.json_value("i.labels"),
+        backend.json_value("i.components"),
+        backend.json_value("i.fields")
+    )
+}
 
 impl Tx {
     /// Up to `limit` whole items in `(source, ext_id)` order after `after`, in one packed
@@ -212,10 +216,60 @@ impl Tx {
         after: Option<(&str, &str)>,
         limit: i64,
     ) -> Result<Vec<ItemRow>> {
+        self.items_after_reading(after, limit, None).await
+    }
+
+    /// [`Tx::items_after`] reading only these columns besides what identifies an item and
+    /// its links (the others come back empty): what the rules test, when every item is
+    /// matched again.
+    pub async fn items_after_reading(
+        &mut self,
+        after: Option<(&str, &str)>,
+        limit: i64,
+        columns: Option<&std::collections::BTreeSet<&str>>,
+    ) -> Result<Vec<ItemRow>> {
         let (s, e) = after.unwrap_or(("", ""));
+        let select: String = match columns {
+            None => packed_item(self.backend()),
+            Some(wanted) => packed_item(self.backend())
+                .split(", ")
+                .map(|c| {
+                    let name = c
+                        .trim()
+                        .trim_start_matches("json(")
+                        .trim_start_matches('(')
+                        .trim_start_matches("i.")
+                        .trim_end_matches(")::json")
+                        .trim_end_matches(')');
+                    let always = [
+                        "source",
+                        "ext_id",
+                        "key",
+                        "kind",
+                        "category",
+                        "epic",
+                        "parent",
+                        "exempt_rule",
+                        "abandoned",
+                        "match_count",
+                    ];
+                    if always.contains(&name) || wanted.contains(name) {
+                        return c.trim().to_string();
+                    }
+                    match name {
+                        "labels" | "components" => self.backend().json_value("'[]'"),
+                        "fields" => self.backend().json_value("'{}'"),
+                        "updated_ms" => "0".to_string(),
+                        "title" | "url" | "project" | "item_type" | "status" => "''".to_string(),
+                        _ => "NULL".to_string(),
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
         let sql = self.backend().packed(
-            PACKED_ITEM,
-            "FROM (SELECT * FROM items WHERE source > $1 OR (source = $1 AND ext_id > $2) \
+            &select,
+            "FROM (SELECT * FROM items WHERE (source, ext_id) > ($1, $2) \
              ORDER BY source, ext_id LIMIT $3) AS i",
             Some("i.source, i.ext_id"),
         );
@@ -329,8 +383,9 @@ impl Store {
     pub async fn items_for_kr(&self, kr_id: &str) -> Result<Vec<(ItemRow, String)>> {
         let sql = self.backend.packed(
             &format!(
-                "{}({PACKED_ITEM}), mk.rule_id",
-                self.backend.json_array_fn()
+                "{}({}), mk.rule_id",
+                self.backend.json_array_fn(),
+                packed_item(self.backend)
             ),
             "FROM matches mk JOIN items i ON i.source = mk.source AND i.ext_id = mk.ext_id \
              WHERE mk.kr_id = $1",
@@ -349,7 +404,7 @@ impl Store {
     /// The stored item of `source` with this key.
     pub async fn item_by_key(&self, source: &str, key: &str) -> Result<Option<ItemRow>> {
         let sql = self.backend.packed(
-            PACKED_ITEM,
+            &packed_item(self.backend),
             "FROM items i WHERE i.source = $1 AND i.key = $2",
             None,
         );

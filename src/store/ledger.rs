@@ -425,8 +425,8 @@ impl Tx {
             "s.kr_id, s.source, s.ext_id, s.item_key, s.category, s.weight, s.counted, \
              s.rule_id, i.created_ms, CASE WHEN i.category = 'done' \
              THEN COALESCE(i.resolved_ms, i.updated_ms) END",
-            "FROM (SELECT * FROM kr_scope WHERE kr_id = $1 AND (source > $2 OR \
-             (source = $2 AND ext_id > $3)) ORDER BY source, ext_id LIMIT 5000) AS s \
+            "FROM (SELECT * FROM kr_scope WHERE kr_id = $1 AND (source, ext_id) > ($2, $3) \
+             ORDER BY source, ext_id LIMIT 5000) AS s \
              JOIN items i ON i.source = s.source AND i.ext_id = s.ext_id",
             Some("s.source, s.ext_id"),
         );

@@ -128,8 +128,7 @@ impl Tx {
             for (kpos, kr) in o.key_results.iter().enumerate() {
                 kr_ids.push(kr.id.clone());
                 // What its scope and value depend on: the KR and its objective's period.
-                let definition =
-                    serde_json::to_string(&(kr, &o.period)).unwrap_or_default();
+                let definition = serde_json::to_string(&(kr, &o.period)).unwrap_or_default();
                 if stored.get(&kr.id) != Some(&definition) {
                     changed.push(kr.id.clone());
                 }

@@ -78,6 +78,14 @@ impl Backend {
         }
     }
 
+    /// A text column holding JSON, as a JSON value inside a packed read (not a string).
+    pub(crate) fn json_value(self, column: &str) -> String {
+        match self {
+            Backend::Sqlite => format!("json({column})"),
+            Backend::Postgres => format!("({column})::json"),
+        }
+    }
+
     /// The function that builds a JSON array from values.
     pub(crate) fn json_array_fn(self) -> &'static str {
         match self {

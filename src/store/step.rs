@@ -321,6 +321,28 @@ impl Tx {
         unpack(&text)
     }
 
+    /// `(source, ext_id, kr_id, rule_id)` of the matches of the items from `first` to
+    /// `last` in `(source, ext_id)` order, both included: one range of the key.
+    pub async fn matches_in_range(
+        &mut self,
+        first: (&str, &str),
+        last: (&str, &str),
+    ) -> Result<Vec<(String, String, String, String)>> {
+        let sql = self.backend.packed(
+            "source, ext_id, kr_id, rule_id",
+            "FROM matches WHERE (source, ext_id) >= ($1, $2) AND (source, ext_id) <= ($3, $4)",
+            None,
+        );
+        let (text,): (String,) = sqlx::query_as(&sql)
+            .bind(first.0)
+            .bind(first.1)
+            .bind(last.0)
+            .bind(last.1)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        unpack(&text)
+    }
+
     /// Replaces the matches of these items of `source` (`drop`: those whose matches go, old
     /// ones; `add`: `(ext_id, kr_id, rule_id)` to insert).
     pub async fn replace_item_matches(

@@ -251,28 +251,43 @@ impl Engine {
         tx: &mut Tx,
     ) -> anyhow::Result<(usize, BTreeSet<String>)> {
         let mut evaluator = self.settings.rules.evaluator();
+        let columns = self.settings.rules.columns_read();
         let mut touched: BTreeSet<String> = BTreeSet::new();
         let mut after: Option<(String, String)> = None;
         let mut n = 0;
         loop {
             let batch = tx
-                .items_after(after.as_ref().map(|(a, b)| (a.as_str(), b.as_str())), 5_000)
+                .items_after_reading(
+                    after.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+                    5_000,
+                    Some(&columns),
+                )
                 .await
                 .context("reading the stored items")?;
-            let Some(last) = batch.last() else { break };
+            let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+                break;
+            };
             after = Some((last.item.source.clone(), last.item.ext_id.clone()));
-            // Per source: the stored matches of the batch, compared with what the rules
-            // say now; only items whose matches or exempt rule differ are written.
+            // The stored matches of the batch (one range of their key), compared with what
+            // the rules say now; only items whose matches or exempt rule differ are written.
+            let stored = tx
+                .matches_in_range(
+                    (&first.item.source, &first.item.ext_id),
+                    (&last.item.source, &last.item.ext_id),
+                )
+                .await?;
+            let mut old: HashMap<(&str, &str), Vec<(&str, &str)>> =
+                HashMap::with_capacity(batch.len());
+            for (source, ext_id, kr, rule) in &stored {
+                old.entry((source.as_str(), ext_id.as_str()))
+                    .or_default()
+                    .push((kr.as_str(), rule.as_str()));
+            }
             let mut by_source: BTreeMap<&str, Vec<&crate::store::ItemRow>> = BTreeMap::new();
             for row in &batch {
                 by_source.entry(&row.item.source).or_default().push(row);
             }
             for (source, rows) in by_source {
-                let ids: Vec<&str> = rows.iter().map(|r| r.item.ext_id.as_str()).collect();
-                let mut old: HashMap<String, Vec<(String, String)>> = HashMap::new();
-                for (ext_id, kr, rule) in tx.matches_of_items(source, &ids).await? {
-                    old.entry(ext_id).or_default().push((kr, rule));
-                }
                 let mut drop: Vec<&str> = Vec::new();
                 let mut add: Vec<(String, String, String)> = Vec::new();
                 let mut rewrite: Vec<(&str, Option<String>, i64)> = Vec::new();
@@ -281,7 +296,10 @@ impl Engine {
                     let eval = evaluator.evaluate(&row.item);
                     let mut new: Vec<(&str, &str)> = eval.matches.to_vec();
                     new.sort_unstable();
-                    let before = old.remove(&row.item.ext_id).unwrap_or_default();
+                    let mut before = old
+                        .remove(&(row.item.source.as_str(), row.item.ext_id.as_str()))
+                        .unwrap_or_default();
+                    before.sort_unstable();
                     let same_matches = before.len() == new.len()
                         && before
                             .iter()
@@ -296,7 +314,7 @@ impl Engine {
                         row.item.epic.as_deref(),
                         row.item.parent.as_deref(),
                         row.item.abandoned,
-                        before.iter().map(|(k, _)| k.clone()).collect(),
+                        before.iter().map(|(k, _)| k.to_string()).collect(),
                         row.exempt_rule.is_some(),
                     );
                     let new_links = ChildLinks::of(
@@ -310,15 +328,25 @@ impl Engine {
                     children.add(&old_links, -1);
                     children.add(&new_links, 1);
                     if !same_matches {
-                        // The KRs on either side whose entry for it may differ.
-                        touched.extend(before.iter().map(|(k, _)| k.clone()));
-                        touched.extend(new.iter().map(|(k, _)| k.to_string()));
+                        // The KRs whose match of it appeared, went or changed its rule.
+                        for (k, r) in &before {
+                            if !new.iter().any(|(nk, nr)| nk == k && nr == r) {
+                                touched.insert(k.to_string());
+                            }
+                        }
+                        for (k, r) in &new {
+                            if !before.iter().any(|(bk, br)| bk == k && br == r) {
+                                touched.insert(k.to_string());
+                            }
+                        }
                         if !before.is_empty() {
                             drop.push(&row.item.ext_id);
                         }
-                        add.extend(new.iter().map(|(k, r)| {
-                            (row.item.ext_id.clone(), k.to_string(), r.to_string())
-                        }));
+                        add.extend(
+                            new.iter().map(|(k, r)| {
+                                (row.item.ext_id.clone(), k.to_string(), r.to_string())
+                            }),
+                        );
                     }
                     rewrite.push((
                         &row.item.ext_id,
