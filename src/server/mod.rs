@@ -21,6 +21,7 @@ use tokio::sync::watch;
 
 mod api;
 pub use api::ApiDoc;
+mod cache;
 mod dashboard;
 mod hooks;
 mod metrics;
@@ -39,6 +40,7 @@ pub struct Application {
 pub(crate) struct AppState {
     shared: SharedEngine,
     unaligned: metrics::UnalignedCache,
+    cache: cache::ResponseCache,
 }
 
 impl AppState {
@@ -65,6 +67,7 @@ impl Application {
         let state = Arc::new(AppState {
             shared,
             unaligned: metrics::UnalignedCache::default(),
+            cache: cache::ResponseCache::default(),
         });
         let reads = Router::new()
             .route("/metrics", get(prometheus))
@@ -78,6 +81,8 @@ impl Application {
             .route("/api/v1/sources", get(api::sources))
             .route("/api/v1/lint", get(api::lint))
             .merge(dashboard::routes())
+            // Inside the guard: a kept response is served to those allowed to read only.
+            .route_layer(middleware::from_fn_with_state(state.clone(), cache::serve))
             .route_layer(middleware::from_fn_with_state(state.clone(), guard_reads));
         let router = Router::new()
             .route("/healthz", get(|| async { "ok" }))

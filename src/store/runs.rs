@@ -135,6 +135,27 @@ impl Store {
         Ok(format!("{runs}:{last}"))
     }
 
+    /// Changes whenever what a report shows can have changed in the store: a sync step
+    /// (ok or failed) or a check-in recorded, or a KR snapshot written (a rules change),
+    /// on any replica; with `leases`, also when a lease is taken or renewed (who syncs
+    /// what). One cheap query (the newest ids).
+    pub async fn data_version(&self, leases: bool) -> Result<String> {
+        let (runs, checkins, snapshots, held): (i64, i64, i64, i64) = sqlx::query_as(&format!(
+            "SELECT (SELECT COALESCE(MAX(id), 0) FROM sync_runs), \
+             (SELECT COALESCE(MAX(id), 0) FROM checkins), \
+             (SELECT COALESCE(MAX(id), 0) FROM kr_snapshots), {}",
+            if leases {
+                // A lease taken or renewed is the newest to expire.
+                "(SELECT COALESCE(MAX(expires_ms), 0) FROM leases)"
+            } else {
+                "0"
+            }
+        ))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(format!("{runs}.{checkins}.{snapshots}.{held}"))
+    }
+
     pub async fn run_counts(&self) -> Result<Vec<(String, String, i64)>> {
         Ok(sqlx::query_as(
             "SELECT source, outcome, COUNT(*) FROM sync_runs GROUP BY source, outcome ORDER BY source, outcome",

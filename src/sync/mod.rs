@@ -75,6 +75,9 @@ pub struct Engine {
     krs: Arc<HashMap<String, (KeyResultDef, Period)>>,
     /// The rule set's fingerprint: recorded on every snapshot, computed once per config.
     rules_hash: Arc<str>,
+    /// Which engine this is in this process (a reload builds a new one): what the
+    /// server's kept responses were built with.
+    generation: u64,
 }
 
 const RULES_FINGERPRINT: &str = "rules_fingerprint";
@@ -131,13 +134,20 @@ impl Engine {
             })
             .collect();
         let rules_hash = settings.rules.fingerprint().into();
+        static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Engine {
             settings,
             store,
             sources,
             krs: Arc::new(krs),
             rules_hash,
+            generation: GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
+    }
+
+    /// Which engine this is in this process (a reload builds a new one).
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn settings(&self) -> &Arc<Settings> {
