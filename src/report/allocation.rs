@@ -258,6 +258,7 @@ pub async fn classify(
     settings: &Settings,
     period: Option<&str>,
     now: DateTime<Utc>,
+    with_titles: bool,
 ) -> Result<Classified, ReportError> {
     let periods: Vec<Period> = report_periods(settings, period, now)?;
     let objectives: Vec<(String, String)> = settings
@@ -282,7 +283,7 @@ pub async fn classify(
             weeks: Vec::new(),
         });
     };
-    let (mut rows, pairs) = store.period_work(&periods).await?;
+    let (mut rows, pairs) = store.period_work(&periods, with_titles).await?;
     let mut moved: HashMap<(String, String), Vec<usize>> = HashMap::new();
     // Keyed by `(source, key)`: children name their parent by key.
     for (source, key, kr) in pairs {
@@ -430,7 +431,7 @@ pub async fn allocation(
     weeks: bool,
     now: DateTime<Utc>,
 ) -> Result<AllocationDoc, ReportError> {
-    let c = classify(store, settings, period, now).await?;
+    let c = classify(store, settings, period, now, false).await?;
     Ok(build(&c, by, weeks))
 }
 
@@ -618,7 +619,7 @@ pub async fn cell_items(
     week: Option<NaiveDate>,
     now: DateTime<Utc>,
 ) -> Result<CellItems, ReportError> {
-    let c = classify(store, settings, period, now).await?;
+    let c = classify(store, settings, period, now, true).await?;
     let mut items: Vec<CellItem> = c
         .items
         .iter()

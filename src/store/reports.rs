@@ -13,13 +13,12 @@ use super::sets::unpack;
 use super::{Result, Store};
 use crate::model::Period;
 
-/// The alignment of `i` (an item) joined to `k` (its child counts, `LEFT JOIN
-/// child_counts k ON k.source = i.source AND k.up = i.key`): 1 when unaligned.
-const UNALIGNED: &str = "CASE WHEN i.match_count = 0 AND i.exempt_rule IS NULL \
-    AND COALESCE(k.moving, 0) = 0 \
-    AND NOT (COALESCE(k.children, 0) > 0 AND k.exempt = k.children) THEN 1 ELSE 0 END";
-
-const CHILDREN: &str = "LEFT JOIN child_counts k ON k.source = i.source AND k.up = i.key";
+/// That `i` (an item) is unaligned: it moves no KR and no exempt rule matches it, and its
+/// children (if any) neither move a KR nor are all exempt. Its own columns are tested
+/// first, so the child counts are looked up for the few items that could be unaligned.
+const UNALIGNED: &str = "(i.match_count = 0 AND i.exempt_rule IS NULL \
+    AND NOT EXISTS (SELECT 1 FROM child_counts k WHERE k.source = i.source AND k.up = i.key \
+    AND (k.moving > 0 OR (k.children > 0 AND k.exempt = k.children))))";
 
 /// One project's work in the period.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,13 +98,15 @@ impl Store {
     /// Per project, the work of the periods: items and estimate, and the unaligned ones.
     pub async fn project_counts(&self, periods: &[Period]) -> Result<Vec<ProjectCounts>> {
         let (cond, binds) = in_periods(periods, 1);
+        // `|| ''`: grouped by sorting the rows read in the table's order; through the
+        // project index SQLite would fetch every row out of order.
         let sql = format!(
-            "SELECT i.project, COUNT(*), \
+            "SELECT i.project || '', COUNT(*), \
              CAST(COALESCE(SUM(i.estimate), 0.0) AS DOUBLE PRECISION), \
-             SUM({UNALIGNED}), \
-             CAST(COALESCE(SUM(CASE WHEN {UNALIGNED} = 1 THEN i.estimate ELSE 0.0 END), 0.0) \
+             SUM(CASE WHEN {UNALIGNED} THEN 1 ELSE 0 END), \
+             CAST(COALESCE(SUM(CASE WHEN {UNALIGNED} THEN i.estimate ELSE 0.0 END), 0.0) \
              AS DOUBLE PRECISION) \
-             FROM items i {CHILDREN} WHERE {cond} GROUP BY i.project"
+             FROM items i WHERE {cond} GROUP BY i.project || ''"
         );
         let mut q = sqlx::query_as::<_, (String, i64, f64, i64, f64)>(&sql);
         for b in binds {
@@ -135,7 +136,7 @@ impl Store {
         let (cond, binds) = in_periods(periods, 1);
         let sql = self.backend.packed(
             "i.source, i.key, i.title, i.url, i.project, i.category, i.estimate",
-            &format!("FROM items i {CHILDREN} WHERE {cond} AND {UNALIGNED} = 1"),
+            &format!("FROM items i WHERE {cond} AND {UNALIGNED}"),
             None,
         );
         let mut q = sqlx::query_as::<_, (String,)>(&sql);
@@ -148,17 +149,25 @@ impl Store {
 
     /// The work of the periods with what allocation weighs, and the KRs each item moves
     /// (its own and its children's, by `(source, key)`; a pair may come twice).
+    /// Titles and URLs only `with_titles` (the items behind a cell show them; the table
+    /// does not).
     pub async fn period_work(
         &self,
         periods: &[Period],
+        with_titles: bool,
     ) -> Result<(Vec<WorkRow>, Vec<(String, String, String)>)> {
         let (cond, binds) = in_periods(periods, 1);
         let sql = self.backend.packed(
             &format!(
-                "i.source, i.key, i.title, i.url, i.project, i.category, i.estimate, \
-                 COALESCE(i.resolved_ms, i.updated_ms), {UNALIGNED}"
+                "i.source, i.key, {}, i.project, i.category, i.estimate, \
+                 COALESCE(i.resolved_ms, i.updated_ms), CASE WHEN {UNALIGNED} THEN 1 ELSE 0 END",
+                if with_titles {
+                    "i.title, i.url"
+                } else {
+                    "'', ''"
+                }
             ),
-            &format!("FROM items i {CHILDREN} WHERE {cond}"),
+            &format!("FROM items i WHERE {cond}"),
             None,
         );
         let mut q = sqlx::query_as::<_, (String,)>(&sql);
@@ -170,12 +179,11 @@ impl Store {
         let sql = self.backend.packed(
             "p.source, p.key, p.kr_id",
             &format!(
-                "FROM (SELECT i.source, i.key, m.kr_id FROM items i \
-                  JOIN matches m ON m.source = i.source AND m.ext_id = i.ext_id WHERE {cond} \
+                "FROM (SELECT i.source, i.key, m.kr_id FROM items i CROSS JOIN matches m \
+                  WHERE m.source = i.source AND m.ext_id = i.ext_id AND {cond} \
                  UNION ALL \
-                 SELECT i.source, i.key, ck.kr_id FROM items i \
-                  JOIN child_krs ck ON ck.source = i.source AND ck.up = i.key \
-                  WHERE ck.n > 0 AND {cond}) AS p"
+                 SELECT i.source, i.key, ck.kr_id FROM items i CROSS JOIN child_krs ck \
+                  WHERE ck.source = i.source AND ck.up = i.key AND ck.n > 0 AND {cond}) AS p"
             ),
             None,
         );
@@ -188,33 +196,37 @@ impl Store {
     }
 
     /// What `moves` counts for the items a selector condition on `items i` picks (its
-    /// value bound as `$1`).
+    /// value bound as `$1`), in one statement: the selected items are read once, and the
+    /// KRs they (or their children) move are looked up from them.
     pub async fn moves_counts(&self, cond: &str, value: &str) -> Result<MovesCounts> {
-        let (items,): (i64,) =
-            sqlx::query_as(&format!("SELECT COUNT(*) FROM items i WHERE {cond}"))
-                .bind(value)
-                .fetch_one(&self.pool)
-                .await?;
-        let pairs = format!(
-            "SELECT i.source, i.ext_id, m.kr_id FROM items i \
-              JOIN matches m ON m.source = i.source AND m.ext_id = i.ext_id WHERE {cond} \
-             UNION \
-             SELECT i.source, i.ext_id, ck.kr_id FROM items i \
-              JOIN child_krs ck ON ck.source = i.source AND ck.up = i.key \
-              WHERE ck.n > 0 AND {cond}"
+        // `CROSS JOIN`: SQLite keeps the selected items outer and seeks their matches,
+        // rather than scanning every match; PostgreSQL plans it as an inner join.
+        let sql = format!(
+            "WITH s AS MATERIALIZED (SELECT i.source, i.ext_id, i.key FROM items i WHERE {cond}), \
+             p AS MATERIALIZED (\
+              SELECT s.source, s.ext_id, m.kr_id FROM s CROSS JOIN matches m \
+               WHERE m.source = s.source AND m.ext_id = s.ext_id \
+              UNION \
+              SELECT s.source, s.ext_id, ck.kr_id FROM s CROSS JOIN child_krs ck \
+               WHERE ck.source = s.source AND ck.up = s.key AND ck.n > 0) \
+             SELECT 'kr', p.kr_id, COUNT(*) FROM p GROUP BY p.kr_id \
+             UNION ALL SELECT 'items', '', COUNT(*) FROM s \
+             UNION ALL SELECT 'moving', '', COUNT(*) FROM \
+              (SELECT DISTINCT p.source, p.ext_id FROM p) AS d"
         );
-        let key_results: Vec<(String, i64)> = sqlx::query_as(&format!(
-            "SELECT p.kr_id, COUNT(*) FROM ({pairs}) AS p GROUP BY p.kr_id"
-        ))
-        .bind(value)
-        .fetch_all(&self.pool)
-        .await?;
-        let (moving,): (i64,) = sqlx::query_as(&format!(
-            "SELECT COUNT(*) FROM (SELECT DISTINCT p.source, p.ext_id FROM ({pairs}) AS p) AS d"
-        ))
-        .bind(value)
-        .fetch_one(&self.pool)
-        .await?;
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(&sql)
+            .bind(value)
+            .fetch_all(&self.pool)
+            .await?;
+        let (mut items, mut moving) = (0, 0);
+        let mut key_results = Vec::new();
+        for (what, kr, n) in rows {
+            match what.as_str() {
+                "items" => items = n,
+                "moving" => moving = n,
+                _ => key_results.push((kr, n)),
+            }
+        }
         Ok(MovesCounts {
             items,
             key_results,

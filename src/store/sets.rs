@@ -94,6 +94,14 @@ impl Backend {
         }
     }
 
+    /// Where `needle` first occurs in `haystack` (1-based; 0 when it does not).
+    pub(crate) fn position(self, needle: &str, haystack: &str) -> String {
+        match self {
+            Backend::Sqlite => format!("instr({haystack}, {needle})"),
+            Backend::Postgres => format!("strpos({haystack}, {needle})"),
+        }
+    }
+
     /// A condition that a JSON text column holding a list of strings (labels,
     /// components) contains the string bound as `param`.
     pub(crate) fn json_list_contains(self, column: &str, param: &str) -> String {

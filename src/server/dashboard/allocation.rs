@@ -459,14 +459,15 @@ pub async fn allocation_page(State(s): Shared, Query(f): Query<AllocationForm>) 
         "Project"
     };
     let engine = s.engine();
-    let classified = match a::classify(engine.store(), engine.settings(), requested, now).await {
-        Ok(c) => c,
-        Err(ReportError::BadRequest(m)) => {
-            page.problem = Some(m);
-            return render_with_status(&page, StatusCode::BAD_REQUEST);
-        }
-        Err(e) => return report_error(e, "allocation"),
-    };
+    let classified =
+        match a::classify(engine.store(), engine.settings(), requested, now, false).await {
+            Ok(c) => c,
+            Err(ReportError::BadRequest(m)) => {
+                page.problem = Some(m);
+                return render_with_status(&page, StatusCode::BAD_REQUEST);
+            }
+            Err(e) => return report_error(e, "allocation"),
+        };
     let doc = a::build(&classified, by, false);
     // Links keep the period the page shows, so a cell's items are those of its number.
     let shown = if period.is_empty() {
