@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 
 use serde::Serialize;
 
-use super::sets::{pack, unpack, Col};
+use super::sets::{bind_rows, pack, unpack, Col};
 use super::{from_ms, get, opt_f64, Result, Store, StoreError, Tx};
 use crate::evidence::{Delta, Entry, Scope};
 use crate::model::Category;
@@ -210,7 +210,7 @@ impl Tx {
             .collect()
     }
 
-    /// Records deltas, each under its snapshot (one statement per 5,000).
+    /// Records deltas, each under its snapshot (one statement per set of [`Backend::rows_per_statement`] rows).
     pub async fn insert_evidence(&mut self, deltas: &[(i64, &str, &Delta)]) -> Result<()> {
         self.insert_deltas(deltas).await
     }
@@ -228,14 +228,13 @@ impl Tx {
                 _ => None,
             })
             .collect();
-        if !left.is_empty() {
+        const KEY: [Col; 3] = [Col::Text, Col::Text, Col::Text];
+        for chunk in left.chunks(self.backend.rows_per_statement(KEY.len())) {
             let sql = format!(
                 "DELETE FROM kr_scope WHERE (kr_id, source, ext_id) IN ({})",
-                self.backend
-                    .json_rows("$1", &[Col::Text, Col::Text, Col::Text])
+                self.backend.rows_relation(1, chunk.len(), &KEY)
             );
-            sqlx::query(&sql)
-                .bind(pack(&left))
+            bind_rows(self.backend, sqlx::query(&sql), chunk)
                 .execute(&mut *self.tx)
                 .await?;
         }
@@ -265,29 +264,26 @@ impl Tx {
                 Delta::Left(_) => None,
             })
             .collect();
-        if !present.is_empty() {
+        const SCOPE: [Col; 8] = [
+            Col::Text,
+            Col::Text,
+            Col::Text,
+            Col::Text,
+            Col::Text,
+            Col::Float,
+            Col::Int,
+            Col::Text,
+        ];
+        for chunk in present.chunks(self.backend.rows_per_statement(SCOPE.len())) {
             let sql = format!(
                 "INSERT INTO kr_scope (kr_id, source, ext_id, item_key, category, weight, counted, \
                  rule_id) SELECT r.c0, r.c1, r.c2, r.c3, r.c4, r.c5, r.c6, r.c7 FROM ({}) AS r \
                  WHERE true ON CONFLICT (kr_id, source, ext_id) DO UPDATE SET \
                  item_key = excluded.item_key, category = excluded.category, \
                  weight = excluded.weight, counted = excluded.counted, rule_id = excluded.rule_id",
-                self.backend.json_rows(
-                    "$1",
-                    &[
-                        Col::Text,
-                        Col::Text,
-                        Col::Text,
-                        Col::Text,
-                        Col::Text,
-                        Col::Float,
-                        Col::Int,
-                        Col::Text
-                    ]
-                )
+                self.backend.rows_relation(1, chunk.len(), &SCOPE)
             );
-            sqlx::query(&sql)
-                .bind(pack(&present))
+            bind_rows(self.backend, sqlx::query(&sql), chunk)
                 .execute(&mut *self.tx)
                 .await?;
         }
@@ -528,16 +524,17 @@ impl Tx {
         Ok(())
     }
 
-    /// Inserts deltas in sets of 5,000 rows (one statement each).
+    /// Inserts deltas a statement per set of [`Backend::rows_per_statement`] rows.
     async fn insert_deltas(&mut self, deltas: &[(i64, &str, &Delta)]) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO kr_evidence (snapshot_id, kr_id, source, ext_id, item_key, change, \
-             category, weight, counted, rule_id, prev_category, prev_counted, prev_weight) \
-             SELECT r.c0, r.c1, r.c2, r.c3, r.c4, r.c5, r.c6, r.c7, r.c8, r.c9, r.c10, r.c11, \
-             r.c12 FROM ({}) AS r",
-            self.backend.json_rows("$1", &EVIDENCE_COLUMNS)
-        );
-        for chunk in deltas.chunks(5_000) {
+        for chunk in deltas.chunks(self.backend.rows_per_statement(EVIDENCE_COLUMNS.len())) {
+            let sql = format!(
+                "INSERT INTO kr_evidence (snapshot_id, kr_id, source, ext_id, item_key, change, \
+                 category, weight, counted, rule_id, prev_category, prev_counted, prev_weight) \
+                 SELECT r.c0, r.c1, r.c2, r.c3, r.c4, r.c5, r.c6, r.c7, r.c8, r.c9, r.c10, \
+                 r.c11, r.c12 FROM ({}) AS r",
+                self.backend
+                    .rows_relation(1, chunk.len(), &EVIDENCE_COLUMNS)
+            );
             let rows: Vec<DeltaOut> = chunk
                 .iter()
                 .map(|(snapshot, kr, d)| {
@@ -563,8 +560,7 @@ impl Tx {
                     )
                 })
                 .collect();
-            sqlx::query(&sql)
-                .bind(pack(&rows))
+            bind_rows(self.backend, sqlx::query(&sql), &rows)
                 .execute(&mut *self.tx)
                 .await?;
         }

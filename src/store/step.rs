@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::sets::{pack, unpack, Col};
+use super::sets::{bind_rows, pack, unpack, Col};
 use super::{Backend, Result, Tx};
 use crate::model::Item;
 
@@ -281,18 +281,19 @@ impl Tx {
             .iter()
             .map(|n| format!("{n} = excluded.{n}"))
             .collect();
-        let sql = format!(
-            "INSERT INTO items ({}) SELECT {} FROM ({}) AS r WHERE true \
-             ON CONFLICT (source, ext_id) DO UPDATE SET {}",
-            names.join(", "),
-            picks.join(", "),
-            self.backend.json_rows("$1", &types),
-            updates.join(", ")
-        );
-        sqlx::query(&sql)
-            .bind(pack(&rows))
-            .execute(&mut *self.tx)
-            .await?;
+        for chunk in rows.chunks(self.backend.rows_per_statement(types.len())) {
+            let sql = format!(
+                "INSERT INTO items ({}) SELECT {} FROM ({}) AS r WHERE true \
+                 ON CONFLICT (source, ext_id) DO UPDATE SET {}",
+                names.join(", "),
+                picks.join(", "),
+                self.backend.rows_relation(1, chunk.len(), &types),
+                updates.join(", ")
+            );
+            bind_rows(self.backend, sqlx::query(&sql), chunk)
+                .execute(&mut *self.tx)
+                .await?;
+        }
         Ok(())
     }
 
@@ -362,16 +363,15 @@ impl Tx {
                 .execute(&mut *self.tx)
                 .await?;
         }
-        if !add.is_empty() {
+        const COLS: [Col; 3] = [Col::Text, Col::Text, Col::Text];
+        for chunk in add.chunks(self.backend.rows_per_statement(COLS.len())) {
             let sql = format!(
                 "INSERT INTO matches (source, ext_id, kr_id, rule_id) \
-                 SELECT $1, r.c0, r.c1, r.c2 FROM ({}) AS r",
-                self.backend
-                    .json_rows("$2", &[Col::Text, Col::Text, Col::Text])
+                 SELECT {}, r.c0, r.c1, r.c2 FROM ({}) AS r",
+                self.backend.param(1),
+                self.backend.rows_relation(2, chunk.len(), &COLS)
             );
-            sqlx::query(&sql)
-                .bind(source)
-                .bind(pack(add))
+            bind_rows(self.backend, sqlx::query(&sql).bind(source), chunk)
                 .execute(&mut *self.tx)
                 .await?;
         }
@@ -387,20 +387,19 @@ impl Tx {
             .filter(|(_, d)| **d != [0; 3])
             .map(|(up, d)| (up.as_str(), d[0], d[1], d[2]))
             .collect();
-        if !rows.is_empty() {
+        const COUNTS: [Col; 4] = [Col::Text, Col::Int, Col::Int, Col::Int];
+        for chunk in rows.chunks(self.backend.rows_per_statement(COUNTS.len())) {
             let sql = format!(
                 "INSERT INTO child_counts (source, up, children, moving, exempt) \
-                 SELECT $1, r.c0, r.c1, r.c2, r.c3 FROM ({}) AS r WHERE true \
+                 SELECT {}, r.c0, r.c1, r.c2, r.c3 FROM ({}) AS r WHERE true \
                  ON CONFLICT (source, up) DO UPDATE SET \
                  children = child_counts.children + excluded.children, \
                  moving = child_counts.moving + excluded.moving, \
                  exempt = child_counts.exempt + excluded.exempt",
-                self.backend
-                    .json_rows("$2", &[Col::Text, Col::Int, Col::Int, Col::Int])
+                self.backend.param(1),
+                self.backend.rows_relation(2, chunk.len(), &COUNTS)
             );
-            sqlx::query(&sql)
-                .bind(source)
-                .bind(pack(&rows))
+            bind_rows(self.backend, sqlx::query(&sql).bind(source), chunk)
                 .execute(&mut *self.tx)
                 .await?;
         }
@@ -410,17 +409,16 @@ impl Tx {
             .filter(|(_, n)| **n != 0)
             .map(|((up, kr), n)| (up.as_str(), kr.as_str(), *n))
             .collect();
-        if !rows.is_empty() {
+        const KRS: [Col; 3] = [Col::Text, Col::Text, Col::Int];
+        for chunk in rows.chunks(self.backend.rows_per_statement(KRS.len())) {
             let sql = format!(
                 "INSERT INTO child_krs (source, up, kr_id, n) \
-                 SELECT $1, r.c0, r.c1, r.c2 FROM ({}) AS r WHERE true \
+                 SELECT {}, r.c0, r.c1, r.c2 FROM ({}) AS r WHERE true \
                  ON CONFLICT (source, up, kr_id) DO UPDATE SET n = child_krs.n + excluded.n",
-                self.backend
-                    .json_rows("$2", &[Col::Text, Col::Text, Col::Int])
+                self.backend.param(1),
+                self.backend.rows_relation(2, chunk.len(), &KRS)
             );
-            sqlx::query(&sql)
-                .bind(source)
-                .bind(pack(&rows))
+            bind_rows(self.backend, sqlx::query(&sql).bind(source), chunk)
                 .execute(&mut *self.tx)
                 .await?;
         }
