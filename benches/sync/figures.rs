@@ -150,7 +150,11 @@ impl Report {
             met += usize::from(target.met(*value));
             println!(
                 "{what:<58} {:>12}  {}",
-                format!("{value:.1} {unit}"),
+                if unit == "s" {
+                    format!("{value:.2} {unit}")
+                } else {
+                    format!("{value:.1} {unit}")
+                },
                 target.show(*value)
             );
         }

@@ -54,8 +54,9 @@ impl Backend {
         }
         match self {
             Backend::Sqlite => out.push_str(&format!(" FROM json_each({param})")),
+            // `jsonb`: the text is parsed once; on `json` every `->>` parses the row again.
             Backend::Postgres => {
-                out.push_str(&format!(" FROM json_array_elements({param}::json) AS x"))
+                out.push_str(&format!(" FROM jsonb_array_elements({param}::jsonb) AS x"))
             }
         }
         out
@@ -246,7 +247,7 @@ mod tests {
         );
         assert_eq!(
             Backend::Postgres.json_rows("$2", &[Col::Text, Col::Float]),
-            "SELECT (x->>0) AS c0, (x->>1)::DOUBLE PRECISION AS c1 FROM json_array_elements($2::json) AS x"
+            "SELECT (x->>0) AS c0, (x->>1)::DOUBLE PRECISION AS c1 FROM jsonb_array_elements($2::jsonb) AS x"
         );
         assert_eq!(
             Backend::Sqlite.rows_relation(2, 2, &[Col::Text]),

@@ -24,6 +24,11 @@ pub(super) struct StepState {
     /// Items changed so far in this step (16-byte digests of their ids): one changed
     /// again on a later page gets one delta from before the step, not two.
     pub touched: HashSet<u128>,
+    /// What the step's pages changed in their parents' child counts, written once at
+    /// the step's end ([`StepState::write_children`]): an epic's row updated on every
+    /// page that holds one of its children would, on PostgreSQL, leave a new version
+    /// of it per page in the step's transaction, each later update walking them all.
+    pub children: ChildDeltas,
 }
 
 impl StepState {
@@ -32,7 +37,15 @@ impl StepState {
             now_ms,
             affected: BTreeSet::new(),
             touched: HashSet::new(),
+            children: ChildDeltas::default(),
         }
+    }
+
+    /// Writes the child counts the step's pages changed (before anything reads them).
+    pub async fn write_children(&mut self, tx: &mut Tx, source: &str) -> anyhow::Result<()> {
+        let children = std::mem::take(&mut self.children);
+        tx.apply_child_deltas(source, &children).await?;
+        Ok(())
     }
 }
 
@@ -96,18 +109,16 @@ impl Engine {
         for (ext_id, kr, rule) in tx.matches_of_items(name, &was_stored).await? {
             old_matches.entry(ext_id).or_default().push((kr, rule));
         }
-        let mut children = ChildDeltas::default();
         for (item, eval) in &changed {
             if let Some(s) = stored.get(&item.ext_id) {
                 let krs = old_matches
                     .get(&item.ext_id)
                     .map(|m| m.iter().map(|(k, _)| k.clone()).collect())
                     .unwrap_or_default();
-                children.add(&s.links(krs), -1);
+                state.children.add(&s.links(krs), -1);
             }
-            children.add(&links_of(item, eval), 1);
+            state.children.add(&links_of(item, eval), 1);
         }
-        tx.apply_child_deltas(name, &children).await?;
 
         let mut drop: Vec<&str> = Vec::new();
         let mut add: Vec<(&str, &str, &str)> = Vec::new();
@@ -225,12 +236,12 @@ impl Engine {
             .flat_map(|(id, krs)| krs.iter().map(move |kr| (kr.as_str(), id.as_str())))
             .collect();
         let entries = self.entries_by_item(tx, name, &pairs).await?;
-        let mut children = ChildDeltas::default();
         for s in stored.values() {
-            children.add(&s.links(krs_of.remove(&s.ext_id).unwrap_or_default()), -1);
+            state
+                .children
+                .add(&s.links(krs_of.remove(&s.ext_id).unwrap_or_default()), -1);
         }
         tx.delete_items(name, gone).await?;
-        tx.apply_child_deltas(name, &children).await?;
         let deltas: Vec<(String, Delta)> = entries
             .into_values()
             .flat_map(|by_kr| by_kr.into_iter().map(|(kr, e)| (kr, Delta::Left(e))))

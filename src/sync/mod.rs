@@ -484,6 +484,7 @@ impl Engine {
                     .await?;
             }
         }
+        state.write_children(tx, &name).await?;
         tx.prune_child_counts().await?;
         // Metric KRs read from this source: an observation is recorded when it changes.
         let references: BTreeSet<String> = self
