@@ -10,15 +10,38 @@
 use serde::Deserialize;
 
 use super::sets::unpack;
-use super::{Result, Store};
+use super::{Backend, Result, Store};
 use crate::model::Period;
 
 /// That `i` (an item) is unaligned: it moves no KR and no exempt rule matches it, and its
-/// children (if any) neither move a KR nor are all exempt. Its own columns are tested
-/// first, so the child counts are looked up for the few items that could be unaligned.
-const UNALIGNED: &str = "(i.match_count = 0 AND i.exempt_rule IS NULL \
-    AND NOT EXISTS (SELECT 1 FROM child_counts k WHERE k.source = i.source AND k.up = i.key \
-    AND (k.moving > 0 OR (k.children > 0 AND k.exempt = k.children))))";
+/// children (if any) neither move a KR nor are all exempt. On SQLite its own columns are
+/// tested first, so the child counts are looked up for the few items that could be
+/// unaligned; PostgreSQL would run that `NOT EXISTS` as a subplan per row inside an
+/// aggregate, so there the parents whose children align them are joined once
+/// ([`aligned_parents`], `p`).
+fn unaligned(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            "(i.match_count = 0 AND i.exempt_rule IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM child_counts k WHERE k.source = i.source \
+             AND k.up = i.key AND (k.moving > 0 OR (k.children > 0 AND k.exempt = k.children))))"
+        }
+        Backend::Postgres => "(i.match_count = 0 AND i.exempt_rule IS NULL AND p.up IS NULL)",
+    }
+}
+
+/// The join [`unaligned`] needs after `FROM items i` (none on SQLite): the parents aligned
+/// through their children, at most one row per item (`(source, up)` is the key).
+fn aligned_parents(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => {
+            "LEFT JOIN (SELECT k.source, k.up FROM child_counts k WHERE k.moving > 0 \
+             OR (k.children > 0 AND k.exempt = k.children)) AS p \
+             ON p.source = i.source AND p.up = i.key"
+        }
+    }
+}
 
 /// One project's work in the period.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,13 +123,14 @@ impl Store {
         let (cond, binds) = in_periods(periods, 1);
         // `|| ''`: grouped by sorting the rows read in the table's order; through the
         // project index SQLite would fetch every row out of order.
+        let (unaligned, parents) = (unaligned(self.backend), aligned_parents(self.backend));
         let sql = format!(
             "SELECT i.project || '', COUNT(*), \
              CAST(COALESCE(SUM(i.estimate), 0.0) AS DOUBLE PRECISION), \
-             SUM(CASE WHEN {UNALIGNED} THEN 1 ELSE 0 END), \
-             CAST(COALESCE(SUM(CASE WHEN {UNALIGNED} THEN i.estimate ELSE 0.0 END), 0.0) \
+             SUM(CASE WHEN {unaligned} THEN 1 ELSE 0 END), \
+             CAST(COALESCE(SUM(CASE WHEN {unaligned} THEN i.estimate ELSE 0.0 END), 0.0) \
              AS DOUBLE PRECISION) \
-             FROM items i WHERE {cond} GROUP BY i.project || ''"
+             FROM items i {parents} WHERE {cond} GROUP BY i.project || ''"
         );
         let mut q = sqlx::query_as::<_, (String, i64, f64, i64, f64)>(&sql);
         for b in binds {
@@ -136,7 +160,11 @@ impl Store {
         let (cond, binds) = in_periods(periods, 1);
         let sql = self.backend.packed(
             "i.source, i.key, i.title, i.url, i.project, i.category, i.estimate",
-            &format!("FROM items i WHERE {cond} AND {UNALIGNED}"),
+            &format!(
+                "FROM items i {} WHERE {cond} AND {}",
+                aligned_parents(self.backend),
+                unaligned(self.backend)
+            ),
             None,
         );
         let mut q = sqlx::query_as::<_, (String,)>(&sql);
@@ -160,14 +188,18 @@ impl Store {
         let sql = self.backend.packed(
             &format!(
                 "i.source, i.key, {}, i.project, i.category, i.estimate, \
-                 COALESCE(i.resolved_ms, i.updated_ms), CASE WHEN {UNALIGNED} THEN 1 ELSE 0 END",
+                 COALESCE(i.resolved_ms, i.updated_ms), CASE WHEN {} THEN 1 ELSE 0 END",
                 if with_titles {
                     "i.title, i.url"
                 } else {
                     "'', ''"
-                }
+                },
+                unaligned(self.backend)
             ),
-            &format!("FROM items i WHERE {cond}"),
+            &format!(
+                "FROM items i {} WHERE {cond}",
+                aligned_parents(self.backend)
+            ),
             None,
         );
         let mut q = sqlx::query_as::<_, (String,)>(&sql);
