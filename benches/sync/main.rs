@@ -522,6 +522,14 @@ async fn drop_db(admin_url: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// `CHECKPOINT` on the PostgreSQL server (needs a superuser, as the benchmark's URL is).
+async fn checkpoint(admin_url: &str) -> Result<()> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(admin_url).await?;
+    sqlx::query("CHECKPOINT").execute(&mut conn).await?;
+    Ok(())
+}
+
 async fn median_get(http: &reqwest::Client, url: &str, times: usize) -> Result<(Duration, usize)> {
     let mut took = Vec::with_capacity(times);
     let mut size = 0;
@@ -1294,6 +1302,13 @@ async fn bench(
     let warm = write_config(sim, &warm_db, &format!("project in ({projects})"), now)?;
     okrsync(&warm.config, &["sync"]).context("the warm-up sync")?;
     drop(warm);
+    if let Some(admin) = a.database_url.as_deref() {
+        // The warm-up's 100,000 rows are still being written out by PostgreSQL's
+        // background writer and vacuumed: drop them and flush first, so the timed sync
+        // does not share the disk and the cores with that.
+        drop_db(admin, &format!("okrsync_bench_warm_{}", std::process::id())).await?;
+        checkpoint(admin).await?;
+    }
 
     let m = okrsync(&all.config, &["sync"])?;
     let c = step_counts(&m.stdout)?;

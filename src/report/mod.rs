@@ -656,9 +656,13 @@ pub async fn unaligned(
     now: DateTime<Utc>,
 ) -> Result<UnalignedDoc, ReportError> {
     let periods = report_periods(settings, period, now)?;
-    let mut items: Vec<UnalignedItem> = store
-        .unaligned_items(&periods)
-        .await?
+    // Two reads of the items (the unaligned ones, the counts per project), each a scan:
+    // on two connections at once.
+    let (rows, counts) = tokio::try_join!(
+        store.unaligned_items(&periods),
+        store.project_counts(&periods)
+    )?;
+    let mut items: Vec<UnalignedItem> = rows
         .into_iter()
         .map(|r| UnalignedItem {
             source: r.source,
@@ -671,7 +675,7 @@ pub async fn unaligned(
         })
         .collect();
     items.sort_by_cached_key(|i| (i.project.clone(), i.source.clone(), natural_key(&i.key)));
-    let by_project = project_shares(store.project_counts(&periods).await?);
+    let by_project = project_shares(counts);
     Ok(UnalignedDoc {
         items,
         by_project,
