@@ -283,12 +283,19 @@ pub async fn classify(
             weeks: Vec::new(),
         });
     };
-    let (mut rows, pairs) = store.period_work(&periods, with_titles).await?;
-    let mut moved: HashMap<(String, String), Vec<usize>> = HashMap::new();
-    // Keyed by `(source, key)`: children name their parent by key.
-    for (source, key, kr) in pairs {
+    let (mut rows, links) = store.period_work(&periods, with_titles).await?;
+    // An item's own KRs by `(source, ext id)`, its children's by `(source, key)`: children
+    // name their parent by key.
+    let mut own: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+    let mut through_children: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+    for (source, id, kr, by_key) in &links {
         if let Some(&o) = objective_of.get(kr.as_str()) {
-            let list = moved.entry((source, key)).or_default();
+            let map = if *by_key != 0 {
+                &mut through_children
+            } else {
+                &mut own
+            };
+            let list = map.entry((source.as_str(), id.as_str())).or_default();
             // Several KRs of one objective count once for it.
             if !list.contains(&o) {
                 list.push(o);
@@ -300,10 +307,18 @@ pub async fn classify(
     let mut items = Vec::with_capacity(rows.len());
     for row in rows {
         let category = Category::parse(&row.category).unwrap_or(Category::InProgress);
-        let mut objs = moved
-            .remove(&(row.source.clone(), row.key.clone()))
-            .unwrap_or_default();
+        let mut objs: Vec<usize> = Vec::new();
+        for list in [
+            own.get(&(row.source.as_str(), row.ext_id.as_str())),
+            through_children.get(&(row.source.as_str(), row.key.as_str())),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            objs.extend(list);
+        }
         objs.sort_unstable();
+        objs.dedup();
         // The unaligned report's classification, so the two always agree.
         let exempt = objs.is_empty() && row.unaligned == 0;
         let day = match category {

@@ -79,6 +79,7 @@ pub struct WorkRow {
     pub done_ms: i64,
     /// 1 when unaligned (see the module's reading).
     pub unaligned: i64,
+    pub ext_id: String,
 }
 
 /// What `moves` counts of the items a selector picks.
@@ -175,20 +176,21 @@ impl Store {
         unpack(&text)
     }
 
-    /// The work of the periods with what allocation weighs, and the KRs each item moves
-    /// (its own and its children's, by `(source, key)`; a pair may come twice).
+    /// The work of the periods with what allocation weighs, and the KRs items move:
+    /// `(source, id, kr, by_key)` — `id` an item's ext id (its own matches) or, `by_key` 1,
+    /// a parent's key (its children's KRs); every item's, not only the period's.
     /// Titles and URLs only `with_titles` (the items behind a cell show them; the table
     /// does not).
     pub async fn period_work(
         &self,
         periods: &[Period],
         with_titles: bool,
-    ) -> Result<(Vec<WorkRow>, Vec<(String, String, String)>)> {
+    ) -> Result<(Vec<WorkRow>, Vec<(String, String, String, i64)>)> {
         let (cond, binds) = in_periods(periods, 1);
         let sql = self.backend.packed(
             &format!(
                 "i.source, i.key, {}, i.project, i.category, i.estimate, \
-                 COALESCE(i.resolved_ms, i.updated_ms), CASE WHEN {} THEN 1 ELSE 0 END",
+                 COALESCE(i.resolved_ms, i.updated_ms), CASE WHEN {} THEN 1 ELSE 0 END, i.ext_id",
                 if with_titles {
                     "i.title, i.url"
                 } else {
@@ -202,29 +204,30 @@ impl Store {
             ),
             None,
         );
-        let mut q = sqlx::query_as::<_, (String,)>(&sql);
-        for b in &binds {
-            q = q.bind(*b);
-        }
-        let (text,) = q.fetch_one(&self.pool).await?;
-        let rows: Vec<WorkRow> = unpack(&text)?;
+        let rows = async {
+            let mut q = sqlx::query_as::<_, (String,)>(&sql);
+            for b in &binds {
+                q = q.bind(*b);
+            }
+            let (text,) = q.fetch_one(&self.pool).await?;
+            unpack::<WorkRow>(&text)
+        };
+        // Every item's KRs, read straight from the two tables in their key order (no
+        // lookup per item): matches by the item's id, the children's KRs by the parent's
+        // key; the caller keeps those of the period's items.
         let sql = self.backend.packed(
-            "p.source, p.key, p.kr_id",
-            &format!(
-                "FROM (SELECT i.source, i.key, m.kr_id FROM items i CROSS JOIN matches m \
-                  WHERE m.source = i.source AND m.ext_id = i.ext_id AND {cond} \
-                 UNION ALL \
-                 SELECT i.source, i.key, ck.kr_id FROM items i CROSS JOIN child_krs ck \
-                  WHERE ck.source = i.source AND ck.up = i.key AND ck.n > 0 AND {cond}) AS p"
-            ),
+            "p.source, p.id, p.kr_id, p.by_key",
+            "FROM (SELECT m.source, m.ext_id AS id, m.kr_id, 0 AS by_key FROM matches m \
+              UNION ALL \
+              SELECT ck.source, ck.up AS id, ck.kr_id, 1 AS by_key FROM child_krs ck \
+              WHERE ck.n > 0) AS p",
             None,
         );
-        let mut q = sqlx::query_as::<_, (String,)>(&sql);
-        for b in &binds {
-            q = q.bind(*b);
-        }
-        let (text,) = q.fetch_one(&self.pool).await?;
-        Ok((rows, unpack(&text)?))
+        let links = async {
+            let (text,): (String,) = sqlx::query_as(&sql).fetch_one(&self.pool).await?;
+            unpack::<(String, String, String, i64)>(&text)
+        };
+        tokio::try_join!(rows, links)
     }
 
     /// What `moves` counts for the items a selector condition on `items i` picks (its
