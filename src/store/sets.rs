@@ -182,7 +182,8 @@ pub(crate) fn unpack<T: DeserializeOwned>(text: &str) -> Result<Vec<T>> {
 
 /// Binds the rows of a [`Backend::rows_relation`] (after the parameters bound before):
 /// each cell on SQLite, in row order; one JSON text on PostgreSQL. A row is anything that
-/// serializes as a JSON array of strings, numbers and nulls (a tuple).
+/// serializes as a JSON array of strings, numbers and nulls (a tuple); its first cell is
+/// never null (on SQLite the padding rows are told apart by a null first cell).
 pub(crate) fn bind_rows<'q, T: Serialize>(
     backend: Backend,
     mut q: Query<'q, Any, AnyArguments<'q>>,
