@@ -5,7 +5,10 @@
 //! effort is split equally over the objectives whose KRs it moves, or goes to `exempt` or
 //! `unaligned`. The document, its table, its CSV, and the items behind any one cell.
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 use std::fmt::Write;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
@@ -15,7 +18,7 @@ use utoipa::ToSchema;
 use super::{natural_key, report_periods, ReportError};
 use crate::model::{Category, Period};
 use crate::settings::Settings;
-use crate::store::Store;
+use crate::store::{Store, StoreError, WorkLink};
 
 /// What the rows of the table are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, Default)]
@@ -266,7 +269,7 @@ pub async fn classify(
         .iter()
         .map(|o| (o.id.clone(), o.title.clone()))
         .collect();
-    let objective_of: HashMap<&str, usize> = settings
+    let objective_of: FxHashMap<&str, usize> = settings
         .objectives
         .iter()
         .enumerate()
@@ -283,39 +286,81 @@ pub async fn classify(
             weeks: Vec::new(),
         });
     };
-    let (mut rows, links) = store.period_work(&periods, with_titles).await?;
-    // An item's own KRs by `(source, ext id)`, its children's by `(source, key)`: children
-    // name their parent by key.
-    let mut own: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
-    let mut through_children: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
-    for (source, id, kr, by_key) in &links {
-        if let Some(&o) = objective_of.get(kr.as_str()) {
-            let map = if *by_key != 0 {
-                &mut through_children
-            } else {
-                &mut own
-            };
-            let list = map.entry((source.as_str(), id.as_str())).or_default();
-            // Several KRs of one objective count once for it.
-            if !list.contains(&o) {
-                list.push(o);
-            }
+    // The period's items are read in the background while every item's KRs are read and
+    // put into maps here: the two reads run on two connections, and the maps are ready
+    // when the items arrive.
+    let reading_rows = {
+        let (store, periods) = (store.clone(), periods.clone());
+        tokio::spawn(async move { store.period_rows(&periods, with_titles).await })
+    };
+    let links = store.item_links().await?;
+    let links = links.links()?;
+    // Every item's objectives: its own KRs' by `(source, ext id)`, its children's by
+    // `(source, key)` (children name their parent by key). Tens of thousands of keys: a
+    // fast hash, and each key's objectives as a list threaded through one arena.
+    let mut own: FxHashMap<(&str, &str), u32> = FxHashMap::default();
+    let mut through_children: FxHashMap<(&str, &str), u32> = FxHashMap::default();
+    let mut arena = ObjectiveLists::default();
+    for WorkLink(source, id, kr, by_key) in &links {
+        let Some(&o) = objective_of.get(kr.as_ref()) else {
+            continue;
+        };
+        let map = if *by_key != 0 {
+            &mut through_children
+        } else {
+            &mut own
+        };
+        let head = map.entry((source.as_ref(), id.as_ref())).or_insert(NONE);
+        *head = arena.add(*head, o);
+    }
+    let rows = match reading_rows.await {
+        Ok(read) => read?,
+        Err(e) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(_) => return Err(StoreError::Sql(sqlx::Error::WorkerCrashed).into()),
+        },
+    };
+    let rows = rows.rows()?;
+    // A stable order, by project, source and key (the sums below add up in it): the few
+    // projects and sources ranked once, and the keys' first bytes beside them, so most
+    // comparisons are of integers (no visit to the row).
+    let project_rank = ranks(rows.iter().map(|r| r.project.as_ref()));
+    let source_rank = ranks(rows.iter().map(|r| r.source.as_ref()));
+    let mut order: Vec<(u64, u128, usize)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let group = project_rank[r.project.as_ref()] << 32 | source_rank[r.source.as_ref()];
+            (group, key_prefix(&r.key), i)
+        })
+        .collect();
+    order.sort_by(|a, b| {
+        (a.0, a.1)
+            .cmp(&(b.0, b.1))
+            .then_with(|| rows[a.2].key.cmp(&rows[b.2].key))
+    });
+    // Each project's median estimate, for its items without one.
+    let mut estimates: Vec<Vec<f64>> = vec![Vec::new(); project_rank.len()];
+    for row in &rows {
+        if let Some(e) = row.estimate {
+            estimates[project_rank[row.project.as_ref()] as usize].push(e);
         }
     }
-    // A stable order (the sums below add up in it).
-    rows.sort_by(|a, b| (&a.project, &a.source, &a.key).cmp(&(&b.project, &b.source, &b.key)));
+    let medians: Vec<f64> = estimates.iter_mut().map(|v| median(v)).collect();
+    drop(estimates);
     let mut items = Vec::with_capacity(rows.len());
-    for row in rows {
+    for (rank, _, i) in order {
+        let row = &rows[i];
         let category = Category::parse(&row.category).unwrap_or(Category::InProgress);
         let mut objs: Vec<usize> = Vec::new();
-        for list in [
-            own.get(&(row.source.as_str(), row.ext_id.as_str())),
-            through_children.get(&(row.source.as_str(), row.key.as_str())),
+        for head in [
+            own.get(&(row.source.as_ref(), row.ext_id.as_ref())),
+            through_children.get(&(row.source.as_ref(), row.key.as_ref())),
         ]
         .into_iter()
         .flatten()
         {
-            objs.extend(list);
+            arena.extend_into(*head, &mut objs);
         }
         objs.sort_unstable();
         objs.dedup();
@@ -327,35 +372,27 @@ pub async fn classify(
                 .date_naive(),
             _ => now.date_naive(),
         };
+        // The table needs only the project; the items behind a cell show the rest.
+        let text = |t: &Cow<str>| {
+            if with_titles {
+                t.to_string()
+            } else {
+                String::new()
+            }
+        };
         items.push(AllocItem {
             week: monday(day.clamp(first, last)),
-            source: row.source,
-            key: row.key,
-            title: row.title,
-            url: row.url,
-            project: row.project,
+            source: text(&row.source),
+            key: text(&row.key),
+            title: text(&row.title),
+            url: text(&row.url),
+            project: row.project.to_string(),
             category,
             estimate: row.estimate,
-            effort: 0.0,
+            effort: row.estimate.unwrap_or(medians[(rank >> 32) as usize]),
             objectives: objs,
             exempt,
         });
-    }
-    let mut estimates: HashMap<&str, Vec<f64>> = HashMap::new();
-    for i in &items {
-        let list = estimates.entry(i.project.as_str()).or_default();
-        if let Some(e) = i.estimate {
-            list.push(e);
-        }
-    }
-    let medians: HashMap<String, f64> = estimates
-        .into_iter()
-        .map(|(p, mut v)| (p.to_string(), median(&mut v)))
-        .collect();
-    for i in &mut items {
-        i.effort = i
-            .estimate
-            .unwrap_or_else(|| medians.get(&i.project).copied().unwrap_or(1.0));
     }
     let mut weeks = Vec::new();
     let mut w = monday(first);
@@ -373,6 +410,62 @@ pub async fn classify(
         items,
         weeks,
     })
+}
+
+/// The first 16 bytes of a key as a number that orders as the key's bytes do (a shorter
+/// key is padded with zeros: ties are then told apart by comparing the keys).
+fn key_prefix(key: &str) -> u128 {
+    let mut bytes = [0u8; 16];
+    let n = key.len().min(16);
+    bytes[..n].copy_from_slice(&key.as_bytes()[..n]);
+    u128::from_be_bytes(bytes)
+}
+
+/// Each distinct name with its place in byte order.
+fn ranks<'s>(names: impl Iterator<Item = &'s str>) -> FxHashMap<&'s str, u64> {
+    let mut seen: FxHashMap<&str, ()> = FxHashMap::default();
+    for n in names {
+        seen.entry(n).or_default();
+    }
+    let mut sorted: Vec<&str> = seen.into_keys().collect();
+    sorted.sort_unstable();
+    sorted.into_iter().zip(0..).collect()
+}
+
+/// The end of a list in [`ObjectiveLists`].
+const NONE: u32 = u32::MAX;
+
+/// Short lists of objective indices, each threaded through one vector from its head (no
+/// allocation per list); a list holds each objective once.
+#[derive(Default)]
+struct ObjectiveLists {
+    /// `(objective, next)`.
+    cells: Vec<(usize, u32)>,
+}
+
+impl ObjectiveLists {
+    /// The list starting at `head` with `objective` added: its new head.
+    fn add(&mut self, head: u32, objective: usize) -> u32 {
+        let mut at = head;
+        while at != NONE {
+            let (o, next) = self.cells[at as usize];
+            if o == objective {
+                return head;
+            }
+            at = next;
+        }
+        self.cells.push((objective, head));
+        (self.cells.len() - 1) as u32
+    }
+
+    fn extend_into(&self, head: u32, out: &mut Vec<usize>) {
+        let mut at = head;
+        while at != NONE {
+            let (o, next) = self.cells[at as usize];
+            out.push(o);
+            at = next;
+        }
+    }
 }
 
 fn share(part: f64, whole: f64) -> f64 {

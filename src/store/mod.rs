@@ -22,7 +22,9 @@ pub use ledger::SnapshotRecord;
 pub use lint::{RuleUse, SharedItems};
 pub(crate) use okrs::same;
 pub use okrs::{Definitions, KrSnapshot, KrState, ObjectiveRow, SnapshotCause};
-pub use reports::{MovesCounts, ProjectCounts, UnalignedRow, WorkRow};
+pub use reports::{
+    ItemLinks, MovesCounts, PeriodRows, ProjectCounts, UnalignedRow, WorkLink, WorkRow,
+};
 pub use runs::{SourceState, SyncRun};
 pub use step::{ChildDeltas, ChildLinks, ItemWrite, StoredItem};
 

@@ -7,10 +7,12 @@
 //! work"). The work of a period is what is in progress, or reached done inside one of the
 //! periods.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 
 use super::sets::unpack;
-use super::{Backend, Result, Store};
+use super::{Backend, Result, Store, StoreError};
 use crate::model::Period;
 
 /// That `i` (an item) is unaligned: it moves no KR and no exempt rule matches it, and its
@@ -65,21 +67,62 @@ pub struct UnalignedRow {
     pub estimate: Option<f64>,
 }
 
-/// An item of the period as allocation weighs it.
+/// An item of the period as allocation weighs it, borrowed from [`PeriodWork`]'s text.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct WorkRow {
-    pub source: String,
-    pub key: String,
-    pub title: String,
-    pub url: String,
-    pub project: String,
-    pub category: String,
+pub struct WorkRow<'a> {
+    #[serde(borrow)]
+    pub source: Cow<'a, str>,
+    #[serde(borrow)]
+    pub key: Cow<'a, str>,
+    #[serde(borrow)]
+    pub title: Cow<'a, str>,
+    #[serde(borrow)]
+    pub url: Cow<'a, str>,
+    #[serde(borrow)]
+    pub project: Cow<'a, str>,
+    #[serde(borrow)]
+    pub category: Cow<'a, str>,
     pub estimate: Option<f64>,
     /// When it reached done (its resolution, else its last update), or its last update.
     pub done_ms: i64,
     /// 1 when unaligned (see the module's reading).
     pub unaligned: i64,
-    pub ext_id: String,
+    #[serde(borrow)]
+    pub ext_id: Cow<'a, str>,
+}
+
+/// A KR an item moves, borrowed from [`PeriodWork`]'s text: `id` is the item's ext id
+/// (its own matches) or, `by_key`, a parent's key (its children's KRs).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct WorkLink<'a>(
+    #[serde(borrow)] pub Cow<'a, str>,
+    #[serde(borrow)] pub Cow<'a, str>,
+    #[serde(borrow)] pub Cow<'a, str>,
+    pub i64,
+);
+
+/// The work of the periods as read ([`Store::period_rows`]), decoded on demand into rows
+/// that borrow from it (tens of thousands of rows: no strings of their own).
+pub struct PeriodRows(String);
+
+impl PeriodRows {
+    pub fn rows(&self) -> Result<Vec<WorkRow<'_>>> {
+        unpack_borrowed(&self.0)
+    }
+}
+
+/// Every item's KRs as read ([`Store::item_links`]), decoded on demand like [`PeriodRows`].
+pub struct ItemLinks(String);
+
+impl ItemLinks {
+    /// `(source, id, kr, by_key)` of every item, not only the period's.
+    pub fn links(&self) -> Result<Vec<WorkLink<'_>>> {
+        unpack_borrowed(&self.0)
+    }
+}
+
+fn unpack_borrowed<'a, T: Deserialize<'a>>(text: &'a str) -> Result<Vec<T>> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("packed rows: {e}")))
 }
 
 /// What `moves` counts of the items a selector picks.
@@ -176,16 +219,9 @@ impl Store {
         unpack(&text)
     }
 
-    /// The work of the periods with what allocation weighs, and the KRs items move:
-    /// `(source, id, kr, by_key)` — `id` an item's ext id (its own matches) or, `by_key` 1,
-    /// a parent's key (its children's KRs); every item's, not only the period's.
-    /// Titles and URLs only `with_titles` (the items behind a cell show them; the table
-    /// does not).
-    pub async fn period_work(
-        &self,
-        periods: &[Period],
-        with_titles: bool,
-    ) -> Result<(Vec<WorkRow>, Vec<(String, String, String, i64)>)> {
+    /// The work of the periods with what allocation weighs. Titles and URLs only
+    /// `with_titles` (the items behind a cell show them; the table does not).
+    pub async fn period_rows(&self, periods: &[Period], with_titles: bool) -> Result<PeriodRows> {
         let (cond, binds) = in_periods(periods, 1);
         let sql = self.backend.packed(
             &format!(
@@ -204,17 +240,18 @@ impl Store {
             ),
             None,
         );
-        let rows = async {
-            let mut q = sqlx::query_as::<_, (String,)>(&sql);
-            for b in &binds {
-                q = q.bind(*b);
-            }
-            let (text,) = q.fetch_one(&self.pool).await?;
-            unpack::<WorkRow>(&text)
-        };
-        // Every item's KRs, read straight from the two tables in their key order (no
-        // lookup per item): matches by the item's id, the children's KRs by the parent's
-        // key; the caller keeps those of the period's items.
+        let mut q = sqlx::query_as::<_, (String,)>(&sql);
+        for b in &binds {
+            q = q.bind(*b);
+        }
+        let (text,) = q.fetch_one(&self.pool).await?;
+        Ok(PeriodRows(text))
+    }
+
+    /// The KRs every item moves, read straight from the two tables in their key order (no
+    /// lookup per item): matches by the item's id, the children's KRs by the parent's key;
+    /// the caller keeps those of the items it has.
+    pub async fn item_links(&self) -> Result<ItemLinks> {
         let sql = self.backend.packed(
             "p.source, p.id, p.kr_id, p.by_key",
             "FROM (SELECT m.source, m.ext_id AS id, m.kr_id, 0 AS by_key FROM matches m \
@@ -223,11 +260,8 @@ impl Store {
               WHERE ck.n > 0) AS p",
             None,
         );
-        let links = async {
-            let (text,): (String,) = sqlx::query_as(&sql).fetch_one(&self.pool).await?;
-            unpack::<(String, String, String, i64)>(&text)
-        };
-        tokio::try_join!(rows, links)
+        let (text,): (String,) = sqlx::query_as(&sql).fetch_one(&self.pool).await?;
+        Ok(ItemLinks(text))
     }
 
     /// What `moves` counts for the items a selector condition on `items i` picks (its
