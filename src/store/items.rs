@@ -1,6 +1,6 @@
 //! Items and their rule matches.
 
-use super::{from_ms, Result, Store, StoreError, Tx};
+use super::{from_ms, Result, Store, StoreError, StoredMatches, Tx};
 use crate::model::{Category, Item, ItemKind};
 
 /// A stored item with what the rules said about it.
@@ -208,6 +208,68 @@ fn packed_item(backend: super::Backend) -> String {
     )
 }
 
+/// The packed item's columns, only `columns` of the optional ones when given (the others
+/// come back empty): what the rules test, when every item is matched again.
+fn item_columns(
+    backend: super::Backend,
+    columns: Option<&std::collections::BTreeSet<&str>>,
+) -> String {
+    match columns {
+        None => packed_item(backend),
+        Some(wanted) => packed_item(backend)
+            .split(", ")
+            .map(|c| {
+                let name = c
+                    .trim()
+                    .trim_start_matches("json(")
+                    .trim_start_matches('(')
+                    .trim_start_matches("i.")
+                    .trim_end_matches(")::json")
+                    .trim_end_matches(')');
+                let always = [
+                    "source",
+                    "ext_id",
+                    "key",
+                    "kind",
+                    "category",
+                    "epic",
+                    "parent",
+                    "exempt_rule",
+                    "abandoned",
+                    "match_count",
+                ];
+                if always.contains(&name) || wanted.contains(name) {
+                    return c.trim().to_string();
+                }
+                match name {
+                    "labels" | "components" => backend.json_value("'[]'"),
+                    "fields" => backend.json_value("'{}'"),
+                    "updated_ms" => "0".to_string(),
+                    "title" | "url" | "project" | "item_type" | "status" => "''".to_string(),
+                    _ => "NULL".to_string(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+/// Where the next [`Tx::rematch_batch`] starts.
+#[derive(Debug, Clone, Default)]
+pub struct RematchCursor {
+    /// SQLite: the last rowid read.
+    rowid: i64,
+    /// PostgreSQL: the last key read.
+    key: Option<(String, String)>,
+}
+
+/// Items to match again, with their stored matches.
+pub struct RematchBatch {
+    pub items: Vec<ItemRow>,
+    pub matches: StoredMatches,
+    pub next: RematchCursor,
+}
+
 impl Tx {
     /// Up to `limit` whole items in `(source, ext_id)` order after `after`, in one packed
     /// read (keyset pagination for matching every item again).
@@ -229,46 +291,8 @@ impl Tx {
         columns: Option<&std::collections::BTreeSet<&str>>,
     ) -> Result<Vec<ItemRow>> {
         let (s, e) = after.unwrap_or(("", ""));
-        let select: String = match columns {
-            None => packed_item(self.backend()),
-            Some(wanted) => packed_item(self.backend())
-                .split(", ")
-                .map(|c| {
-                    let name = c
-                        .trim()
-                        .trim_start_matches("json(")
-                        .trim_start_matches('(')
-                        .trim_start_matches("i.")
-                        .trim_end_matches(")::json")
-                        .trim_end_matches(')');
-                    let always = [
-                        "source",
-                        "ext_id",
-                        "key",
-                        "kind",
-                        "category",
-                        "epic",
-                        "parent",
-                        "exempt_rule",
-                        "abandoned",
-                        "match_count",
-                    ];
-                    if always.contains(&name) || wanted.contains(name) {
-                        return c.trim().to_string();
-                    }
-                    match name {
-                        "labels" | "components" => self.backend().json_value("'[]'"),
-                        "fields" => self.backend().json_value("'{}'"),
-                        "updated_ms" => "0".to_string(),
-                        "title" | "url" | "project" | "item_type" | "status" => "''".to_string(),
-                        _ => "NULL".to_string(),
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(", "),
-        };
         let sql = self.backend().packed(
-            &select,
+            &item_columns(self.backend(), columns),
             "FROM (SELECT * FROM items WHERE (source, ext_id) > ($1, $2) \
              ORDER BY source, ext_id LIMIT $3) AS i",
             Some("i.source, i.ext_id"),
@@ -281,6 +305,96 @@ impl Tx {
             .await?;
         let rows: Vec<PackedItem> = super::sets::unpack(&text)?;
         rows.into_iter().map(PackedItem::into_row).collect()
+    }
+
+    /// The next batch of up to `limit` items for matching every item again, reading only
+    /// `columns` besides what identifies an item and its links, with their stored matches;
+    /// `None` after the last. Each item comes exactly once over the batches from
+    /// [`RematchCursor::default`], as long as no item is added or deleted meanwhile.
+    ///
+    /// On SQLite the batches follow the table's own order (rowid ranges): read in key order
+    /// every row is a lookup from the key's index into the table, a third of a second for
+    /// 100,000 items. On PostgreSQL they are ranges of the key.
+    pub async fn rematch_batch(
+        &mut self,
+        cursor: &RematchCursor,
+        limit: i64,
+        columns: &std::collections::BTreeSet<&str>,
+    ) -> Result<Option<RematchBatch>> {
+        match self.backend() {
+            super::Backend::Sqlite => {
+                let sql = self.backend().packed(
+                    &format!(
+                        "json_array({}), i.rid",
+                        item_columns(self.backend(), Some(columns))
+                    ),
+                    "FROM (SELECT rowid AS rid, * FROM items WHERE rowid > $1 \
+                     ORDER BY rowid LIMIT $2) AS i",
+                    None,
+                );
+                let (text,): (String,) = sqlx::query_as(&sql)
+                    .bind(cursor.rowid)
+                    .bind(limit)
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                let rows: Vec<(PackedItem, i64)> = super::sets::unpack(&text)?;
+                let (Some(first), Some(last)) = (
+                    rows.iter().map(|(_, rid)| *rid).min(),
+                    rows.iter().map(|(_, rid)| *rid).max(),
+                ) else {
+                    return Ok(None);
+                };
+                let items = rows
+                    .into_iter()
+                    .map(|(item, _)| item.into_row())
+                    .collect::<Result<Vec<_>>>()?;
+                // The batch's matches: a seek into `matches` per item of the same rowid range.
+                let sql = self.backend().packed(
+                    "m.source, m.ext_id, m.kr_id, m.rule_id",
+                    "FROM items b CROSS JOIN matches m \
+                     WHERE b.rowid BETWEEN $1 AND $2 \
+                     AND m.source = b.source AND m.ext_id = b.ext_id",
+                    None,
+                );
+                let (text,): (String,) = sqlx::query_as(&sql)
+                    .bind(first)
+                    .bind(last)
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                Ok(Some(RematchBatch {
+                    items,
+                    matches: StoredMatches(text),
+                    next: RematchCursor {
+                        rowid: last,
+                        key: None,
+                    },
+                }))
+            }
+            super::Backend::Postgres => {
+                let after = cursor.key.as_ref().map(|(s, e)| (s.as_str(), e.as_str()));
+                let items = self
+                    .items_after_reading(after, limit, Some(columns))
+                    .await?;
+                let (Some(first), Some(last)) = (items.first(), items.last()) else {
+                    return Ok(None);
+                };
+                let next = RematchCursor {
+                    rowid: 0,
+                    key: Some((last.item.source.clone(), last.item.ext_id.clone())),
+                };
+                let matches = self
+                    .matches_in_range(
+                        (&first.item.source, &first.item.ext_id),
+                        (&last.item.source, &last.item.ext_id),
+                    )
+                    .await?;
+                Ok(Some(RematchBatch {
+                    items,
+                    matches,
+                    next,
+                }))
+            }
+        }
     }
 
     /// What progress needs of a KR's items, in one packed read: category, estimate and

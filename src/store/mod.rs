@@ -15,7 +15,7 @@ mod sets;
 mod step;
 mod validators;
 
-pub use items::{content_hash, ItemRow, Selector, SelectorKind};
+pub use items::{content_hash, ItemRow, RematchBatch, RematchCursor, Selector, SelectorKind};
 pub use leases::Lease;
 pub use ledger::ScopeTotals;
 pub use ledger::SnapshotRecord;
@@ -26,7 +26,7 @@ pub use reports::{
     ItemLinks, MovesCounts, PeriodRows, ProjectCounts, UnalignedRow, WorkLink, WorkRow,
 };
 pub use runs::{SourceState, SyncRun};
-pub use step::{ChildDeltas, ChildLinks, ItemWrite, StoredItem};
+pub use step::{ChildDeltas, ChildLinks, ItemWrite, MatchRow, StoredItem, StoredMatches};
 
 use std::path::Path;
 use std::sync::Arc;

@@ -3,6 +3,7 @@
 //! one statement each, deletions likewise. No statement per item on either backend (see
 //! [`super::sets`]).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde::Serialize;
@@ -10,6 +11,27 @@ use serde::Serialize;
 use super::sets::{bind_rows, pack, unpack, Col};
 use super::{Backend, Result, Tx};
 use crate::model::Item;
+
+/// Stored matches as read ([`Tx::matches_in_range`]), decoded on demand into rows that
+/// borrow from the text (hundreds of thousands of rows when every item is matched again:
+/// no strings of their own).
+pub struct StoredMatches(pub(super) String);
+
+/// `(source, ext_id, kr_id, rule_id)` of a stored match.
+#[derive(Debug, serde::Deserialize)]
+pub struct MatchRow<'a>(
+    #[serde(borrow)] pub Cow<'a, str>,
+    #[serde(borrow)] pub Cow<'a, str>,
+    #[serde(borrow)] pub Cow<'a, str>,
+    #[serde(borrow)] pub Cow<'a, str>,
+);
+
+impl StoredMatches {
+    pub fn rows(&self) -> Result<Vec<MatchRow<'_>>> {
+        serde_json::from_str(&self.0)
+            .map_err(|e| super::StoreError::Corrupt(format!("packed rows: {e}")))
+    }
+}
 
 /// What the store holds of an item a step may replace or delete: its version, and what it
 /// said to its epic and parent.
@@ -341,13 +363,13 @@ impl Tx {
         unpack(&text)
     }
 
-    /// `(source, ext_id, kr_id, rule_id)` of the matches of the items from `first` to
-    /// `last` in `(source, ext_id)` order, both included: one range of the key.
+    /// The matches of the items from `first` to `last` in `(source, ext_id)` order, both
+    /// included: one range of the key.
     pub async fn matches_in_range(
         &mut self,
         first: (&str, &str),
         last: (&str, &str),
-    ) -> Result<Vec<(String, String, String, String)>> {
+    ) -> Result<StoredMatches> {
         let sql = self.backend.packed(
             "source, ext_id, kr_id, rule_id",
             "FROM matches WHERE (source, ext_id) >= ($1, $2) AND (source, ext_id) <= ($3, $4)",
@@ -360,7 +382,7 @@ impl Tx {
             .bind(last.1)
             .fetch_one(&mut *self.tx)
             .await?;
-        unpack(&text)
+        Ok(StoredMatches(text))
     }
 
     /// Replaces the matches of these items of `source` (`drop`: those whose matches go, old

@@ -7,13 +7,16 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use anyhow::Context;
+use rustc_hash::FxHashMap;
 
 use super::ledger::Ledger;
 use super::{id_digest, Engine};
 use crate::evidence::{self, Delta, Entry, Scope};
 use crate::model::Item;
 use crate::rules::Evaluation;
-use crate::store::{ChildDeltas, ChildLinks, ItemWrite, SyncRun, Tx};
+use crate::store::{
+    ChildDeltas, ChildLinks, ItemWrite, MatchRow, RematchBatch, RematchCursor, SyncRun, Tx,
+};
 
 /// What a step remembers between pages.
 pub(super) struct StepState {
@@ -264,35 +267,30 @@ impl Engine {
         let mut evaluator = self.settings.rules.evaluator();
         let columns = self.settings.rules.columns_read();
         let mut touched: BTreeSet<String> = BTreeSet::new();
-        let mut after: Option<(String, String)> = None;
+        let mut cursor = RematchCursor::default();
         let mut n = 0;
         loop {
-            let batch = tx
-                .items_after_reading(
-                    after.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
-                    5_000,
-                    Some(&columns),
-                )
+            let Some(RematchBatch {
+                items: batch,
+                matches: stored,
+                next,
+            }) = tx
+                .rematch_batch(&cursor, 5_000, &columns)
                 .await
-                .context("reading the stored items")?;
-            let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+                .context("reading the stored items")?
+            else {
                 break;
             };
-            after = Some((last.item.source.clone(), last.item.ext_id.clone()));
-            // The stored matches of the batch (one range of their key), compared with what
-            // the rules say now; only items whose matches or exempt rule differ are written.
-            let stored = tx
-                .matches_in_range(
-                    (&first.item.source, &first.item.ext_id),
-                    (&last.item.source, &last.item.ext_id),
-                )
-                .await?;
-            let mut old: HashMap<(&str, &str), Vec<(&str, &str)>> =
-                HashMap::with_capacity(batch.len());
-            for (source, ext_id, kr, rule) in &stored {
-                old.entry((source.as_str(), ext_id.as_str()))
+            cursor = next;
+            // The stored matches of the batch, compared with what the rules say now; only
+            // items whose matches or exempt rule differ are written.
+            let stored = stored.rows()?;
+            let mut old: FxHashMap<(&str, &str), Vec<(&str, &str)>> =
+                FxHashMap::with_capacity_and_hasher(batch.len(), Default::default());
+            for MatchRow(source, ext_id, kr, rule) in &stored {
+                old.entry((source.as_ref(), ext_id.as_ref()))
                     .or_default()
-                    .push((kr.as_str(), rule.as_str()));
+                    .push((kr.as_ref(), rule.as_ref()));
             }
             let mut by_source: BTreeMap<&str, Vec<&crate::store::ItemRow>> = BTreeMap::new();
             for row in &batch {
