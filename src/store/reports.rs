@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use super::sets::unpack;
-use super::{Backend, Result, Store, StoreError};
+use super::{Backend, Result, Store};
 use crate::model::Period;
 
 /// That `i` (an item) is unaligned: it moves no KR and no exempt rule matches it, and its
@@ -107,7 +107,7 @@ pub struct PeriodRows(String);
 
 impl PeriodRows {
     pub fn rows(&self) -> Result<Vec<WorkRow<'_>>> {
-        unpack_borrowed(&self.0)
+        unpack(&self.0)
     }
 }
 
@@ -117,12 +117,8 @@ pub struct ItemLinks(String);
 impl ItemLinks {
     /// `(source, id, kr, by_key)` of every item, not only the period's.
     pub fn links(&self) -> Result<Vec<WorkLink<'_>>> {
-        unpack_borrowed(&self.0)
+        unpack(&self.0)
     }
-}
-
-fn unpack_borrowed<'a, T: Deserialize<'a>>(text: &'a str) -> Result<Vec<T>> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("packed rows: {e}")))
 }
 
 /// What `moves` counts of the items a selector picks.

@@ -18,7 +18,7 @@
 //! a REAL in JSON with 15 significant digits. Item estimates and weights are numbers from
 //! the upstream, which 15 digits hold.
 
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde::Serialize;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
@@ -175,8 +175,8 @@ impl Backend {
     }
 }
 
-/// Decodes a packed read.
-pub(crate) fn unpack<T: DeserializeOwned>(text: &str) -> Result<Vec<T>> {
+/// Decodes a packed read (into rows that may borrow from its text).
+pub(crate) fn unpack<'a, T: Deserialize<'a>>(text: &'a str) -> Result<Vec<T>> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("packed rows: {e}")))
 }
 

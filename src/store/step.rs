@@ -28,8 +28,7 @@ pub struct MatchRow<'a>(
 
 impl StoredMatches {
     pub fn rows(&self) -> Result<Vec<MatchRow<'_>>> {
-        serde_json::from_str(&self.0)
-            .map_err(|e| super::StoreError::Corrupt(format!("packed rows: {e}")))
+        unpack(&self.0)
     }
 }
 
