@@ -7,11 +7,10 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-
-use rustc_hash::FxHashMap;
 use std::fmt::Write;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -348,6 +347,14 @@ pub async fn classify(
     }
     let medians: Vec<f64> = estimates.iter_mut().map(|v| median(v)).collect();
     drop(estimates);
+    // The table needs only the project; the items behind a cell show the rest.
+    let text = |t: &Cow<str>| {
+        if with_titles {
+            t.to_string()
+        } else {
+            String::new()
+        }
+    };
     let mut items = Vec::with_capacity(rows.len());
     for (rank, _, i) in order {
         let row = &rows[i];
@@ -371,14 +378,6 @@ pub async fn classify(
                 .unwrap_or_default()
                 .date_naive(),
             _ => now.date_naive(),
-        };
-        // The table needs only the project; the items behind a cell show the rest.
-        let text = |t: &Cow<str>| {
-            if with_titles {
-                t.to_string()
-            } else {
-                String::new()
-            }
         };
         items.push(AllocItem {
             week: monday(day.clamp(first, last)),
