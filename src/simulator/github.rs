@@ -24,7 +24,8 @@ use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-pub use super::jira::Fault;
+pub use super::faults::Fault;
+use super::faults::{DataFault, Faults};
 
 /// An issue or pull request as the simulator stores it.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,6 +145,7 @@ struct Shared {
     prefix: String,
     base_url: String,
     inner: Mutex<Inner>,
+    faults: Faults,
 }
 
 /// A running simulated GitHub.
@@ -185,8 +187,15 @@ impl GitHubSim {
                 remaining: LIMIT,
                 ..Inner::default()
             }),
+            faults: Faults::default(),
         });
-        let app = Router::new().fallback(serve).with_state(shared.clone());
+        let app = Router::new()
+            .fallback(serve)
+            .layer(axum::middleware::from_fn_with_state(
+                shared.faults.clone(),
+                super::faults::layer,
+            ))
+            .with_state(shared.clone());
         Ok(GitHubSim {
             shared,
             _server: super::Server::serve_maybe_tls(listener, app, tls.as_ref()),
@@ -266,8 +275,18 @@ impl GitHubSim {
         self.inner().bytes_served
     }
 
+    /// The next request gets `fault` (statuses are recorded among the requests; the other
+    /// faults are served by the fault plan, see [`GitHubSim::faults`]).
     pub fn fail_next(&self, fault: Fault) {
-        self.inner().faults.push_back(fault);
+        match fault {
+            Fault::Status { .. } => self.inner().faults.push_back(fault),
+            other => self.shared.faults.arm("", 1, 1, other),
+        }
+    }
+
+    /// The fault plan of every endpoint.
+    pub fn faults(&self) -> &Faults {
+        &self.shared.faults
     }
 
     pub fn requests(&self) -> Vec<GhRequest> {
@@ -498,7 +517,7 @@ fn field_value_json(name: &str, value: &Value) -> Value {
 }
 
 /// `POST /graphql`: the project items query of okrsync (variables owner, number, first, after).
-fn graphql(inner: &Inner, body: &[u8]) -> Value {
+fn graphql(inner: &Inner, body: &[u8], fault: Option<&Fault>) -> Value {
     let Ok(req) = serde_json::from_slice::<Value>(body) else {
         return json!({ "errors": [{ "message": "Problems parsing JSON" }] });
     };
@@ -516,6 +535,13 @@ fn graphql(inner: &Inner, body: &[u8]) -> Value {
             "errors": [{ "type": "NOT_FOUND", "message": format!("Could not resolve to a ProjectV2 with the number {number}.") }]
         });
     };
+    if let (Some(Fault::TokenExpired), Some(after)) = (fault, vars["after"].as_str()) {
+        return json!({
+            "data": { "repositoryOwner": { "projectV2": null } },
+            "errors": [{ "type": "INVALID_CURSOR_ARGUMENTS", "path": ["repositoryOwner", "projectV2", "items"],
+                         "message": format!("`{after}` does not appear to be a valid cursor.") }]
+        });
+    }
     let start = vars["after"].as_str().and_then(offset_from).unwrap_or(0);
     let mut names: Vec<&String> = items.iter().flat_map(|i| i.fields.keys()).collect();
     names.sort();
@@ -535,7 +561,14 @@ fn graphql(inner: &Inner, body: &[u8]) -> Value {
                     "number": i.number,
                     "repository": { "name": i.repo.split('/').nth(1).unwrap_or(""), "nameWithOwner": i.repo }
                 },
-                "fieldValues": { "nodes": i.fields.iter().map(|(k, v)| field_value_json(k, v)).collect::<Vec<_>>() }
+                "fieldValues": { "nodes": i.fields.iter().map(|(k, v)| match (fault, v) {
+                    // A number field turned into a text field upstream.
+                    (Some(Fault::TypeChanged), Value::Number(n)) => json!({
+                        "__typename": "ProjectV2ItemFieldTextValue", "text": n.to_string(),
+                        "field": { "id": format!("PVTF_{k}"), "name": k }
+                    }),
+                    _ => field_value_json(k, v),
+                }).collect::<Vec<_>>() }
             })
         })
         .collect();
@@ -555,8 +588,10 @@ async fn serve(
     OriginalUri(uri): OriginalUri,
     Query(params): Query<Vec<(String, String)>>,
     headers: HeaderMap,
+    data_fault: Option<axum::Extension<DataFault>>,
     body: axum::body::Bytes,
 ) -> Response {
+    let data_fault = data_fault.map(|axum::Extension(DataFault(f))| f);
     let path = uri.path().to_string();
     let header = |n: &str| {
         headers
@@ -661,7 +696,7 @@ async fn serve(
     };
     if method == axum::http::Method::POST && path == graphql_path {
         record(&mut inner, 200);
-        return axum::Json(graphql(&inner, &body)).into_response();
+        return axum::Json(graphql(&inner, &body, data_fault.as_ref())).into_response();
     }
     let api_path = path.strip_prefix(shared.prefix.as_str()).unwrap_or("");
     let base = format!("{}{}", shared.base_url, shared.prefix);
@@ -777,7 +812,7 @@ async fn serve(
     };
     let start = match get("after") {
         None => 0,
-        Some(c) => match offset_from(&c) {
+        Some(c) => match offset_from(&c).filter(|_| data_fault != Some(Fault::TokenExpired)) {
             Some(o) => o,
             None => {
                 record(&mut inner, 422);
@@ -804,8 +839,35 @@ async fn serve(
         inner.pages.clear();
         inner.pages_revision = inner.revision;
     }
-    let page = match inner.pages.get(&key).cloned() {
+    if data_fault == Some(Fault::DeletedBetweenPages) && start > 0 {
+        // The last issue of the previous page goes: every later issue moves up one place.
+        let previous = listing_page(
+            &inner,
+            &base,
+            &PageKey {
+                start: start - 1,
+                per_page: 1,
+                ..key.clone()
+            },
+        );
+        let number = serde_json::from_slice::<Value>(&previous.body)
+            .ok()
+            .and_then(|v| v[0]["number"].as_u64());
+        if let (Some(n), Some(list)) = (number, inner.repos.get_mut(&repo)) {
+            list.retain(|i| i.number != n);
+            inner.revision += 1;
+        }
+    }
+    let cached = if data_fault.is_some() {
+        None
+    } else {
+        inner.pages.get(&key).cloned()
+    };
+    let page = match cached {
         Some(page) => page,
+        None if data_fault.is_some() => {
+            Arc::new(damaged_listing(&inner, &base, &key, data_fault.as_ref()))
+        }
         None => {
             let page = Arc::new(listing_page(&inner, &base, &key));
             inner.pages.insert(key.clone(), page.clone());
@@ -843,7 +905,13 @@ async fn serve(
     if let Ok(v) = page.etag.parse() {
         h.insert("etag", v);
     }
-    if key.start + key.per_page < page.total {
+    // An empty page in the middle still leads to the items it should have held.
+    let next_start = if data_fault == Some(Fault::EmptyPage) {
+        key.start
+    } else {
+        key.start + key.per_page
+    };
+    if next_start < page.total {
         let mut next = url::Url::parse(&format!("{base}/repos/{repo}/issues")).ok();
         if let Some(u) = next.as_mut() {
             {
@@ -856,7 +924,7 @@ async fn serve(
                         q.append_pair(k, v);
                     }
                 }
-                q.append_pair("after", &cursor_for(key.start + key.per_page));
+                q.append_pair("after", &cursor_for(next_start));
             }
             if let Ok(v) = format!("<{u}>; rel=\"next\"").parse() {
                 h.insert("link", v);
@@ -897,6 +965,47 @@ fn listing_page(inner: &Inner, base: &str, key: &PageKey) -> CachedPage {
         body: Bytes::from(body),
         etag,
         total: hits.len(),
+    }
+}
+
+/// A listing page as a data fault makes it (the faults that change what is served, not how).
+fn damaged_listing(inner: &Inner, base: &str, key: &PageKey, fault: Option<&Fault>) -> CachedPage {
+    let page = listing_page(inner, base, key);
+    let mut list: Vec<Value> = serde_json::from_slice(&page.body).unwrap_or_default();
+    match fault {
+        Some(Fault::EmptyPage) => list.clear(),
+        Some(Fault::DuplicateItem) if key.start > 0 => {
+            let previous = listing_page(
+                inner,
+                base,
+                &PageKey {
+                    start: key.start - 1,
+                    per_page: 1,
+                    ..key.clone()
+                },
+            );
+            let previous: Vec<Value> = serde_json::from_slice(&previous.body).unwrap_or_default();
+            list.splice(0..0, previous);
+        }
+        Some(Fault::ClockSkew) => {
+            for issue in &mut list {
+                let ahead = issue["updated_at"]
+                    .as_str()
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| time(t.with_timezone(&Utc) + chrono::Duration::hours(1)));
+                if let Some(t) = ahead {
+                    issue["updated_at"] = json!(t);
+                }
+            }
+        }
+        _ => {}
+    }
+    let body = Value::Array(list).to_string();
+    let etag = format!("W/\"{:x}\"", Sha256::digest(body.as_bytes()));
+    CachedPage {
+        body: Bytes::from(body),
+        etag,
+        total: page.total,
     }
 }
 

@@ -145,15 +145,8 @@ impl Subject for SimIssue {
     }
 }
 
-/// An answer the simulator gives instead of the real one.
-#[derive(Debug, Clone)]
-pub enum Fault {
-    Status {
-        status: u16,
-        retry_after: Option<String>,
-        body: Option<String>,
-    },
-}
+pub use super::faults::Fault;
+use super::faults::{DataFault, Faults};
 
 /// A request the simulator received.
 #[derive(Debug, Clone)]
@@ -236,6 +229,7 @@ struct Shared {
     opts: JiraSimOptions,
     base_url: String,
     inner: Mutex<Inner>,
+    faults: Faults,
 }
 
 /// A running simulated Jira.
@@ -270,6 +264,7 @@ impl JiraSim {
             opts,
             base_url: format!("{scheme}://{local}"),
             inner: Mutex::new(Inner::default()),
+            faults: Faults::default(),
         });
         let app = Router::new()
             .route("/rest/api/3/search/jql", get(search))
@@ -279,6 +274,10 @@ impl JiraSim {
             .route("/rest/api/3/serverInfo", get(server_info))
             .route("/rest/api/2/myself", get(myself))
             .route("/rest/api/3/myself", get(myself))
+            .layer(axum::middleware::from_fn_with_state(
+                shared.faults.clone(),
+                super::faults::layer,
+            ))
             .with_state(shared.clone());
         Ok(JiraSim {
             shared,
@@ -359,8 +358,18 @@ impl JiraSim {
         self.inner().arrived
     }
 
+    /// The next search request gets `fault` (statuses are recorded among the requests;
+    /// the other faults are served by the fault plan, see [`JiraSim::faults`]).
     pub fn fail_next(&self, fault: Fault) {
-        self.inner().faults.push_back(fault);
+        match fault {
+            Fault::Status { .. } => self.inner().faults.push_back(fault),
+            other => self.shared.faults.arm("/search", 1, 1, other),
+        }
+    }
+
+    /// The fault plan of every endpoint.
+    pub fn faults(&self) -> &Faults {
+        &self.shared.faults
     }
 
     /// The n-th search request from now (1-based) gets this answer.
@@ -818,7 +827,9 @@ async fn search(
     OriginalUri(uri): OriginalUri,
     Query(params): Query<Vec<(String, String)>>,
     headers: HeaderMap,
+    data_fault: Option<axum::Extension<DataFault>>,
 ) -> Response {
+    let data_fault = data_fault.map(|axum::Extension(DataFault(f))| f);
     let latency = {
         let mut inner = shared.inner.lock().unwrap_or_else(PoisonError::into_inner);
         inner.arrived += 1;
@@ -865,6 +876,7 @@ async fn search(
         body,
     }) = fault
     {
+        // (Only statuses are queued here; the other faults come from the plan.)
         inner.requests.push(record(status, auth));
         let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = match body {
@@ -902,7 +914,9 @@ async fn search(
     let start = match opts.flavor {
         SimFlavor::Cloud => match get("nextPageToken") {
             None => 0,
-            Some(t) => match offset_from(&t, &jql_text) {
+            Some(t) => match offset_from(&t, &jql_text)
+                .filter(|_| data_fault != Some(Fault::TokenExpired))
+            {
                 Some(o) => o,
                 None => {
                     inner.requests.push(record(400, true));
@@ -927,7 +941,9 @@ async fn search(
         inner.pages.clear();
         inner.pages_revision = inner.revision;
     }
-    if let Some(body) = inner.pages.get(&key).cloned() {
+    // A page made with a data fault is neither taken from the cache nor kept in it.
+    let cached = data_fault.is_none().then(|| inner.pages.get(&key).cloned());
+    if let Some(body) = cached.flatten() {
         inner.requests.push(record(200, true));
         return json_bytes(&mut inner, body);
     }
@@ -944,12 +960,135 @@ async fn search(
         .as_deref()
         .map(|e| e.split(',').map(str::trim).collect())
         .unwrap_or_default();
+    let mut hits = ordered_hits(&mut inner, &query, &jql_text);
+    if data_fault == Some(Fault::DeletedBetweenPages) && start > 0 {
+        // The last issue of the previous page goes: every later issue moves up one place.
+        if let Some(id) = hits.get(start - 1).copied() {
+            inner.issues.remove(&id);
+            inner.changed();
+            hits = ordered_hits(&mut inner, &query, &jql_text);
+        }
+    }
+    inner.key_index();
+    let total = hits.len();
+    let keys = inner.keys.as_ref().map(|(_, k)| k);
+    let page: Vec<Value> = hits
+        .iter()
+        .skip(start)
+        .take(max)
+        .filter_map(|id| inner.issues.get(id))
+        .map(|i| issue_json(&shared, api, &inner.issues, keys, i, &wanted, &expand))
+        .collect();
+    let end = start + page.len();
+    let body = match opts.flavor {
+        SimFlavor::Cloud => {
+            if end < total {
+                json!({ "issues": page, "nextPageToken": token_for(end, &jql_text), "isLast": false })
+            } else {
+                json!({ "issues": page, "isLast": true })
+            }
+        }
+        SimFlavor::DataCenter => json!({
+            "expand": "schema,names", "startAt": start, "maxResults": max, "total": total, "issues": page
+        }),
+    };
+    let body = match &data_fault {
+        Some(fault) => {
+            let previous = start
+                .checked_sub(1)
+                .and_then(|i| hits.get(i))
+                .and_then(|id| inner.issues.get(id))
+                .map(|i| issue_json(&shared, api, &inner.issues, keys, i, &wanted, &expand));
+            let next_token = token_for(start, &jql_text);
+            damage_page(
+                body,
+                fault,
+                opts.flavor,
+                previous,
+                &next_token,
+                "customfield_10016",
+            )
+        }
+        None => body,
+    };
+    let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+    if data_fault.is_none() {
+        inner.pages.insert(key, body.clone());
+    }
+    inner.requests.push(record(200, true));
+    json_bytes(&mut inner, body)
+}
+
+/// A search answer as a data fault makes it (the faults that change what is served, not
+/// how).
+fn damage_page(
+    mut body: Value,
+    fault: &Fault,
+    flavor: SimFlavor,
+    previous: Option<Value>,
+    same_page_token: &str,
+    story_points_field: &str,
+) -> Value {
+    let issues = |body: &mut Value| -> Vec<Value> {
+        body.get_mut("issues")
+            .and_then(Value::as_array_mut)
+            .map(std::mem::take)
+            .unwrap_or_default()
+    };
+    match fault {
+        Fault::EmptyPage => {
+            issues(&mut body);
+            body["issues"] = json!([]);
+            if flavor == SimFlavor::Cloud {
+                // "More follow", and the token leads to the page this one should have been.
+                body["nextPageToken"] = json!(same_page_token);
+                body["isLast"] = json!(false);
+            }
+        }
+        Fault::DuplicateItem => {
+            let mut list = issues(&mut body);
+            if let Some(p) = previous {
+                list.insert(0, p);
+            }
+            body["issues"] = Value::Array(list);
+        }
+        Fault::TypeChanged => {
+            let mut list = issues(&mut body);
+            for issue in &mut list {
+                if let Some(points) = issue["fields"].get_mut(story_points_field) {
+                    if let Some(n) = points.as_f64() {
+                        *points = json!(n.to_string());
+                    }
+                }
+            }
+            body["issues"] = Value::Array(list);
+        }
+        Fault::ClockSkew => {
+            let mut list = issues(&mut body);
+            for issue in &mut list {
+                let ahead = issue["fields"]["updated"]
+                    .as_str()
+                    .and_then(|t| DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.3f%z").ok())
+                    .map(|t| jira_time(t.with_timezone(&Utc) + chrono::Duration::hours(1)));
+                if let Some(t) = ahead {
+                    issue["fields"]["updated"] = json!(t);
+                }
+            }
+            body["issues"] = Value::Array(list);
+        }
+        _ => {}
+    }
+    body
+}
+
+/// The ids the JQL selects, in its order (cached for the issues' revision).
+fn ordered_hits(inner: &mut Inner, query: &jql::Query, jql_text: &str) -> Arc<Vec<u64>> {
     let cached = inner
         .hits
         .as_ref()
         .filter(|c| c.jql == jql_text && c.revision == inner.revision)
         .map(|c| c.ids.clone());
-    let hits = match cached {
+    match cached {
         Some(ids) => ids,
         None => {
             let mut hits: Vec<&SimIssue> = inner
@@ -977,40 +1116,13 @@ async fn search(
             });
             let ids: Arc<Vec<u64>> = Arc::new(hits.iter().map(|i| numeric_id(&i.id)).collect());
             inner.hits = Some(CachedHits {
-                jql: jql_text.clone(),
+                jql: jql_text.to_string(),
                 revision: inner.revision,
                 ids: ids.clone(),
             });
             ids
         }
-    };
-    inner.key_index();
-    let total = hits.len();
-    let keys = inner.keys.as_ref().map(|(_, k)| k);
-    let page: Vec<Value> = hits
-        .iter()
-        .skip(start)
-        .take(max)
-        .filter_map(|id| inner.issues.get(id))
-        .map(|i| issue_json(&shared, api, &inner.issues, keys, i, &wanted, &expand))
-        .collect();
-    let end = start + page.len();
-    let body = match opts.flavor {
-        SimFlavor::Cloud => {
-            if end < total {
-                json!({ "issues": page, "nextPageToken": token_for(end, &jql_text), "isLast": false })
-            } else {
-                json!({ "issues": page, "isLast": true })
-            }
-        }
-        SimFlavor::DataCenter => json!({
-            "expand": "schema,names", "startAt": start, "maxResults": max, "total": total, "issues": page
-        }),
-    };
-    let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
-    inner.pages.insert(key, body.clone());
-    inner.requests.push(record(200, true));
-    json_bytes(&mut inner, body)
+    }
 }
 
 fn numeric_suffix(key: &str) -> u64 {

@@ -2,6 +2,7 @@
 //! formats (pagination, auth, errors on demand). Used by tests, benchmarks and `okrsync demo`.
 
 pub mod dataset;
+pub mod faults;
 pub mod github;
 pub mod jira;
 mod jql;

@@ -14,7 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::{json, Value};
 
-pub use super::jira::Fault;
+pub use super::faults::Fault;
+use super::faults::{DataFault, Faults};
 
 /// A sheet: its name and rows of JSON values.
 type SimSheet = (String, Vec<Vec<Value>>);
@@ -35,6 +36,7 @@ struct Inner {
 struct Shared {
     base_url: String,
     inner: Mutex<Inner>,
+    faults: Faults,
 }
 
 /// A running simulated Sheets API.
@@ -51,8 +53,15 @@ impl SheetsSim {
         let shared = Arc::new(Shared {
             base_url: format!("http://{addr}"),
             inner: Mutex::new(Inner::default()),
+            faults: Faults::default(),
         });
-        let app = Router::new().fallback(serve).with_state(shared.clone());
+        let app = Router::new()
+            .fallback(serve)
+            .layer(axum::middleware::from_fn_with_state(
+                shared.faults.clone(),
+                super::faults::layer,
+            ))
+            .with_state(shared.clone());
         Ok(SheetsSim {
             shared,
             _server: super::Server::serve(listener, app),
@@ -94,6 +103,20 @@ impl SheetsSim {
         }
     }
 
+    /// The URL of `spreadsheet`'s first sheet published to the web as CSV (File → Share →
+    /// Publish to web), which needs no credentials.
+    pub fn csv_url(&self, spreadsheet: &str) -> String {
+        format!(
+            "{}/spreadsheets/d/e/{spreadsheet}/pub?output=csv",
+            self.shared.base_url
+        )
+    }
+
+    /// The fault plan of every endpoint.
+    pub fn faults(&self) -> &Faults {
+        &self.shared.faults
+    }
+
     pub fn fail_next(&self, fault: Fault) {
         self.inner().faults.push_back(fault);
     }
@@ -114,6 +137,34 @@ fn google_error(status: StatusCode, message: &str, reason: &str) -> Response {
         .into_response()
 }
 
+/// A sheet as "Publish to web → CSV" gives it: numbers as written, text quoted when it
+/// needs to be. With [`Fault::TypeChanged`], numbers are given a unit ("12 pts"), as when a
+/// column is retyped as text.
+fn csv_of(rows: &[Vec<Value>], fault: Option<&Fault>) -> String {
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .map(|v| {
+                let text = match v {
+                    Value::Null => String::new(),
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) if fault == Some(&Fault::TypeChanged) => format!("{n} pts"),
+                    other => other.to_string(),
+                };
+                if text.contains([',', '"', '\n', '\r']) {
+                    format!("\"{}\"", text.replace('"', "\"\""))
+                } else {
+                    text
+                }
+            })
+            .collect();
+        out.push_str(&cells.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
 fn column(n: usize) -> String {
     let mut n = n;
     let mut s = String::new();
@@ -130,8 +181,10 @@ async fn serve(
     OriginalUri(uri): OriginalUri,
     Query(params): Query<Vec<(String, String)>>,
     headers: HeaderMap,
+    data_fault: Option<axum::Extension<DataFault>>,
     body: axum::body::Bytes,
 ) -> Response {
+    let data_fault = data_fault.map(|axum::Extension(DataFault(f))| f);
     let path = uri.path().to_string();
     let mut inner = shared.inner.lock().unwrap_or_else(PoisonError::into_inner);
     let record = |inner: &mut Inner, status: u16| {
@@ -199,6 +252,23 @@ async fn serve(
             json!({ "access_token": token, "expires_in": 3599, "token_type": "Bearer" }),
         )
         .into_response();
+    }
+    let published = path
+        .strip_prefix("/spreadsheets/d/e/")
+        .and_then(|p| p.strip_suffix("/pub"))
+        .map(str::to_string);
+    if let Some(id) = published {
+        let Some((_, rows)) = inner.books.get(&id).and_then(|b| b.first()).cloned() else {
+            record(&mut inner, 404);
+            return (StatusCode::NOT_FOUND, "Not Found").into_response();
+        };
+        record(&mut inner, 200);
+        let text = csv_of(&rows, data_fault.as_ref());
+        return (
+            [("content-type", "text/csv; charset=utf-8")],
+            text,
+        )
+            .into_response();
     }
     let Some(id) = path
         .strip_prefix("/v4/spreadsheets/")
@@ -285,6 +355,16 @@ async fn serve(
             .is_some_and(|v| v.as_array().is_some_and(Vec::is_empty))
         {
             values.pop();
+        }
+        if data_fault == Some(Fault::TypeChanged) {
+            // Numbers typed as text upstream come back as strings.
+            for row in values.iter_mut().filter_map(Value::as_array_mut) {
+                for cell in row.iter_mut() {
+                    if let Some(n) = cell.as_f64() {
+                        *cell = json!(n.to_string());
+                    }
+                }
+            }
         }
         let width = rows.iter().map(Vec::len).max().unwrap_or(1).max(1);
         ranges.push(json!({
