@@ -544,6 +544,9 @@ fn read_source(
     if let Some(r) = s.duration(sink, "max_retry_after") {
         http.max_retry_after = r;
     }
+    if let Some(n) = s.size(sink, "max_response_size") {
+        http.max_response_bytes = n;
+    }
     if let Some(ca) = s.string(sink, "ca_file") {
         // Like a secret, read only by the commands that build sources.
         let path = resolve_path(base, &ca);

@@ -195,6 +195,38 @@ impl<'t> Section<'t> {
         }
     }
 
+    /// A size such as `64 MiB`, `512KiB`, `10MB` or a number of bytes.
+    pub fn size(&mut self, sink: &mut Sink, key: &'static str) -> Option<u64> {
+        let text = match self.raw(key)? {
+            Value::Integer(i) => i.to_string(),
+            Value::String(s) => s.clone(),
+            other => {
+                sink.report(
+                    &self.key(key),
+                    format!(
+                        "expected a size like \"64 MiB\", found {}",
+                        type_name(other)
+                    ),
+                );
+                return None;
+            }
+        };
+        match parse_size(&text) {
+            Some(0) => {
+                sink.report(&self.key(key), "must be larger than zero");
+                None
+            }
+            Some(n) => Some(n),
+            None => {
+                sink.report(
+                    &self.key(key),
+                    format!("expected a size like \"64 MiB\", \"512 KiB\" or a number of bytes, found \"{text}\""),
+                );
+                None
+            }
+        }
+    }
+
     pub fn string_list(&mut self, sink: &mut Sink, key: &'static str) -> Option<Vec<String>> {
         match self.raw(key)? {
             Value::String(s) => Some(vec![s.clone()]),
@@ -345,4 +377,42 @@ pub(crate) fn secret(
         }
     }
     Some(found)
+}
+
+/// `64 MiB`, `512KiB`, `10 MB`, `2GB`, `1000 B` or `1000`: bytes (KiB = 1024, KB = 1000).
+pub fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let digits = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits);
+    let number: f64 = number.parse().ok()?;
+    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    let bytes = number * factor;
+    (bytes.is_finite() && bytes < 1e15).then_some(bytes.round() as u64)
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_read_with_binary_and_decimal_units() {
+        assert_eq!(parse_size("64 MiB"), Some(64 << 20));
+        assert_eq!(parse_size("512KiB"), Some(512 << 10));
+        assert_eq!(parse_size("10MB"), Some(10_000_000));
+        assert_eq!(parse_size("1000"), Some(1000));
+        assert_eq!(parse_size("1.5 KiB"), Some(1536));
+        assert_eq!(parse_size("lots"), None);
+        assert_eq!(parse_size("5 parsecs"), None);
+    }
 }

@@ -206,7 +206,8 @@ pub async fn layer(State(faults): State<Faults>, mut request: Request, next: Nex
                 })
                 .to_string()
             });
-            let mut resp = (code, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+            let mut resp =
+                (code, [(header::CONTENT_TYPE, "application/json")], body).into_response();
             if let Some(v) = retry_after.and_then(|r| HeaderValue::from_str(&r).ok()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
             }
@@ -218,7 +219,8 @@ pub async fn layer(State(faults): State<Faults>, mut request: Request, next: Nex
             body,
         } => {
             let code = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
-            let mut resp = (code, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+            let mut resp =
+                (code, [(header::CONTENT_TYPE, "application/json")], body).into_response();
             for (k, v) in headers {
                 if let (Ok(k), Ok(v)) = (
                     header::HeaderName::from_bytes(k.as_bytes()),
@@ -248,7 +250,9 @@ async fn corrupt(fault: Fault, answer: Response) -> Response {
         Fault::ResetMidBody => {
             // The full length is announced, half is sent, then the stream errs: hyper
             // closes the connection and the client sees the body end early.
-            parts.headers.insert(header::CONTENT_LENGTH, bytes.len().into());
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, bytes.len().into());
             let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
                 Ok(half),
                 Err(std::io::Error::new(
@@ -259,7 +263,9 @@ async fn corrupt(fault: Fault, answer: Response) -> Response {
             Response::from_parts(parts, Body::from_stream(futures::stream::iter(chunks)))
         }
         Fault::Hang => {
-            parts.headers.insert(header::CONTENT_LENGTH, bytes.len().into());
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, bytes.len().into());
             let rest = bytes.slice(half.len()..);
             let stream = futures::stream::iter(vec![Ok::<_, std::io::Error>(half)]).chain(
                 futures::stream::once(async move {
@@ -305,7 +311,6 @@ async fn corrupt(fault: Fault, answer: Response) -> Response {
         _ => Response::from_parts(parts, Body::from(bytes)),
     }
 }
-
 
 #[cfg(test)]
 mod tests {

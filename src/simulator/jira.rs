@@ -734,9 +734,28 @@ fn offset_from(token: &str, jql: &str) -> Option<usize> {
         .decode(token)
         .ok()?;
     let text = String::from_utf8(raw).ok()?;
-    let (offset, _) = text.split_once(':')?;
-    let offset: usize = offset.parse().ok()?;
-    (token_for(offset, jql) == token).then_some(offset)
+    let mut parts = text.split(':');
+    let offset: usize = parts.next()?.parse().ok()?;
+    let hash = parts.next()?;
+    // A third part (a retry's salt) makes another token for the same place.
+    let expected = token_for(offset, jql);
+    let expected = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(expected)
+        .ok()
+        .and_then(|e| String::from_utf8(e).ok())?;
+    (expected.split(':').nth(1) == Some(hash)).then_some(offset)
+}
+
+/// Another token than [`token_for`]'s for the same place (Jira's tokens are opaque: an
+/// empty page's token differs from the one that asked for it).
+fn salted_token_for(offset: usize, jql: &str) -> String {
+    let plain = token_for(offset, jql);
+    let text = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(plain)
+        .ok()
+        .and_then(|t| String::from_utf8(t).ok())
+        .unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{text}:again"))
 }
 
 fn json_bytes(inner: &mut Inner, body: Bytes) -> Response {
@@ -999,7 +1018,7 @@ async fn search(
                 .and_then(|i| hits.get(i))
                 .and_then(|id| inner.issues.get(id))
                 .map(|i| issue_json(&shared, api, &inner.issues, keys, i, &wanted, &expand));
-            let next_token = token_for(start, &jql_text);
+            let next_token = salted_token_for(start, &jql_text);
             damage_page(
                 body,
                 fault,

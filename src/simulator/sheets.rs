@@ -264,11 +264,7 @@ async fn serve(
         };
         record(&mut inner, 200);
         let text = csv_of(&rows, data_fault.as_ref());
-        return (
-            [("content-type", "text/csv; charset=utf-8")],
-            text,
-        )
-            .into_response();
+        return ([("content-type", "text/csv; charset=utf-8")], text).into_response();
     }
     let Some(id) = path
         .strip_prefix("/v4/spreadsheets/")

@@ -35,6 +35,9 @@ pub struct HttpSettings {
     /// PEM roots trusted besides the system's and the built-in ones (`ca_file`: Jira Data
     /// Center or GitHub Enterprise behind a company CA).
     pub ca_file: Option<std::path::PathBuf>,
+    /// An answer's body may be at most this long (`max_response_size`); a longer one fails
+    /// the step (a misconfigured proxy or a runaway export must not fill the memory).
+    pub max_response_bytes: u64,
 }
 
 impl Default for HttpSettings {
@@ -46,6 +49,7 @@ impl Default for HttpSettings {
             backoff_base: Duration::from_millis(500),
             max_retry_after: Duration::from_secs(300),
             ca_file: None,
+            max_response_bytes: 64 << 20,
         }
     }
 }
@@ -286,10 +290,31 @@ impl HttpClient {
                     tracing::warn!(source = %self.source, attempt, error = %message, "request failed; retrying");
                     self.backoff(attempt)
                 }
-                Ok(resp) => {
+                Ok(resp) => 'answer: {
                     let status = resp.status();
                     let headers = resp.headers().clone();
-                    let body = resp.bytes().await.unwrap_or_default();
+                    let body = match self.read_body(resp).await {
+                        Ok(body) => body,
+                        Err(BodyError::TooLarge) => {
+                            return Err(SourceError::TooLarge {
+                                url: redact(&url),
+                                limit: self.settings.max_response_bytes,
+                            })
+                        }
+                        Err(BodyError::Broken(message)) => {
+                            // A reset or a timeout mid-body: the same as one before the
+                            // answer (retried, then the step fails).
+                            let message = format!("the answer ({status}) broke off: {message}");
+                            if attempt >= self.settings.max_retries {
+                                return Err(SourceError::Transport {
+                                    url: redact(&url),
+                                    message,
+                                });
+                            }
+                            tracing::warn!(source = %self.source, attempt, error = %message, "request failed; retrying");
+                            break 'answer self.backoff(attempt);
+                        }
+                    };
                     if status.is_success() || status == StatusCode::NOT_MODIFIED {
                         return Ok(HttpResponse {
                             status,
@@ -349,6 +374,36 @@ impl HttpClient {
         }
     }
 
+    /// Reads an answer's body, refusing one longer than `max_response_bytes` (announced
+    /// or counted) before it is held whole.
+    async fn read_body(&self, mut resp: reqwest::Response) -> Result<bytes::Bytes, BodyError> {
+        let limit = self.settings.max_response_bytes;
+        if resp.content_length().is_some_and(|n| n > limit) {
+            return Err(BodyError::TooLarge);
+        }
+        let mut body = bytes::BytesMut::with_capacity(
+            resp.content_length().unwrap_or(0).min(limit).min(8 << 20) as usize,
+        );
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if (body.len() + chunk.len()) as u64 > limit {
+                        return Err(BodyError::TooLarge);
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => return Ok(body.freeze()),
+                Err(e) => {
+                    return Err(BodyError::Broken(if e.is_timeout() {
+                        format!("timed out after {:?}", self.settings.timeout)
+                    } else {
+                        cause_chain(&e)
+                    }))
+                }
+            }
+        }
+    }
+
     /// Exponential backoff with full jitter: a random wait up to base × 2^attempt.
     fn backoff(&self, attempt: u32) -> Duration {
         let cap = self
@@ -369,6 +424,12 @@ fn quota(rps: f64) -> Quota {
         let period = Duration::from_secs_f64(1.0 / rps.max(1e-6));
         Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
     }
+}
+
+/// Why an answer's body could not be read.
+enum BodyError {
+    TooLarge,
+    Broken(String),
 }
 
 /// `Retry-After` as delta-seconds or an HTTP date.
@@ -525,6 +586,7 @@ mod tests {
                 backoff_base: Duration::from_millis(5),
                 max_retry_after: Duration::from_secs(2),
                 ca_file: None,
+                max_response_bytes: 1 << 20,
             },
         )
         .expect("client")

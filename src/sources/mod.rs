@@ -40,6 +40,9 @@ pub enum SourceError {
     /// Connection failures and timeouts, after retries.
     #[error("request to {url} failed: {message}")]
     Transport { url: String, message: String },
+    /// The answer's body was longer than `max_response_size` (not retried).
+    #[error("the answer from {url} is larger than the {limit} bytes allowed (max_response_size); not read")]
+    TooLarge { url: String, limit: u64 },
     /// The upstream answered something we cannot read.
     #[error("could not read the answer from {url}: {message}")]
     Parse { url: String, message: String },

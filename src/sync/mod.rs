@@ -326,7 +326,13 @@ impl Engine {
         match outcome {
             Ok((max_updated, snapshots)) => {
                 if let Some(m) = max_updated {
-                    state.cursor = Some(state.cursor.map_or(m, |c| c.max(m)));
+                    // Never past the present: an `updated` from a clock that runs
+                    // ahead (or one bad item) would otherwise make the next steps skip
+                    // every change made before that time. Reading a little again is cheap
+                    // (unchanged items are skipped by their version).
+                    // (The machine's real time: `clock::now` may be set for a test or a demo.)
+                    let cursor = state.cursor.map_or(m, |c| c.max(m));
+                    state.cursor = Some(cursor.min(Utc::now()));
                 }
                 if mode == Mode::Full {
                     state.last_full = Some(finished);

@@ -9,6 +9,7 @@ mod cli;
 mod daemon;
 mod epics;
 mod equivalence;
+mod faults;
 mod first_day;
 mod github;
 mod helpers;

@@ -178,6 +178,15 @@ impl GitHubSource {
                 message,
             })?;
         let next = next_link(&resp.headers);
+        if next.as_ref().is_some_and(|n| n.as_str() == key) {
+            // Following it would ask for the same page forever.
+            return Err(SourceError::Parse {
+                url: key,
+                message:
+                    "the next link of this page is the page itself; the pass stops rather than loop"
+                        .into(),
+            });
+        }
         // Only the incremental first page is asked conditionally; it keeps the one ETag of
         // its repository (an older `since` is never asked again).
         if cur.first && since.is_some() {

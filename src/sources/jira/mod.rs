@@ -194,6 +194,15 @@ impl JiraSource {
             JiraFlavor::Cloud => match (page.is_last, page.next_page_token) {
                 (Some(true), _) | (_, None) => Cursor::Done,
                 (_, Some(t)) if count == 0 && t.is_empty() => Cursor::Done,
+                (_, Some(t)) if matches!(&cursor, Cursor::Token(asked) if *asked == t) => {
+                    // The same token again would ask for the same page forever.
+                    return Err(SourceError::Parse {
+                        url: self.settings.url.to_string(),
+                        message: "Jira answered a page whose nextPageToken is the one that asked for it; \
+                                  the pass stops rather than loop"
+                            .into(),
+                    });
+                }
                 (_, Some(t)) => Cursor::Token(t),
             },
             JiraFlavor::DataCenter => {
@@ -201,9 +210,28 @@ impl JiraSource {
                     Cursor::StartAt(s) => s,
                     _ => 0,
                 });
-                let next = start + count as u64;
+                // The next page starts a page size on (the server's): an answer that holds
+                // more than a page (an issue served twice) must not push the start past
+                // issues not yet read.
+                let step = match page.max_results {
+                    Some(m) if m > 0 && count as u64 > m => m,
+                    _ => count as u64,
+                };
+                let next = start + step;
                 match page.total {
                     Some(total) if next < total && count > 0 => Cursor::StartAt(next),
+                    Some(total) if next < total => {
+                        // An empty page before the end: stopping would silently miss the
+                        // rest (an incremental pass does not look again), going on would
+                        // skip nothing but could loop. The step fails and is tried again.
+                        return Err(SourceError::Parse {
+                            url: self.settings.url.to_string(),
+                            message: format!(
+                                "Jira answered an empty page at startAt {start} although it counts {total} issues; \
+                                 the pass stops rather than miss the rest"
+                            ),
+                        });
+                    }
                     _ => Cursor::Done,
                 }
             }

@@ -34,6 +34,8 @@ pub struct SearchPage<I = Value> {
     pub is_last: Option<bool>,
     pub start_at: Option<u64>,
     pub total: Option<u64>,
+    /// The page size the server used (Data Center; it may lower the one asked).
+    pub max_results: Option<u64>,
 }
 
 impl<'de, I: Deserialize<'de>> Deserialize<'de> for SearchPage<I> {
@@ -58,7 +60,14 @@ pub fn read_page<'a>(
 /// issue is read leniently.
 struct PageSeed<S>(S);
 
-const PAGE_KEYS: &[&str] = &["issues", "nextPageToken", "isLast", "startAt", "total"];
+const PAGE_KEYS: &[&str] = &[
+    "issues",
+    "nextPageToken",
+    "isLast",
+    "startAt",
+    "total",
+    "maxResults",
+];
 
 impl<'de, S: DeserializeSeed<'de> + Clone> DeserializeSeed<'de> for PageSeed<S> {
     type Value = SearchPage<S::Value>;
@@ -85,6 +94,7 @@ impl<'de, S: DeserializeSeed<'de> + Clone> Visitor<'de> for PageSeed<S> {
         }
         let mut issues = None;
         let (mut next_page_token, mut is_last, mut start_at, mut total) = (None, None, None, None);
+        let mut max_results = None;
         while let Some(key) = map.next_key::<Key<'de>>()? {
             match key.as_str() {
                 "issues" => {
@@ -107,17 +117,30 @@ impl<'de, S: DeserializeSeed<'de> + Clone> Visitor<'de> for PageSeed<S> {
                     once::<_, A::Error>(&total, "total")?;
                     total = Some(map.next_value()?);
                 }
+                "maxResults" => {
+                    once::<_, A::Error>(&max_results, "maxResults")?;
+                    max_results = Some(map.next_value()?);
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
+        let (is_last, total) = (is_last.flatten(), total.flatten());
+        // Only an answer that says it is the end may leave the issues out: anything else
+        // without them is not a search page (a proxy's answer, an API change).
+        let issues = match issues {
+            Some(issues) => issues,
+            None if is_last == Some(true) || total == Some(0) => Vec::new(),
+            None => return Err(serde::de::Error::missing_field("issues")),
+        };
         Ok(SearchPage {
-            issues: issues.unwrap_or_default(),
+            issues,
             next_page_token: next_page_token.flatten(),
-            is_last: is_last.flatten(),
+            is_last,
             start_at: start_at.flatten(),
-            total: total.flatten(),
+            total,
+            max_results: max_results.flatten(),
         })
     }
 }

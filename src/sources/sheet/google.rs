@@ -282,6 +282,12 @@ pub(super) async fn fetch(
         url: format!("{base}/v4/spreadsheets/{}/values:batchGet", sheet.id),
         message: e.to_string(),
     })?;
+    if answer.get("valueRanges").is_none_or(|r| !r.is_array()) {
+        return Err(SourceError::Parse {
+            url: format!("{base}/v4/spreadsheets/{}/values:batchGet", sheet.id),
+            message: "the answer holds no valueRanges list".into(),
+        });
+    }
     let mut book = workbook_from_answer(&answer);
     // The unnamed range comes last; it is the first sheet.
     if first_sheet {

@@ -104,6 +104,17 @@ impl SheetSource {
                     .http
                     .send(Method::GET, url.clone(), &Auth::None, &[])
                     .await?;
+                let html = resp
+                    .headers
+                    .get(reqwest::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
+                if html {
+                    return Err(SourceError::Parse {
+                        url: url.to_string(),
+                        message: "answered an HTML page, not CSV (is the sheet still published to the web, and the URL its CSV link?)".into(),
+                    });
+                }
                 Workbook::from_csv("Sheet1", &resp.body[..]).map_err(|e| SourceError::Parse {
                     url: url.to_string(),
                     message: e,
