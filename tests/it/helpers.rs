@@ -51,8 +51,19 @@ pub fn skip_notice(test: &str) {
     );
 }
 
-/// A port nothing listens on right now, for a process the test starts.
+/// A port nothing listens on right now, for a process the test starts (and may restart on
+/// the same port). Taken below Linux's ephemeral range (32768–60999): a port from it could
+/// meanwhile become the local end of one of the many connections the other tests open, and
+/// a server restarted on it would then fail to bind.
 pub fn free_port() -> u16 {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    for _ in 0..200 {
+        let port = rng.random_range(20_000..32_000);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -523,8 +523,10 @@ impl OwnPostgres {
         );
         assert!(
             out.status.success(),
-            "pg_ctl start: {}",
-            String::from_utf8_lossy(&out.stderr)
+            "pg_ctl start on port {}: {}\nserver.log:\n{}",
+            self.port,
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
         );
     }
 
