@@ -202,7 +202,7 @@ impl Settings {
     ) -> Result<Settings, ConfigReport> {
         let file = path.display().to_string();
         let mut problems = Vec::new();
-        let text = match std::fs::read_to_string(path) {
+        let text = match reader::read_text(path) {
             Ok(t) => t,
             Err(e) => {
                 return Err(ConfigReport {
@@ -210,7 +210,10 @@ impl Settings {
                         file,
                         key: String::new(),
                         line: None,
-                        message: format!("cannot read the config file: {e}"),
+                        message: match e.strip_prefix("cannot read") {
+                            Some(rest) => format!("cannot read the config file{rest}"),
+                            None => format!("the config file {e}"),
+                        },
                     }],
                 })
             }
@@ -278,6 +281,10 @@ impl Settings {
 
         let okr_globs = okr_override.unwrap_or(okr_globs);
         let okr = okrs::load(&base_dir, &okr_globs, &source_kinds, &mut problems);
+        // The `okrs` key is this file's.
+        for p in problems.iter_mut().filter(|p| p.file == "okrs") {
+            p.file = file.clone();
+        }
         // The Jira client must ask for every custom field a rule reads.
         for (name, s) in sources.iter_mut() {
             if let SourceKind::Jira(j) = &mut s.kind {

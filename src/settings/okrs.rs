@@ -42,7 +42,11 @@ pub(crate) fn load(
                         line: None,
                         message: format!(
                             "no OKR file matches \"{g}\" (looked in {})",
-                            base.display()
+                            if base.as_os_str().is_empty() {
+                                Path::new(".").display()
+                            } else {
+                                base.display()
+                            }
                         ),
                     });
                 }
@@ -73,15 +77,15 @@ pub(crate) fn load(
             .display()
             .to_string();
         names.push(shown.clone());
-        let text = match std::fs::read_to_string(path) {
+        let text = match super::reader::read_text(path) {
             Ok(t) => t,
-            Err(e) => {
+            Err(message) => {
                 all_read = false;
                 problems.push(Problem {
                     file: path.display().to_string(),
                     key: String::new(),
                     line: None,
-                    message: format!("cannot read: {e}"),
+                    message,
                 });
                 continue;
             }
@@ -102,6 +106,16 @@ pub(crate) fn load(
                 continue;
             }
         };
+        if table.is_empty() {
+            // Nothing but comments and blank lines: a truncated save or the wrong file.
+            problems.push(Problem {
+                file: path.display().to_string(),
+                key: String::new(),
+                line: None,
+                message: "holds no objective and no rule (delete the file, or add [[objective]] or [[rule]] tables)".into(),
+            });
+            continue;
+        }
         let locator = Locator::new(&text);
         let mut sink = Sink {
             file: path.display().to_string(),

@@ -178,6 +178,13 @@ impl<'t> Section<'t> {
     pub fn duration(&mut self, sink: &mut Sink, key: &'static str) -> Option<Duration> {
         let s = self.string(sink, key)?;
         match humantime::parse_duration(s.trim()) {
+            Ok(d) if d > MAX_DURATION => {
+                sink.report(
+                    &self.key(key),
+                    format!("expected at most 366 days, found \"{s}\""),
+                );
+                None
+            }
             Ok(d) if !d.is_zero() => Some(d),
             Ok(_) => {
                 sink.report(&self.key(key), "must be longer than zero");
@@ -399,6 +406,33 @@ pub fn parse_size(text: &str) -> Option<u64> {
     };
     let bytes = number * factor;
     (bytes.is_finite() && bytes < 1e15).then_some(bytes.round() as u64)
+}
+
+/// The longest duration a setting may hold: longer ones are typos (and would overflow the
+/// clocks they are added to).
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// A config or OKR file's text. Not UTF-8, a directory, or unreadable: a message that says
+/// which and where.
+pub fn read_text(path: &std::path::Path) -> Result<String, String> {
+    if path.is_dir() {
+        return Err("is a directory, not a file".into());
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    // A byte order mark (Windows editors write one) is not part of the text: without it the
+    // positions reported are the ones an editor shows.
+    let bytes = match bytes.strip_prefix(b"\xef\xbb\xbf") {
+        Some(rest) => rest.to_vec(),
+        None => bytes,
+    };
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|b| **b == b'\n').count() + 1;
+        let column = good.len() - good.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1) + 1;
+        format!(
+            "is not UTF-8 text: invalid byte at line {line}, column {column} (save the file as UTF-8)"
+        )
+    })
 }
 
 #[cfg(test)]

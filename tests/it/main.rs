@@ -4,6 +4,7 @@
 
 mod allocation;
 mod api;
+mod bad_input;
 mod browser;
 mod cli;
 mod daemon;
