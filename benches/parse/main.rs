@@ -694,6 +694,14 @@ fn check_jira_pages() -> Result<usize> {
                     == (&n.next_page_token, n.is_last, n.start_at, n.total)
                     && old_items == new_items
             }
+            // Deliberately stricter since the fault matrix (issue 14): a page without
+            // `issues` that does not say it is the last is refused, not read as empty.
+            (Ok(o), Err(n)) => {
+                o.issues.is_empty()
+                    && o.is_last != Some(true)
+                    && o.total != Some(0)
+                    && n.to_string().contains("missing field `issues`")
+            }
             // A body that is no object at all is refused in other words.
             (Err(o), Err(n)) => {
                 o.to_string() == n.to_string()

@@ -91,6 +91,27 @@ impl std::fmt::Debug for Auth {
     }
 }
 
+impl Auth {
+    /// `text` with every credential of this `Auth` (and the Basic header made of them)
+    /// replaced by `[REDACTED]`.
+    pub fn redact(&self, text: String) -> String {
+        use base64::Engine as _;
+        let secrets: Vec<String> = match self {
+            Auth::None => Vec::new(),
+            Auth::Basic { user, password } => vec![
+                password.expose_secret().to_string(),
+                base64::engine::general_purpose::STANDARD
+                    .encode(format!("{user}:{}", password.expose_secret())),
+            ],
+            Auth::Bearer(token) => vec![token.expose_secret().to_string()],
+        };
+        secrets
+            .iter()
+            .filter(|s| s.len() >= 4)
+            .fold(text, |t, s| t.replace(s.as_str(), "[REDACTED]"))
+    }
+}
+
 /// A request body.
 enum Body<'a> {
     Json(&'a serde_json::Value),
@@ -331,7 +352,8 @@ impl HttpClient {
                                     .get("x-ratelimit-remaining")
                                     .and_then(|v| v.to_str().ok())
                                     == Some("0")));
-                    let message = error_message(&body);
+                    // An upstream (or a proxy) may echo the credentials it was sent.
+                    let message = auth.redact(error_message(&body));
                     if !rate_limited
                         && (status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN)
                     {
@@ -725,6 +747,20 @@ mod tests {
         assert_eq!(hits.load(Ordering::SeqCst), 3);
         assert!(matches!(err, SourceError::Status { status: 500, .. }));
         assert!(err.to_string().contains("Internal error"));
+    }
+
+    #[test]
+    fn echoed_credentials_are_redacted() {
+        let basic = Auth::Basic {
+            user: "bot@x".into(),
+            password: SecretString::from("s3cret-token"),
+        };
+        assert_eq!(
+            basic.redact("bad token s3cret-token, header Ym90QHg6czNjcmV0LXRva2Vu".into()),
+            "bad token [REDACTED], header [REDACTED]"
+        );
+        let bearer = Auth::Bearer(SecretString::from("ghp_abcdef"));
+        assert_eq!(bearer.redact("ghp_abcdef!".into()), "[REDACTED]!");
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod github;
 mod helpers;
 mod ledger;
 mod rules_cli;
+mod secrets;
 mod service;
 mod sheet;
 mod sync;
