@@ -40,6 +40,10 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
                 let mut j = i + 1;
                 let mut v = String::new();
                 while j < chars.len() && chars[j] != q {
+                    // JQL escapes quotes and backslashes inside strings with a backslash.
+                    if chars[j] == '\\' && j + 1 < chars.len() {
+                        j += 1;
+                    }
                     v.push(chars[j]);
                     j += 1;
                 }

@@ -240,6 +240,11 @@ impl JiraSource {
     }
 }
 
+/// A JQL string literal: `s` in double quotes, its quotes and backslashes escaped.
+pub fn jql_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
 fn strip_order_by(jql: &str) -> String {
     let lower = jql.to_ascii_lowercase();
     let cut = lower.find("order by").unwrap_or(jql.len());
@@ -271,7 +276,8 @@ impl ItemSource for JiraSource {
             let scope = strip_order_by(&self.settings.jql);
             let mut still = Vec::new();
             for chunk in missing.chunks(100) {
-                let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
+                // Ids come from the store; quoted, none of them can add a clause.
+                let ids: Vec<String> = chunk.iter().map(|(id, _)| jql_string(id)).collect();
                 let bound = format!("id in ({})", ids.join(", "));
                 let jql = if scope.is_empty() {
                     format!("{bound} ORDER BY key ASC")
@@ -360,6 +366,17 @@ mod tests {
         assert!(url
             .query_pairs()
             .any(|(k, v)| k == "nextPageToken" && v == "abc"));
+    }
+
+    #[test]
+    fn stored_ids_are_quoted_so_they_add_no_clause() {
+        assert_eq!(jql_string("10001"), "\"10001\"");
+        let hostile = r#"1") OR project = "SECRET"#;
+        let quoted = jql_string(hostile);
+        assert_eq!(quoted, r#""1\") OR project = \"SECRET""#);
+        // The simulator's JQL reader (Jira's escaping rules) reads it back as one literal.
+        let q = crate::simulator::jira_jql_for_tests(&format!("id in ({quoted})"));
+        assert!(q.is_ok(), "{q:?}");
     }
 
     #[test]
