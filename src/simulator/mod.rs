@@ -11,12 +11,6 @@ pub mod tls;
 
 pub use jira::JiraSim;
 
-/// Parses JQL as the simulated Jira does (for the sources' tests of what they send).
-#[doc(hidden)]
-pub fn jira_jql_for_tests(text: &str) -> Result<(), String> {
-    jql::parse(text, 0).map(|_| ())
-}
-
 use std::sync::{Mutex, PoisonError};
 
 use tokio::net::TcpListener;

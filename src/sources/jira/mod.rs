@@ -368,15 +368,32 @@ mod tests {
             .any(|(k, v)| k == "nextPageToken" && v == "abc"));
     }
 
-    #[test]
-    fn stored_ids_are_quoted_so_they_add_no_clause() {
+    #[tokio::test]
+    async fn stored_ids_are_quoted_so_they_add_no_clause() {
+        use crate::simulator::jira::{JiraSim, JiraSimOptions, SimIssue};
         assert_eq!(jql_string("10001"), "\"10001\"");
-        let hostile = r#"1") OR project = "SECRET"#;
-        let quoted = jql_string(hostile);
-        assert_eq!(quoted, r#""1\") OR project = \"SECRET""#);
-        // The simulator's JQL reader (Jira's escaping rules) reads it back as one literal.
-        let q = crate::simulator::jira_jql_for_tests(&format!("id in ({quoted})"));
-        assert!(q.is_ok(), "{q:?}");
+        let sim = JiraSim::start(JiraSimOptions {
+            email: "bot@example.com".into(),
+            token: "t".into(),
+            ..JiraSimOptions::default()
+        })
+        .await
+        .expect("sim");
+        sim.upsert(SimIssue::new(1, "PAY-1", "in scope"));
+        sim.upsert(SimIssue::new(2, "HR-1", "out of scope"));
+        let mut settings = settings(JiraFlavor::Cloud, "project in (PAY, HR)");
+        settings.url = url::Url::parse(&sim.base_url()).expect("url");
+        settings.token = crate::settings::SecretRef::value("t");
+        settings.email = Some("bot@example.com".into());
+        let source = JiraSource::new("jira", settings, HttpSettings::default()).expect("source");
+        // A stored id that tries to widen the lookup to every issue in scope.
+        let hostile = r#"9") OR project = "HR"#.to_string();
+        let found = source
+            .confirm_gone(vec![("1".into(), "PAY-1".into()), (hostile, "X-1".into())])
+            .await
+            .expect("lookup");
+        let keys: Vec<&str> = found.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, vec!["PAY-1"], "the hostile id added no clause");
     }
 
     #[test]
