@@ -7,6 +7,7 @@ mod api;
 mod bad_input;
 mod browser;
 mod cli;
+mod crash;
 mod daemon;
 mod epics;
 mod equivalence;
