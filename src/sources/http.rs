@@ -252,6 +252,8 @@ impl HttpClient {
         headers: &[(&str, String)],
         body: Option<Body<'_>>,
     ) -> Result<HttpResponse, SourceError> {
+        // (The request's headers: `headers` below is the answer's.)
+        let sent = headers;
         let mut attempt: u32 = 0;
         loop {
             self.limiter.until_ready().await;
@@ -352,8 +354,18 @@ impl HttpClient {
                                     .get("x-ratelimit-remaining")
                                     .and_then(|v| v.to_str().ok())
                                     == Some("0")));
-                    // An upstream (or a proxy) may echo the credentials it was sent.
-                    let message = auth.redact(error_message(&body));
+                    // An upstream (or a proxy) may echo the credentials it was sent: the
+                    // client's, and any sent as a header of their own (Google's API key).
+                    let message = sent
+                        .iter()
+                        .filter(|(k, _)| {
+                            let k = k.to_ascii_lowercase();
+                            k.contains("key") || k.contains("token") || k.contains("auth")
+                        })
+                        .filter(|(_, v)| v.len() >= 4)
+                        .fold(auth.redact(error_message(&body)), |m, (_, v)| {
+                            m.replace(v.as_str(), "[REDACTED]")
+                        });
                     if !rate_limited
                         && (status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN)
                     {
@@ -661,6 +673,30 @@ mod tests {
             "{err}"
         );
         assert_eq!(hits.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn an_api_key_echoed_in_an_error_is_redacted() {
+        let (url, _) = scripted(vec![(
+            403,
+            vec![],
+            "{\"error\":{\"message\":\"API key AIzaSECRETkey123 not valid\"}}",
+        )])
+        .await;
+        let err = client(0)
+            .send(
+                Method::GET,
+                Url::parse(&url).expect("url"),
+                &Auth::None,
+                &[("x-goog-api-key", "AIzaSECRETkey123".to_string())],
+            )
+            .await
+            .expect_err("fails");
+        let text = err.to_string();
+        assert!(
+            !text.contains("AIzaSECRETkey123") && text.contains("[REDACTED]"),
+            "{text}"
+        );
     }
 
     #[tokio::test]
