@@ -76,6 +76,9 @@ pub struct DatabaseSettings {
     /// `sqlite://path` (relative paths are relative to the working directory) or `postgres://…`.
     pub url: SecretString,
     pub max_connections: u32,
+    /// SQLite: how long a statement waits for another process's lock on the file before it
+    /// fails with "database is locked" (`busy_timeout`, 30 s).
+    pub busy_timeout: Duration,
 }
 
 impl std::fmt::Debug for DatabaseSettings {
@@ -86,6 +89,7 @@ impl std::fmt::Debug for DatabaseSettings {
                 &redact_url(secrecy::ExposeSecret::expose_secret(&self.url)),
             )
             .field("max_connections", &self.max_connections)
+            .field("busy_timeout", &self.busy_timeout)
             .finish()
     }
 }
@@ -439,6 +443,9 @@ fn read_database(top: &mut Section, sink: &mut Sink) -> Option<DatabaseSettings>
         .string(sink, "url")
         .unwrap_or_else(|| "sqlite://data/okrsync.db".to_string());
     let max_connections = s.integer(sink, "max_connections", 1, 1000).unwrap_or(10) as u32;
+    let busy_timeout = s
+        .duration(sink, "busy_timeout")
+        .unwrap_or(Duration::from_secs(30));
     s.finish(sink);
     if !(url.starts_with("sqlite:")
         || url.starts_with("postgres://")
@@ -456,6 +463,7 @@ fn read_database(top: &mut Section, sink: &mut Sink) -> Option<DatabaseSettings>
     Some(DatabaseSettings {
         url: SecretString::from(url),
         max_connections,
+        busy_timeout,
     })
 }
 

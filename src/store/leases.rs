@@ -106,6 +106,7 @@ mod tests {
         let store = Store::connect(&DatabaseSettings {
             url: SecretString::from(format!("sqlite://{}/l.db", dir.path().display())),
             max_connections: 2,
+            busy_timeout: std::time::Duration::from_secs(30),
         })
         .await
         .expect("connect");

@@ -136,12 +136,17 @@ impl Store {
             } else {
                 format!("sqlite://{path}?mode=rwc")
             };
+            let busy = format!(
+                "PRAGMA busy_timeout = {}",
+                settings.busy_timeout.as_millis().min(i32::MAX as u128)
+            );
             let pool = AnyPoolOptions::new()
                 .max_connections(settings.max_connections.max(2))
                 .acquire_timeout(Duration::from_secs(30))
-                .after_connect(|conn, _| {
+                .after_connect(move |conn, _| {
+                    let busy = busy.clone();
                     Box::pin(async move {
-                        conn.execute("PRAGMA busy_timeout = 30000").await?;
+                        conn.execute(busy.as_str()).await?;
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
                         // 16 MiB of pages: a step's indexes stay in memory instead of
@@ -436,6 +441,7 @@ mod tests {
                 dir.path().display()
             )),
             max_connections: 4,
+            busy_timeout: std::time::Duration::from_secs(30),
         })
         .await
         .expect("connect");

@@ -127,6 +127,7 @@ impl Scenario {
         let store = okrsync::store::Store::connect(&okrsync::settings::DatabaseSettings {
             url: secrecy::SecretString::from(self.url.clone()),
             max_connections: 2,
+            busy_timeout: std::time::Duration::from_secs(30),
         })
         .await
         .expect("connect");

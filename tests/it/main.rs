@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod crash;
 mod daemon;
+mod db_faults;
 mod epics;
 mod equivalence;
 mod faults;
