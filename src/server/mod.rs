@@ -139,6 +139,18 @@ impl IntoResponse for ReportError {
         match &self {
             ReportError::UnknownKr(_) => error(StatusCode::NOT_FOUND, self.to_string()),
             ReportError::BadRequest(_) => error(StatusCode::BAD_REQUEST, self.to_string()),
+            ReportError::Store(e) if e.is_unreachable() => {
+                tracing::warn!(error = %e, "the database is unreachable while serving a report");
+                let mut resp = error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the database is unreachable; try again shortly (see /readyz)",
+                );
+                resp.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static("5"),
+                );
+                resp
+            }
             ReportError::Store(e) => {
                 tracing::error!(error = %e, "store error while serving a report");
                 error(

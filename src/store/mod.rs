@@ -67,6 +67,26 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// Whether the database could not be reached (gone, refusing, no connection free in
+    /// time, locked by another process) rather than failing a statement: worth a retry.
+    pub fn is_unreachable(&self) -> bool {
+        let sql = match self {
+            StoreError::Connect { .. } => return true,
+            StoreError::Sql(e) => e,
+            _ => return false,
+        };
+        match sql {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+            sqlx::Error::Database(d) => {
+                let m = d.message().to_ascii_lowercase();
+                m.contains("database is locked") || m.contains("terminating connection")
+            }
+            _ => false,
+        }
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// A connection pool plus what the backend needs (SQLite allows one writer at a time).
@@ -169,9 +189,12 @@ impl Store {
                 write_lock: Arc::new(tokio::sync::Mutex::new(())),
             })
         } else {
+            // A server that is gone must not hold an API read for long: a connection is
+            // waited for 3 s at most, then the request fails with the database named (a
+            // busy pool hands connections over in milliseconds).
             let pool = AnyPoolOptions::new()
                 .max_connections(settings.max_connections)
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(Duration::from_secs(3))
                 .connect(raw)
                 .await
                 .map_err(connect_err)?;

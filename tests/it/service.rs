@@ -562,14 +562,65 @@ async fn readiness_follows_postgresql_going_away_and_coming_back() {
         panic!("OKRSYNC_TEST_DATABASE_URL is set but no PostgreSQL server binaries (initdb) are installed");
     };
     let env = TestEnv::new(Db::Sqlite, OKRS, SourceOpts::default()).await;
+    seed(&env);
     let mut d = Daemon::start(
         &env.config,
         env.dir.path(),
         &[("OKRSYNC__DATABASE__URL", pg.url())],
     );
     d.wait_ready(200, Duration::from_secs(30)).await;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .expect("client");
+    let done = |doc: &serde_json::Value| doc["objectives"][0]["key_results"][0]["current"].clone();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let doc: serde_json::Value = http
+            .get(d.url("/api/v1/objectives"))
+            .send()
+            .await
+            .expect("objectives")
+            .json()
+            .await
+            .unwrap_or_default();
+        if done(&doc) == serde_json::json!(1.0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the first sync did not land: {doc}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     pg.stop();
     d.wait_ready(503, Duration::from_secs(20)).await;
+    // An API read while the database is gone answers (no hang, no crash) …
+    let read = http
+        .get(d.url("/api/v1/objectives"))
+        .send()
+        .await
+        .expect("an answer while the database is gone");
+    let read_status = read.status().as_u16();
+    let read_body = read.text().await.unwrap_or_default();
+    assert_eq!(read_status, 503, "{read_body}");
+    assert!(read_body.contains("database is unreachable"), "{read_body}");
+    // … and so does a sync asked for: it fails and says why.
+    env.sim.edit("PAY-2", |i| {
+        i.status = "Done".into();
+        i.status_category = "done".into();
+        i.resolved = Some(chrono::Utc::now());
+    });
+    let asked = http
+        .post(d.url("/api/v1/sync"))
+        .bearer_auth(crate::helpers::API_TOKEN)
+        .send()
+        .await
+        .expect("a sync asked for while the database is gone");
+    assert!(
+        !asked.status().is_success() || asked.text().await.unwrap_or_default().contains("fail"),
+        "a sync without a database cannot succeed"
+    );
     let why = reqwest::get(d.url("/readyz"))
         .await
         .expect("get")
@@ -584,6 +635,31 @@ async fn readiness_follows_postgresql_going_away_and_coming_back() {
     );
     pg.start();
     d.wait_ready(200, Duration::from_secs(30)).await;
+    // Recovered without a restart: the next sync lands the change made meanwhile.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let _ = http
+            .post(d.url("/api/v1/sync"))
+            .bearer_auth(crate::helpers::API_TOKEN)
+            .send()
+            .await;
+        let doc: serde_json::Value = http
+            .get(d.url("/api/v1/objectives"))
+            .send()
+            .await
+            .expect("objectives")
+            .json()
+            .await
+            .unwrap_or_default();
+        if done(&doc) == serde_json::json!(2.0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no sync landed after the database came back: {doc}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let log = d.log.clone();
     let (status, _) = d.stop(Duration::from_secs(30));
     assert!(
