@@ -722,11 +722,23 @@ fn priority_json(base: &str, name: &str) -> Value {
     })
 }
 
-fn token_for(offset: usize, jql: &str) -> String {
+/// What ties a page token to its JQL.
+fn jql_hash(jql: &str) -> String {
     let h = jql
         .bytes()
         .fold(7u64, |h, b| h.wrapping_mul(131).wrapping_add(b as u64));
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{offset}:{h:x}"))
+    format!("{h:x}")
+}
+
+fn token_for(offset: usize, jql: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{offset}:{}", jql_hash(jql)))
+}
+
+/// Another token than [`token_for`]'s for the same place (Jira's tokens are opaque: an
+/// empty page's token differs from the one that asked for it).
+fn salted_token_for(offset: usize, jql: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{offset}:{}:again", jql_hash(jql)))
 }
 
 fn offset_from(token: &str, jql: &str) -> Option<usize> {
@@ -734,28 +746,10 @@ fn offset_from(token: &str, jql: &str) -> Option<usize> {
         .decode(token)
         .ok()?;
     let text = String::from_utf8(raw).ok()?;
+    // offset:hash, or offset:hash:salt
     let mut parts = text.split(':');
     let offset: usize = parts.next()?.parse().ok()?;
-    let hash = parts.next()?;
-    // A third part (a retry's salt) makes another token for the same place.
-    let expected = token_for(offset, jql);
-    let expected = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(expected)
-        .ok()
-        .and_then(|e| String::from_utf8(e).ok())?;
-    (expected.split(':').nth(1) == Some(hash)).then_some(offset)
-}
-
-/// Another token than [`token_for`]'s for the same place (Jira's tokens are opaque: an
-/// empty page's token differs from the one that asked for it).
-fn salted_token_for(offset: usize, jql: &str) -> String {
-    let plain = token_for(offset, jql);
-    let text = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(plain)
-        .ok()
-        .and_then(|t| String::from_utf8(t).ok())
-        .unwrap_or_default();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{text}:again"))
+    (parts.next()? == jql_hash(jql)).then_some(offset)
 }
 
 fn json_bytes(inner: &mut Inner, body: Bytes) -> Response {

@@ -15,10 +15,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use hmac::{Hmac, Mac};
 use okrsync::simulator::jira::{JiraSim, JiraSimOptions, SimFlavor, SimIssue};
 use rand::{Rng, SeedableRng};
-use sha2::Sha256;
 use sqlx::Connection;
 
 use crate::helpers::{free_port, fresh_database, postgres_url, skip_notice, Db, EMAIL, TOKEN};
@@ -96,18 +94,6 @@ retry_backoff = "10ms"
 webhook_secret_file = "hook-secret"
 "#
     )
-}
-
-fn signed(body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(HOOK_SECRET.as_bytes()).expect("key");
-    mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256={hex}")
 }
 
 /// A store's invariants, checked with plain SQL on either backend.
@@ -342,7 +328,10 @@ async fn kill_again_and_again(db: Db) {
                 );
                 let _ = http
                     .post(format!("http://127.0.0.1:{port}/hooks/jira"))
-                    .header("x-hub-signature-256", signed(body.as_bytes()))
+                    .header(
+                        "x-hub-signature-256",
+                        crate::helpers::hub_signature(HOOK_SECRET, body.as_bytes()),
+                    )
                     .body(body)
                     .send()
                     .await;

@@ -10,10 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use okrsync::simulator::github::{GhIssue, GitHubSim};
 use okrsync::simulator::jira::{Fault, JiraSim, JiraSimOptions, SimFlavor};
-use sha2::Sha256;
 
 use crate::helpers::{free_port, issue, minute, EMAIL};
 
@@ -38,18 +36,6 @@ kr = "o.done"
 [rule.match]
 project = ["PAY", "acme/web"]
 "#;
-
-fn signed(body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(HOOK_SECRET.as_bytes()).expect("key");
-    mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256={hex}")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_logs_answers_pages_metrics_or_the_database() {
@@ -188,7 +174,10 @@ requests_per_second = 1000
             http.post(format!("{base}/hooks/jira"))
                 .header(
                     "x-hub-signature-256",
-                    signed(b"{\"webhookEvent\":\"jira:issue_updated\"}"),
+                    crate::helpers::hub_signature(
+                        HOOK_SECRET,
+                        b"{\"webhookEvent\":\"jira:issue_updated\"}",
+                    ),
                 )
                 .body("{\"webhookEvent\":\"jira:issue_updated\"}"),
         ),

@@ -576,14 +576,7 @@ async fn readiness_follows_postgresql_going_away_and_coming_back() {
     let done = |doc: &serde_json::Value| doc["objectives"][0]["key_results"][0]["current"].clone();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let doc: serde_json::Value = http
-            .get(d.url("/api/v1/objectives"))
-            .send()
-            .await
-            .expect("objectives")
-            .json()
-            .await
-            .unwrap_or_default();
+        let doc = objectives(&http, &d).await;
         if done(&doc) == serde_json::json!(1.0) {
             break;
         }
@@ -643,14 +636,7 @@ async fn readiness_follows_postgresql_going_away_and_coming_back() {
             .bearer_auth(crate::helpers::API_TOKEN)
             .send()
             .await;
-        let doc: serde_json::Value = http
-            .get(d.url("/api/v1/objectives"))
-            .send()
-            .await
-            .expect("objectives")
-            .json()
-            .await
-            .unwrap_or_default();
+        let doc = objectives(&http, &d).await;
         if done(&doc) == serde_json::json!(2.0) {
             break;
         }
@@ -714,18 +700,15 @@ async fn it_speaks_the_systemd_notify_protocol() {
     assert!(status.success());
 }
 
-fn sign(secret: &str, body: &[u8]) -> String {
-    use hmac::{Hmac, Mac};
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
-    mac.update(body);
-    let digest = mac.finalize().into_bytes();
-    format!(
-        "sha256={}",
-        digest
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    )
+/// The daemon's `/api/v1/objectives` document (null when it does not answer JSON).
+async fn objectives(http: &reqwest::Client, d: &Daemon) -> serde_json::Value {
+    http.get(d.url("/api/v1/objectives"))
+        .send()
+        .await
+        .expect("objectives")
+        .json()
+        .await
+        .unwrap_or_default()
 }
 
 /// A signed Jira webhook makes the daemon sync now instead of at the end of its (long)
@@ -785,19 +768,29 @@ async fn a_signed_webhook_syncs_at_once(db: Db) {
     };
     assert_eq!(post("/hooks/jira", None).await.status(), 401);
     assert_eq!(
-        post("/hooks/jira", Some(sign("wrong", body)))
-            .await
-            .status(),
+        post(
+            "/hooks/jira",
+            Some(crate::helpers::hub_signature("wrong", body))
+        )
+        .await
+        .status(),
         401
     );
     assert_eq!(
-        post("/hooks/github", Some(sign(secret, body)))
-            .await
-            .status(),
+        post(
+            "/hooks/github",
+            Some(crate::helpers::hub_signature(secret, body))
+        )
+        .await
+        .status(),
         403,
         "no github source has a webhook secret"
     );
-    let accepted = post("/hooks/jira", Some(sign(secret, body))).await;
+    let accepted = post(
+        "/hooks/jira",
+        Some(crate::helpers::hub_signature(secret, body)),
+    )
+    .await;
     assert_eq!(accepted.status(), 202);
     let answer: serde_json::Value = accepted.json().await.expect("json");
     assert_eq!(answer["queued"], serde_json::json!(["jira"]));
