@@ -12,6 +12,8 @@ pub mod cli;
 pub mod clock;
 pub mod demo;
 pub mod evidence;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod model;
 pub mod progress;
 pub mod report;

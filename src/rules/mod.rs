@@ -20,8 +20,8 @@ mod bench;
 pub mod cases;
 #[cfg(test)]
 mod equivalence;
-#[cfg(test)]
-mod reference;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod reference;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

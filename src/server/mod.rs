@@ -110,6 +110,11 @@ impl Application {
         self.addr.port()
     }
 
+    /// The routes, to answer requests in process (the fuzz targets) without the socket.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
     /// Serves until `shutdown` turns true.
     pub async fn run_until_stopped(
         self,

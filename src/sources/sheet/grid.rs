@@ -84,6 +84,11 @@ impl Reference {
         if letters.is_empty() || digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());
         }
+        // No spreadsheet has more than three letters of columns (XFD in Excel, ZZZ in
+        // Google Sheets); more would overflow the column number.
+        if letters.len() > 3 {
+            return Err(format!("\"{s}\" names a column beyond ZZZ"));
+        }
         let col = letters
             .to_ascii_uppercase()
             .bytes()
@@ -152,37 +157,44 @@ impl Workbook {
                 Workbook::from_csv(name, file).map_err(|e| format!("{shown}: {e}"))
             }
             "xlsx" | "xlsm" | "xls" | "ods" => {
-                use calamine::{open_workbook_auto, Data, Reader};
-                let mut book = open_workbook_auto(path)
-                    .map_err(|e| format!("cannot open {shown} (is it locked or half-written?): {e}"))?;
-                let mut sheets = Vec::new();
-                for name in book.sheet_names() {
-                    let range = book
-                        .worksheet_range(&name)
-                        .map_err(|e| format!("cannot read sheet \"{name}\" of {shown}: {e}"))?;
-                    let (r0, c0) = range.start().unwrap_or((0, 0));
-                    let mut rows: Vec<Vec<Cell>> = vec![Vec::new(); r0 as usize];
-                    for row in range.rows() {
-                        let mut cells = vec![Cell::Empty; c0 as usize];
-                        cells.extend(row.iter().map(|d| match d {
-                            Data::Empty => Cell::Empty,
-                            Data::Float(f) => Cell::Number(*f),
-                            Data::Int(i) => Cell::Number(*i as f64),
-                            Data::Bool(b) => Cell::Text(b.to_string()),
-                            Data::String(s) if s.trim().is_empty() => Cell::Empty,
-                            Data::String(s) => Cell::Text(s.clone()),
-                            Data::DateTime(d) => Cell::Number(d.as_f64()),
-                            Data::DateTimeIso(s) | Data::DurationIso(s) => Cell::Text(s.clone()),
-                            Data::Error(e) => Cell::Text(format!("#{e:?}")),
-                        }));
-                        rows.push(cells);
-                    }
-                    sheets.push(Sheet { name, rows });
-                }
-                Ok(Workbook { sheets })
+                let bytes = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+                Workbook::from_spreadsheet(&shown.to_string(), bytes)
             }
             other => Err(format!("{shown}: \".{other}\" files are not spreadsheets okrsync reads (csv, xlsx, xls, ods)")),
         }
+    }
+
+    /// Every sheet of an `.xlsx`, `.xlsm`, `.xls` or `.ods` file's bytes (the format is
+    /// told from the bytes); `shown` names the file in messages.
+    pub fn from_spreadsheet(shown: &str, bytes: Vec<u8>) -> Result<Workbook, String> {
+        use calamine::{open_workbook_auto_from_rs, Data, Reader};
+        let mut book = open_workbook_auto_from_rs(std::io::Cursor::new(bytes))
+            .map_err(|e| format!("cannot open {shown} (is it locked or half-written?): {e}"))?;
+        let mut sheets = Vec::new();
+        for name in book.sheet_names() {
+            let range = book
+                .worksheet_range(&name)
+                .map_err(|e| format!("cannot read sheet \"{name}\" of {shown}: {e}"))?;
+            let (r0, c0) = range.start().unwrap_or((0, 0));
+            let mut rows: Vec<Vec<Cell>> = vec![Vec::new(); r0 as usize];
+            for row in range.rows() {
+                let mut cells = vec![Cell::Empty; c0 as usize];
+                cells.extend(row.iter().map(|d| match d {
+                    Data::Empty => Cell::Empty,
+                    Data::Float(f) => Cell::Number(*f),
+                    Data::Int(i) => Cell::Number(*i as f64),
+                    Data::Bool(b) => Cell::Text(b.to_string()),
+                    Data::String(s) if s.trim().is_empty() => Cell::Empty,
+                    Data::String(s) => Cell::Text(s.clone()),
+                    Data::DateTime(d) => Cell::Number(d.as_f64()),
+                    Data::DateTimeIso(s) | Data::DurationIso(s) => Cell::Text(s.clone()),
+                    Data::Error(e) => Cell::Text(format!("#{e:?}")),
+                }));
+                rows.push(cells);
+            }
+            sheets.push(Sheet { name, rows });
+        }
+        Ok(Workbook { sheets })
     }
 
     fn sheet(&self, name: Option<&str>) -> Result<&Sheet, String> {
