@@ -177,6 +177,11 @@ async fn readyz(State(s): Shared) -> Response {
             .ping()
             .await
             .map_err(|e| format!("database unreachable: {e}"))?;
+        if let Some(why) = store.unwritable() {
+            return Err(format!(
+                "the database cannot be written ({why}); sync steps fail until there is space"
+            ));
+        }
         match store.pending_migrations().await {
             Ok(0) => Ok(()),
             Ok(n) => Err(format!(

@@ -85,9 +85,61 @@ impl StoreError {
             _ => false,
         }
     }
+
+    /// Whether a write failed for want of space: SQLite's "database or disk is full",
+    /// PostgreSQL's `disk_full` (53100), or the file system's ENOSPC.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            StoreError::Sql(e) | StoreError::Connect { source: e, .. } => sql_storage_full(e),
+            _ => false,
+        }
+    }
+}
+
+fn sql_storage_full(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            let m = d.message().to_ascii_lowercase();
+            matches!(d.code().as_deref(), Some("13") | Some("53100"))
+                || m.contains("disk is full")
+                || m.contains("no space left")
+        }
+        sqlx::Error::Io(io) => {
+            io.raw_os_error() == Some(28) || io.kind() == std::io::ErrorKind::StorageFull
+        }
+        _ => false,
+    }
+}
+
+/// Whether anything in `e`'s chain of causes is a write that failed for want of space;
+/// the message to show if so.
+pub fn storage_full(e: &anyhow::Error) -> Option<String> {
+    e.chain().find_map(|cause| {
+        let full = cause
+            .downcast_ref::<StoreError>()
+            .is_some_and(StoreError::is_storage_full)
+            || cause
+                .downcast_ref::<sqlx::Error>()
+                .is_some_and(sql_storage_full);
+        full.then(|| cause.to_string())
+    })
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Whether a pooled connection may be handed out: not when a transaction is still open
+/// on it. A COMMIT that fails for want of space leaves SQLite's transaction rolled back
+/// but the driver's count of open transactions at one, and the ROLLBACK after it fails
+/// too; such a connection would refuse every later BEGIN. The pool closes it instead
+/// (closing rolls back whatever is open) and opens a fresh one.
+fn usable(conn: &mut sqlx::AnyConnection) -> bool {
+    use sqlx::Connection as _;
+    let open = conn.is_in_transaction();
+    if open {
+        tracing::warn!("a database connection was left inside a transaction; replacing it");
+    }
+    !open
+}
 
 /// A connection pool plus what the backend needs (SQLite allows one writer at a time).
 #[derive(Clone)]
@@ -95,6 +147,9 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     write_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Why the last sync step could not write (the disk is full), until one can again:
+    /// `/readyz` answers 503 meanwhile.
+    unwritable: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 /// A write transaction. On SQLite it also holds the process-wide writer lock, so two sync
@@ -180,6 +235,7 @@ impl Store {
                         Ok(())
                     })
                 })
+                .before_acquire(|conn, _| Box::pin(async move { Ok(usable(conn)) }))
                 .connect(&url)
                 .await
                 .map_err(connect_err)?;
@@ -187,6 +243,7 @@ impl Store {
                 pool,
                 backend: Backend::Sqlite,
                 write_lock: Arc::new(tokio::sync::Mutex::new(())),
+                unwritable: Arc::default(),
             })
         } else {
             // A server that is gone must not hold an API read for long: a connection is
@@ -195,6 +252,7 @@ impl Store {
             let pool = AnyPoolOptions::new()
                 .max_connections(settings.max_connections)
                 .acquire_timeout(Duration::from_secs(3))
+                .before_acquire(|conn, _| Box::pin(async move { Ok(usable(conn)) }))
                 .connect(raw)
                 .await
                 .map_err(connect_err)?;
@@ -202,6 +260,7 @@ impl Store {
                 pool,
                 backend: Backend::Postgres,
                 write_lock: Arc::new(tokio::sync::Mutex::new(())),
+                unwritable: Arc::default(),
             })
         }
     }
@@ -233,6 +292,19 @@ impl Store {
             Backend::Postgres => POSTGRES_MIGRATIONS.iter().count(),
         };
         Ok(known.saturating_sub(self.applied_migrations().await?))
+    }
+
+    /// Records why a write failed for want of space (`Some`), or that one succeeded again
+    /// (`None`).
+    pub fn set_unwritable(&self, why: Option<String>) {
+        if let Ok(mut slot) = self.unwritable.lock() {
+            *slot = why;
+        }
+    }
+
+    /// Why the last sync step could not write, while no later one could.
+    pub fn unwritable(&self) -> Option<String> {
+        self.unwritable.lock().ok().and_then(|s| s.clone())
     }
 
     pub fn backend(&self) -> Backend {

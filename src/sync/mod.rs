@@ -286,8 +286,25 @@ impl Engine {
 
     /// One sync step. A failed fetch is recorded on the source and the run log and
     /// returned as a run with outcome `failed`; `Err` means the store itself failed.
-    #[tracing::instrument(skip(self, name, mode), fields(source = %name, mode = mode.as_str()))]
+    ///
+    /// A step that fails for want of space marks the store unwritable (`/readyz` answers
+    /// 503 with the reason) until a later step writes again.
     pub async fn sync_source(&self, name: &str, mode: Mode) -> anyhow::Result<SyncRun> {
+        let result = self.sync_source_inner(name, mode).await;
+        match &result {
+            Ok(run) if run.outcome == "ok" => self.store.set_unwritable(None),
+            Ok(_) => {}
+            Err(e) => {
+                if let Some(why) = crate::store::storage_full(e) {
+                    self.store.set_unwritable(Some(why));
+                }
+            }
+        }
+        result
+    }
+
+    #[tracing::instrument(skip(self, name, mode), fields(source = %name, mode = mode.as_str()))]
+    async fn sync_source_inner(&self, name: &str, mode: Mode) -> anyhow::Result<SyncRun> {
         let source = self
             .sources
             .get(name)
@@ -361,6 +378,9 @@ impl Engine {
             }
             Err(e) => {
                 tx.rollback().await?;
+                if let Some(why) = crate::store::storage_full(&e) {
+                    self.store.set_unwritable(Some(why));
+                }
                 let message = format!("{e:#}");
                 run.outcome = "failed".into();
                 run.error = Some(message.clone());

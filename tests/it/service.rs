@@ -441,7 +441,7 @@ async fn three_replicas_sync_each_interval_once_and_take_over_from_a_dead_one() 
 
 /// A PostgreSQL server of the test's own (initdb in a temp dir), so stopping it does not
 /// disturb the other tests. Stopped when dropped.
-struct OwnPostgres {
+pub(crate) struct OwnPostgres {
     bin: PathBuf,
     data: PathBuf,
     port: u16,
@@ -472,7 +472,7 @@ impl OwnPostgres {
         cmd.args(args).output().expect("run a PostgreSQL tool")
     }
 
-    fn start_new() -> Option<OwnPostgres> {
+    pub(crate) fn start_new() -> Option<OwnPostgres> {
         let bin = OwnPostgres::bin_dir()?;
         let dir = tempfile::tempdir().expect("dir");
         let as_postgres = Command::new("id")
@@ -509,7 +509,7 @@ impl OwnPostgres {
         Some(pg)
     }
 
-    fn start(&self) {
+    pub(crate) fn start(&self) {
         let data = self.data.display().to_string();
         let opts = format!(
             "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
@@ -530,7 +530,7 @@ impl OwnPostgres {
         );
     }
 
-    fn stop(&self) {
+    pub(crate) fn stop(&self) {
         let data = self.data.display().to_string();
         let out = self.run("pg_ctl", &["-D", &data, "-m", "fast", "-w", "stop"]);
         assert!(
@@ -540,7 +540,7 @@ impl OwnPostgres {
         );
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 }
