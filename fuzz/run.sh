@@ -10,6 +10,8 @@
 #   OKRSYNC_FUZZ_SANITIZER  none (default) or address (AddressSanitizer; okrsync forbids
 #                           unsafe code, so it only watches the C of its dependencies)
 #   OKRSYNC_FUZZ_JOBS       parallel fuzzing processes per target (default 1)
+#   OKRSYNC_FUZZ_SEED       libFuzzer's random seed (default: a new one each run; CI
+#                           sets one, so its short runs explore the same inputs each time)
 #
 # New inputs that reach new code go to fuzz/target/corpus-new/<target>/, not into the
 # repository; add the interesting ones to fuzz/corpus/<target>/ by hand (or minimise the
@@ -45,8 +47,9 @@ fi
 
 flags=(--sanitizer "$sanitizer")
 parallel=()
+[ -n "${OKRSYNC_FUZZ_SEED:-}" ] && parallel+=(-seed="$OKRSYNC_FUZZ_SEED")
 # With -jobs, libFuzzer writes each job's output to fuzz-N.log instead of the terminal.
-[ "$jobs" -gt 1 ] && parallel=(-jobs="$jobs" -workers="$jobs")
+[ "$jobs" -gt 1 ] && parallel+=(-jobs="$jobs" -workers="$jobs")
 [ "$profile" = dev ] && flags+=(--dev)
 export RUSTC_BOOTSTRAP=1
 

@@ -166,7 +166,20 @@ impl Workbook {
 
     /// Every sheet of an `.xlsx`, `.xlsm`, `.xls` or `.ods` file's bytes (the format is
     /// told from the bytes); `shown` names the file in messages.
+    ///
+    /// The spreadsheet reader (calamine) panics on some malformed files — an overflow
+    /// reading a cell reference with too many column letters, found by the fuzzer: such a
+    /// file is unreadable, so the panic becomes that error instead of ending the step.
     pub fn from_spreadsheet(shown: &str, bytes: Vec<u8>) -> Result<Workbook, String> {
+        let read = std::panic::AssertUnwindSafe(|| Workbook::read_spreadsheet(shown, bytes));
+        std::panic::catch_unwind(read).unwrap_or_else(|_| {
+            Err(format!(
+                "cannot read {shown}: the file is malformed (the spreadsheet reader gave up on it)"
+            ))
+        })
+    }
+
+    fn read_spreadsheet(shown: &str, bytes: Vec<u8>) -> Result<Workbook, String> {
         use calamine::{open_workbook_auto_from_rs, Data, Reader};
         let mut book = open_workbook_auto_from_rs(std::io::Cursor::new(bytes))
             .map_err(|e| format!("cannot open {shown} (is it locked or half-written?): {e}"))?;
