@@ -101,11 +101,15 @@ pub enum Command {
         #[arg(long)]
         csv: bool,
     },
-    /// Record a value for a manual key result
+    /// Record a manual key result's value and/or the owner's confidence (0–10) in any key result
     Checkin {
         kr: String,
+        /// The new value (manual key results only)
         #[arg(allow_negative_numbers = true)]
-        value: f64,
+        value: Option<f64>,
+        /// The owner's confidence that the key result will be met, 0–10
+        #[arg(long)]
+        confidence: Option<f64>,
         #[arg(long)]
         note: Option<String>,
     },
@@ -392,10 +396,30 @@ async fn dispatch(command: Command, settings: Arc<Settings>) -> anyhow::Result<E
             }
             emit(&doc, json, report::allocation::render_allocation)
         }
-        Command::Checkin { kr, value, note } => {
+        Command::Checkin {
+            kr,
+            value,
+            confidence,
+            note,
+        } => {
             let engine = open_for_reads(settings).await?;
-            engine.checkin(&kr, value, note.as_deref(), None).await?;
-            println!("{kr}: checked in {value}");
+            engine
+                .checkin(
+                    &kr,
+                    &crate::store::NewCheckin {
+                        value,
+                        confidence,
+                        note: note.as_deref(),
+                        author: None,
+                    },
+                )
+                .await?;
+            let what: Vec<String> = value
+                .map(|v| format!("value {v}"))
+                .into_iter()
+                .chain(confidence.map(|c| format!("confidence {c}/10")))
+                .collect();
+            println!("{kr}: checked in {}", what.join(", "));
             Ok(ExitCode::SUCCESS)
         }
         Command::Rules {

@@ -79,7 +79,15 @@ async fn replay(
             while let Some((at, value, note)) = checkins.next_if(|c| c.0 < day) {
                 clock::pin(Some(at));
                 engine
-                    .checkin("company.nps", value, Some(&note), Some("demo"))
+                    .checkin(
+                        "company.nps",
+                        &crate::store::NewCheckin {
+                            value: Some(value),
+                            note: Some(&note),
+                            author: Some("demo"),
+                            ..Default::default()
+                        },
+                    )
                     .await?;
             }
             clock::pin(Some(day));
@@ -89,7 +97,15 @@ async fn replay(
         for (at, value, note) in checkins {
             clock::pin(Some(at));
             engine
-                .checkin("company.nps", value, Some(&note), Some("demo"))
+                .checkin(
+                    "company.nps",
+                    &crate::store::NewCheckin {
+                        value: Some(value),
+                        note: Some(&note),
+                        author: Some("demo"),
+                        ..Default::default()
+                    },
+                )
                 .await?;
         }
         Ok(())

@@ -377,6 +377,8 @@ mod tests {
             metric: None,
             unit: None,
             owner: None,
+            kind: Default::default(),
+            success: None,
         }
     }
 

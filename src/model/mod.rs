@@ -195,6 +195,40 @@ pub struct KeyResultDef {
     pub metric: Option<MetricRef>,
     pub unit: Option<String>,
     pub owner: Option<String>,
+    /// Committed (the default) or aspirational (a stretch goal).
+    pub kind: KrKind,
+    /// An aspirational KR's success line, as a share of its target (`success`, else
+    /// `[progress] aspirational_success`); `None` for committed KRs (they succeed at 1).
+    pub success: Option<f64>,
+}
+
+impl KeyResultDef {
+    /// The progress at which the KR counts as a success: 1 for committed KRs.
+    pub fn success_line(&self) -> f64 {
+        match self.kind {
+            KrKind::Committed => 1.0,
+            KrKind::Aspirational => self.success.unwrap_or(0.7),
+        }
+    }
+}
+
+/// Committed KRs are expected to reach their target; aspirational (stretch) ones are a
+/// success at their success line (0.7 by default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KrKind {
+    #[default]
+    Committed,
+    Aspirational,
+}
+
+impl KrKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KrKind::Committed => "committed",
+            KrKind::Aspirational => "aspirational",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

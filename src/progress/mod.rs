@@ -2,6 +2,8 @@
 //! progress from its matched items or observed value; statuses against the elapsed share
 //! of the period; the objective rollup. Pure functions, no I/O.
 
+pub mod flags;
+
 use crate::model::{
     Category, Item, KeyResultDef, Measure, Period, Status, StatusMargins, WeightBy,
 };
@@ -238,6 +240,26 @@ pub fn status(progress: f64, expected: f64, margins: StatusMargins) -> Status {
     }
 }
 
+/// A KR's status (SPEC.md "Judgement beside the numbers"): a committed KR's progress is
+/// compared with `expected`; an aspirational one's progress measured against its success
+/// line, min(1, progress ÷ success), so a stretch goal at its success line by the end of
+/// the period is on track. Either is `done` only at progress 1.
+pub fn kr_status(progress: f64, success: f64, expected: f64, margins: StatusMargins) -> Status {
+    if progress >= 1.0 - EPS {
+        return Status::Done;
+    }
+    let measured = if success > EPS && success < 1.0 {
+        (progress / success).min(1.0)
+    } else {
+        progress
+    };
+    match status(measured, expected, margins) {
+        // Reaching the success line is not reaching the target.
+        Status::Done => Status::OnTrack,
+        s => s,
+    }
+}
+
 /// The weighted mean of `(weight, progress)` pairs; 0 when empty or all weights are 0.
 pub fn objective_progress(krs: &[(f64, f64)]) -> f64 {
     let total: f64 = krs.iter().map(|(w, _)| w).sum();
@@ -317,6 +339,8 @@ mod tests {
             metric: None,
             unit: None,
             owner: None,
+            kind: Default::default(),
+            success: None,
         }
     }
 

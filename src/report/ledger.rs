@@ -82,8 +82,18 @@ pub fn parse_at(text: &str) -> Result<DateTime<Utc>, ReportError> {
     )))
 }
 
-fn status_at(settings: &Settings, period: &crate::model::Period, s: &SnapshotRecord) -> Status {
-    progress::status(s.progress, period.expected(s.at), settings.margins)
+fn status_at(
+    settings: &Settings,
+    def: &crate::model::KeyResultDef,
+    period: &crate::model::Period,
+    s: &SnapshotRecord,
+) -> Status {
+    progress::kr_status(
+        s.progress,
+        def.success_line(),
+        period.expected(s.at),
+        settings.margins,
+    )
 }
 
 /// `okrsync explain KR --at TIME`.
@@ -108,8 +118,13 @@ pub async fn explain_at(
             .unwrap_or(def.start.unwrap_or(0.0)),
         target: snapshot.as_ref().map_or(def.target, |s| s.target),
         status: match &snapshot {
-            Some(s) => status_at(settings, period, s),
-            None => progress::status(0.0, period.expected(at), settings.margins),
+            Some(s) => status_at(settings, def, period, s),
+            None => progress::kr_status(
+                0.0,
+                def.success_line(),
+                period.expected(at),
+                settings.margins,
+            ),
         },
         items: snapshot.as_ref().map_or(0, |s| s.items),
         updated_at: snapshot.as_ref().map(|s| s.at),
@@ -119,6 +134,15 @@ pub async fn explain_at(
         status_reason: None,
         synced_at: None,
         sources: Vec::new(),
+        kind: def.kind.as_str().to_string(),
+        success: def.success_line(),
+        // The owner's confidence as of that time; flags are those of now (none here).
+        confidence: store
+            .confidences(kr_id)
+            .await?
+            .into_iter()
+            .rfind(|c| c.at <= at),
+        flags: Vec::new(),
     };
     let mut items = Vec::new();
     if let Some(s) = &snapshot {
@@ -207,7 +231,7 @@ pub async fn history(
                 current: s.current,
                 target: s.target,
                 items: s.items,
-                status: status_at(settings, period, &s),
+                status: status_at(settings, def, period, &s),
                 cause: s.cause.clone(),
                 rules_hash: s.rules_hash.clone(),
                 entered: Vec::new(),

@@ -20,10 +20,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::model::{KeyResultDef, ObjectiveDef, Period, Status};
+use crate::model::{KeyResultDef, Measure, ObjectiveDef, Period, Status};
 use crate::progress;
+use crate::progress::flags::{self, Flag, KrFacts, Point};
 use crate::settings::Settings;
-use crate::store::{KrSnapshot, KrState, Selector, SourceState, Store};
+use crate::store::{Confidence, KrSnapshot, KrState, KrTimes, Selector, SourceState, Store};
 
 #[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct StatusDoc {
@@ -67,6 +68,17 @@ pub struct KrStatus {
     pub synced_at: Option<DateTime<Utc>>,
     /// The sources whose data feeds it.
     pub sources: Vec<String>,
+    /// `committed` or `aspirational` (a stretch goal).
+    pub kind: String,
+    /// The progress at which it is a success: its success line when aspirational (0.7 by
+    /// default), 1 when committed.
+    pub success: f64,
+    /// The owner's latest confidence check-in (0–10), or null; it never changes a
+    /// computed value.
+    pub confidence: Option<Confidence>,
+    /// Flags raised on it now (`dead`, `checkin_overdue`, `scope_creep`,
+    /// `output_without_outcome`, `outcome_without_output`).
+    pub flags: Vec<Flag>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
@@ -203,6 +215,11 @@ struct Ctx<'a> {
     /// Metric references whose latest observation failed: `(source, reference)` → why.
     observation_errors: HashMap<(String, String), String>,
     now: DateTime<Utc>,
+    /// Per KR: latest check-in, change and confidence.
+    times: HashMap<String, KrTimes>,
+    /// The snapshots of the KRs whose flags replay history (completion KRs, and the KRs
+    /// of objectives that have both a metric KR and work KRs).
+    points: HashMap<String, Vec<Point>>,
 }
 
 impl Ctx<'_> {
@@ -303,8 +320,24 @@ impl Ctx<'_> {
         let status = if reason.is_some() {
             Status::Stale
         } else {
-            progress::status(progress, period.expected(self.now), self.settings.margins)
+            progress::kr_status(
+                progress,
+                def.success_line(),
+                period.expected(self.now),
+                self.settings.margins,
+            )
         };
+        let times = self.times.get(&def.id);
+        let facts = self.facts(def, period, progress, target);
+        let j = &self.settings.judgement;
+        let flags: Vec<Flag> = [
+            flags::dead(&facts, j, self.now),
+            flags::checkin_overdue(&facts, j, self.now),
+            flags::scope_creep(&facts, j, self.now),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         KrStatus {
             id: def.id.clone(),
             title: def.title.clone(),
@@ -322,8 +355,77 @@ impl Ctx<'_> {
             status_reason: reason,
             synced_at,
             sources: self.kr_sources(def).into_iter().collect(),
+            kind: def.kind.as_str().to_string(),
+            success: def.success_line(),
+            confidence: times.and_then(|t| t.confidence.clone()),
+            flags,
         }
     }
+
+    /// What the flags of a KR are computed from.
+    fn facts<'d>(
+        &'d self,
+        def: &'d KeyResultDef,
+        period: &'d Period,
+        progress: f64,
+        target: Option<f64>,
+    ) -> KrFacts<'d> {
+        let times = self.times.get(&def.id);
+        KrFacts {
+            def,
+            period,
+            progress,
+            target,
+            last_change: times.and_then(|t| t.last_change),
+            last_checkin: times.and_then(|t| t.last_checkin),
+            history: self.points.get(&def.id).map_or(&[], Vec::as_slice),
+        }
+    }
+
+    /// Adds the divergence flags to the metric KRs of an objective that also has work KRs
+    /// (`krs` are the objective's KRs, in its order).
+    fn add_divergence(&self, o: &ObjectiveDef, krs: &mut [KrStatus]) {
+        let work: Vec<KrFacts> = o
+            .key_results
+            .iter()
+            .zip(krs.iter())
+            .filter(|(def, _)| flags::is_work(def.measure))
+            .map(|(def, k)| self.facts(def, &o.period, k.progress, k.target))
+            .collect();
+        if work.is_empty() {
+            return;
+        }
+        let mut raised = Vec::new();
+        for (n, (def, k)) in o.key_results.iter().zip(krs.iter()).enumerate() {
+            if def.measure != Measure::Metric {
+                continue;
+            }
+            let facts = self.facts(def, &o.period, k.progress, k.target);
+            if let Some(flag) = flags::divergence(&facts, &work, &self.settings.judgement, self.now)
+            {
+                raised.push((n, flag));
+            }
+        }
+        for (n, flag) in raised {
+            krs[n].flags.push(flag);
+        }
+    }
+}
+
+/// The KRs whose snapshots the flags replay: completion KRs (scope creep) and the KRs of
+/// objectives that have both a metric KR and work KRs (divergence).
+fn replayed_krs(settings: &Settings) -> Vec<&str> {
+    let mut out = Vec::new();
+    for o in &settings.objectives {
+        let metric = o.key_results.iter().any(|k| k.measure == Measure::Metric);
+        let work = o.key_results.iter().any(|k| flags::is_work(k.measure));
+        for k in &o.key_results {
+            if k.measure == Measure::Completion || (metric && work) {
+                out.push(k.id.as_str());
+            }
+        }
+    }
+    out
 }
 
 async fn ctx<'a>(
@@ -347,11 +449,15 @@ async fn ctx<'a>(
             }
         }
     }
+    let times = store.kr_times().await?;
+    let points = store.progress_points(&replayed_krs(settings)).await?;
     Ok(Ctx {
         settings,
         sources,
         observation_errors,
         now,
+        times,
+        points,
     })
 }
 
@@ -413,11 +519,12 @@ fn objective_status(
     o: &ObjectiveDef,
     states: &HashMap<String, KrState>,
 ) -> ObjectiveStatus {
-    let krs: Vec<KrStatus> = o
+    let mut krs: Vec<KrStatus> = o
         .key_results
         .iter()
         .map(|kr| ctx.kr_status(kr, &o.period, states.get(&kr.id)))
         .collect();
+    ctx.add_divergence(o, &mut krs);
     let expected = o.period.expected(ctx.now);
     let progress = progress::objective_progress(
         &krs.iter()
@@ -460,8 +567,26 @@ pub async fn explain(
     let (def, period) =
         find_kr(settings, kr_id).ok_or_else(|| ReportError::UnknownKr(kr_id.to_string()))?;
     let ctx = ctx(store, settings, now).await?;
-    let state = store.kr_state(kr_id).await?;
-    let kr = ctx.kr_status(def, period, state.as_ref());
+    let states: HashMap<String, KrState> = store
+        .kr_states()
+        .await?
+        .into_iter()
+        .map(|s| (s.id.clone(), s))
+        .collect();
+    let kr = match settings.objectives.iter().find(|o| o.id == def.objective) {
+        Some(o) => {
+            let mut krs: Vec<KrStatus> = o
+                .key_results
+                .iter()
+                .map(|k| ctx.kr_status(k, &o.period, states.get(&k.id)))
+                .collect();
+            ctx.add_divergence(o, &mut krs);
+            krs.into_iter()
+                .find(|k| k.id == kr_id)
+                .unwrap_or_else(|| ctx.kr_status(def, period, states.get(kr_id)))
+        }
+        None => ctx.kr_status(def, period, states.get(kr_id)),
+    };
     let mut rows = store.items_for_kr(kr_id).await?;
     rows.sort_by_cached_key(|(r, _)| (r.item.source.clone(), natural_key(&r.item.key)));
     let items = rows

@@ -72,9 +72,46 @@ pub fn render_status(doc: &StatusDoc) -> String {
             if let Some(r) = &k.status_reason {
                 let _ = writeln!(out, "        stale: {r}");
             }
+            judgement(&mut out, k, "        ");
         }
     }
     out
+}
+
+/// The stretch marker, the owner's confidence and the flags, one line each.
+fn judgement(out: &mut String, k: &KrStatus, indent: &str) {
+    if k.kind == "aspirational" {
+        let _ = writeln!(
+            out,
+            "{indent}stretch: a success at {:.0}% of its target",
+            k.success * 100.0
+        );
+    }
+    if let Some(c) = &k.confidence {
+        let _ = writeln!(
+            out,
+            "{indent}confidence: {}/10 on {}{}{}",
+            crate::model::plain_number(c.value),
+            c.at.format("%Y-%m-%d"),
+            c.author
+                .as_deref()
+                .map(|a| format!(" by {a}"))
+                .unwrap_or_default(),
+            c.note
+                .as_deref()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default()
+        );
+    }
+    for f in &k.flags {
+        let _ = writeln!(
+            out,
+            "{indent}flag {} (since {}): {}",
+            f.kind.as_str(),
+            f.since.format("%Y-%m-%d"),
+            f.message
+        );
+    }
 }
 
 pub fn render_explain(doc: &ExplainDoc) -> String {
@@ -107,6 +144,7 @@ pub fn render_explain(doc: &ExplainDoc) -> String {
     if let Some(r) = &k.status_reason {
         let _ = writeln!(out, "stale: {r}");
     }
+    judgement(&mut out, k, "");
     let _ = writeln!(
         out,
         "rules: {}",
@@ -225,6 +263,10 @@ mod tests {
             status_reason: None,
             synced_at: None,
             sources: Vec::new(),
+            kind: "committed".into(),
+            success: 1.0,
+            confidence: None,
+            flags: Vec::new(),
         }
     }
 

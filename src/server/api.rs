@@ -13,6 +13,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use super::{error, refuse_writes, Shared};
 use crate::clock;
 use crate::report::{self, ExplainDoc, MovesDoc, ReportError, SourcesDoc, StatusDoc, UnalignedDoc};
+use crate::store::NewCheckin;
 use crate::store::SyncRun;
 use crate::sync::CheckinError;
 
@@ -24,8 +25,10 @@ pub struct ErrorBody {
 
 #[derive(Deserialize, ToSchema)]
 pub struct CheckinBody {
-    /// The KR's new current value.
-    pub value: f64,
+    /// A manual KR's new current value.
+    pub value: Option<f64>,
+    /// The owner's confidence, 0–10 (any KR; never changes a computed value).
+    pub confidence: Option<f64>,
     pub note: Option<String>,
     pub author: Option<String>,
 }
@@ -299,17 +302,18 @@ pub async fn lint(State(s): Shared, headers: HeaderMap) -> Result<Response, Repo
     Ok(json_with_etag(&headers, &doc))
 }
 
-/// Records a manual value for a `manual` KR (`okrsync checkin KR VALUE`).
+/// Records a check-in (`okrsync checkin KR [VALUE] [--confidence N] [--note TEXT]`): a
+/// manual KR's value and/or the owner's confidence 0–10 in any KR.
 #[utoipa::path(post, path = "/api/v1/key-results/{id}/checkins", tag = "writes",
-    params(("id" = String, Path, description = "A manual KR's id")),
+    params(("id" = String, Path, description = "A KR's id (a value only for manual KRs)")),
     request_body = CheckinBody,
     security(("bearer" = [])),
     responses((status = 201, body = report::KrStatus, description = "The KR after the check-in"),
-        (status = 400, body = ErrorBody, description = "Not a JSON body with a value"),
+        (status = 400, body = ErrorBody, description = "Not a JSON body"),
         (status = 401, body = ErrorBody, description = "Missing or wrong bearer token"),
         (status = 403, body = ErrorBody, description = "Writes are disabled: no token configured"),
         (status = 404, body = ErrorBody, description = "No such KR"),
-        (status = 422, body = ErrorBody, description = "Not a manual KR, or not a finite value")))]
+        (status = 422, body = ErrorBody, description = "A value for a KR that is not manual, not a finite value, a confidence outside 0–10, or neither value nor confidence")))]
 pub async fn checkin(
     State(s): Shared,
     Path(id): Path<String>,
@@ -322,16 +326,19 @@ pub async fn checkin(
     let Some(Json(body)) = body else {
         return error(
             StatusCode::BAD_REQUEST,
-            "expected a JSON body like {\"value\": 42}",
+            "expected a JSON body like {\"value\": 42} or {\"confidence\": 7, \"note\": \"…\"}",
         );
     };
     match s
         .engine()
         .checkin(
             &id,
-            body.value,
-            body.note.as_deref(),
-            body.author.as_deref(),
+            &NewCheckin {
+                value: body.value,
+                confidence: body.confidence,
+                note: body.note.as_deref(),
+                author: body.author.as_deref(),
+            },
         )
         .await
     {
@@ -346,9 +353,12 @@ pub async fn checkin(
         Err(CheckinError::UnknownKr(k)) => {
             error(StatusCode::NOT_FOUND, format!("unknown key result \"{k}\""))
         }
-        Err(e @ (CheckinError::NotManual { .. } | CheckinError::BadValue)) => {
-            error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
-        }
+        Err(
+            e @ (CheckinError::NotManual { .. }
+            | CheckinError::BadValue
+            | CheckinError::BadConfidence
+            | CheckinError::Empty),
+        ) => error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
         Err(CheckinError::Store(e)) => {
             tracing::error!(error = format!("{e:#}"), "check-in failed");
             error(

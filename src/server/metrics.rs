@@ -183,6 +183,60 @@ pub async fn render(
             }
         }
     }
+    header(
+        &mut out,
+        "okrsync_kr_success",
+        "gauge",
+        "The progress at which a key result is a success: its success line when aspirational (kind=\"aspirational\"), 1 when committed.",
+    );
+    for o in &status.objectives {
+        for k in &o.key_results {
+            let _ = writeln!(
+                out,
+                "okrsync_kr_success{{kr=\"{}\",kind=\"{}\"}} {}",
+                label(&k.id),
+                label(&k.kind),
+                k.success
+            );
+        }
+    }
+    header(
+        &mut out,
+        "okrsync_kr_confidence",
+        "gauge",
+        "The owner's latest confidence in a key result (0..10), where one was checked in.",
+    );
+    for o in &status.objectives {
+        for k in &o.key_results {
+            if let Some(c) = &k.confidence {
+                let _ = writeln!(
+                    out,
+                    "okrsync_kr_confidence{{kr=\"{}\"}} {}",
+                    label(&k.id),
+                    c.value
+                );
+            }
+        }
+    }
+    header(
+        &mut out,
+        "okrsync_kr_flag",
+        "gauge",
+        "1 when the flag of that kind is raised on the key result, else 0.",
+    );
+    for o in &status.objectives {
+        for k in &o.key_results {
+            for kind in crate::progress::flags::FlagKind::ALL {
+                let up = u8::from(k.flags.iter().any(|f| f.kind == kind));
+                let _ = writeln!(
+                    out,
+                    "okrsync_kr_flag{{kr=\"{}\",kind=\"{}\"}} {up}",
+                    label(&k.id),
+                    kind.as_str()
+                );
+            }
+        }
+    }
     let unaligned = cache.shares(store, settings, now).await?;
     header(
         &mut out,

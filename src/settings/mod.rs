@@ -39,6 +39,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub log: LogSettings,
     pub margins: StatusMargins,
+    /// `[progress]`: the judgement beside the numbers (success lines and flags).
+    pub judgement: Judgement,
     pub sources: BTreeMap<String, SourceSettings>,
     pub objectives: Vec<ObjectiveDef>,
     pub rules: RuleSet,
@@ -255,6 +257,7 @@ impl Settings {
         let database = read_database(&mut top, &mut sink);
         let log = read_log(&mut top, &mut sink);
         let margins = read_margins(&mut top, &mut sink);
+        let judgement = read_judgement(&mut top, &mut sink);
         let mut sources = BTreeMap::new();
         // Every source written, with its kind when known: a broken source is still not an
         // unknown one to the rules that name it.
@@ -314,8 +317,20 @@ impl Settings {
             database,
             log,
             margins,
+            judgement,
             sources,
-            objectives: okr.objectives,
+            objectives: okr
+                .objectives
+                .into_iter()
+                .map(|mut o| {
+                    for kr in &mut o.key_results {
+                        if kr.kind == crate::model::KrKind::Aspirational && kr.success.is_none() {
+                            kr.success = Some(judgement.aspirational_success);
+                        }
+                    }
+                    o
+                })
+                .collect(),
             rules: okr.rules,
             okr_files: okr.files,
             okr_globs,
@@ -507,6 +522,87 @@ fn read_margins(top: &mut Section, sink: &mut Sink) -> StatusMargins {
     }
     s.finish(sink);
     m
+}
+
+/// `[progress]` (SPEC.md "Judgement beside the numbers"): the default success line of
+/// aspirational KRs and the thresholds of the flags.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Judgement {
+    /// `aspirational_success` (0.7).
+    pub aspirational_success: f64,
+    /// `dead_after` (21 days): no change of value or evidence for this long raises `dead`.
+    pub dead_after: Duration,
+    /// `checkin_every`: when set, every KR's check-ins are due this often; otherwise only
+    /// manual KRs', every [`Judgement::MANUAL_CHECKIN_EVERY`].
+    pub checkin_every: Option<Duration>,
+    /// `scope_creep` (0.25): growth of a completion KR's total weight that raises the flag.
+    pub scope_creep: f64,
+    /// `divergence` (0.5): the gap between work and outcome progress that raises a flag.
+    pub divergence: f64,
+}
+
+impl Judgement {
+    /// How often a manual KR's check-ins are due when `checkin_every` is not set.
+    pub const MANUAL_CHECKIN_EVERY: Duration = Duration::from_secs(7 * 24 * 3600);
+}
+
+impl Default for Judgement {
+    fn default() -> Self {
+        Judgement {
+            aspirational_success: 0.7,
+            dead_after: Duration::from_secs(21 * 24 * 3600),
+            checkin_every: None,
+            scope_creep: 0.25,
+            divergence: 0.5,
+        }
+    }
+}
+
+fn read_judgement(top: &mut Section, sink: &mut Sink) -> Judgement {
+    let empty = toml::Table::new();
+    let table = top.table(sink, "progress").unwrap_or(&empty);
+    let mut s = Section::new("progress", table);
+    let mut j = Judgement::default();
+    fn share(s: &mut Section, sink: &mut Sink, key: &'static str) -> Option<f64> {
+        let v = s.number(sink, key)?;
+        if !(v > 0.0 && v <= 1.0) {
+            sink.report(&s.key(key), format!("must lie in (0, 1], found {v}"));
+            return None;
+        }
+        Some(v)
+    }
+    if let Some(v) = share(&mut s, sink, "aspirational_success") {
+        j.aspirational_success = v;
+    }
+    if let Some(v) = s.number(sink, "scope_creep") {
+        if v > 0.0 && v.is_finite() {
+            j.scope_creep = v;
+        } else {
+            sink.report(
+                &s.key("scope_creep"),
+                format!("must be a share of growth above 0 (0.25 = 25%), found {v}"),
+            );
+        }
+    }
+    if let Some(v) = share(&mut s, sink, "divergence") {
+        j.divergence = v;
+    }
+    if let Some(d) = s.duration(sink, "dead_after") {
+        if d.is_zero() {
+            sink.report(&s.key("dead_after"), "must be longer than 0");
+        } else {
+            j.dead_after = d;
+        }
+    }
+    if let Some(d) = s.duration(sink, "checkin_every") {
+        if d.is_zero() {
+            sink.report(&s.key("checkin_every"), "must be longer than 0");
+        } else {
+            j.checkin_every = Some(d);
+        }
+    }
+    s.finish(sink);
+    j
 }
 
 /// Reads one source section. Returns its kind (for rule validation) and, when it is valid

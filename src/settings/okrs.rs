@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 
 use super::problems::{Locator, Problem};
 use super::reader::{type_name, Section, Sink};
-use crate::model::{KeyResultDef, Measure, MetricRef, ObjectiveDef, Period, WeightBy};
+use crate::model::{KeyResultDef, KrKind, Measure, MetricRef, ObjectiveDef, Period, WeightBy};
 use crate::rules::{Condition, RuleDef, RuleSet};
 
 pub(crate) struct Okrs {
@@ -503,6 +503,27 @@ fn read_kr(key: String, t: &toml::Table, objective: &str, sink: &mut Sink) -> Kr
     let field = s.string(sink, "field");
     let unit = s.string(sink, "unit");
     let owner = s.string(sink, "owner");
+    let kind = match s
+        .choice(sink, "kind", &["committed", "aspirational"])
+        .as_deref()
+    {
+        Some("aspirational") => KrKind::Aspirational,
+        _ => KrKind::Committed,
+    };
+    let success = s.number(sink, "success");
+    if let Some(v) = success {
+        if !(v > 0.0 && v <= 1.0) {
+            sink.report(
+                &s.key("success"),
+                format!("must lie in (0, 1] (a share of the target), found {v}"),
+            );
+        } else if kind == KrKind::Committed {
+            sink.report(
+                &s.key("success"),
+                "only applies to aspirational key results (kind = \"aspirational\")",
+            );
+        }
+    }
     s.raw("description");
     let metric = s
         .table(sink, "metric")
@@ -576,6 +597,8 @@ fn read_kr(key: String, t: &toml::Table, objective: &str, sink: &mut Sink) -> Kr
             metric: metric.clone(),
             unit,
             owner,
+            kind,
+            success: success.filter(|_| kind == KrKind::Aspirational),
         }),
         _ => None,
     };

@@ -21,7 +21,9 @@ pub use ledger::ScopeTotals;
 pub use ledger::SnapshotRecord;
 pub use lint::{RuleUse, SharedItems};
 pub(crate) use okrs::same;
-pub use okrs::{Definitions, KrSnapshot, KrState, ObjectiveRow, SnapshotCause};
+pub use okrs::{
+    Confidence, Definitions, KrSnapshot, KrState, KrTimes, NewCheckin, ObjectiveRow, SnapshotCause,
+};
 pub use reports::{
     ItemLinks, MovesCounts, PeriodRows, ProjectCounts, UnalignedRow, WorkLink, WorkRow,
 };

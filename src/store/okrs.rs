@@ -64,6 +64,37 @@ pub struct KrSnapshot {
     pub reconstructed: bool,
 }
 
+/// A check-in to record.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NewCheckin<'a> {
+    /// A manual KR's value.
+    pub value: Option<f64>,
+    /// The owner's confidence, 0–10.
+    pub confidence: Option<f64>,
+    pub note: Option<&'a str>,
+    pub author: Option<&'a str>,
+}
+
+/// The owner's latest confidence in a KR (SPEC.md: `"confidence":{"value","note","at","author"}`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct Confidence {
+    pub value: f64,
+    pub note: Option<String>,
+    pub at: DateTime<Utc>,
+    pub author: Option<String>,
+}
+
+/// What the flags need of a KR's check-ins and history.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KrTimes {
+    /// Its latest check-in of any kind.
+    pub last_checkin: Option<DateTime<Utc>>,
+    /// Its latest snapshot: the last change of its value or evidence.
+    pub last_change: Option<DateTime<Utc>>,
+    /// Its latest confidence check-in.
+    pub confidence: Option<Confidence>,
+}
+
 const KR_COLUMNS: &str =
     "id, objective_id, title, measure, current, start_value, target, progress, \
     item_count, computed_ms, changed_ms";
@@ -296,9 +327,11 @@ impl Tx {
         Ok(())
     }
 
+    /// The value of a KR's latest check-in that carries one.
     pub async fn latest_checkin(&mut self, kr_id: &str) -> Result<Option<f64>> {
         let row: Option<(f64,)> = sqlx::query_as(
-            "SELECT value FROM checkins WHERE kr_id = $1 ORDER BY at_ms DESC, id DESC LIMIT 1",
+            "SELECT value FROM checkins WHERE kr_id = $1 AND value IS NOT NULL \
+             ORDER BY at_ms DESC, id DESC LIMIT 1",
         )
         .bind(kr_id)
         .fetch_optional(&mut *self.tx)
@@ -306,24 +339,31 @@ impl Tx {
         Ok(row.map(|r| r.0))
     }
 
-    /// Records a check-in; its id (snapshots it causes name it).
+    /// Records a check-in (a value, the owner's confidence, or both); its id (snapshots
+    /// it causes name it).
     pub async fn add_checkin(
         &mut self,
         kr_id: &str,
-        value: f64,
-        note: Option<&str>,
-        author: Option<&str>,
+        checkin: &NewCheckin<'_>,
         now_ms: i64,
     ) -> Result<i64> {
+        let NewCheckin {
+            value,
+            confidence,
+            note,
+            author,
+        } = *checkin;
         let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO checkins (kr_id, at_ms, value, note, author) VALUES ($1, $2, $3, $4, $5) \
+            "INSERT INTO checkins (kr_id, at_ms, value, note, author, confidence) \
+             VALUES ($1, $2, CAST($3 AS DOUBLE PRECISION), $4, $5, CAST($6 AS DOUBLE PRECISION)) \
              RETURNING id",
         )
         .bind(kr_id)
         .bind(now_ms)
-        .bind(value)
+        .bind(opt_f64(value))
         .bind(note.map(str::to_string))
         .bind(author.map(str::to_string))
+        .bind(opt_f64(confidence))
         .fetch_one(&mut *self.tx)
         .await?;
         Ok(id)
@@ -434,6 +474,95 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.and_then(|r| r.0))
+    }
+
+    /// Per KR: the latest check-in, the latest change and the latest confidence.
+    pub async fn kr_times(&self) -> Result<std::collections::HashMap<String, KrTimes>> {
+        let mut out: std::collections::HashMap<String, KrTimes> = Default::default();
+        let changes: Vec<(String, i64)> =
+            sqlx::query_as("SELECT kr_id, MAX(at_ms) FROM kr_snapshots GROUP BY kr_id")
+                .fetch_all(&self.pool)
+                .await?;
+        for (kr, at) in changes {
+            out.entry(kr).or_default().last_change = Some(from_ms(at));
+        }
+        let checkins: Vec<(String, i64)> =
+            sqlx::query_as("SELECT kr_id, MAX(at_ms) FROM checkins GROUP BY kr_id")
+                .fetch_all(&self.pool)
+                .await?;
+        for (kr, at) in checkins {
+            out.entry(kr).or_default().last_checkin = Some(from_ms(at));
+        }
+        type Row = (String, f64, Option<String>, i64, Option<String>);
+        let confidences: Vec<Row> = sqlx::query_as(
+            "SELECT c.kr_id, c.confidence, c.note, c.at_ms, c.author FROM checkins c \
+             WHERE c.confidence IS NOT NULL AND c.id = (SELECT d.id FROM checkins d \
+             WHERE d.kr_id = c.kr_id AND d.confidence IS NOT NULL \
+             ORDER BY d.at_ms DESC, d.id DESC LIMIT 1)",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for (kr, value, note, at, author) in confidences {
+            out.entry(kr).or_default().confidence = Some(Confidence {
+                value,
+                note,
+                at: from_ms(at),
+                author,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A KR's confidence check-ins, oldest first (the trend on its page).
+    pub async fn confidences(&self, kr_id: &str) -> Result<Vec<Confidence>> {
+        type Row = (f64, Option<String>, i64, Option<String>);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT confidence, note, at_ms, author FROM checkins \
+             WHERE kr_id = $1 AND confidence IS NOT NULL ORDER BY at_ms, id",
+        )
+        .bind(kr_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(value, note, at, author)| Confidence {
+                value,
+                note,
+                at: from_ms(at),
+                author,
+            })
+            .collect())
+    }
+
+    /// Each KR's snapshots as (time, progress, total), oldest first: what the flags replay.
+    pub async fn progress_points(
+        &self,
+        kr_ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, Vec<crate::progress::flags::Point>>> {
+        let mut out: std::collections::HashMap<String, Vec<crate::progress::flags::Point>> =
+            Default::default();
+        if kr_ids.is_empty() {
+            return Ok(out);
+        }
+        let sql = format!(
+            "SELECT kr_id, at_ms, progress, target FROM kr_snapshots \
+             WHERE kr_id IN ({}) ORDER BY at_ms, id",
+            self.backend.json_texts("$1"),
+        );
+        let rows: Vec<(String, i64, f64, Option<f64>)> = sqlx::query_as(&sql)
+            .bind(super::sets::pack(kr_ids))
+            .fetch_all(&self.pool)
+            .await?;
+        for (kr, at, progress, target) in rows {
+            out.entry(kr)
+                .or_default()
+                .push(crate::progress::flags::Point {
+                    at: from_ms(at),
+                    progress,
+                    target,
+                });
+        }
+        Ok(out)
     }
 
     /// The newest `limit` snapshots of a KR, oldest first.

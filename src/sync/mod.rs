@@ -31,7 +31,7 @@ use crate::settings::{Settings, SourceKind};
 use crate::sources::github::GitHubSource;
 use crate::sources::jira::JiraSource;
 use crate::sources::ItemSource;
-use crate::store::{ms, SnapshotCause, SourceState, Store, SyncRun, Tx};
+use crate::store::{ms, NewCheckin, SnapshotCause, SourceState, Store, SyncRun, Tx};
 
 /// Incremental (from the cursor, minus the overlap) or full (everything in scope, and
 /// items no longer in scope are removed).
@@ -595,38 +595,39 @@ impl Engine {
         Ok(())
     }
 
-    /// Records a manual value for a KR and recomputes it.
-    pub async fn checkin(
-        &self,
-        kr_id: &str,
-        value: f64,
-        note: Option<&str>,
-        author: Option<&str>,
-    ) -> Result<(), CheckinError> {
+    /// Records a check-in: a manual KR's value (recomputed at once), and/or the owner's
+    /// confidence 0–10 in any KR (never changes a computed value), with a note.
+    pub async fn checkin(&self, kr_id: &str, checkin: &NewCheckin<'_>) -> Result<(), CheckinError> {
         let Some((def, _)) = self.krs.get(kr_id) else {
             return Err(CheckinError::UnknownKr(kr_id.to_string()));
         };
-        if def.measure != Measure::Manual {
-            return Err(CheckinError::NotManual {
-                kr: kr_id.to_string(),
-                measure: def.measure.as_str(),
-            });
+        if checkin.value.is_none() && checkin.confidence.is_none() {
+            return Err(CheckinError::Empty);
         }
-        if !value.is_finite() {
-            return Err(CheckinError::BadValue);
+        if let Some(value) = checkin.value {
+            if def.measure != Measure::Manual {
+                return Err(CheckinError::NotManual {
+                    kr: kr_id.to_string(),
+                    measure: def.measure.as_str(),
+                });
+            }
+            if !value.is_finite() {
+                return Err(CheckinError::BadValue);
+            }
+        }
+        if let Some(c) = checkin.confidence {
+            if !(0.0..=10.0).contains(&c) {
+                return Err(CheckinError::BadConfidence);
+            }
         }
         let now = clock::now();
         let result: anyhow::Result<()> = async {
             let mut tx = self.store.begin().await?;
-            let checkin = tx.add_checkin(kr_id, value, note, author, ms(now)).await?;
-            self.recompute_for(
-                &mut tx,
-                &[kr_id.to_string()],
-                now,
-                "check-in",
-                Some(checkin),
-            )
-            .await?;
+            let id = tx.add_checkin(kr_id, checkin, ms(now)).await?;
+            if checkin.value.is_some() {
+                self.recompute_for(&mut tx, &[kr_id.to_string()], now, "check-in", Some(id))
+                    .await?;
+            }
             tx.commit().await?;
             Ok(())
         }
@@ -646,6 +647,10 @@ pub enum CheckinError {
     NotManual { kr: String, measure: &'static str },
     #[error("the value must be a finite number")]
     BadValue,
+    #[error("the confidence must be a number from 0 to 10")]
+    BadConfidence,
+    #[error("a check-in needs a value (manual key results) or a confidence (0–10)")]
+    Empty,
     #[error(transparent)]
     Store(anyhow::Error),
 }

@@ -16,6 +16,7 @@ mod faults;
 mod first_day;
 mod github;
 mod helpers;
+mod judgement;
 mod ledger;
 mod rules_cli;
 mod secrets;
