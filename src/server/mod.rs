@@ -91,6 +91,7 @@ impl Application {
             .route("/api/v1/sync", post(api::sync_now))
             .route("/hooks/github", post(hooks::github))
             .route("/hooks/jira", post(hooks::jira))
+            .route("/kr/{id}/checkin", post(dashboard::checkin_form))
             .layer(axum::extract::DefaultBodyLimit::max(25 * 1024 * 1024))
             .merge(reads)
             .layer(middleware::from_fn(security_headers))
@@ -221,6 +222,15 @@ async fn prometheus(State(s): Shared) -> Result<Response, ReportError> {
 
 /// Whether the request carries the configured token: `Authorization: Bearer <token>`, or
 /// HTTP Basic with the token as password (any user name).
+/// Whether `given` is the API token (compared in constant time).
+pub(crate) fn token_matches(s: &AppState, given: &str) -> bool {
+    let engine = s.engine();
+    let Ok(Some(token)) = engine.settings().server.api_token() else {
+        return false;
+    };
+    !given.is_empty() && constant_time_eq(given.as_bytes(), token.expose_secret().as_bytes())
+}
+
 fn has_token(s: &AppState, headers: &HeaderMap) -> bool {
     let engine = s.engine();
     let Ok(Some(token)) = engine.settings().server.api_token() else {

@@ -33,9 +33,22 @@ id = "pay.checkout"
 title = "Ship the new checkout"
 measure = "completion"
 
+[[objective.kr]]
+id = "pay.wallets"
+title = "Wallets everywhere"
+measure = "completion"
+kind = "aspirational"
+
+[[objective.kr]]
+id = "pay.nps"
+title = "Merchant satisfaction"
+measure = "manual"
+start = 20
+target = 40
+
 [[rule]]
 id = "pay-project"
-kr = "pay.checkout"
+krs = ["pay.checkout", "pay.wallets"]
 [rule.match]
 project = "PAY"
 "#;
@@ -277,6 +290,65 @@ async fn dashboard_in_chromium() {
     assert!(evidence.contains("pay-project"), "{evidence}");
     audit(&c, "key result").await;
     screenshot(&c, "key-result.png").await;
+
+    // Judgement: the manual KR has had no check-in this quarter, so the "needs attention"
+    // panel lists it; the stretch goal carries its marker and its chart the success line.
+    c.goto(&format!("{base}/")).await.expect("overview");
+    let panel = text_of(&c, "section.attention").await;
+    assert!(
+        panel.contains("check-in overdue") && panel.contains("Merchant satisfaction"),
+        "{panel}"
+    );
+    let stretch = text_of(&c, "#objective-pay table.krs span.stretch").await;
+    assert_eq!(stretch, "stretch");
+    c.goto(&format!("{base}/kr/pay.wallets"))
+        .await
+        .expect("stretch KR");
+    c.find(Locator::Css("figure.chart svg line.success"))
+        .await
+        .expect("the success line");
+    audit(&c, "stretch key result").await;
+    // The check-in form (no script): a value and a confidence with a note, and the token.
+    c.goto(&format!("{base}/kr/pay.nps"))
+        .await
+        .expect("manual KR");
+    assert!(text_of(&c, "section.attention")
+        .await
+        .contains("check-in overdue"));
+    audit(&c, "manual key result").await;
+    let form = c
+        .form(Locator::Css("form.checkin"))
+        .await
+        .expect("check-in form");
+    form.set_by_name("value", "30").await.expect("value");
+    form.set_by_name("confidence", "7")
+        .await
+        .expect("confidence");
+    form.set_by_name("note", "on plan").await.expect("note");
+    form.set_by_name("token", crate::helpers::API_TOKEN)
+        .await
+        .expect("token");
+    form.submit().await.expect("submit");
+    assert!(c
+        .current_url()
+        .await
+        .expect("url")
+        .path()
+        .ends_with("/kr/pay.nps"));
+    let confidence = text_of(&c, "#confidence + p").await;
+    assert!(
+        confidence.contains("7/10") && confidence.contains("on plan"),
+        "{confidence}"
+    );
+    c.find(Locator::Css("svg polyline.confidence-line"))
+        .await
+        .expect("the confidence trend");
+    let facts = text_of(&c, "dl.facts").await;
+    assert!(facts.contains("30 / 40"), "the value was recorded: {facts}");
+    screenshot(&c, "key-result-checkin.png").await;
+    c.goto(&format!("{base}/")).await.expect("overview");
+    let panel = text_of(&c, "section.attention").await;
+    assert!(panel.contains("No flags"), "{panel}");
 
     // Moves: the budget meeting's search.
     c.find(Locator::LinkText("Moves"))

@@ -44,6 +44,8 @@ pub struct Chart {
     pub top: String,
     pub bottom: String,
     pub now_x: Option<String>,
+    /// An aspirational KR's success line (a dashed horizontal at its share of the target).
+    pub success_y: Option<String>,
     /// What the chart shows, in words (the SVG's `<desc>`).
     pub summary: String,
 }
@@ -52,7 +54,13 @@ fn fmt(v: f64) -> String {
     format!("{v:.1}")
 }
 
-pub fn progress_chart(history: &[KrSnapshot], period: &Period, now: DateTime<Utc>) -> Chart {
+/// The chart of a KR's progress; `success` draws an aspirational KR's success line.
+pub fn progress_chart(
+    history: &[KrSnapshot],
+    period: &Period,
+    now: DateTime<Utc>,
+    success: Option<f64>,
+) -> Chart {
     let mut t0 = period.starts_at();
     let mut t1 = period.ends_at();
     if let Some(first) = history.first() {
@@ -162,8 +170,84 @@ pub fn progress_chart(history: &[KrSnapshot], period: &Period, now: DateTime<Utc
         top: fmt(TOP),
         bottom: fmt(HEIGHT - BOTTOM),
         now_x: now_in_range.then(|| fmt(x(now))),
+        success_y: success.map(|p| fmt(y(p))),
         summary,
     }
+}
+
+pub const CONFIDENCE_HEIGHT: f64 = 120.0;
+
+/// The owner's confidence over the period, 0–10, drawn like the progress chart.
+pub struct ConfidenceChart {
+    pub line: String,
+    pub dots: Vec<Dot>,
+    pub y_ticks: Vec<Tick>,
+    pub left: String,
+    pub right: String,
+    pub bottom: String,
+    pub summary: String,
+}
+
+pub fn confidence_chart(
+    points: &[crate::store::Confidence],
+    period: &Period,
+) -> Option<ConfidenceChart> {
+    let first = points.first()?;
+    let last = points.last()?;
+    let t0 = period.starts_at().min(first.at);
+    let t1 = period.ends_at().max(last.at);
+    let span = (t1 - t0).num_seconds().max(1) as f64;
+    let plot_w = WIDTH - LEFT - RIGHT;
+    let (top, bottom) = (10.0, CONFIDENCE_HEIGHT - 12.0);
+    let x = |t: DateTime<Utc>| LEFT + plot_w * ((t - t0).num_seconds() as f64 / span);
+    let y = |c: f64| bottom - (bottom - top) * (c.clamp(0.0, 10.0) / 10.0);
+    let line = points
+        .iter()
+        .map(|c| format!("{},{}", fmt(x(c.at)), fmt(y(c.value))))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let dots = points
+        .iter()
+        .map(|c| Dot {
+            x: fmt(x(c.at)),
+            y: fmt(y(c.value)),
+            label: format!(
+                "{}: {}/10{}",
+                c.at.format("%Y-%m-%d"),
+                crate::model::plain_number(c.value),
+                c.note
+                    .as_deref()
+                    .map(|n| format!(" — {n}"))
+                    .unwrap_or_default()
+            ),
+            at: c.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            reconstructed: false,
+        })
+        .collect();
+    let y_ticks = [0.0, 5.0, 10.0]
+        .into_iter()
+        .map(|c| Tick {
+            x: fmt(LEFT - 8.0),
+            y: fmt(y(c)),
+            label: format!("{c:.0}"),
+        })
+        .collect();
+    Some(ConfidenceChart {
+        line,
+        dots,
+        y_ticks,
+        left: fmt(LEFT),
+        right: fmt(WIDTH - RIGHT),
+        bottom: fmt(bottom),
+        summary: format!(
+            "Confidence from {}/10 on {} to {}/10 on {}, {} check-in(s).",
+            crate::model::plain_number(first.value),
+            first.at.format("%Y-%m-%d"),
+            crate::model::plain_number(last.value),
+            last.at.format("%Y-%m-%d"),
+            points.len()
+        ),
+    })
 }
 
 #[cfg(test)]
@@ -193,7 +277,7 @@ mod tests {
             .with_ymd_and_hms(2026, 11, 21, 0, 0, 0)
             .single()
             .expect("a valid time");
-        let chart = progress_chart(&[snap(1, 0.0), snap(11, 0.5)], &period, now);
+        let chart = progress_chart(&[snap(1, 0.0), snap(11, 0.5)], &period, now, None);
         let points: Vec<&str> = chart.line.split(' ').collect();
         // start, step up at day 11 (old value then new value), and on to now.
         assert_eq!(points.len(), 4, "{}", chart.line);
@@ -222,8 +306,11 @@ mod tests {
     #[test]
     fn without_history_there_is_no_line() {
         let period = Period::parse("2026-Q4").expect("period");
-        let chart = progress_chart(&[], &period, period.starts_at());
+        let chart = progress_chart(&[], &period, period.starts_at(), Some(0.7));
         assert!(chart.line.is_empty());
         assert!(chart.summary.starts_with("No recorded values"));
+        // The success line of a stretch goal sits at 70% of the plot's height.
+        let y = TOP + (HEIGHT - TOP - BOTTOM) * 0.3;
+        assert_eq!(chart.success_y, Some(fmt(y)));
     }
 }

@@ -142,6 +142,49 @@ struct KrView {
     freshness_iso: String,
     reason: Option<String>,
     measure: String,
+    /// For an aspirational KR: its success line in words.
+    stretch: Option<String>,
+    flags: Vec<FlagView>,
+    /// The owner's latest confidence, in words.
+    confidence: Option<String>,
+}
+
+/// A flag as a badge: the word, and the message and date for its title and list entry.
+struct FlagView {
+    kind: &'static str,
+    label: &'static str,
+    message: String,
+    since: String,
+    since_iso: String,
+}
+
+fn flag_views(kr: &KrStatus) -> Vec<FlagView> {
+    kr.flags
+        .iter()
+        .map(|f| FlagView {
+            kind: f.kind.as_str(),
+            label: f.kind.label(),
+            message: f.message.clone(),
+            since: f.since.format("%Y-%m-%d").to_string(),
+            since_iso: iso(f.since),
+        })
+        .collect()
+}
+
+fn confidence_words(c: &crate::store::Confidence) -> String {
+    format!(
+        "{}/10 on {}{}{}",
+        view::number(c.value),
+        c.at.format("%Y-%m-%d"),
+        c.author
+            .as_deref()
+            .map(|a| format!(" by {a}"))
+            .unwrap_or_default(),
+        c.note
+            .as_deref()
+            .map(|n| format!(": “{n}”"))
+            .unwrap_or_default()
+    )
 }
 
 fn numbers(kr: &KrStatus) -> String {
@@ -194,6 +237,14 @@ fn kr_view(kr: &KrStatus, now: DateTime<Utc>) -> KrView {
         freshness_iso,
         reason: kr.status_reason.clone(),
         measure: kr.measure.clone(),
+        stretch: (kr.kind == "aspirational").then(|| {
+            format!(
+                "Stretch goal: a success at {} of its target",
+                view::percent(kr.success)
+            )
+        }),
+        flags: flag_views(kr),
+        confidence: kr.confidence.as_ref().map(confidence_words),
     }
 }
 
@@ -263,6 +314,19 @@ struct StatusCount {
     count: usize,
 }
 
+/// One kind of flag on the "needs attention" panel, with the KRs that carry it.
+struct AttentionView {
+    kind: &'static str,
+    label: &'static str,
+    krs: Vec<AttentionKr>,
+}
+
+struct AttentionKr {
+    id: String,
+    title: String,
+    message: String,
+}
+
 #[derive(Template)]
 #[template(path = "overview.html")]
 struct OverviewPage {
@@ -270,6 +334,39 @@ struct OverviewPage {
     tree: Vec<TreeStep>,
     counts: Vec<StatusCount>,
     krs: usize,
+    /// Flags by kind (only kinds raised somewhere), and how many KRs carry any.
+    attention: Vec<AttentionView>,
+    flagged: usize,
+}
+
+fn attention(doc: &report::StatusDoc) -> (Vec<AttentionView>, usize) {
+    use crate::progress::flags::FlagKind;
+    let all: Vec<&KrStatus> = doc.objectives.iter().flat_map(|o| &o.key_results).collect();
+    let views = FlagKind::ALL
+        .into_iter()
+        .filter_map(|kind| {
+            let krs: Vec<AttentionKr> = all
+                .iter()
+                .filter_map(|k| {
+                    k.flags
+                        .iter()
+                        .find(|f| f.kind == kind)
+                        .map(|f| AttentionKr {
+                            id: k.id.clone(),
+                            title: k.title.clone(),
+                            message: f.message.clone(),
+                        })
+                })
+                .collect();
+            (!krs.is_empty()).then_some(AttentionView {
+                kind: kind.as_str(),
+                label: kind.label(),
+                krs,
+            })
+        })
+        .collect();
+    let flagged = all.iter().filter(|k| !k.flags.is_empty()).count();
+    (views, flagged)
 }
 
 #[derive(Deserialize)]
@@ -289,8 +386,11 @@ async fn overview(State(s): Shared, Query(q): Query<RefreshQuery>) -> Response {
         *by_status.entry(kr.status).or_default() += 1;
         krs += 1;
     }
+    let (attention, flagged) = attention(&doc);
     render(&OverviewPage {
         chrome: Chrome::new("overview", now, q.refresh),
+        attention,
+        flagged,
         tree: tree(&doc.objectives, now),
         counts: by_status
             .into_iter()
@@ -349,6 +449,21 @@ struct KrPage {
     /// Shown as of a past time (`?at=`): its RFC 3339 form and the day for the picker.
     at: Option<String>,
     at_day: String,
+    /// The owner's confidence over time, and its check-ins newest first.
+    confidence_chart: Option<chart::ConfidenceChart>,
+    confidence_height: String,
+    confidences: Vec<ConfidenceRow>,
+    /// Whether the check-in form may ask for a value (manual KRs only).
+    manual: bool,
+    /// Whether writes are enabled (an API token is configured): else the form says how.
+    writes: bool,
+}
+
+struct ConfidenceRow {
+    at: When,
+    value: String,
+    note: String,
+    author: String,
 }
 
 /// Rows a page lists before it offers "show all": a KR moved by 40,000 items would
@@ -446,14 +561,38 @@ async fn kr_page(State(s): Shared, Path(id): Path<String>, Query(f): Query<AllFo
             counts: i.counts,
         })
         .collect();
+    let confidences = match engine.store().confidences(&id).await {
+        Ok(c) => c,
+        Err(e) => return report_error(ReportError::Store(e), "overview"),
+    };
+    let confidences: Vec<crate::store::Confidence> = confidences
+        .into_iter()
+        .filter(|c| at.is_none_or(|t| c.at <= t))
+        .collect();
+    let success = (doc.kr.kind == "aspirational").then_some(doc.kr.success);
     render(&KrPage {
         chrome: Chrome::new("overview", now, None),
+        confidence_chart: chart::confidence_chart(&confidences, &objective.period),
+        confidence_height: format!("{}", chart::CONFIDENCE_HEIGHT),
+        confidences: confidences
+            .iter()
+            .rev()
+            .take(20)
+            .map(|c| ConfidenceRow {
+                at: view::when(c.at, now),
+                value: format!("{}/10", view::number(c.value)),
+                note: c.note.clone().unwrap_or_default(),
+                author: c.author.clone().unwrap_or_default(),
+            })
+            .collect(),
+        manual: doc.kr.measure == "manual",
+        writes: matches!(settings.server.api_token(), Ok(Some(_))),
         kr: kr_view(&doc.kr, now),
         objective_title: objective.title.clone(),
         objective_id: objective.id.clone(),
         period: objective.period.label.clone(),
         start: view::number(doc.kr.start),
-        chart: chart::progress_chart(&doc.history, &objective.period, now),
+        chart: chart::progress_chart(&doc.history, &objective.period, now, success),
         width: format!("{}", chart::WIDTH),
         height: format!("{}", chart::HEIGHT),
         counting: doc.items.iter().filter(|e| e.counts).count(),
@@ -464,6 +603,115 @@ async fn kr_page(State(s): Shared, Path(id): Path<String>, Query(f): Query<AllFo
         at: at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
         at_day: at.unwrap_or(now).format("%Y-%m-%d").to_string(),
     })
+}
+
+// ---- the check-in form ------------------------------------------------------------------
+
+#[derive(Deserialize)]
+pub(crate) struct CheckinForm {
+    token: String,
+    #[serde(default)]
+    value: String,
+    #[serde(default)]
+    confidence: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /kr/{id}/checkin`: the KR page's form (no script). The API token is a field of
+/// the form; a good check-in answers 303 back to the KR page, a refused one a page that
+/// says why.
+pub(crate) async fn checkin_form(
+    State(s): Shared,
+    Path(id): Path<String>,
+    axum::Form(f): axum::Form<CheckinForm>,
+) -> Response {
+    use crate::sync::CheckinError;
+    let engine = s.engine();
+    if !matches!(engine.settings().server.api_token(), Ok(Some(_))) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "overview",
+            "Check-ins are disabled",
+            "Writes need an API token: set server.api_token_env or server.api_token_file.".into(),
+        );
+    }
+    if !super::token_matches(&s, f.token.trim()) {
+        return error_page(
+            StatusCode::UNAUTHORIZED,
+            "overview",
+            "Wrong token",
+            "The token is not this server's API token; nothing was recorded.".into(),
+        );
+    }
+    let number = |text: &str, what: &str| -> Result<Option<f64>, Response> {
+        let t = text.trim();
+        if t.is_empty() {
+            return Ok(None);
+        }
+        t.parse::<f64>().map(Some).map_err(|_| {
+            error_page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "overview",
+                "Not recorded",
+                format!("The {what} must be a number, found \"{t}\"."),
+            )
+        })
+    };
+    let value = match number(&f.value, "value") {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let confidence = match number(&f.confidence, "confidence") {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let note = f.note.trim();
+    let checkin = crate::store::NewCheckin {
+        value,
+        confidence,
+        note: (!note.is_empty()).then_some(note),
+        author: Some("dashboard"),
+    };
+    match engine.checkin(&id, &checkin).await {
+        Ok(()) => (
+            StatusCode::SEE_OTHER,
+            [(
+                header::LOCATION,
+                format!("/kr/{}#confidence", urlencode(&id)),
+            )],
+        )
+            .into_response(),
+        Err(CheckinError::UnknownKr(k)) => report_error(ReportError::UnknownKr(k), "overview"),
+        Err(CheckinError::Store(e)) => {
+            tracing::error!(error = format!("{e:#}"), "check-in failed");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overview",
+                "Not recorded",
+                "The check-in could not be stored; try again shortly.".into(),
+            )
+        }
+        Err(e) => error_page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "overview",
+            "Not recorded",
+            format!("{e}."),
+        ),
+    }
+}
+
+/// A path segment, percent-encoded.
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 // ---- moves ----------------------------------------------------------------------------
