@@ -644,27 +644,28 @@ pub(crate) async fn checkin_form(
             "The token is not this server's API token; nothing was recorded.".into(),
         );
     }
-    let number = |text: &str, what: &str| -> Result<Option<f64>, Response> {
+    let number = |text: &str, what: &str| -> Result<Option<f64>, String> {
         let t = text.trim();
         if t.is_empty() {
             return Ok(None);
         }
-        t.parse::<f64>().map(Some).map_err(|_| {
-            error_page(
+        t.parse::<f64>()
+            .map(Some)
+            .map_err(|_| format!("The {what} must be a number, found \"{t}\"."))
+    };
+    let (value, confidence) = match (
+        number(&f.value, "value"),
+        number(&f.confidence, "confidence"),
+    ) {
+        (Ok(v), Ok(c)) => (v, c),
+        (Err(m), _) | (_, Err(m)) => {
+            return error_page(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "overview",
                 "Not recorded",
-                format!("The {what} must be a number, found \"{t}\"."),
+                m,
             )
-        })
-    };
-    let value = match number(&f.value, "value") {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
-    let confidence = match number(&f.confidence, "confidence") {
-        Ok(v) => v,
-        Err(page) => return page,
+        }
     };
     let note = f.note.trim();
     let checkin = crate::store::NewCheckin {
