@@ -372,3 +372,96 @@ async fn no_flag_on_a_clean_scenario(db: Db) {
     }
 }
 both_backends!(no_flag_on_a_clean_scenario);
+
+/// The same through HTTP: the check-in API takes a confidence for any KR and refuses what
+/// it cannot record; the dashboard's form needs the token; `/metrics` carries the flags,
+/// the success lines and the confidence.
+async fn over_http(db: Db) {
+    let env = TestEnv::new(db, DEAD, SourceOpts::default()).await;
+    env.seed(pay(1, 4, 1, at(10, 5)));
+    let served = crate::helpers::Served::start(&env).await;
+    let api = |path: &str| format!("{}{path}", served.base);
+    let post = |path: &str, body: Value| {
+        served
+            .http
+            .post(api(path))
+            .bearer_auth(crate::helpers::API_TOKEN)
+            .json(&body)
+            .send()
+    };
+    let r = post(
+        "/api/v1/key-results/o.work/checkins",
+        serde_json::json!({"confidence": 7, "note": "fine"}),
+    )
+    .await
+    .expect("post");
+    assert_eq!(r.status(), 201);
+    let kr: Value = r.json().await.expect("json");
+    assert_eq!(kr["confidence"]["value"], 7.0);
+    assert_eq!(kr["confidence"]["note"], "fine");
+    for (body, why) in [
+        (serde_json::json!({"value": 3}), "only manual key results"),
+        (serde_json::json!({"confidence": 12}), "from 0 to 10"),
+        (serde_json::json!({"note": "just words"}), "needs a value"),
+    ] {
+        let r = post("/api/v1/key-results/o.work/checkins", body.clone())
+            .await
+            .expect("post");
+        assert_eq!(r.status(), 422, "{body}");
+        let text = r.text().await.expect("text");
+        assert!(text.contains(why), "{body}: {text}");
+    }
+
+    // The dashboard's form: a wrong token records nothing, the right one redirects back.
+    let form = |token: &str| {
+        served
+            .http
+            .post(api("/kr/o.nps/checkin"))
+            .form(&[
+                ("value", "31"),
+                ("confidence", "4"),
+                ("note", "slipping"),
+                ("token", token),
+            ])
+            .send()
+    };
+    let wrong = form("nope").await.expect("post");
+    assert_eq!(wrong.status(), 401);
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let good = no_redirects
+        .post(api("/kr/o.nps/checkin"))
+        .form(&[
+            ("value", "31"),
+            ("confidence", "4"),
+            ("note", "slipping"),
+            ("token", crate::helpers::API_TOKEN),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(good.status(), 303);
+    assert_eq!(good.headers()["location"], "/kr/o.nps#confidence");
+    let nps: Value = served
+        .get("/api/v1/key-results/o.nps")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(nps["kr"]["current"], 31.0, "{nps}");
+    assert_eq!(nps["kr"]["confidence"]["value"], 4.0);
+    assert_eq!(nps["kr"]["confidence"]["author"], "dashboard");
+
+    let (status, metrics) = served.page("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("okrsync_kr_flag{kr=\"o.work\",kind=\"dead\"} 0"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("okrsync_kr_success{kr=\"o.work\",kind=\"committed\"} 1"));
+    assert!(metrics.contains("okrsync_kr_confidence{kr=\"o.nps\"} 4"));
+    served.stop().await;
+}
+both_backends!(over_http);
