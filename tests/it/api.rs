@@ -367,8 +367,18 @@ async fn json_reads_have_etags_and_an_openapi_document(db: Db) {
         "status",
         "items",
         "updated_at",
+        "kind",
+        "success",
+        "confidence",
+        "flags",
     ] {
         assert!(kr_props[field].is_object(), "KrStatus lacks {field}");
+    }
+    for schema in ["Flag", "Confidence"] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "openapi lacks schema {schema}"
+        );
     }
     assert!(doc["paths"]["/api/v1/sync"]["post"]["security"].is_array());
     s.stop().await;
