@@ -488,7 +488,6 @@ fn hooks() -> &'static Hooks {
 /// the signature header; the rest is the body. A signed request is queued (202, or 200
 /// for a ping); any other is refused with 401; nothing else is ever answered.
 pub fn webhook(data: &[u8]) {
-    use hmac::{Hmac, Mac};
     use tower::ServiceExt;
 
     let Some((&flags, rest)) = data.split_first() else {
@@ -499,15 +498,10 @@ pub fn webhook(data: &[u8]) {
     let legacy = flags & 4 != 0;
     let ping = flags & 8 != 0 && github;
     let (signature, body): (Vec<u8>, &[u8]) = if sign {
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(HOOK_SECRET.as_bytes()).expect("mac");
-        mac.update(rest);
-        let hex: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        (format!("sha256={hex}").into_bytes(), rest)
+        (
+            crate::server::hook_signature(HOOK_SECRET.as_bytes(), rest).into_bytes(),
+            rest,
+        )
     } else {
         match rest.iter().position(|b| *b == b'\n') {
             Some(at) => (rest[..at].to_vec(), &rest[at + 1..]),

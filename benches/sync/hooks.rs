@@ -102,18 +102,8 @@ async fn objectives(
     Ok(Some(resp.json().await?))
 }
 
-pub fn sign(secret: &str, body: &[u8]) -> Result<String> {
-    use hmac::{Hmac, Mac};
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
-        .map_err(|e| anyhow::anyhow!("HMAC key: {e}"))?;
-    mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    Ok(format!("sha256={hex}"))
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    okrsync::server::hook_signature(secret.as_bytes(), body)
 }
 
 fn jira_time(t: DateTime<Utc>) -> String {
@@ -230,7 +220,7 @@ pub async fn run(
         });
         let issue = edited.with_context(|| format!("{key} is not in the simulated Jira"))?;
         let body = serde_json::to_vec(&webhook_body(&sim.base_url(), &issue, at, event))?;
-        let signature = sign(secret, &body)?;
+        let signature = sign(secret, &body);
         let sent = Instant::now();
         let posted = http
             .post(format!("{base}/hooks/jira"))

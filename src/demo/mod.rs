@@ -77,36 +77,14 @@ async fn replay(
     let result: anyhow::Result<()> = async {
         for &day in &days {
             while let Some((at, value, note)) = checkins.next_if(|c| c.0 < day) {
-                clock::pin(Some(at));
-                engine
-                    .checkin(
-                        "company.nps",
-                        &crate::store::NewCheckin {
-                            value: Some(value),
-                            note: Some(&note),
-                            author: Some("demo"),
-                            ..Default::default()
-                        },
-                    )
-                    .await?;
+                nps_checkin(engine, at, value, &note).await?;
             }
             clock::pin(Some(day));
             set_state(story, day, jira, github, dir)?;
             sync_or_fail(engine, day).await?;
         }
         for (at, value, note) in checkins {
-            clock::pin(Some(at));
-            engine
-                .checkin(
-                    "company.nps",
-                    &crate::store::NewCheckin {
-                        value: Some(value),
-                        note: Some(&note),
-                        author: Some("demo"),
-                        ..Default::default()
-                    },
-                )
-                .await?;
+            nps_checkin(engine, at, value, &note).await?;
         }
         Ok(())
     }
@@ -116,6 +94,30 @@ async fn replay(
     set_state(story, story.until, jira, github, dir)?;
     sync_or_fail(engine, clock::now()).await?;
     Ok(days.len())
+}
+
+/// A partner survey's result checked in at `at`, with the owner's confidence that the
+/// target will be met (it follows the surveys, between 3 and 9 out of 10).
+async fn nps_checkin(
+    engine: &Engine,
+    at: chrono::DateTime<chrono::Utc>,
+    value: f64,
+    note: &str,
+) -> anyhow::Result<()> {
+    clock::pin(Some(at));
+    let confidence = ((value - 20.0) / 2.0).round().clamp(3.0, 9.0);
+    engine
+        .checkin(
+            "company.nps",
+            &crate::store::NewCheckin {
+                value: Some(value),
+                confidence: Some(confidence),
+                note: Some(note),
+                author: Some("demo"),
+            },
+        )
+        .await?;
+    Ok(())
 }
 
 /// Starts the simulators, writes the demo config into `dir`, replays the simulated quarter,

@@ -412,6 +412,23 @@ impl Ctx<'_> {
     }
 }
 
+/// The owner's confidence in words: `7/10 on 2026-11-15 by ana: the vendor is late`.
+pub fn confidence_in_words(c: &Confidence) -> String {
+    format!(
+        "{}/10 on {}{}{}",
+        crate::model::plain_number(c.value),
+        c.at.format("%Y-%m-%d"),
+        c.author
+            .as_deref()
+            .map(|a| format!(" by {a}"))
+            .unwrap_or_default(),
+        c.note
+            .as_deref()
+            .map(|n| format!(": {n}"))
+            .unwrap_or_default()
+    )
+}
+
 /// The KRs whose snapshots the flags replay: completion KRs (scope creep) and the KRs of
 /// objectives that have both a metric KR and work KRs (divergence).
 fn replayed_krs(settings: &Settings) -> Vec<&str> {

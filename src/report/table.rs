@@ -88,20 +88,7 @@ fn judgement(out: &mut String, k: &KrStatus, indent: &str) {
         );
     }
     if let Some(c) = &k.confidence {
-        let _ = writeln!(
-            out,
-            "{indent}confidence: {}/10 on {}{}{}",
-            crate::model::plain_number(c.value),
-            c.at.format("%Y-%m-%d"),
-            c.author
-                .as_deref()
-                .map(|a| format!(" by {a}"))
-                .unwrap_or_default(),
-            c.note
-                .as_deref()
-                .map(|n| format!(": {n}"))
-                .unwrap_or_default()
-        );
+        let _ = writeln!(out, "{indent}confidence: {}", super::confidence_in_words(c));
     }
     for f in &k.flags {
         let _ = writeln!(

@@ -32,6 +32,21 @@ pub fn verify(secret: &[u8], body: &[u8], signature: &str) -> bool {
     mac.verify_slice(&expected).is_ok()
 }
 
+/// The `X-Hub-Signature-256` value of `body` under `secret`: `sha256=` and the hex HMAC
+/// (what a sender computes; [`verify`] checks it).
+pub fn signature(secret: &[u8], body: &[u8]) -> String {
+    // HMAC takes a key of any length.
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC accepts any key length");
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
@@ -150,6 +165,7 @@ mod tests {
             "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
         ));
         assert!(!verify(b"secret", b"body", "sha1=abc"));
+        assert!(verify(b"k", b"body", &super::signature(b"k", b"body")));
         assert!(!verify(b"secret", b"body", "sha256=zz"));
     }
 }

@@ -24,6 +24,7 @@ pub use api::ApiDoc;
 mod cache;
 mod dashboard;
 mod hooks;
+pub use hooks::{signature as hook_signature, verify as verify_hook_signature};
 mod metrics;
 
 use crate::clock;

@@ -26,6 +26,67 @@ kr = "o.done"
 project = "PAY"
 "#;
 
+/// PAY-1 done, PAY-2 in progress: the store every test starts from.
+fn two_issues() -> [okrsync::simulator::jira::SimIssue; 2] {
+    [
+        issue(
+            1,
+            "PAY-1",
+            "A",
+            "done",
+            None,
+            &[],
+            minute(9, 0),
+            Some(minute(9, 0)),
+        ),
+        issue(
+            2,
+            "PAY-2",
+            "B",
+            "in_progress",
+            None,
+            &[],
+            minute(9, 1),
+            None,
+        ),
+    ]
+}
+
+/// An engine after its first, successful step, served on 127.0.0.1 (the same process
+/// then runs the steps the test makes fail).
+struct Served {
+    engine: okrsync::sync::Engine,
+    base: String,
+    stop: tokio::sync::watch::Sender<bool>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Served {
+    async fn start(env: &TestEnv) -> Served {
+        let engine = env.engine().await;
+        let first = engine
+            .sync_source("jira", okrsync::sync::Mode::Full)
+            .await
+            .expect("first step");
+        assert_eq!(first.outcome, "ok", "{:?}", first.error);
+        let app = okrsync::server::Application::build(
+            engine.clone(),
+            "127.0.0.1:0".parse().expect("addr"),
+        )
+        .await
+        .expect("build");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn(app.run_until_stopped(stopped));
+        Served {
+            engine,
+            base,
+            stop,
+            server,
+        }
+    }
+}
+
 fn sync(env: &TestEnv) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_okrsync"))
         .arg("--config")
@@ -53,28 +114,7 @@ fn current(env: &TestEnv) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_sqlite_file_fails_the_sync_clearly_and_the_next_one_recovers() {
     let env = TestEnv::new(Db::Sqlite, OKRS, SourceOpts::default()).await;
-    env.seed([
-        issue(
-            1,
-            "PAY-1",
-            "A",
-            "done",
-            None,
-            &[],
-            minute(9, 0),
-            Some(minute(9, 0)),
-        ),
-        issue(
-            2,
-            "PAY-2",
-            "B",
-            "in_progress",
-            None,
-            &[],
-            minute(9, 1),
-            None,
-        ),
-    ]);
+    env.seed(two_issues());
     let first = sync(&env);
     assert!(
         first.status.success(),
@@ -362,41 +402,13 @@ async fn disk_full(db: Db, test: &str) {
         return;
     };
     let placement = place(&env, db, &disk).await;
-    env.seed([
-        issue(
-            1,
-            "PAY-1",
-            "A",
-            "done",
-            None,
-            &[],
-            minute(9, 0),
-            Some(minute(9, 0)),
-        ),
-        issue(
-            2,
-            "PAY-2",
-            "B",
-            "in_progress",
-            None,
-            &[],
-            minute(9, 1),
-            None,
-        ),
-    ]);
-    let engine = env.engine().await;
-    let first = engine
-        .sync_source("jira", okrsync::sync::Mode::Full)
-        .await
-        .expect("first step");
-    assert_eq!(first.outcome, "ok", "{:?}", first.error);
-    let app =
-        okrsync::server::Application::build(engine.clone(), "127.0.0.1:0".parse().expect("addr"))
-            .await
-            .expect("build");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(app.run_until_stopped(stopped));
+    env.seed(two_issues());
+    let Served {
+        engine,
+        base,
+        stop,
+        server,
+    } = Served::start(&env).await;
     assert_eq!(readyz(&base).await.0, 200);
 
     // 1,500 more issues with long, distinct summaries need megabytes; leave 256 KiB.
@@ -497,41 +509,13 @@ async fn postgresql_stopping_under_a_step_fails_it_whole_and_the_next_one_lands(
             "retry_backoff = \"10ms\"\ntimeout = \"3s\"",
         );
     std::fs::write(&env.config, config).expect("config");
-    env.seed([
-        issue(
-            1,
-            "PAY-1",
-            "A",
-            "done",
-            None,
-            &[],
-            minute(9, 0),
-            Some(minute(9, 0)),
-        ),
-        issue(
-            2,
-            "PAY-2",
-            "B",
-            "in_progress",
-            None,
-            &[],
-            minute(9, 1),
-            None,
-        ),
-    ]);
-    let engine = env.engine().await;
-    let first = engine
-        .sync_source("jira", okrsync::sync::Mode::Full)
-        .await
-        .expect("first step");
-    assert_eq!(first.outcome, "ok", "{:?}", first.error);
-    let app =
-        okrsync::server::Application::build(engine.clone(), "127.0.0.1:0".parse().expect("addr"))
-            .await
-            .expect("build");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(app.run_until_stopped(stopped));
+    env.seed(two_issues());
+    let Served {
+        engine,
+        base,
+        stop,
+        server,
+    } = Served::start(&env).await;
 
     // 150 more issues: two pages; the second one hangs until the source's timeout.
     env.seed((0..150u64).map(|n| {

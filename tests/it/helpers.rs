@@ -338,14 +338,5 @@ impl Served {
 /// The `X-Hub-Signature-256` value of `body` under `secret` (HMAC-SHA256, as GitHub and
 /// okrsync's webhooks use it).
 pub fn hub_signature(secret: &str, body: &[u8]) -> String {
-    use hmac::{Hmac, Mac};
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
-    mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256={hex}")
+    okrsync::server::hook_signature(secret.as_bytes(), body)
 }

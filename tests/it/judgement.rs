@@ -43,6 +43,16 @@ fn flags(k: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The flag of that kind on a KR document.
+fn flag<'a>(k: &'a Value, kind: &str) -> &'a Value {
+    k["flags"]
+        .as_array()
+        .expect("flags")
+        .iter()
+        .find(|f| f["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} flag in {k}"))
+}
+
 fn status(env: &TestEnv, now: &str) -> Value {
     json(&env.cli(&["status", "--json"], Some(now)))
 }
@@ -220,13 +230,10 @@ async fn dead_and_overdue(db: Db) {
     let oct11 = status(&env, "2026-10-11T00:00:00Z");
     let nps = kr(&oct11, "o.nps");
     assert!(flags(nps).contains(&"checkin_overdue".to_string()), "{nps}");
-    let overdue = nps["flags"]
-        .as_array()
-        .expect("flags")
-        .iter()
-        .find(|f| f["kind"] == "checkin_overdue")
-        .expect("overdue");
-    assert_eq!(overdue["since"], "2026-10-10T00:00:00Z");
+    assert_eq!(
+        flag(nps, "checkin_overdue")["since"],
+        "2026-10-10T00:00:00Z"
+    );
     // A confidence check-in counts as a check-in.
     ok(&env.cli(
         &["checkin", "o.nps", "--confidence", "8"],
@@ -273,12 +280,7 @@ async fn scope_creep(db: Db) {
     let work = kr(&doc, "o.work");
     assert_eq!(work["target"], 13.0);
     assert!(flags(work).contains(&"scope_creep".to_string()), "{work}");
-    let f = work["flags"]
-        .as_array()
-        .expect("flags")
-        .iter()
-        .find(|f| f["kind"] == "scope_creep")
-        .expect("scope creep");
+    let f = flag(work, "scope_creep");
     assert!(
         f["message"].as_str().expect("message").contains("30%"),
         "{f}"

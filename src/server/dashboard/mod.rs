@@ -171,22 +171,6 @@ fn flag_views(kr: &KrStatus) -> Vec<FlagView> {
         .collect()
 }
 
-fn confidence_words(c: &crate::store::Confidence) -> String {
-    format!(
-        "{}/10 on {}{}{}",
-        view::number(c.value),
-        c.at.format("%Y-%m-%d"),
-        c.author
-            .as_deref()
-            .map(|a| format!(" by {a}"))
-            .unwrap_or_default(),
-        c.note
-            .as_deref()
-            .map(|n| format!(": “{n}”"))
-            .unwrap_or_default()
-    )
-}
-
 fn numbers(kr: &KrStatus) -> String {
     let unit = kr
         .unit
@@ -244,7 +228,7 @@ fn kr_view(kr: &KrStatus, now: DateTime<Utc>) -> KrView {
             )
         }),
         flags: flag_views(kr),
-        confidence: kr.confidence.as_ref().map(confidence_words),
+        confidence: kr.confidence.as_ref().map(report::confidence_in_words),
     }
 }
 
