@@ -71,6 +71,8 @@ pub struct Point {
     pub at: DateTime<Utc>,
     pub progress: f64,
     pub target: Option<f64>,
+    /// Rebuilt from item dates on a source's first sync, not recorded as it happened.
+    pub reconstructed: bool,
 }
 
 /// What the flags of one KR are computed from.
@@ -192,10 +194,12 @@ pub fn scope_creep(f: &KrFacts, j: &Judgement, now: DateTime<Utc>) -> Option<Fla
         return None;
     }
     let start = f.period.starts_at();
+    // Recorded snapshots only: a history rebuilt from item dates on the first sync grows
+    // from the first item's creation, which is the scope being found, not creeping.
     let in_period: Vec<&Point> = f
         .history
         .iter()
-        .filter(|p| p.at >= start && p.at <= now)
+        .filter(|p| !p.reconstructed && p.at >= start && p.at <= now)
         .collect();
     let first = in_period
         .iter()
@@ -392,6 +396,7 @@ mod tests {
             at: day(10),
             progress: 0.2,
             target: Some(10.0),
+            reconstructed: false,
         }];
         let f = facts(&def, &period, &h);
         let j = Judgement::default();
@@ -404,6 +409,7 @@ mod tests {
             at: day(10),
             progress: 1.0,
             target: Some(10.0),
+            reconstructed: false,
         }];
         assert_eq!(dead(&facts(&def, &period, &done), &j, day(40)), None);
         assert_eq!(dead(&f, &j, day(100)), None);
@@ -442,6 +448,7 @@ mod tests {
             at: day(d),
             progress,
             target: Some(total),
+            reconstructed: false,
         };
         // 10 → 13 items (+30%), 2 done: progress 0.15, behind at day 46 (expected 0.5).
         let h = [p(1, 0.2, 10.0), p(20, 0.1538, 13.0)];
@@ -452,6 +459,19 @@ mod tests {
         let h2 = [p(1, 0.2, 10.0), p(20, 0.1667, 12.0)];
         assert_eq!(scope_creep(&facts(&def, &period, &h2), &j, day(46)), None);
         assert_eq!(scope_creep(&f, &j, day(2)), None);
+        // A history rebuilt from item dates is not a baseline: the first recorded total is.
+        let rebuilt = [
+            Point {
+                reconstructed: true,
+                ..p(1, 0.0, 2.0)
+            },
+            p(20, 0.2, 10.0),
+            p(25, 0.1667, 12.0),
+        ];
+        assert_eq!(
+            scope_creep(&facts(&def, &period, &rebuilt), &j, day(46)),
+            None
+        );
     }
 
     #[test]
@@ -464,6 +484,7 @@ mod tests {
             at: day(d),
             progress,
             target: None,
+            reconstructed: false,
         };
         let mh = [p(1, 0.0), p(5, 0.1)];
         let wh = [p(1, 0.1), p(10, 0.7)];

@@ -545,21 +545,22 @@ impl Store {
             return Ok(out);
         }
         let sql = format!(
-            "SELECT kr_id, at_ms, progress, target FROM kr_snapshots \
+            "SELECT kr_id, at_ms, progress, target, reconstructed FROM kr_snapshots \
              WHERE kr_id IN ({}) ORDER BY at_ms, id",
             self.backend.json_texts("$1"),
         );
-        let rows: Vec<(String, i64, f64, Option<f64>)> = sqlx::query_as(&sql)
+        let rows: Vec<(String, i64, f64, Option<f64>, i64)> = sqlx::query_as(&sql)
             .bind(super::sets::pack(kr_ids))
             .fetch_all(&self.pool)
             .await?;
-        for (kr, at, progress, target) in rows {
+        for (kr, at, progress, target, reconstructed) in rows {
             out.entry(kr)
                 .or_default()
                 .push(crate::progress::flags::Point {
                     at: from_ms(at),
                     progress,
                     target,
+                    reconstructed: reconstructed != 0,
                 });
         }
         Ok(out)

@@ -264,8 +264,11 @@ both_backends!(dead_and_overdue);
 /// snapshot in the period, behind expected; +20% is not enough.
 async fn scope_creep(db: Db) {
     let env = TestEnv::new(db, DEAD, SourceOpts::default()).await;
-    env.seed(pay(1, 10, 2, at(10, 1)));
-    ok(&env.cli(&["sync"], Some("2026-10-02T00:00:00Z")));
+    // Ten items created one a day from 1 October: the history the first sync rebuilds
+    // from their dates grows from 1 to 10, which is the scope being found; the baseline
+    // is the first recorded total, 10.
+    env.seed((0..10u32).flat_map(|k| pay(1 + u64::from(k), 1, u64::from(k < 2), at(10, 2 + k))));
+    ok(&env.cli(&["sync"], Some("2026-10-12T00:00:00Z")));
     env.seed(pay(11, 2, 0, at(10, 20)));
     ok(&env.cli(&["sync"], Some("2026-10-21T00:00:00Z")));
     // 12 of 10: +20%.
