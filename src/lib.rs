@@ -15,6 +15,7 @@ pub mod evidence;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod model;
+pub mod notify;
 pub mod progress;
 pub mod report;
 pub mod rules;

@@ -237,6 +237,13 @@ pub async fn render(
             }
         }
     }
+    header(
+        &mut out,
+        "okrsync_outbox_depth",
+        "gauge",
+        "Notifications queued and not sent yet.",
+    );
+    let _ = writeln!(out, "okrsync_outbox_depth {}", store.outbox_depth().await?);
     let unaligned = cache.shares(store, settings, now).await?;
     header(
         &mut out,

@@ -27,6 +27,7 @@ pub async fn run_daemon(
     }
     let (stop_tx, stop_rx) = watch::channel(false);
     let server = tokio::spawn(app.run_until_stopped(stop_rx.clone()));
+    let notifier = tokio::spawn(crate::notify::run_notifier(shared.clone(), stop_rx.clone()));
     let mut scheduler = tokio::spawn(run_scheduler(shared.clone(), stop_rx));
     // Pings only while the scheduler shows signs of life (it ticks at least every 15 s,
     // also during long steps), so a wedged daemon is restarted by systemd.
@@ -84,6 +85,7 @@ pub async fn run_daemon(
     if let Some(w) = watchdog {
         w.abort();
     }
+    let _ = notifier.await;
     server.await??;
     Ok(())
 }

@@ -5,11 +5,13 @@
 //! `okrsync check` prints it and exits 2, every other command refuses to start with it.
 //! Secrets are read from `*_env`/`*_file` into `secrecy` types and never printed.
 
+mod notify;
 mod okrs;
 mod problems;
 pub(crate) mod reader;
 mod secrets;
 
+pub use notify::{EventKind, NotifierKind, NotifierSettings};
 pub use problems::{ConfigReport, Locator, Problem};
 pub use secrets::{SecretRef, Secrets};
 
@@ -41,6 +43,8 @@ pub struct Settings {
     pub margins: StatusMargins,
     /// `[progress]`: the judgement beside the numbers (success lines and flags).
     pub judgement: Judgement,
+    /// `[[notify]]`: where changes are sent.
+    pub notifiers: Vec<NotifierSettings>,
     pub sources: BTreeMap<String, SourceSettings>,
     pub objectives: Vec<ObjectiveDef>,
     pub rules: RuleSet,
@@ -60,6 +64,9 @@ pub struct ServerSettings {
     pub require_token_for_reads: bool,
     /// How long shutdown waits for sync steps under way before rolling them back.
     pub shutdown_timeout: std::time::Duration,
+    /// `public_url`: the dashboard's address as people reach it, the base of every link
+    /// in a notification (`http://<listen>` when unset).
+    pub public_url: Option<url::Url>,
 }
 
 impl ServerSettings {
@@ -258,6 +265,7 @@ impl Settings {
         let log = read_log(&mut top, &mut sink);
         let margins = read_margins(&mut top, &mut sink);
         let judgement = read_judgement(&mut top, &mut sink);
+        let notifiers = notify::read(&mut top, &mut sink, &base_dir);
         let mut sources = BTreeMap::new();
         // Every source written, with its kind when known: a broken source is still not an
         // unknown one to the rules that name it.
@@ -288,6 +296,19 @@ impl Settings {
 
         let okr_globs = okr_override.unwrap_or(okr_globs);
         let okr = okrs::load(&base_dir, &okr_globs, &source_kinds, &mut problems);
+        // A notifier's objectives must be defined.
+        for n in &notifiers {
+            for o in &n.objectives {
+                if !okr.objectives.iter().any(|d| &d.id == o) {
+                    problems.push(Problem {
+                        file: file.clone(),
+                        key: n.key.clone(),
+                        line: locator.line(&n.key),
+                        message: format!("notifier \"{}\": unknown objective \"{o}\"", n.id),
+                    });
+                }
+            }
+        }
         // The `okrs` key is this file's.
         for p in problems.iter_mut().filter(|p| p.file == "okrs") {
             p.file = file.clone();
@@ -318,6 +339,7 @@ impl Settings {
             log,
             margins,
             judgement,
+            notifiers,
             sources,
             objectives: okr
                 .objectives
@@ -441,12 +463,26 @@ fn read_server(top: &mut Section, sink: &mut Sink, base: &Path) -> Option<Server
     let shutdown_timeout = s
         .duration(sink, "shutdown_timeout")
         .unwrap_or(std::time::Duration::from_secs(30));
+    let public_url = match s.string(sink, "public_url") {
+        None => None,
+        Some(text) => match url::Url::parse(&text) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Some(u),
+            _ => {
+                sink.report(
+                    &s.key("public_url"),
+                    format!("expected an http(s) address like \"https://okr.acme.com\", found \"{text}\""),
+                );
+                None
+            }
+        },
+    };
     s.finish(sink);
     Some(ServerSettings {
         listen: listen?,
         api_token,
         require_token_for_reads,
         shutdown_timeout,
+        public_url,
     })
 }
 

@@ -9,6 +9,7 @@ mod leases;
 mod ledger;
 mod lint;
 mod okrs;
+mod outbox;
 mod reports;
 mod runs;
 mod sets;
@@ -24,6 +25,7 @@ pub(crate) use okrs::same;
 pub use okrs::{
     Confidence, Definitions, KrSnapshot, KrState, KrTimes, NewCheckin, ObjectiveRow, SnapshotCause,
 };
+pub use outbox::{NotifyState, OutboxRow};
 pub use reports::{
     ItemLinks, MovesCounts, PeriodRows, ProjectCounts, UnalignedRow, WorkLink, WorkRow,
 };

@@ -18,6 +18,7 @@ mod github;
 mod helpers;
 mod judgement;
 mod ledger;
+mod notify;
 mod rules_cli;
 mod secrets;
 mod service;

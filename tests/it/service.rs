@@ -32,14 +32,14 @@ project = "PAY"
 "#;
 
 /// A running `okrsync run`; killed (by its own pid) if the test ends without stopping it.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     port: u16,
     log: PathBuf,
 }
 
 impl Daemon {
-    fn start(config: &Path, log_dir: &Path, env: &[(&str, String)]) -> Daemon {
+    pub(crate) fn start(config: &Path, log_dir: &Path, env: &[(&str, String)]) -> Daemon {
         let port = free_port();
         let log = log_dir.join(format!("okrsync-{port}.log"));
         let file = std::fs::File::create(&log).expect("log file");
@@ -64,11 +64,11 @@ impl Daemon {
         self.child.id()
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
@@ -81,7 +81,7 @@ impl Daemon {
     }
 
     /// Waits (bounded) until `/readyz` answers `want`.
-    async fn wait_ready(&mut self, want: u16, within: Duration) {
+    pub(crate) async fn wait_ready(&mut self, want: u16, within: Duration) {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
@@ -106,7 +106,7 @@ impl Daemon {
     }
 
     /// SIGTERM, then the exit status (bounded).
-    fn stop(self, within: Duration) -> (std::process::ExitStatus, Duration) {
+    pub(crate) fn stop(self, within: Duration) -> (std::process::ExitStatus, Duration) {
         self.signal("TERM");
         self.stop_after_signal(within)
     }

@@ -1,0 +1,369 @@
+//! Notifications (SPEC.md "Notifications and write-back"): what changed, queued once and
+//! delivered until received.
+//!
+//! [`evaluate`] reads the documents users read (`status`, with its flags) and compares
+//! each KR with what the notifiers last saw (`notify_state`): a changed status is a
+//! `kr_status` event, a new flag a `flag` event. The new state and the events it causes
+//! are written in one transaction, so a change is queued exactly once whatever crashes
+//! around it, and a KR that flips back and forth between two evaluations sends nothing.
+//! The first evaluation of a KR records its state without an event (no storm on the first
+//! start), once its sources have synced. [`deliver`] sends what is due, oldest first, and records each attempt: 2xx is
+//! sent; 429 waits for `Retry-After`; 5xx and transport errors back off (5 s doubling, at
+//! most an hour); other 4xx answers are kept unsent with their error, not retried.
+//! The daemon runs both every few seconds ([`run_notifier`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+
+use crate::report::{self, KrStatus, ObjectiveStatus};
+use crate::settings::{EventKind, NotifierKind, NotifierSettings, Settings};
+use crate::store::{ms, NotifyState, Store};
+
+/// The document a `webhook` notifier receives (SPEC.md); what does not apply is null.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Message {
+    pub event: String,
+    pub objective: Option<String>,
+    pub kr: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub progress: Option<f64>,
+    pub flag: Option<String>,
+    pub source: Option<String>,
+    pub project: Option<String>,
+    pub message: String,
+    pub url: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The dashboard's address for links: `server.public_url`, else the listen address.
+fn base_url(settings: &Settings) -> String {
+    match &settings.server.public_url {
+        Some(u) => u.as_str().trim_end_matches('/').to_string(),
+        None => format!("http://{}", settings.server.listen),
+    }
+}
+
+fn kr_url(settings: &Settings, kr: &str) -> String {
+    let encoded: String = kr
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("{}/kr/{encoded}", base_url(settings))
+}
+
+/// Whether `objective` is one of `roots` or below one of them.
+fn in_scope(settings: &Settings, roots: &[String], objective: &str) -> bool {
+    if roots.is_empty() {
+        return true;
+    }
+    let parents: HashMap<&str, Option<&str>> = settings
+        .objectives
+        .iter()
+        .map(|o| (o.id.as_str(), o.parent.as_deref()))
+        .collect();
+    let mut at = Some(objective);
+    for _ in 0..=settings.objectives.len() {
+        match at {
+            Some(o) if roots.iter().any(|r| r == o) => return true,
+            Some(o) => at = parents.get(o).copied().flatten(),
+            None => return false,
+        }
+    }
+    false
+}
+
+fn wants(n: &NotifierSettings, settings: &Settings, event: EventKind, objective: &str) -> bool {
+    n.events.contains(&event) && in_scope(settings, &n.objectives, objective)
+}
+
+fn percent(p: f64) -> String {
+    format!("{}%", (p * 100.0).round() as i64)
+}
+
+/// The events a KR's change causes: its status, then each new flag.
+fn events_of(
+    settings: &Settings,
+    o: &ObjectiveStatus,
+    k: &KrStatus,
+    old: &NotifyState,
+    now: DateTime<Utc>,
+) -> Vec<(EventKind, Message)> {
+    let mut out = Vec::new();
+    let status = k.status.as_str();
+    let base = |event: EventKind, message: String| Message {
+        event: event.as_str().to_string(),
+        objective: Some(o.id.clone()),
+        kr: Some(k.id.clone()),
+        from: None,
+        to: None,
+        progress: Some(k.progress),
+        flag: None,
+        source: None,
+        project: None,
+        message,
+        url: kr_url(settings, &k.id),
+        at: now,
+    };
+    if old.status != status {
+        let mut m = base(
+            EventKind::KrStatus,
+            format!(
+                "{} ({}): {} → {} at {} progress",
+                k.title,
+                k.id,
+                old.status.replace('_', " "),
+                status.replace('_', " "),
+                percent(k.progress)
+            ),
+        );
+        m.from = Some(old.status.clone());
+        m.to = Some(status.to_string());
+        out.push((EventKind::KrStatus, m));
+    }
+    for f in &k.flags {
+        if !old.flags.iter().any(|o| o == f.kind.as_str()) {
+            let mut m = base(
+                EventKind::Flag,
+                format!("{} ({}): {} — {}", k.title, k.id, f.kind.label(), f.message),
+            );
+            m.flag = Some(f.kind.as_str().to_string());
+            out.push((EventKind::Flag, m));
+        }
+    }
+    out
+}
+
+/// Compares every KR with what the notifiers last saw and queues the changes; returns how
+/// many messages were queued.
+pub async fn evaluate(
+    store: &Store,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> anyhow::Result<usize> {
+    if settings.notifiers.is_empty() {
+        return Ok(0);
+    }
+    let doc = report::status(store, settings, now)
+        .await
+        .context("cannot read the status for notifications")?;
+    let now_ms = ms(now);
+    let mut tx = store.begin().await?;
+    let states = tx.notify_states().await?;
+    let mut queued = 0;
+    for o in &doc.objectives {
+        for k in &o.key_results {
+            // A KR whose sources have never synced has no number yet: the first state worth
+            // comparing with is the one after their first sync (no "stale → …" message on
+            // a first start).
+            if k.status == crate::model::Status::Stale
+                && k.synced_at.is_none()
+                && !k.sources.is_empty()
+            {
+                continue;
+            }
+            let new = NotifyState {
+                status: k.status.as_str().to_string(),
+                flags: k
+                    .flags
+                    .iter()
+                    .map(|f| f.kind.as_str().to_string())
+                    .collect(),
+            };
+            match states.get(&k.id) {
+                Some(old) if *old == new => continue,
+                Some(old) => {
+                    for (event, message) in events_of(settings, o, k, old, now) {
+                        let payload = serde_json::to_string(&message)?;
+                        for n in settings
+                            .notifiers
+                            .iter()
+                            .filter(|n| wants(n, settings, event, &o.id))
+                        {
+                            tx.enqueue(&n.id, event.as_str(), &payload, now_ms).await?;
+                            queued += 1;
+                        }
+                    }
+                }
+                // First sight: the state is recorded, nothing is sent.
+                None => {}
+            }
+            tx.put_notify_state(&k.id, &new, now_ms).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(queued)
+}
+
+/// What one delivery pass did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Delivered {
+    pub sent: usize,
+    pub failed: usize,
+}
+
+/// The first retry after a failure, doubling per attempt, at most an hour.
+fn backoff(attempts: i64) -> Duration {
+    let exp = attempts.clamp(0, 10) as u32;
+    Duration::from_secs(5u64.saturating_mul(1u64 << exp)).min(Duration::from_secs(3600))
+}
+
+/// A delivery's outcome: sent, retry after a delay, or not retried.
+enum Outcome {
+    Sent,
+    Retry(String, Duration),
+    GiveUp(String),
+}
+
+async fn send(client: &reqwest::Client, n: &NotifierSettings, payload: &str) -> Outcome {
+    let NotifierKind::Webhook { url, secret } = &n.kind;
+    let url = match url.get() {
+        Ok(u) => u.expose_secret().to_string(),
+        Err(p) => return Outcome::Retry(p.message.clone(), Duration::from_secs(3600)),
+    };
+    let mut request = client
+        .post(&url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(payload.to_string());
+    if let Some(secret) = secret {
+        match secret.get() {
+            Ok(s) => {
+                request = request.header(
+                    "X-Okrsync-Signature-256",
+                    crate::server::hook_signature(s.expose_secret().as_bytes(), payload.as_bytes()),
+                );
+            }
+            Err(p) => return Outcome::Retry(p.message.clone(), Duration::from_secs(3600)),
+        }
+    }
+    match request.send().await {
+        Ok(r) if r.status().is_success() => Outcome::Sent,
+        Ok(r) if r.status().as_u16() == 429 => {
+            let wait = r
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            Outcome::Retry(
+                "429 Too Many Requests".into(),
+                wait.unwrap_or(Duration::ZERO),
+            )
+        }
+        Ok(r) if r.status().is_server_error() => Outcome::Retry(
+            format!("the receiver answered {}", r.status()),
+            Duration::ZERO,
+        ),
+        Ok(r) => Outcome::GiveUp(format!(
+            "the receiver answered {} (not retried)",
+            r.status()
+        )),
+        // The URL is a secret: the error is told without it.
+        Err(e) => Outcome::Retry(
+            format!("cannot reach the receiver: {}", e.without_url()),
+            Duration::ZERO,
+        ),
+    }
+}
+
+/// Sends the messages due now; each attempt is recorded.
+pub async fn deliver(
+    store: &Store,
+    settings: &Settings,
+    client: &reqwest::Client,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Delivered> {
+    let now_ms = ms(now);
+    let mut done = Delivered::default();
+    let by_id: BTreeMap<&str, &NotifierSettings> = settings
+        .notifiers
+        .iter()
+        .map(|n| (n.id.as_str(), n))
+        .collect();
+    for row in store.due_messages(now_ms, 100).await? {
+        let outcome = match by_id.get(row.notifier.as_str()) {
+            Some(n) => send(client, n, &row.payload).await,
+            None => Outcome::Retry(
+                format!("no notifier \"{}\" is configured any more", row.notifier),
+                Duration::from_secs(3600),
+            ),
+        };
+        match outcome {
+            Outcome::Sent => {
+                store.record_delivery(row.id, Ok(()), now_ms).await?;
+                done.sent += 1;
+                tracing::info!(notifier = %row.notifier, event = %row.event, "notification sent");
+            }
+            Outcome::Retry(error, at_least) => {
+                let wait = backoff(row.attempts).max(at_least);
+                let next = now_ms + wait.as_millis().min(i64::MAX as u128) as i64;
+                store
+                    .record_delivery(row.id, Err((&error, next)), now_ms)
+                    .await?;
+                done.failed += 1;
+                tracing::warn!(notifier = %row.notifier, event = %row.event, attempts = row.attempts + 1, retry_in_s = wait.as_secs(), error = %error, "notification not delivered; will retry");
+            }
+            Outcome::GiveUp(error) => {
+                store
+                    .record_delivery(row.id, Err((&error, i64::MAX)), now_ms)
+                    .await?;
+                done.failed += 1;
+                tracing::error!(notifier = %row.notifier, event = %row.event, error = %error, "notification refused by its receiver; not retried");
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// How often the daemon evaluates and delivers.
+pub const EVERY: Duration = Duration::from_secs(2);
+
+/// The daemon's notifier: every [`EVERY`], queue what changed and send what is due, until
+/// `stop` turns true.
+pub async fn run_notifier(
+    shared: crate::sync::SharedEngine,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the notifications' HTTP client; no notifications");
+            return;
+        }
+    };
+    loop {
+        let engine = shared.current();
+        let settings = engine.settings().clone();
+        if !settings.notifiers.is_empty() {
+            let now = crate::clock::now();
+            if let Err(e) = evaluate(engine.store(), &settings, now).await {
+                tracing::error!(error = format!("{e:#}"), "cannot queue notifications");
+            }
+            if let Err(e) = deliver(engine.store(), &settings, &client, now).await {
+                tracing::error!(error = format!("{e:#}"), "cannot deliver notifications");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(EVERY) => {}
+            _ = stop.changed() => {}
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}

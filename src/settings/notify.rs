@@ -1,0 +1,158 @@
+//! `[[notify]]` (SPEC.md "Notifications and write-back"): where okrsync sends what changed,
+//! read and validated with the rest of the config.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use super::reader::{secret, Section, Sink};
+use super::SecretRef;
+
+/// The events a notifier may receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EventKind {
+    /// A KR's status changed (from, to).
+    KrStatus,
+    /// A KR gained a flag.
+    Flag,
+    /// A source failed three steps in a row; again when it recovers.
+    SourceFailing,
+    /// A project's unaligned share crossed the notifier's `unaligned_share` upwards.
+    Unaligned,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 4] = [
+        EventKind::KrStatus,
+        EventKind::Flag,
+        EventKind::SourceFailing,
+        EventKind::Unaligned,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::KrStatus => "kr_status",
+            EventKind::Flag => "flag",
+            EventKind::SourceFailing => "source_failing",
+            EventKind::Unaligned => "unaligned",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+}
+
+/// How a notifier delivers.
+#[derive(Debug, Clone)]
+pub enum NotifierKind {
+    /// The SPEC's JSON document, POSTed to a URL; signed with `X-Okrsync-Signature-256`
+    /// when a secret is set.
+    Webhook {
+        url: SecretRef,
+        secret: Option<SecretRef>,
+    },
+}
+
+/// One `[[notify]]` entry, validated.
+#[derive(Debug, Clone)]
+pub struct NotifierSettings {
+    pub id: String,
+    /// Where it is written (`notify[0]`), for messages.
+    pub key: String,
+    pub kind: NotifierKind,
+    /// These objectives and their children; empty: all.
+    pub objectives: Vec<String>,
+    pub events: BTreeSet<EventKind>,
+    /// `unaligned`: the share a project crosses upwards (0.3).
+    pub unaligned_share: f64,
+}
+
+/// The kinds SPEC.md names; those not delivered yet are refused by `check` in words.
+const KINDS: &[&str] = &["slack", "teams", "webhook", "email"];
+
+/// Reads every `[[notify]]` table. Objective ids are checked once the OKRs are loaded
+/// ([`check_objectives`]).
+pub(crate) fn read(top: &mut Section, sink: &mut Sink, base: &Path) -> Vec<NotifierSettings> {
+    let mut out: Vec<NotifierSettings> = Vec::new();
+    for (key, table) in top.tables(sink, "notify") {
+        let mut s = Section::new(key.clone(), table);
+        let key = s.key("objectives");
+        let id = s.required_string(sink, "id");
+        if let Some(id) = &id {
+            if out.iter().any(|n| &n.id == id) {
+                sink.report(&s.key("id"), format!("notifier \"{id}\" is defined twice"));
+            }
+        }
+        let kind = match s.raw("kind") {
+            None => {
+                sink.report(
+                    &s.key("kind"),
+                    format!("is required: one of {}", KINDS.join(", ")),
+                );
+                None
+            }
+            Some(_) => s.choice(sink, "kind", KINDS),
+        };
+        let objectives = s.string_list(sink, "objectives").unwrap_or_default();
+        let events = match s.string_list(sink, "events") {
+            None => EventKind::ALL.into_iter().collect(),
+            Some(list) => {
+                let mut set = BTreeSet::new();
+                for e in list {
+                    match EventKind::parse(&e) {
+                        Some(k) => {
+                            set.insert(k);
+                        }
+                        None => sink.report(
+                            &s.key("events"),
+                            format!(
+                                "unknown event \"{e}\"; expected {}",
+                                EventKind::ALL.map(EventKind::as_str).join(", ")
+                            ),
+                        ),
+                    }
+                }
+                set
+            }
+        };
+        let unaligned_share = s.number(sink, "unaligned_share").unwrap_or(0.3);
+        if !(0.0..=1.0).contains(&unaligned_share) {
+            sink.report(
+                &s.key("unaligned_share"),
+                format!("must lie in [0, 1], found {unaligned_share}"),
+            );
+        }
+        let kind = match kind.as_deref() {
+            Some("webhook") => {
+                let url = secret(&mut s, sink, "url_env", "url_file", base, true);
+                let signing = secret(&mut s, sink, "secret_env", "secret_file", base, false);
+                url.map(|url| NotifierKind::Webhook {
+                    url,
+                    secret: signing,
+                })
+            }
+            Some(other) => {
+                sink.report(
+                    &s.key("kind"),
+                    format!(
+                        "\"{other}\" notifiers are not delivered yet in this version; use kind = \"webhook\""
+                    ),
+                );
+                None
+            }
+            None => None,
+        };
+        s.finish(sink);
+        if let (Some(id), Some(kind)) = (id, kind) {
+            out.push(NotifierSettings {
+                id,
+                key,
+                kind,
+                objectives,
+                events,
+                unaligned_share,
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,355 @@
+//! Notifications (issue 17, the webhook notifier): a status change or a new flag is queued
+//! once, whatever runs again, and delivered to a local receiver until it takes it — through
+//! 500 and 429 answers — signed with the notifier's secret.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use chrono::Utc;
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::helpers::{issue, minute, Db, SourceOpts, TestEnv};
+
+const OKRS: &str = r#"
+[[objective]]
+id = "o"
+title = "Objective"
+period = "2026-Q4"
+
+[[objective.kr]]
+id = "o.done"
+title = "Finish the work"
+measure = "completion"
+
+[[objective]]
+id = "other"
+title = "Another objective"
+period = "2026-Q4"
+
+[[objective.kr]]
+id = "other.nps"
+title = "Partner NPS"
+measure = "manual"
+start = 0
+target = 10
+
+[[rule]]
+kr = "o.done"
+[rule.match]
+project = "PAY"
+"#;
+
+/// A status to answer with, and its `Retry-After`.
+type Answer = (u16, Option<&'static str>);
+
+/// A local receiver: it records what it gets and answers with the statuses it is given
+/// (then 200).
+#[derive(Clone, Default)]
+struct Receiver {
+    got: Arc<Mutex<Vec<(HeaderMap, String)>>>,
+    answers: Arc<Mutex<Vec<Answer>>>,
+}
+
+impl Receiver {
+    async fn start(&self) -> String {
+        let me = self.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: String| {
+                let me = me.clone();
+                async move {
+                    me.got.lock().expect("lock").push((headers, body));
+                    let next = {
+                        let mut a = me.answers.lock().expect("lock");
+                        (!a.is_empty()).then(|| a.remove(0))
+                    };
+                    match next {
+                        Some((status, retry_after)) => {
+                            let mut resp =
+                                (StatusCode::from_u16(status).expect("status"), "not now")
+                                    .into_response();
+                            if let Some(r) = retry_after {
+                                resp.headers_mut()
+                                    .insert("retry-after", r.parse().expect("header"));
+                            }
+                            resp
+                        }
+                        None => (StatusCode::OK, "ok").into_response(),
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/hook")
+    }
+
+    fn bodies(&self) -> Vec<Value> {
+        self.got
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|(_, b)| serde_json::from_str(b).expect("json"))
+            .collect()
+    }
+}
+
+/// The test's config with a webhook notifier for objective `o` (signed) appended.
+fn with_notifier(env: &TestEnv, url: &str) {
+    std::fs::write(env.dir.path().join("hook-url"), url).expect("url");
+    std::fs::write(env.dir.path().join("hook-secret"), "s3cret").expect("secret");
+    let config = std::fs::read_to_string(&env.config).expect("config");
+    let config = config.replace(
+        "[server]\n",
+        "[server]\npublic_url = \"https://okr.acme.test\"\n",
+    );
+    std::fs::write(
+        &env.config,
+        format!(
+            "{config}\n[[notify]]\nid = \"pay-team\"\nkind = \"webhook\"\nurl_file = \"hook-url\"\nsecret_file = \"hook-secret\"\nobjectives = [\"o\"]\n"
+        ),
+    )
+    .expect("config");
+}
+
+async fn queued_once_and_delivered_through_failures(db: Db) {
+    let receiver = Receiver::default();
+    let url = receiver.start().await;
+    let env = TestEnv::new(db, OKRS, SourceOpts::default()).await;
+    with_notifier(&env, &url);
+    env.seed([
+        issue(
+            1,
+            "PAY-1",
+            "A",
+            "in_progress",
+            None,
+            &[],
+            minute(9, 0),
+            None,
+        ),
+        issue(
+            2,
+            "PAY-2",
+            "B",
+            "in_progress",
+            None,
+            &[],
+            minute(9, 1),
+            None,
+        ),
+    ]);
+    let engine = env.engine().await;
+    let settings = engine.settings().clone();
+    let store = engine.store();
+    let client = reqwest::Client::new();
+    engine
+        .sync_source("jira", okrsync::sync::Mode::Full)
+        .await
+        .expect("sync");
+    // The first evaluation records what is there: no message.
+    assert_eq!(
+        okrsync::notify::evaluate(store, &settings, Utc::now())
+            .await
+            .expect("evaluate"),
+        0
+    );
+    // Both items done: the KR's status changes once, however often it is evaluated.
+    for key in ["PAY-1", "PAY-2"] {
+        env.sim.edit(key, |i| {
+            i.status = "Done".into();
+            i.status_category = "done".into();
+            i.resolved = Some(Utc::now());
+            i.updated = Utc::now();
+        });
+    }
+    engine
+        .sync_source("jira", okrsync::sync::Mode::Incremental)
+        .await
+        .expect("sync");
+    let mut queued = 0;
+    for _ in 0..3 {
+        queued += okrsync::notify::evaluate(store, &settings, Utc::now())
+            .await
+            .expect("evaluate");
+        engine
+            .sync_source("jira", okrsync::sync::Mode::Incremental)
+            .await
+            .expect("sync");
+    }
+    assert_eq!(queued, 1, "one message for one change");
+    // The receiver fails with 500, then 429 (Retry-After: 1), then takes it.
+    receiver
+        .answers
+        .lock()
+        .expect("lock")
+        .extend([(500, None), (429, Some("1"))]);
+    let mut sent = 0;
+    let mut t = Utc::now();
+    for _ in 0..3 {
+        let d = okrsync::notify::deliver(store, &settings, &client, t)
+            .await
+            .expect("deliver");
+        sent += d.sent;
+        // Far enough ahead for any backoff of the first attempts.
+        t += chrono::Duration::seconds(30);
+    }
+    assert_eq!(sent, 1);
+    let bodies = receiver.bodies();
+    assert_eq!(bodies.len(), 3, "two failures and the delivery");
+    assert!(
+        bodies.iter().all(|b| b == &bodies[0]),
+        "the same message each time"
+    );
+    let m = &bodies[0];
+    assert_eq!(m["event"], "kr_status");
+    assert_eq!(m["objective"], "o");
+    assert_eq!(m["kr"], "o.done");
+    assert_eq!(m["to"], "done");
+    assert_eq!(m["progress"], 1.0);
+    assert_eq!(m["url"], "https://okr.acme.test/kr/o.done");
+    for field in ["flag", "source", "project"] {
+        assert_eq!(m[field], Value::Null, "{field}");
+    }
+    // Signed with the notifier's secret.
+    let (headers, body) = receiver.got.lock().expect("lock")[2].clone();
+    assert_eq!(
+        headers["x-okrsync-signature-256"].to_str().expect("header"),
+        okrsync::server::hook_signature(b"s3cret", body.as_bytes())
+    );
+    // Nothing more to send; the KR outside the notifier's objectives sends nothing.
+    engine
+        .checkin(
+            "other.nps",
+            &okrsync::store::NewCheckin {
+                value: Some(10.0),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("checkin");
+    assert_eq!(
+        okrsync::notify::evaluate(store, &settings, Utc::now())
+            .await
+            .expect("evaluate"),
+        0
+    );
+    let d = okrsync::notify::deliver(store, &settings, &client, t + chrono::Duration::hours(2))
+        .await
+        .expect("deliver");
+    assert_eq!((d.sent, d.failed), (0, 0));
+    assert_eq!(store.outbox_depth().await.expect("depth"), 0);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
+both_backends!(queued_once_and_delivered_through_failures);
+
+/// `check` refuses a notifier it cannot deliver and one that names an unknown objective.
+#[test]
+fn check_refuses_unknown_objectives_and_kinds_not_delivered_yet() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::create_dir_all(dir.path().join("okrs")).expect("okrs");
+    std::fs::write(dir.path().join("okrs/o.toml"), OKRS).expect("okrs");
+    std::fs::write(dir.path().join("u"), "http://127.0.0.1:9/x").expect("url");
+    std::fs::write(
+        dir.path().join("okrsync.toml"),
+        "[[notify]]\nid = \"a\"\nkind = \"webhook\"\nurl_file = \"u\"\nobjectives = [\"nope\"]\n\
+         [[notify]]\nid = \"b\"\nkind = \"slack\"\nurl_file = \"u\"\n\
+         [[notify]]\nid = \"c\"\nkind = \"webhook\"\nurl_file = \"u\"\nevents = [\"kr_status\", \"oops\"]\n",
+    )
+    .expect("config");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_okrsync"))
+        .arg("--config")
+        .arg(dir.path().join("okrsync.toml"))
+        .arg("check")
+        .output()
+        .expect("check");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown objective \"nope\""), "{stderr}");
+    assert!(
+        stderr.contains("\"slack\" notifiers are not delivered yet"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("unknown event \"oops\""), "{stderr}");
+}
+
+/// Through the real binary: `okrsync run` queues the change a sync makes and delivers it
+/// to the receiver; after a restart, more syncs send nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_sends_one_message_per_change_across_a_restart() {
+    let receiver = Receiver::default();
+    let url = receiver.start().await;
+    let env = TestEnv::new(Db::Sqlite, OKRS, SourceOpts::default()).await;
+    with_notifier(&env, &url);
+    env.seed([
+        issue(
+            1,
+            "PAY-1",
+            "A",
+            "in_progress",
+            None,
+            &[],
+            minute(9, 0),
+            None,
+        ),
+        issue(
+            2,
+            "PAY-2",
+            "B",
+            "in_progress",
+            None,
+            &[],
+            minute(9, 1),
+            None,
+        ),
+    ]);
+    let http = reqwest::Client::new();
+    let sync = |d: &crate::service::Daemon| {
+        http.post(d.url("/api/v1/sync"))
+            .bearer_auth(crate::helpers::API_TOKEN)
+            .send()
+    };
+    let mut d = crate::service::Daemon::start(&env.config, env.dir.path(), &[]);
+    d.wait_ready(200, Duration::from_secs(30)).await;
+    sync(&d).await.expect("sync");
+    // Two notifier ticks: the state is recorded, nothing is sent.
+    tokio::time::sleep(okrsync::notify::EVERY * 2 + Duration::from_millis(500)).await;
+    assert!(receiver.bodies().is_empty(), "{:?}", receiver.bodies());
+    for key in ["PAY-1", "PAY-2"] {
+        env.sim.edit(key, |i| {
+            i.status = "Done".into();
+            i.status_category = "done".into();
+            i.resolved = Some(Utc::now());
+            i.updated = Utc::now();
+        });
+    }
+    sync(&d).await.expect("sync");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while receiver.bodies().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing delivered; log:\n{}",
+            d.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, _) = d.stop(Duration::from_secs(30));
+    assert!(status.success());
+    let mut d = crate::service::Daemon::start(&env.config, env.dir.path(), &[]);
+    d.wait_ready(200, Duration::from_secs(30)).await;
+    sync(&d).await.expect("sync");
+    sync(&d).await.expect("sync");
+    tokio::time::sleep(okrsync::notify::EVERY * 2 + Duration::from_millis(500)).await;
+    let bodies = receiver.bodies();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    assert_eq!(bodies[0]["kr"], "o.done");
+    assert_eq!(bodies[0]["to"], "done");
+    let (status, _) = d.stop(Duration::from_secs(30));
+    assert!(status.success());
+}
