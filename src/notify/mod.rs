@@ -160,6 +160,7 @@ pub async fn evaluate(
         .context("cannot read the status for notifications")?;
     let now_ms = ms(now);
     let mut tx = store.begin().await?;
+    tx.lock_notify_state().await?;
     let states = tx.notify_states().await?;
     let mut queued = 0;
     for o in &doc.objectives {
@@ -292,6 +293,12 @@ pub async fn deliver(
         .map(|n| (n.id.as_str(), n))
         .collect();
     for row in store.due_messages(now_ms, 100).await? {
+        // Taken for the time a send may take; a replica that dies holding it leaves it
+        // due again after that (sent once more at worst, never lost).
+        let claim_until = now_ms + CLAIM.as_millis() as i64;
+        if !store.claim_message(&row, claim_until).await? {
+            continue;
+        }
         let outcome = match by_id.get(row.notifier.as_str()) {
             Some(n) => send(client, n, &row.payload).await,
             None => Outcome::Retry(
@@ -325,6 +332,9 @@ pub async fn deliver(
     }
     Ok(done)
 }
+
+/// How long a replica holds a message it is sending.
+const CLAIM: Duration = Duration::from_secs(60);
 
 /// How often the daemon evaluates and delivers.
 pub const EVERY: Duration = Duration::from_secs(2);

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::{Result, Store, Tx};
+use super::{Backend, Result, Store, Tx};
 
 /// What a KR last looked like to the notifiers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,9 +21,22 @@ pub struct OutboxRow {
     pub event: String,
     pub payload: String,
     pub attempts: i64,
+    /// When it became due: [`Store::claim_message`] takes it only if nobody moved it since.
+    pub next_ms: i64,
 }
 
 impl Tx {
+    /// Serialises the notifiers' comparisons across replicas (PostgreSQL: a transaction
+    /// advisory lock; SQLite has one writer): two replicas never both queue one change.
+    pub async fn lock_notify_state(&mut self) -> Result<()> {
+        if self.backend() == Backend::Postgres {
+            sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(7317001)) AS held")
+                .fetch_one(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Every KR's last state, by KR id.
     pub async fn notify_states(&mut self) -> Result<HashMap<String, NotifyState>> {
         let rows: Vec<(String, String, String)> =
@@ -88,8 +101,8 @@ impl Tx {
 impl Store {
     /// Messages due by `now_ms`, oldest first.
     pub async fn due_messages(&self, now_ms: i64, limit: i64) -> Result<Vec<OutboxRow>> {
-        let rows: Vec<(i64, String, String, String, i64)> = sqlx::query_as(
-            "SELECT id, notifier, event, payload, attempts FROM outbox \
+        let rows: Vec<(i64, String, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT id, notifier, event, payload, attempts, next_ms FROM outbox \
              WHERE sent_ms IS NULL AND next_ms <= $1 ORDER BY id LIMIT $2",
         )
         .bind(now_ms)
@@ -98,14 +111,31 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, notifier, event, payload, attempts)| OutboxRow {
-                id,
-                notifier,
-                event,
-                payload,
-                attempts,
-            })
+            .map(
+                |(id, notifier, event, payload, attempts, next_ms)| OutboxRow {
+                    id,
+                    notifier,
+                    event,
+                    payload,
+                    attempts,
+                    next_ms,
+                },
+            )
             .collect())
+    }
+
+    /// Takes a due message for sending until `until_ms` (another replica skips it until
+    /// then); false when another replica took it first.
+    pub async fn claim_message(&self, row: &OutboxRow, until_ms: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE outbox SET next_ms = $1 WHERE id = $2 AND next_ms = $3 AND sent_ms IS NULL",
+        )
+        .bind(until_ms)
+        .bind(row.id)
+        .bind(row.next_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Records a delivery: sent, or failed and due again at `next_ms`.

@@ -173,17 +173,26 @@ async fn queued_once_and_delivered_through_failures(db: Db) {
         .sync_source("jira", okrsync::sync::Mode::Incremental)
         .await
         .expect("sync");
+    // A second replica on the same database looks at the same time, every time.
+    let other = okrsync::store::Store::connect(&settings.database)
+        .await
+        .expect("a second replica's store");
     let mut queued = 0;
     for _ in 0..3 {
-        queued += okrsync::notify::evaluate(store, &settings, Utc::now())
-            .await
-            .expect("evaluate");
+        let (a, b) = tokio::join!(
+            okrsync::notify::evaluate(store, &settings, Utc::now()),
+            okrsync::notify::evaluate(&other, &settings, Utc::now()),
+        );
+        queued += a.expect("evaluate") + b.expect("evaluate");
         engine
             .sync_source("jira", okrsync::sync::Mode::Incremental)
             .await
             .expect("sync");
     }
-    assert_eq!(queued, 1, "one message for one change");
+    assert_eq!(
+        queued, 1,
+        "one message for one change, whichever replica queued it"
+    );
     // The receiver fails with 500, then 429 (Retry-After: 1), then takes it.
     receiver
         .answers
@@ -193,10 +202,11 @@ async fn queued_once_and_delivered_through_failures(db: Db) {
     let mut sent = 0;
     let mut t = Utc::now();
     for _ in 0..3 {
-        let d = okrsync::notify::deliver(store, &settings, &client, t)
-            .await
-            .expect("deliver");
-        sent += d.sent;
+        let (d, e) = tokio::join!(
+            okrsync::notify::deliver(store, &settings, &client, t),
+            okrsync::notify::deliver(&other, &settings, &client, t),
+        );
+        sent += d.expect("deliver").sent + e.expect("deliver").sent;
         // Far enough ahead for any backoff of the first attempts.
         t += chrono::Duration::seconds(30);
     }
