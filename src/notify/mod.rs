@@ -9,7 +9,9 @@
 //! The first evaluation of a KR records its state without an event (no storm on the first
 //! start), once its sources have synced. [`deliver`] sends what is due, oldest first, and records each attempt: 2xx is
 //! sent; 429 waits for `Retry-After`; 5xx and transport errors back off (5 s doubling, at
-//! most an hour); other 4xx answers are kept unsent with their error, not retried.
+//! most an hour); other 4xx answers are kept unsent with their error, not retried. A
+//! `webhook` gets SPEC.md's document per change; `slack` (Block Kit with a `text`
+//! fallback) and `teams` (an Adaptive Card) get one message for all that is due at once.
 //! The daemon runs both every few seconds ([`run_notifier`]).
 
 use std::collections::{BTreeMap, HashMap};
@@ -227,9 +229,71 @@ enum Outcome {
     GiveUp(String),
 }
 
+/// A chat message (Slack, Teams) for one or several changes: a storm is one message.
+fn chat_body(kind: &NotifierKind, messages: &[Message]) -> String {
+    let title = if messages.len() == 1 {
+        "okrsync: 1 change".to_string()
+    } else {
+        format!("okrsync: {} changes", messages.len())
+    };
+    match kind {
+        NotifierKind::Slack { .. } => {
+            let text = std::iter::once(title.clone())
+                .chain(
+                    messages
+                        .iter()
+                        .map(|m| format!("• {} {}", m.message, m.url)),
+                )
+                .collect::<Vec<_>>()
+                .join("\n");
+            let mut blocks = vec![serde_json::json!({
+                "type": "header",
+                "text": {"type": "plain_text", "text": title},
+            })];
+            for m in messages {
+                blocks.push(serde_json::json!({
+                    "type": "section",
+                    "text": {"type": "mrkdwn", "text": format!("<{}|{}>", m.url, slack_escape(&m.message))},
+                }));
+            }
+            serde_json::json!({"text": text, "blocks": blocks}).to_string()
+        }
+        _ => {
+            let mut body = vec![serde_json::json!({
+                "type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium", "wrap": true,
+            })];
+            for m in messages {
+                body.push(serde_json::json!({
+                    "type": "TextBlock", "text": format!("[{}]({})", m.message, m.url), "wrap": true,
+                }));
+            }
+            serde_json::json!({
+                "type": "message",
+                "attachments": [{
+                    "contentType": "application/vnd.microsoft.card.adaptive",
+                    "contentUrl": null,
+                    "content": {
+                        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                        "type": "AdaptiveCard",
+                        "version": "1.4",
+                        "body": body,
+                    },
+                }],
+            })
+            .to_string()
+        }
+    }
+}
+
+/// Slack's mrkdwn escapes `&`, `<` and `>`.
+fn slack_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 async fn send(client: &reqwest::Client, n: &NotifierSettings, payload: &str) -> Outcome {
-    let NotifierKind::Webhook { url, secret } = &n.kind;
-    let url = match url.get() {
+    let url = match n.kind.url().get() {
         Ok(u) => u.expose_secret().to_string(),
         Err(p) => return Outcome::Retry(p.message.clone(), Duration::from_secs(3600)),
     };
@@ -237,7 +301,11 @@ async fn send(client: &reqwest::Client, n: &NotifierSettings, payload: &str) -> 
         .post(&url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(payload.to_string());
-    if let Some(secret) = secret {
+    if let NotifierKind::Webhook {
+        secret: Some(secret),
+        ..
+    } = &n.kind
+    {
         match secret.get() {
             Ok(s) => {
                 request = request.header(
@@ -292,6 +360,8 @@ pub async fn deliver(
         .iter()
         .map(|n| (n.id.as_str(), n))
         .collect();
+    // Due messages, claimed, by notifier in the order they were queued.
+    let mut batches: Vec<(String, Vec<crate::store::OutboxRow>)> = Vec::new();
     for row in store.due_messages(now_ms, 100).await? {
         // Taken for the time a send may take; a replica that dies holding it leaves it
         // due again after that (sent once more at worst, never lost).
@@ -299,38 +369,79 @@ pub async fn deliver(
         if !store.claim_message(&row, claim_until).await? {
             continue;
         }
-        let outcome = match by_id.get(row.notifier.as_str()) {
-            Some(n) => send(client, n, &row.payload).await,
-            None => Outcome::Retry(
-                format!("no notifier \"{}\" is configured any more", row.notifier),
-                Duration::from_secs(3600),
-            ),
-        };
-        match outcome {
-            Outcome::Sent => {
-                store.record_delivery(row.id, Ok(()), now_ms).await?;
-                done.sent += 1;
-                tracing::info!(notifier = %row.notifier, event = %row.event, "notification sent");
-            }
-            Outcome::Retry(error, at_least) => {
-                let wait = backoff(row.attempts).max(at_least);
-                let next = now_ms + wait.as_millis().min(i64::MAX as u128) as i64;
-                store
-                    .record_delivery(row.id, Err((&error, next)), now_ms)
-                    .await?;
-                done.failed += 1;
-                tracing::warn!(notifier = %row.notifier, event = %row.event, attempts = row.attempts + 1, retry_in_s = wait.as_secs(), error = %error, "notification not delivered; will retry");
-            }
-            Outcome::GiveUp(error) => {
-                store
-                    .record_delivery(row.id, Err((&error, i64::MAX)), now_ms)
-                    .await?;
-                done.failed += 1;
-                tracing::error!(notifier = %row.notifier, event = %row.event, error = %error, "notification refused by its receiver; not retried");
+        match batches.iter_mut().find(|(n, _)| *n == row.notifier) {
+            Some((_, rows)) => rows.push(row),
+            None => batches.push((row.notifier.clone(), vec![row])),
+        }
+    }
+    for (notifier, rows) in batches {
+        // A webhook gets one document per change; a chat one message for them all.
+        let sends: Vec<(Vec<crate::store::OutboxRow>, Option<String>)> =
+            match by_id.get(notifier.as_str()) {
+                Some(n) if !matches!(n.kind, NotifierKind::Webhook { .. }) => {
+                    let messages: Vec<Message> = rows
+                        .iter()
+                        .filter_map(|r| serde_json::from_str(&r.payload).ok())
+                        .collect();
+                    let body = chat_body(&n.kind, &messages);
+                    vec![(rows, Some(body))]
+                }
+                _ => rows
+                    .into_iter()
+                    .map(|r| {
+                        let body = r.payload.clone();
+                        (vec![r], Some(body))
+                    })
+                    .collect(),
+            };
+        for (rows, body) in sends {
+            let outcome = match (by_id.get(notifier.as_str()), body) {
+                (Some(n), Some(body)) => send(client, n, &body).await,
+                _ => Outcome::Retry(
+                    format!("no notifier \"{notifier}\" is configured any more"),
+                    Duration::from_secs(3600),
+                ),
+            };
+            for row in &rows {
+                record(store, row, &outcome, now_ms, &mut done).await?;
             }
         }
     }
     Ok(done)
+}
+
+/// Records one message's delivery attempt.
+async fn record(
+    store: &Store,
+    row: &crate::store::OutboxRow,
+    outcome: &Outcome,
+    now_ms: i64,
+    done: &mut Delivered,
+) -> anyhow::Result<()> {
+    match outcome {
+        Outcome::Sent => {
+            store.record_delivery(row.id, Ok(()), now_ms).await?;
+            done.sent += 1;
+            tracing::info!(notifier = %row.notifier, event = %row.event, "notification sent");
+        }
+        Outcome::Retry(error, at_least) => {
+            let wait = backoff(row.attempts).max(*at_least);
+            let next = now_ms + wait.as_millis().min(i64::MAX as u128) as i64;
+            store
+                .record_delivery(row.id, Err((error, next)), now_ms)
+                .await?;
+            done.failed += 1;
+            tracing::warn!(notifier = %row.notifier, event = %row.event, attempts = row.attempts + 1, retry_in_s = wait.as_secs(), error = %error, "notification not delivered; will retry");
+        }
+        Outcome::GiveUp(error) => {
+            store
+                .record_delivery(row.id, Err((error, i64::MAX)), now_ms)
+                .await?;
+            done.failed += 1;
+            tracing::error!(notifier = %row.notifier, event = %row.event, error = %error, "notification refused by its receiver; not retried");
+        }
+    }
+    Ok(())
 }
 
 /// How long a replica holds a message it is sending.

@@ -51,6 +51,21 @@ pub enum NotifierKind {
         url: SecretRef,
         secret: Option<SecretRef>,
     },
+    /// A Slack incoming webhook: a Block Kit message with a plain `text` fallback.
+    Slack { url: SecretRef },
+    /// A Microsoft Teams incoming webhook or workflow: an Adaptive Card.
+    Teams { url: SecretRef },
+}
+
+impl NotifierKind {
+    /// The URL messages are POSTed to (a secret).
+    pub fn url(&self) -> &SecretRef {
+        match self {
+            NotifierKind::Webhook { url, .. }
+            | NotifierKind::Slack { url }
+            | NotifierKind::Teams { url } => url,
+        }
+    }
 }
 
 /// One `[[notify]]` entry, validated.
@@ -131,11 +146,25 @@ pub(crate) fn read(top: &mut Section, sink: &mut Sink, base: &Path) -> Vec<Notif
                     secret: signing,
                 })
             }
+            Some("slack") => secret(&mut s, sink, "url_env", "url_file", base, true)
+                .map(|url| NotifierKind::Slack { url }),
+            Some("teams") => secret(&mut s, sink, "url_env", "url_file", base, true)
+                .map(|url| NotifierKind::Teams { url }),
             Some(other) => {
+                for known in [
+                    "url_env",
+                    "url_file",
+                    "to",
+                    "from",
+                    "smtp_url_env",
+                    "smtp_url_file",
+                ] {
+                    s.raw(known);
+                }
                 sink.report(
                     &s.key("kind"),
                     format!(
-                        "\"{other}\" notifiers are not delivered yet in this version; use kind = \"webhook\""
+                        "\"{other}\" notifiers are not delivered yet in this version; use kind = \"webhook\", \"slack\" or \"teams\""
                     ),
                 );
                 None
