@@ -118,6 +118,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write-back once: label the unaligned work of sources with `writeback = { label }`,
+    /// and take the label off items aligned or exempt since
+    Writeback {
+        /// List what it would do; change nothing upstream or in the store
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+        /// Only this source
+        #[arg(long)]
+        source: Option<String>,
+    },
     /// The daemon against built-in simulated Jira and GitHub with example OKRs (SQLite in data/demo/)
     Demo {
         /// Where the dashboard/API listens
@@ -177,9 +189,11 @@ pub async fn execute(cli: Cli) -> ExitCode {
     // SPEC.md, "Secrets are needed where they are used": only what builds a source (and
     // `check`, which reports them) reads the secrets; the reports need the database alone.
     let secrets = match cli.command {
-        Command::Run | Command::Sync { .. } | Command::Check | Command::Demo { .. } => {
-            Secrets::Resolve
-        }
+        Command::Run
+        | Command::Sync { .. }
+        | Command::Check
+        | Command::Demo { .. }
+        | Command::Writeback { dry_run: false, .. } => Secrets::Resolve,
         _ => Secrets::Defer,
     };
     let settings = match Settings::load_with(&path, secrets) {
@@ -281,7 +295,7 @@ async fn dispatch(command: Command, settings: Arc<Settings>) -> anyhow::Result<E
             Ok(ExitCode::SUCCESS)
         }
         Command::Sync { source, full } => {
-            let engine = open(settings).await?;
+            let engine = open(settings.clone()).await?;
             let runs = match source {
                 Some(name) => {
                     if !engine.source_names().contains(&name) {
@@ -311,6 +325,49 @@ async fn dispatch(command: Command, settings: Arc<Settings>) -> anyhow::Result<E
                         println!("{}: FAILED ({}): {e}", r.source, r.mode);
                     }
                 }
+            }
+            // Notifications for what this pass changed (a sync from cron notifies too).
+            match crate::notify::once(engine.store(), &settings).await {
+                Ok((queued, d)) if queued + d.sent + d.failed > 0 => println!(
+                    "notifications: {queued} queued, {} sent, {} not delivered (kept for a retry)",
+                    d.sent, d.failed
+                ),
+                Ok(_) => {}
+                Err(e) => eprintln!("warning: notifications: {e:#}"),
+            }
+            Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Writeback {
+            dry_run,
+            json,
+            source,
+        } => {
+            if let Some(name) = &source {
+                match settings.sources.get(name) {
+                    None => anyhow::bail!("unknown source \"{name}\""),
+                    Some(s) if s.writeback.is_none() => anyhow::bail!(
+                        "source \"{name}\" has no write-back (writeback = {{ label = \"no-kr\" }})"
+                    ),
+                    Some(_) => {}
+                }
+            }
+            let engine = if dry_run {
+                open_for_reads(settings.clone()).await?
+            } else {
+                open(settings.clone()).await?
+            };
+            let doc =
+                crate::notify::writeback::run(&engine, source.as_deref(), dry_run, clock::now())
+                    .await?;
+            let failed = !doc.failed.is_empty();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            } else {
+                print!("{}", crate::notify::writeback::render(&doc, dry_run));
             }
             Ok(if failed {
                 ExitCode::from(1)

@@ -22,6 +22,8 @@ use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
+pub mod writeback;
+
 use crate::report::{self, KrStatus, ObjectiveStatus};
 use crate::settings::{EventKind, NotifierKind, NotifierSettings, Settings};
 use crate::store::{ms, NotifyState, Store};
@@ -52,8 +54,12 @@ fn base_url(settings: &Settings) -> String {
 }
 
 fn kr_url(settings: &Settings, kr: &str) -> String {
-    let encoded: String = kr
-        .bytes()
+    format!("{}/kr/{}", base_url(settings), encode(kr))
+}
+
+/// Percent-encodes all but the unreserved characters.
+fn encode(s: &str) -> String {
+    s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
                 (b as char).to_string()
@@ -61,8 +67,7 @@ fn kr_url(settings: &Settings, kr: &str) -> String {
                 format!("%{b:02X}")
             }
         })
-        .collect();
-    format!("{}/kr/{encoded}", base_url(settings))
+        .collect()
 }
 
 /// Whether `objective` is one of `roots` or below one of them.
@@ -160,6 +165,7 @@ pub async fn evaluate(
     let doc = report::status(store, settings, now)
         .await
         .context("cannot read the status for notifications")?;
+    let inputs = watch_inputs(store, settings, now).await?;
     let now_ms = ms(now);
     let mut tx = store.begin().await?;
     tx.lock_notify_state().await?;
@@ -205,8 +211,219 @@ pub async fn evaluate(
             tx.put_notify_state(&k.id, &new, now_ms).await?;
         }
     }
+    let watched = tx.watch_states().await?;
+    for w in watch_events(settings, &inputs, &watched, now) {
+        let subject = w.subject;
+        if let Some((event, message, sources)) = w.told {
+            let payload = serde_json::to_string(&message)?;
+            for n in settings
+                .notifiers
+                .iter()
+                .filter(|n| n.events.contains(&event) && feeds_scope(settings, &doc, n, &sources))
+                .filter(|n| match event {
+                    // A project's share is compared with each notifier's own threshold.
+                    EventKind::Unaligned => subject.starts_with(&format!("unaligned/{}/", n.id)),
+                    _ => true,
+                })
+            {
+                tx.enqueue(&n.id, event.as_str(), &payload, now_ms).await?;
+                queued += 1;
+            }
+        }
+        tx.put_watch_state(&subject, w.state, now_ms).await?;
+    }
     tx.commit().await?;
     Ok(queued)
+}
+
+/// What the source and unaligned events are computed from, read before the comparison's
+/// transaction.
+struct WatchInputs {
+    /// Per configured source: its newest steps' outcomes (newest first, at most
+    /// [`FAILING_AFTER`]) and the newest error.
+    sources: Vec<(String, Vec<String>, Option<String>)>,
+    /// The unaligned report, when a notifier wants its event.
+    unaligned: Option<report::UnalignedDoc>,
+}
+
+/// A source is failing after this many failed steps in a row.
+pub const FAILING_AFTER: usize = 3;
+
+async fn watch_inputs(
+    store: &Store,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> anyhow::Result<WatchInputs> {
+    let wants = |e: EventKind| settings.notifiers.iter().any(|n| n.events.contains(&e));
+    let mut sources = Vec::new();
+    if wants(EventKind::SourceFailing) {
+        for name in settings.sources.keys() {
+            let runs = store.recent_runs(Some(name), FAILING_AFTER as i64).await?;
+            let error = runs.first().and_then(|r| r.error.clone());
+            sources.push((
+                name.clone(),
+                runs.into_iter().map(|r| r.outcome).collect(),
+                error,
+            ));
+        }
+    }
+    let unaligned = if wants(EventKind::Unaligned) {
+        Some(
+            report::unaligned(store, settings, None, now)
+                .await
+                .context("cannot read the unaligned work for notifications")?,
+        )
+    } else {
+        None
+    };
+    Ok(WatchInputs { sources, unaligned })
+}
+
+/// A source or unaligned subject whose state is new or changed.
+struct Watch {
+    subject: String,
+    state: &'static str,
+    /// When the change is worth telling: its event, message, and the sources it is about
+    /// (for the notifiers' objective scope).
+    told: Option<(EventKind, Message, Vec<String>)>,
+}
+
+/// The source and unaligned subjects whose state is new or changed.
+fn watch_events(
+    settings: &Settings,
+    inputs: &WatchInputs,
+    watched: &HashMap<String, String>,
+    now: DateTime<Utc>,
+) -> Vec<Watch> {
+    let mut out = Vec::new();
+    let base = |event: EventKind, message: String, url: String| Message {
+        event: event.as_str().to_string(),
+        objective: None,
+        kr: None,
+        from: None,
+        to: None,
+        progress: None,
+        flag: None,
+        source: None,
+        project: None,
+        message,
+        url,
+        at: now,
+    };
+    for (name, outcomes, error) in &inputs.sources {
+        let subject = format!("source/{name}");
+        // Never seen: as good as ok (a source failing from the start is told once).
+        let old = watched.get(&subject).map(String::as_str).unwrap_or("ok");
+        let failing = outcomes.len() >= FAILING_AFTER && outcomes.iter().all(|o| o == "failed");
+        let recovered = outcomes.first().is_some_and(|o| o == "ok");
+        let new = match old {
+            "failing" if recovered => "ok",
+            "failing" => "failing",
+            _ if failing => "failing",
+            _ => "ok",
+        };
+        if watched.get(&subject).map(String::as_str) == Some(new) {
+            continue;
+        }
+        let told = (old != new).then(|| {
+            let text = if new == "failing" {
+                format!(
+                    "source {name} failed {FAILING_AFTER} steps in a row: {}",
+                    error.as_deref().unwrap_or("no error recorded")
+                )
+            } else {
+                format!("source {name} recovered: its last step succeeded")
+            };
+            let mut m = base(
+                EventKind::SourceFailing,
+                text,
+                format!("{}/sources", base_url(settings)),
+            );
+            m.source = Some(name.clone());
+            m.from = Some(old.to_string());
+            m.to = Some(new.to_string());
+            (EventKind::SourceFailing, m, vec![name.clone()])
+        });
+        out.push(Watch {
+            subject,
+            state: new,
+            told,
+        });
+    }
+    if let Some(doc) = &inputs.unaligned {
+        for n in settings
+            .notifiers
+            .iter()
+            .filter(|n| n.events.contains(&EventKind::Unaligned))
+        {
+            for p in &doc.by_project {
+                let subject = format!("unaligned/{}/{}", n.id, p.project);
+                // Never seen: below (a project already over the line is told once).
+                let old = watched.get(&subject).map(String::as_str).unwrap_or("below");
+                let new = if p.share > n.unaligned_share {
+                    "above"
+                } else {
+                    "below"
+                };
+                if watched.get(&subject).map(String::as_str) == Some(new) {
+                    continue;
+                }
+                let told = (old == "below" && new == "above").then(|| {
+                    let mut m = base(
+                        EventKind::Unaligned,
+                        format!(
+                            "{}: {} of its work in the period moves no KR ({} of {} items; the line is {})",
+                            p.project,
+                            percent(p.share),
+                            p.unaligned,
+                            p.items,
+                            percent(n.unaligned_share)
+                        ),
+                        format!(
+                            "{}/unaligned#project-{}",
+                            base_url(settings),
+                            encode(&p.project)
+                        ),
+                    );
+                    m.project = Some(p.project.clone());
+                    m.progress = Some(p.share);
+                    let mut sources: Vec<String> = doc
+                        .items
+                        .iter()
+                        .filter(|i| i.project == p.project)
+                        .map(|i| i.source.clone())
+                        .collect();
+                    sources.sort();
+                    sources.dedup();
+                    (EventKind::Unaligned, m, sources)
+                });
+                out.push(Watch {
+                    subject,
+                    state: new,
+                    told,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Whether an event about `sources` concerns a notifier: always when it watches every
+/// objective; else when a KR of its objectives reads one of them.
+fn feeds_scope(
+    settings: &Settings,
+    doc: &report::StatusDoc,
+    n: &NotifierSettings,
+    sources: &[String],
+) -> bool {
+    if n.objectives.is_empty() {
+        return true;
+    }
+    doc.objectives
+        .iter()
+        .filter(|o| in_scope(settings, &n.objectives, &o.id))
+        .flat_map(|o| &o.key_results)
+        .any(|k| k.sources.iter().any(|s| sources.contains(s)))
 }
 
 /// What one delivery pass did.
@@ -450,17 +667,35 @@ const CLAIM: Duration = Duration::from_secs(60);
 /// How often the daemon evaluates and delivers.
 pub const EVERY: Duration = Duration::from_secs(2);
 
+/// The client messages are sent with: bounded, no redirects (a URL is a secret and
+/// stays where it was configured).
+pub fn client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .context("cannot build the notifications' HTTP client")
+}
+
+/// After `okrsync sync`: queue what the pass changed and try once to send what is due
+/// (what is not taken stays queued for the next pass or the daemon).
+pub async fn once(store: &Store, settings: &Settings) -> anyhow::Result<(usize, Delivered)> {
+    if settings.notifiers.is_empty() {
+        return Ok((0, Delivered::default()));
+    }
+    let now = crate::clock::now();
+    let queued = evaluate(store, settings, now).await?;
+    let delivered = deliver(store, settings, &client()?, now).await?;
+    Ok((queued, delivered))
+}
+
 /// The daemon's notifier: every [`EVERY`], queue what changed and send what is due, until
 /// `stop` turns true.
 pub async fn run_notifier(
     shared: crate::sync::SharedEngine,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-    {
+    let client = match client() {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "cannot build the notifications' HTTP client; no notifications");

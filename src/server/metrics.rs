@@ -244,6 +244,27 @@ pub async fn render(
         "Notifications queued and not sent yet.",
     );
     let _ = writeln!(out, "okrsync_outbox_depth {}", store.outbox_depth().await?);
+    let deliveries = store.delivery_counts().await?;
+    header(
+        &mut out,
+        "okrsync_notify_deliveries_total",
+        "counter",
+        "Delivery attempts per notifier by outcome: sent, failed (retried), refused (a 4xx answer, not retried).",
+    );
+    for n in &settings.notifiers {
+        let (sent, failed, refused) = deliveries
+            .iter()
+            .find(|d| d.0 == n.id)
+            .map(|d| (d.1, d.2, d.3))
+            .unwrap_or((0, 0, 0));
+        for (outcome, value) in [("sent", sent), ("failed", failed), ("refused", refused)] {
+            let _ = writeln!(
+                out,
+                "okrsync_notify_deliveries_total{{notifier=\"{}\",outcome=\"{outcome}\"}} {value}",
+                label(&n.id)
+            );
+        }
+    }
     let unaligned = cache.shares(store, settings, now).await?;
     header(
         &mut out,

@@ -142,6 +142,15 @@ pub struct SourceSettings {
     pub webhook_secret: Option<SecretRef>,
     pub http: HttpSettings,
     pub kind: SourceKind,
+    /// `writeback = { label = "no-kr" }` (Jira and GitHub): the label put on unaligned
+    /// work and taken off once it is aligned or exempt. Off when absent.
+    pub writeback: Option<Writeback>,
+}
+
+/// Write-back of a source (SPEC.md "Notifications and write-back").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Writeback {
+    pub label: String,
 }
 
 #[derive(Debug, Clone)]
@@ -704,6 +713,35 @@ fn read_source(
         }
         http.ca_file = Some(path);
     }
+    let writeback = s.table(sink, "writeback").and_then(|t| {
+        let mut w = Section::new(s.key("writeback"), t);
+        let label = w.required_string(sink, "label");
+        let label_key = w.key("label");
+        w.finish(sink);
+        let label = label?;
+        let trimmed = label.trim();
+        if trimmed.is_empty() {
+            sink.report(&label_key, "must not be empty");
+            return None;
+        }
+        if kind.as_deref() == Some("jira") && trimmed.chars().any(char::is_whitespace) {
+            sink.report(
+                &label_key,
+                format!("Jira labels cannot contain spaces, found \"{label}\""),
+            );
+            return None;
+        }
+        if !matches!(kind.as_deref(), Some("jira" | "github")) {
+            sink.report(
+                &s.key("writeback"),
+                "write-back labels Jira and GitHub items only",
+            );
+            return None;
+        }
+        Some(Writeback {
+            label: trimmed.to_string(),
+        })
+    });
     let kind = kind?;
     let source_kind = match kind.as_str() {
         "jira" => read_jira(&mut s, sink, base).map(SourceKind::Jira),
@@ -727,6 +765,7 @@ fn read_source(
         webhook_secret,
         http,
         kind,
+        writeback,
     });
     Some((kind, settings))
 }

@@ -80,6 +80,7 @@ impl GhIssue {
 /// A request the simulator received.
 #[derive(Debug, Clone)]
 pub struct GhRequest {
+    pub method: String,
     pub path: String,
     pub query: String,
     /// Whether the right token was sent.
@@ -611,6 +612,7 @@ async fn serve(
         .is_some_and(|b| b == shared.token || inner.issued.iter().any(|t| t == b));
     let record = |inner: &mut Inner, status: u16| {
         inner.requests.push(GhRequest {
+            method: method.to_string(),
             path: path.clone(),
             query: uri.query().unwrap_or("").to_string(),
             authorized: authorized && status != 401,
@@ -752,6 +754,80 @@ async fn serve(
             &mut inner,
             StatusCode::OK,
             doc.to_string().into(),
+            &limits(remaining),
+        );
+    }
+    // Write-back: POST /repos/{owner}/{repo}/issues/{number}/labels {"labels": [...]} and
+    // DELETE /repos/{owner}/{repo}/issues/{number}/labels/{name}.
+    let labels_path = api_path
+        .strip_prefix("/repos/")
+        .and_then(|p| p.split_once("/issues/"))
+        .filter(|(repo, _)| repo.split('/').count() == 2)
+        .and_then(|(repo, rest)| {
+            let (n, tail) = rest.split_once("/labels")?;
+            Some((repo.to_string(), n.parse::<u64>().ok()?, tail.to_string()))
+        });
+    if let Some((repo, number, tail)) = labels_path {
+        let now = now_ms();
+        let found = inner
+            .repos
+            .get_mut(&repo)
+            .and_then(|l| l.iter_mut().find(|i| i.number == number));
+        let Some(issue) = found else {
+            record(&mut inner, 404);
+            return gh_error(StatusCode::NOT_FOUND, "Not Found");
+        };
+        let status = match (&method, tail.strip_prefix('/')) {
+            (&axum::http::Method::POST, None) if tail.is_empty() => {
+                let asked: Option<Vec<String>> = serde_json::from_slice::<Value>(&body)
+                    .ok()
+                    .and_then(|v| serde_json::from_value(v.get("labels")?.clone()).ok());
+                match asked {
+                    Some(names) => {
+                        for name in names {
+                            if !issue.labels.contains(&name) {
+                                issue.labels.push(name);
+                            }
+                        }
+                        issue.updated = now;
+                        StatusCode::OK
+                    }
+                    None => StatusCode::UNPROCESSABLE_ENTITY,
+                }
+            }
+            (&axum::http::Method::DELETE, Some(name)) => {
+                let name = percent_decode(name);
+                if issue.labels.contains(&name) {
+                    issue.labels.retain(|l| *l != name);
+                    issue.updated = now;
+                    StatusCode::OK
+                } else {
+                    StatusCode::NOT_FOUND
+                }
+            }
+            _ => StatusCode::METHOD_NOT_ALLOWED,
+        };
+        let labels: Vec<Value> = issue
+            .labels
+            .iter()
+            .map(|l| json!({ "name": l, "color": "ededed", "default": false }))
+            .collect();
+        record(&mut inner, status.as_u16());
+        if status != StatusCode::OK {
+            let message = match status {
+                StatusCode::NOT_FOUND => "Label does not exist",
+                StatusCode::UNPROCESSABLE_ENTITY => "Invalid request.",
+                _ => "Not Found",
+            };
+            return gh_error(status, message);
+        }
+        inner.revision += 1;
+        inner.remaining = inner.remaining.saturating_sub(1);
+        let remaining = inner.remaining;
+        return json_response(
+            &mut inner,
+            StatusCode::OK,
+            Value::Array(labels).to_string().into(),
             &limits(remaining),
         );
     }
@@ -1266,4 +1342,25 @@ mod tests {
         }
         assert_eq!(seen, vec![1, 2, 3, 4, 5]);
     }
+}
+
+/// Decodes `%XX` escapes of a path segment.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -211,6 +211,27 @@ impl Inner {
         self.revision += 1;
     }
 
+    /// Changes an issue and stamps `updated` with now; false when no issue has this key.
+    fn edit(&mut self, key: &str, f: impl FnOnce(&mut SimIssue)) -> bool {
+        let Some(id) = self.key_index().get(key).copied() else {
+            return false;
+        };
+        let mut rekeyed = false;
+        if let Some(issue) = self.issues.get_mut(&id) {
+            f(issue);
+            issue.updated = now_ms();
+            rekeyed = issue.key != key;
+        }
+        // Unless the key itself was edited, the key index stays valid; the hits do not.
+        self.revision += 1;
+        let revision = self.revision;
+        match self.keys.as_mut() {
+            Some((rev, _)) if !rekeyed => *rev = revision,
+            _ => self.keys = None,
+        }
+        true
+    }
+
     fn key_index(&mut self) -> &HashMap<String, u64> {
         let fresh = matches!(&self.keys, Some((rev, _)) if *rev == self.revision);
         if !fresh {
@@ -272,6 +293,8 @@ impl JiraSim {
             .route("/rest/api/2/search", get(search))
             .route("/rest/api/2/serverInfo", get(server_info))
             .route("/rest/api/3/serverInfo", get(server_info))
+            .route("/rest/api/2/issue/{key}", axum::routing::put(edit_issue))
+            .route("/rest/api/3/issue/{key}", axum::routing::put(edit_issue))
             .route("/rest/api/2/myself", get(myself))
             .route("/rest/api/3/myself", get(myself))
             .layer(axum::middleware::from_fn_with_state(
@@ -318,23 +341,7 @@ impl JiraSim {
 
     /// Changes an issue and stamps `updated` with now (millisecond precision).
     pub fn edit(&self, key: &str, f: impl FnOnce(&mut SimIssue)) {
-        let mut inner = self.inner();
-        let Some(id) = inner.key_index().get(key).copied() else {
-            return;
-        };
-        let mut rekeyed = false;
-        if let Some(issue) = inner.issues.get_mut(&id) {
-            f(issue);
-            issue.updated = now_ms();
-            rekeyed = issue.key != key;
-        }
-        // Unless the key itself was edited, the key index stays valid; the hits do not.
-        inner.revision += 1;
-        let revision = inner.revision;
-        match inner.keys.as_mut() {
-            Some((rev, _)) if !rekeyed => *rev = revision,
-            _ => inner.keys = None,
-        }
+        self.inner().edit(key, f);
     }
 
     pub fn delete(&self, key: &str) {
@@ -436,6 +443,94 @@ fn jira_error(status: StatusCode, message: &str) -> Response {
         Json(json!({ "errorMessages": [message], "errors": {} })),
     )
         .into_response()
+}
+
+/// `PUT /rest/api/{2,3}/issue/{key}`: the label edits write-back sends,
+/// `{"update":{"labels":[{"add":"x"},{"remove":"y"}]}}` or `{"fields":{"labels":[…]}}`;
+/// 204 like Jira, 404 for an unknown key, 400 for anything else.
+async fn edit_issue(
+    State(shared): State<Arc<Shared>>,
+    OriginalUri(uri): OriginalUri,
+    axum::extract::Path(key): axum::extract::Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let auth = authorized(&shared.opts, &headers);
+    let mut inner = shared.inner.lock().unwrap_or_else(PoisonError::into_inner);
+    let record = |inner: &mut Inner, status: u16| {
+        inner.requests.push(RecordedRequest {
+            method: "PUT".into(),
+            path: uri.path().to_string(),
+            query: uri.query().unwrap_or("").to_string(),
+            params: Vec::new(),
+            authorization: auth,
+            status,
+        })
+    };
+    if !auth {
+        record(&mut inner, 401);
+        return jira_error(
+            StatusCode::UNAUTHORIZED,
+            "Client must be authenticated to access this resource.",
+        );
+    }
+    let Ok(doc) = serde_json::from_slice::<Value>(&body) else {
+        record(&mut inner, 400);
+        return jira_error(
+            StatusCode::BAD_REQUEST,
+            "Unexpected character in the request body.",
+        );
+    };
+    let mut edits: Vec<(bool, String)> = Vec::new();
+    let mut replace: Option<Vec<String>> = None;
+    if let Some(ops) = doc.pointer("/update/labels").and_then(Value::as_array) {
+        for op in ops {
+            match (
+                op.get("add").and_then(Value::as_str),
+                op.get("remove").and_then(Value::as_str),
+            ) {
+                (Some(l), None) => edits.push((true, l.to_string())),
+                (None, Some(l)) => edits.push((false, l.to_string())),
+                _ => {
+                    record(&mut inner, 400);
+                    return jira_error(StatusCode::BAD_REQUEST, "Operation value must be a string");
+                }
+            }
+        }
+    } else if let Some(all) = doc.pointer("/fields/labels").and_then(Value::as_array) {
+        replace = Some(
+            all.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+        );
+    } else {
+        record(&mut inner, 400);
+        return jira_error(StatusCode::BAD_REQUEST, "No fields or update given.");
+    }
+    let found = inner.edit(&key, |issue| {
+        if let Some(all) = replace {
+            issue.labels = all;
+        }
+        for (add, label) in edits {
+            if add {
+                if !issue.labels.contains(&label) {
+                    issue.labels.push(label);
+                }
+            } else {
+                issue.labels.retain(|l| *l != label);
+            }
+        }
+    });
+    if !found {
+        record(&mut inner, 404);
+        return jira_error(
+            StatusCode::NOT_FOUND,
+            "Issue does not exist or you do not have permission to see it.",
+        );
+    }
+    record(&mut inner, 204);
+    StatusCode::NO_CONTENT.into_response()
 }
 
 fn authorized(opts: &JiraSimOptions, headers: &HeaderMap) -> bool {

@@ -227,6 +227,19 @@ impl HttpClient {
         .await
     }
 
+    /// Sends a JSON body (or none) with `method` and the same retries (write-back: the
+    /// requests are idempotent, so a retry after a lost answer changes nothing).
+    pub async fn send_json(
+        &self,
+        method: Method,
+        url: Url,
+        auth: &Auth,
+        body: Option<&serde_json::Value>,
+    ) -> Result<HttpResponse, SourceError> {
+        self.send_body(method, url, auth, &[], body.map(Body::Json))
+            .await
+    }
+
     /// POST a JSON body (GraphQL) with the same retries.
     pub async fn post(
         &self,

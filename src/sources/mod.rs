@@ -99,6 +99,23 @@ pub trait ItemSource: Send + Sync {
         None
     }
 
+    /// Write-back: puts `label` on the item with this key (`present`) or takes it off,
+    /// through the source's client (its rate limit and retries). Sources that cannot write
+    /// say so.
+    fn set_label<'a>(
+        &'a self,
+        key: &'a str,
+        label: &'a str,
+        present: bool,
+    ) -> BoxFuture<'a, Result<(), SourceError>> {
+        let _ = (key, label, present);
+        Box::pin(async {
+            Err(SourceError::Other(
+                "this kind of source cannot write labels back".into(),
+            ))
+        })
+    }
+
     /// Reads these metric references (after `fetch`, in the same step). Sources without
     /// metrics return nothing.
     fn observe<'a>(

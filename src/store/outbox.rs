@@ -76,6 +76,28 @@ impl Tx {
         Ok(())
     }
 
+    /// What the notifiers last saw of the subjects other than KRs (`source/NAME`,
+    /// `unaligned/NOTIFIER/PROJECT`), by subject.
+    pub async fn watch_states(&mut self) -> Result<HashMap<String, String>> {
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT subject, state FROM notify_watch")
+            .fetch_all(&mut *self.tx)
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    pub async fn put_watch_state(&mut self, subject: &str, state: &str, now_ms: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO notify_watch (subject, state, at_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (subject) DO UPDATE SET state = excluded.state, at_ms = excluded.at_ms",
+        )
+        .bind(subject)
+        .bind(state)
+        .bind(now_ms)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
     /// Queues a message.
     pub async fn enqueue(
         &mut self,
@@ -169,6 +191,22 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Per notifier: messages sent, failed attempts, and messages its receiver refused
+    /// (not retried).
+    pub async fn delivery_counts(&self) -> Result<Vec<(String, i64, i64, i64)>> {
+        let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT notifier, \
+                    CAST(SUM(CASE WHEN sent_ms IS NULL THEN 0 ELSE 1 END) AS BIGINT), \
+                    CAST(SUM(CASE WHEN sent_ms IS NULL THEN attempts ELSE attempts - 1 END) AS BIGINT), \
+                    CAST(SUM(CASE WHEN sent_ms IS NULL AND next_ms = $1 THEN 1 ELSE 0 END) AS BIGINT) \
+             FROM outbox GROUP BY notifier ORDER BY notifier",
+        )
+        .bind(i64::MAX)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
     }
 
     /// Messages not sent yet (the outbox depth).

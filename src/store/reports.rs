@@ -195,6 +195,82 @@ impl Store {
         Ok(out)
     }
 
+    /// Write-back's candidates in one source: its items of the periods, and those whose
+    /// labels may hold `label` (a substring prefilter; the caller checks exactly), each
+    /// with `(key, labels as JSON, in the periods, unaligned)`.
+    pub async fn writeback_candidates(
+        &self,
+        source: &str,
+        periods: &[Period],
+        label: &str,
+    ) -> Result<Vec<(String, String, bool, bool)>> {
+        let (cond, binds) = in_periods(periods, 1);
+        let n = binds.len();
+        let sql = format!(
+            "SELECT i.key, i.labels, CASE WHEN {cond} THEN 1 ELSE 0 END, \
+             CASE WHEN {} THEN 1 ELSE 0 END FROM items i {} \
+             WHERE i.source = ${} AND ({cond} OR i.labels LIKE ${}) ORDER BY i.key",
+            unaligned(self.backend),
+            aligned_parents(self.backend),
+            n + 1,
+            n + 2,
+        );
+        let mut q = sqlx::query_as::<_, (String, String, i32, i32)>(&sql);
+        for b in &binds {
+            q = q.bind(*b);
+        }
+        let rows = q
+            .bind(source)
+            .bind(format!("%{label}%"))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(key, labels, in_period, unaligned)| {
+                (key, labels, in_period == 1, unaligned == 1)
+            })
+            .collect())
+    }
+
+    /// The last label edit write-back made on each item of `source` for `label`.
+    pub async fn writeback_log(
+        &self,
+        source: &str,
+        label: &str,
+    ) -> Result<std::collections::HashMap<String, String>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT key, action FROM writeback_log WHERE source = $1 AND label = $2",
+        )
+        .bind(source)
+        .bind(label)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Records a label edit made upstream.
+    pub async fn record_writeback(
+        &self,
+        source: &str,
+        key: &str,
+        label: &str,
+        action: &str,
+        now_ms: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO writeback_log (source, key, label, action, at_ms) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (source, key, label) DO UPDATE SET action = excluded.action, at_ms = excluded.at_ms",
+        )
+        .bind(source)
+        .bind(key)
+        .bind(label)
+        .bind(action)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// The unaligned work of the periods.
     pub async fn unaligned_items(&self, periods: &[Period]) -> Result<Vec<UnalignedRow>> {
         let (cond, binds) = in_periods(periods, 1);

@@ -162,6 +162,11 @@ impl Engine {
         self.sources.keys().cloned().collect()
     }
 
+    /// The built source of this name (write-back talks to it).
+    pub fn source(&self, name: &str) -> Option<Arc<dyn ItemSource>> {
+        self.sources.get(name).cloned()
+    }
+
     /// Brings the store in line with the config: mirrors objectives and KRs, re-matches
     /// every item when the rules changed, recomputes every KR when anything changed.
     pub async fn prepare(&self) -> anyhow::Result<()> {

@@ -24,3 +24,4 @@ mod secrets;
 mod service;
 mod sheet;
 mod sync;
+mod writeback;

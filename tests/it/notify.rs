@@ -483,3 +483,147 @@ async fn chat_messages_group_a_storm(db: Db) {
     assert_eq!(card["content"]["body"].as_array().expect("body").len(), 3);
 }
 both_backends!(chat_messages_group_a_storm);
+
+/// `source_failing` after three failed steps in a row (once, however long it keeps
+/// failing), again when it recovers; `unaligned` when a project's share crosses the
+/// notifier's line upwards (once; again only after it fell back under it).
+async fn source_failing_and_unaligned_events(db: Db) {
+    let receiver = Receiver::default();
+    let url = receiver.start().await;
+    let okrs = OKRS.replace(
+        "[rule.match]\nproject = \"PAY\"\n",
+        "[rule.match]\nproject = \"PAY\"\n\n[[rule]]\nkr = \"o.done\"\n[rule.match]\nlabels = [\"okr\"]\n",
+    );
+    let env = TestEnv::new(db, &okrs, SourceOpts::default()).await;
+    std::fs::write(env.dir.path().join("hook-url"), &url).expect("url");
+    let config = std::fs::read_to_string(&env.config).expect("config");
+    std::fs::write(
+        &env.config,
+        format!(
+            "{config}\n[[notify]]\nid = \"ops\"\nkind = \"webhook\"\nurl_file = \"hook-url\"\n\
+             events = [\"source_failing\", \"unaligned\"]\nunaligned_share = 0.4\n"
+        ),
+    )
+    .expect("config");
+    let in_progress = |id: u64, key: &str, labels: &[&str]| {
+        issue(
+            id,
+            key,
+            key,
+            "in_progress",
+            None,
+            labels,
+            minute(9, 0),
+            None,
+        )
+    };
+    // WEB: 1 of 3 unaligned (0.33, under the line of 0.4).
+    env.seed([
+        in_progress(1, "PAY-1", &[]),
+        in_progress(2, "WEB-1", &["okr"]),
+        in_progress(3, "WEB-2", &["okr"]),
+        in_progress(4, "WEB-3", &[]),
+    ]);
+    let engine = env.engine().await;
+    let settings = engine.settings().clone();
+    let store = engine.store();
+    let evaluate = || okrsync::notify::evaluate(store, &settings, Utc::now());
+    engine
+        .sync_source("jira", okrsync::sync::Mode::Full)
+        .await
+        .expect("sync");
+    assert_eq!(evaluate().await.expect("evaluate"), 0);
+    // A fourth WEB item without a KR: 2 of 4 (0.5) crosses the line: one message.
+    env.seed([in_progress(5, "WEB-4", &[])]);
+    engine
+        .sync_source("jira", okrsync::sync::Mode::Full)
+        .await
+        .expect("sync");
+    assert_eq!(evaluate().await.expect("evaluate"), 1);
+    assert_eq!(evaluate().await.expect("evaluate"), 0, "told once");
+    // Still above after another item: nothing new.
+    env.seed([in_progress(6, "WEB-5", &[])]);
+    engine
+        .sync_source("jira", okrsync::sync::Mode::Full)
+        .await
+        .expect("sync");
+    assert_eq!(evaluate().await.expect("evaluate"), 0, "still above");
+    // The source fails: two failed steps say nothing, the third does, the fourth not again.
+    let fail = || {
+        env.sim
+            .fail_next(okrsync::simulator::faults::Fault::Status {
+                status: 401,
+                retry_after: None,
+                body: None,
+            })
+    };
+    for step in 1..=4 {
+        fail();
+        let run = engine
+            .sync_source("jira", okrsync::sync::Mode::Incremental)
+            .await
+            .expect("a step");
+        assert_eq!(run.outcome, "failed");
+        let queued = evaluate().await.expect("evaluate");
+        assert_eq!(queued, usize::from(step == 3), "after failed step {step}");
+    }
+    // It recovers: one message.
+    engine
+        .sync_source("jira", okrsync::sync::Mode::Incremental)
+        .await
+        .expect("sync");
+    assert_eq!(evaluate().await.expect("evaluate"), 1, "recovered");
+    let client = reqwest::Client::new();
+    let d = okrsync::notify::deliver(store, &settings, &client, Utc::now())
+        .await
+        .expect("deliver");
+    assert_eq!(d.sent, 3);
+    let bodies = receiver.bodies();
+    let m = &bodies[0];
+    assert_eq!(m["event"], "unaligned");
+    assert_eq!(m["project"], "WEB");
+    assert_eq!(m["progress"], 0.5);
+    for field in ["objective", "kr", "flag", "source"] {
+        assert_eq!(m[field], Value::Null, "{field}");
+    }
+    assert!(m["message"].as_str().expect("text").contains("50%"), "{m}");
+    let m = &bodies[1];
+    assert_eq!(m["event"], "source_failing");
+    assert_eq!(m["source"], "jira");
+    assert_eq!(
+        (m["from"].as_str(), m["to"].as_str()),
+        (Some("ok"), Some("failing"))
+    );
+    assert!(m["message"].as_str().expect("text").contains("401"), "{m}");
+    let m = &bodies[2];
+    assert_eq!(m["event"], "source_failing");
+    assert_eq!(
+        (m["from"].as_str(), m["to"].as_str()),
+        (Some("failing"), Some("ok"))
+    );
+    // WEB falls under the line and crosses it again: a second message.
+    env.sim.edit("WEB-4", |i| {
+        i.labels = vec!["okr".into()];
+        i.updated = Utc::now();
+    });
+    env.sim.edit("WEB-5", |i| {
+        i.labels = vec!["okr".into()];
+        i.updated = Utc::now();
+    });
+    engine
+        .sync_source("jira", okrsync::sync::Mode::Full)
+        .await
+        .expect("sync");
+    assert_eq!(evaluate().await.expect("evaluate"), 0, "under the line");
+    env.sim.edit("WEB-5", |i| {
+        i.labels = vec![];
+        i.updated = Utc::now();
+    });
+    env.seed([in_progress(7, "WEB-6", &[])]);
+    engine
+        .sync_source("jira", okrsync::sync::Mode::Full)
+        .await
+        .expect("sync");
+    assert_eq!(evaluate().await.expect("evaluate"), 1, "crossed again");
+}
+both_backends!(source_failing_and_unaligned_events);

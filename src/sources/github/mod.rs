@@ -305,6 +305,54 @@ impl ItemSource for GitHubSource {
         &self.name
     }
 
+    /// `POST /repos/{repo}/issues/{n}/labels` or `DELETE …/labels/{label}` (issues and pull
+    /// requests alike; needs `issues: write` / `pull_requests: write`, or `repo` on a
+    /// classic token). A label already gone (404 on removal) is what was wanted.
+    fn set_label<'a>(
+        &'a self,
+        key: &'a str,
+        label: &'a str,
+        present: bool,
+    ) -> futures::future::BoxFuture<'a, Result<(), SourceError>> {
+        Box::pin(async move {
+            let (repo, number) = key
+                .rsplit_once('#')
+                .filter(|(r, n)| r.contains('/') && n.parse::<u64>().is_ok())
+                .ok_or_else(|| {
+                    SourceError::Other(format!("\"{key}\" is not a GitHub issue reference"))
+                })?;
+            let mut url = self.settings.api_url.clone();
+            {
+                let mut segments = url
+                    .path_segments_mut()
+                    .map_err(|_| SourceError::Other("bad GitHub URL".into()))?;
+                segments.pop_if_empty().push("repos");
+                segments.extend(repo.split('/'));
+                segments.extend(["issues", number, "labels"]);
+                if !present {
+                    segments.push(label);
+                }
+            }
+            let auth = self
+                .credentials
+                .current(&self.http, &self.settings.api_url)
+                .await?;
+            let answer = if present {
+                let body = serde_json::json!({ "labels": [label] });
+                self.http
+                    .send_json(Method::POST, url, &auth, Some(&body))
+                    .await
+            } else {
+                self.http.send_json(Method::DELETE, url, &auth, None).await
+            };
+            match answer {
+                Ok(resp) => self.pace(&resp.headers).await,
+                Err(SourceError::Status { status: 404, .. }) if !present => Ok(()),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
     fn fetch(&self, since: Option<DateTime<Utc>>) -> PageStream<'_> {
         Box::pin(stream::try_unfold(pass::Pass::new(), move |pass| {
             self.step(since, pass)

@@ -256,6 +256,33 @@ impl ItemSource for JiraSource {
         &self.name
     }
 
+    /// `PUT /rest/api/{3|2}/issue/{key}` with `{"update":{"labels":[{"add"|"remove": …}]}}`
+    /// (needs the `write:jira-work` scope on Cloud, edit permission on Data Center).
+    fn set_label<'a>(
+        &'a self,
+        key: &'a str,
+        label: &'a str,
+        present: bool,
+    ) -> futures::future::BoxFuture<'a, Result<(), SourceError>> {
+        Box::pin(async move {
+            let version = match self.settings.flavor {
+                JiraFlavor::Cloud => "3",
+                JiraFlavor::DataCenter => "2",
+            };
+            let mut url = self.settings.url.clone();
+            url.path_segments_mut()
+                .map_err(|_| SourceError::Other("bad Jira URL".into()))?
+                .pop_if_empty()
+                .extend(["rest", "api", version, "issue", key]);
+            let op = if present { "add" } else { "remove" };
+            let body = serde_json::json!({ "update": { "labels": [ { op: label } ] } });
+            self.http
+                .send_json(reqwest::Method::PUT, url, &self.auth, Some(&body))
+                .await?;
+            Ok(())
+        })
+    }
+
     fn fetch(&self, since: Option<DateTime<Utc>>) -> PageStream<'_> {
         let jql = self.jql(since);
         Box::pin(stream::try_unfold(Cursor::First, move |cursor| {
