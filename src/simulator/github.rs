@@ -242,6 +242,11 @@ impl GitHubSim {
         inner.revision += 1;
     }
 
+    /// The issues of `repo` as they are now.
+    pub fn issues(&self, repo: &str) -> Vec<GhIssue> {
+        self.inner().repos.get(repo).cloned().unwrap_or_default()
+    }
+
     /// Changes an issue and stamps `updated` with now.
     pub fn edit(&self, repo: &str, number: u64, f: impl FnOnce(&mut GhIssue)) {
         let mut inner = self.inner();

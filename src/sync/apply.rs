@@ -77,9 +77,12 @@ impl Engine {
             if last[item.ext_id.as_str()] != i {
                 continue;
             }
-            // The overlap window brings back items we already hold: skip them unchanged.
+            // The overlap window brings back items we already hold: skip them unchanged. A
+            // timestamp with milliseconds (Jira) tells a new version; one in whole seconds
+            // (GitHub) does not — two edits in one second share it — so the content decides.
             if let Some(s) = stored.get(&item.ext_id) {
-                if s.updated_ms == item.updated.timestamp_millis()
+                let updated = item.updated.timestamp_millis();
+                if (s.updated_ms == updated && updated % 1000 != 0)
                     || s.content_hash.as_deref() == Some(crate::store::content_hash(item).as_str())
                 {
                     continue;

@@ -500,3 +500,79 @@ async fn unchanged_repos_answer_304_across_sync_processes(db: Db) {
     assert!(reqs.iter().all(|r| r.status == 304), "{reqs:?}");
 }
 both_backends!(unchanged_repos_answer_304_across_sync_processes);
+
+/// Write-back on GitHub: the label goes on the unaligned open issues of the period and
+/// comes off an issue once a rule aligns it; `--dry-run` changes nothing.
+async fn writeback_adds_and_removes_the_label_on_github(db: Db) {
+    let env = GhEnv::with_extra(db, true, 100, "writeback = { label = \"no kr\" }").await;
+    env.seed();
+    let now = chrono::Utc::now();
+    let edit = |n: u64, labels: &[&str]| {
+        env.sim.edit("acme/api", n, |i| {
+            i.labels = labels.iter().map(|s| s.to_string()).collect();
+        })
+    };
+    // acme/api#1 moves no KR and was closed today: done in the period.
+    env.sim.edit("acme/api", 1, |i| {
+        i.state = "closed".into();
+        i.state_reason = Some("completed".into());
+        i.closed = Some(now);
+    });
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_okrsync"))
+            .arg("--config")
+            .arg(&env.config)
+            .args(args)
+            .output()
+            .expect("okrsync");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        out
+    };
+    let doc = |args: &[&str]| -> serde_json::Value {
+        serde_json::from_slice(&run(args).stdout).expect("json")
+    };
+    run(&["sync"]);
+    let writes = || {
+        env.sim
+            .requests()
+            .into_iter()
+            .filter(|r| r.method != "GET")
+            .map(|r| format!("{} {} {}", r.method, r.path, r.status))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        doc(&["writeback", "--dry-run", "--json"]),
+        serde_json::json!({"add": ["acme/api#1"], "remove": []})
+    );
+    assert!(writes().is_empty());
+    assert_eq!(
+        doc(&["writeback", "--json"]),
+        serde_json::json!({"add": ["acme/api#1"], "remove": []})
+    );
+    assert_eq!(
+        writes(),
+        vec!["POST /api/v3/repos/acme/api/issues/1/labels 200".to_string()]
+    );
+    let labels = |n: u64| {
+        env.sim
+            .issues("acme/api")
+            .into_iter()
+            .find(|i| i.number == n)
+            .map(|i| i.labels)
+            .unwrap_or_default()
+    };
+    assert_eq!(labels(1), vec!["no kr".to_string()]);
+    // Aligned by the launch rule: the label comes off (its name escaped in the path).
+    edit(1, &["no kr", "launch"]);
+    run(&["sync"]);
+    assert_eq!(
+        doc(&["writeback", "--json"]),
+        serde_json::json!({"add": [], "remove": ["acme/api#1"]})
+    );
+    assert_eq!(
+        writes().last().map(String::as_str),
+        Some("DELETE /api/v3/repos/acme/api/issues/1/labels/no%20kr 200")
+    );
+    assert_eq!(labels(1), vec!["launch".to_string()]);
+}
+both_backends!(writeback_adds_and_removes_the_label_on_github);
