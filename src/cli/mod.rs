@@ -118,6 +118,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The weekly digest of the seven days before now: progress and change per objective,
+    /// the key results that moved or need attention, the largest unaligned work
+    Digest {
+        #[arg(long)]
+        json: bool,
+    },
     /// Write-back once: label the unaligned work of sources with `writeback = { label }`,
     /// and take the label off items aligned or exempt since
     Writeback {
@@ -374,6 +380,11 @@ async fn dispatch(command: Command, settings: Arc<Settings>) -> anyhow::Result<E
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Command::Digest { json } => {
+            let engine = open_for_reads(settings.clone()).await?;
+            let doc = report::digest::digest(engine.store(), &settings, clock::now()).await?;
+            emit(&doc, json, report::digest::render_digest)
         }
         Command::Status { json } => {
             let engine = open_for_reads(settings.clone()).await?;

@@ -166,6 +166,7 @@ pub async fn evaluate(
         .await
         .context("cannot read the status for notifications")?;
     let inputs = watch_inputs(store, settings, now).await?;
+    let digests = due_digests(store, settings, now).await?;
     let now_ms = ms(now);
     let mut tx = store.begin().await?;
     tx.lock_notify_state().await?;
@@ -211,6 +212,17 @@ pub async fn evaluate(
             tx.put_notify_state(&k.id, &new, now_ms).await?;
         }
     }
+    for (n, subject, state, message) in digests {
+        if tx.watch_states().await?.get(&subject) == Some(&state) {
+            continue;
+        }
+        if let Some(message) = message {
+            let payload = serde_json::to_string(&message)?;
+            tx.enqueue(&n, "digest", &payload, now_ms).await?;
+            queued += 1;
+        }
+        tx.put_watch_state(&subject, &state, now_ms).await?;
+    }
     let watched = tx.watch_states().await?;
     for w in watch_events(settings, &inputs, &watched, now) {
         let subject = w.subject;
@@ -234,6 +246,59 @@ pub async fn evaluate(
     }
     tx.commit().await?;
     Ok(queued)
+}
+
+/// Each notifier whose weekly digest is due and not queued yet: `(notifier, subject,
+/// state, message)`. The state is the scheduled time; a notifier seen for the first time
+/// gets the digest only when its time passed less than a day ago (no digest of a week
+/// long gone on a first start).
+async fn due_digests(
+    store: &Store,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<(String, String, String, Option<Message>)>> {
+    let mut out = Vec::new();
+    let mut doc: Option<report::digest::DigestDoc> = None;
+    for n in &settings.notifiers {
+        let Some(at) = n.digest else { continue };
+        let due = at.last_before(now);
+        let subject = format!("digest/{}", n.id);
+        let state = due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let seen = store.watch_state(&subject).await?;
+        if seen.as_deref() == Some(state.as_str()) {
+            continue;
+        }
+        let send = seen.is_some() || now - due < chrono::Duration::days(1);
+        let message = if send {
+            if doc.is_none() {
+                doc = Some(
+                    report::digest::digest(store, settings, now)
+                        .await
+                        .context("cannot make the weekly digest")?,
+                );
+            }
+            let whole = doc.as_ref().expect("made above");
+            let mine = report::digest::scoped(whole, |o| in_scope(settings, &n.objectives, o));
+            Some(Message {
+                event: "digest".into(),
+                objective: None,
+                kr: None,
+                from: None,
+                to: None,
+                progress: None,
+                flag: None,
+                source: None,
+                project: None,
+                message: report::digest::render_digest(&mine),
+                url: format!("{}/digest", base_url(settings)),
+                at: now,
+            })
+        } else {
+            None
+        };
+        out.push((n.id.clone(), subject, state, message));
+    }
+    Ok(out)
 }
 
 /// What the source and unaligned events are computed from, read before the comparison's

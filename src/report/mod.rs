@@ -3,6 +3,7 @@
 //! or tables; the HTTP API serves the same JSON.
 
 pub mod allocation;
+pub mod digest;
 mod ledger;
 pub mod lint;
 mod rules_diff;

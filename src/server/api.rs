@@ -76,7 +76,7 @@ fn flag(v: Option<&str>) -> bool {
         title = "okrsync",
         description = "OKR progress synced from Jira, GitHub and spreadsheets, with the evidence behind every number. Bodies mirror the CLI's --json documents."
     ),
-    paths(objectives, key_result, history, moves, unaligned, allocation, sources, lint, checkin, sync_now),
+    paths(objectives, key_result, history, moves, unaligned, allocation, digest, sources, lint, checkin, sync_now),
     components(schemas(ErrorBody, CheckinBody, SyncResponse)),
     modifiers(&BearerScheme),
     tags((name = "reports", description = "Progress, evidence and alignment, read from the store"),
@@ -299,6 +299,17 @@ pub async fn sources(State(s): Shared, headers: HeaderMap) -> Result<Response, R
     responses((status = 200, body = report::lint::LintDoc), (status = 304, description = "Not modified")))]
 pub async fn lint(State(s): Shared, headers: HeaderMap) -> Result<Response, ReportError> {
     let doc = report::lint::lint(s.engine().store(), s.engine().settings()).await?;
+    Ok(json_with_etag(&headers, &doc))
+}
+
+/// The weekly digest of the seven days before now (`okrsync digest --json`): per objective
+/// its progress and change, the KRs that moved and those needing attention; the largest
+/// unaligned work.
+#[utoipa::path(get, path = "/api/v1/digest", tag = "reports",
+    responses((status = 200, body = report::digest::DigestDoc), (status = 304, description = "Not modified")))]
+pub async fn digest(State(s): Shared, headers: HeaderMap) -> Result<Response, ReportError> {
+    let doc =
+        report::digest::digest(s.engine().store(), s.engine().settings(), clock::now()).await?;
     Ok(json_with_etag(&headers, &doc))
 }
 

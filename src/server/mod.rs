@@ -79,6 +79,7 @@ impl Application {
             .route("/api/v1/moves", get(api::moves))
             .route("/api/v1/unaligned", get(api::unaligned))
             .route("/api/v1/allocation", get(api::allocation))
+            .route("/api/v1/digest", get(api::digest))
             .route("/api/v1/sources", get(api::sources))
             .route("/api/v1/lint", get(api::lint))
             .merge(dashboard::routes())

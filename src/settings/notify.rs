@@ -68,6 +68,68 @@ impl NotifierKind {
     }
 }
 
+/// When a notifier's weekly digest goes out (`digest = "mon 09:00"`, UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DigestAt {
+    pub weekday: chrono::Weekday,
+    pub hour: u32,
+    pub minute: u32,
+}
+
+impl DigestAt {
+    /// Reads `"mon 09:00"`: a weekday (its first three letters or the whole name, any
+    /// case) and a 24-hour time.
+    pub fn parse(text: &str) -> Result<DigestAt, String> {
+        let bad =
+            || format!("expected a weekday and a UTC time like \"mon 09:00\", found \"{text}\"");
+        let mut parts = text.split_whitespace();
+        let (Some(day), Some(time), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad());
+        };
+        let weekday: chrono::Weekday = day.parse().map_err(|_| bad())?;
+        let (h, m) = time.split_once(':').ok_or_else(bad)?;
+        let (hour, minute): (u32, u32) =
+            (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+        if hour > 23 || minute > 59 || m.len() != 2 {
+            return Err(bad());
+        }
+        Ok(DigestAt {
+            weekday,
+            hour,
+            minute,
+        })
+    }
+
+    /// The latest scheduled time at or before `now`.
+    pub fn last_before(&self, now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        use chrono::{Datelike, TimeZone};
+        let days_back =
+            (7 + now.weekday().num_days_from_monday() - self.weekday.num_days_from_monday()) % 7;
+        let day = now.date_naive() - chrono::Duration::days(i64::from(days_back));
+        let at = chrono::Utc.from_utc_datetime(
+            &day.and_hms_opt(self.hour, self.minute, 0)
+                .unwrap_or_default(),
+        );
+        if at > now {
+            at - chrono::Duration::days(7)
+        } else {
+            at
+        }
+    }
+}
+
+impl std::fmt::Display for DigestAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {:02}:{:02}",
+            self.weekday.to_string().to_lowercase(),
+            self.hour,
+            self.minute
+        )
+    }
+}
+
 /// One `[[notify]]` entry, validated.
 #[derive(Debug, Clone)]
 pub struct NotifierSettings {
@@ -80,6 +142,8 @@ pub struct NotifierSettings {
     pub events: BTreeSet<EventKind>,
     /// `unaligned`: the share a project crosses upwards (0.3).
     pub unaligned_share: f64,
+    /// The weekly digest's time, when it has one.
+    pub digest: Option<DigestAt>,
 }
 
 /// The kinds SPEC.md names; those not delivered yet are refused by `check` in words.
@@ -137,6 +201,11 @@ pub(crate) fn read(top: &mut Section, sink: &mut Sink, base: &Path) -> Vec<Notif
                 format!("must lie in [0, 1], found {unaligned_share}"),
             );
         }
+        let digest = s.string(sink, "digest").and_then(|d| {
+            DigestAt::parse(&d)
+                .map_err(|e| sink.report(&s.key("digest"), e))
+                .ok()
+        });
         let kind = match kind.as_deref() {
             Some("webhook") => {
                 let url = secret(&mut s, sink, "url_env", "url_file", base, true);
@@ -180,8 +249,53 @@ pub(crate) fn read(top: &mut Section, sink: &mut Sink, base: &Path) -> Vec<Notif
                 objectives,
                 events,
                 unaligned_share,
+                digest,
             });
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn digest_times() {
+        let d = DigestAt::parse("mon 09:00").expect("parse");
+        assert_eq!(d.to_string(), "mon 09:00");
+        assert_eq!(
+            DigestAt::parse("Friday 17:30").expect("parse").to_string(),
+            "fri 17:30"
+        );
+        for bad in [
+            "mon",
+            "mon 9",
+            "mon 24:00",
+            "mon 09:60",
+            "someday 09:00",
+            "mon 09:00 x",
+            "mon 9:0",
+        ] {
+            assert!(DigestAt::parse(bad).is_err(), "{bad}");
+        }
+        // Wednesday 2026-12-02 21:00: the last Monday 09:00 is 2026-11-30.
+        let now = chrono::Utc.with_ymd_and_hms(2026, 12, 2, 21, 0, 0).unwrap();
+        assert_eq!(
+            d.last_before(now),
+            chrono::Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap()
+        );
+        // Monday 08:59: the Monday before.
+        let early = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 30, 8, 59, 0)
+            .unwrap();
+        assert_eq!(
+            d.last_before(early),
+            chrono::Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
+        );
+        // Exactly then: now.
+        let exact = chrono::Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap();
+        assert_eq!(d.last_before(exact), exact);
+    }
 }

@@ -121,6 +121,17 @@ impl Tx {
 }
 
 impl Store {
+    /// What the notifiers last saw of one subject (outside a transaction: a look before
+    /// deciding whether to compute anything).
+    pub async fn watch_state(&self, subject: &str) -> Result<Option<String>> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT state FROM notify_watch WHERE subject = $1")
+                .bind(subject)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|r| r.0))
+    }
+
     /// Messages due by `now_ms`, oldest first.
     pub async fn due_messages(&self, now_ms: i64, limit: i64) -> Result<Vec<OutboxRow>> {
         let rows: Vec<(i64, String, String, String, i64, i64)> = sqlx::query_as(

@@ -525,7 +525,11 @@ async fn writeback_adds_and_removes_the_label_on_github(db: Db) {
             .args(args)
             .output()
             .expect("okrsync");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         out
     };
     let doc = |args: &[&str]| -> serde_json::Value {

@@ -10,6 +10,7 @@ mod cli;
 mod crash;
 mod daemon;
 mod db_faults;
+mod digest;
 mod epics;
 mod equivalence;
 mod faults;

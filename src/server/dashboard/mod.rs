@@ -6,6 +6,7 @@
 
 mod allocation;
 mod chart;
+mod digest;
 mod view;
 
 use std::collections::BTreeMap;
@@ -34,6 +35,7 @@ pub fn routes() -> Router<std::sync::Arc<AppState>> {
         .route("/unaligned", get(unaligned_page))
         .route("/allocation", get(allocation::allocation_page))
         .route("/allocation/items", get(allocation::allocation_items_page))
+        .route("/digest", get(digest::digest_page))
         .route("/sources", get(sources_page))
         .route("/lint", get(lint_page))
         .route("/static/okrsync.css", get(css))
