@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
+pub mod email;
 pub mod writeback;
 
 use crate::report::{self, KrStatus, ObjectiveStatus};
@@ -574,6 +575,25 @@ fn slack_escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// Sends one email for these messages.
+async fn send_email(n: &NotifierSettings, messages: &[Message]) -> Outcome {
+    let NotifierKind::Email { to, from, smtp_url } = &n.kind else {
+        return Outcome::GiveUp("not an email notifier".into());
+    };
+    let target = match smtp_url.get() {
+        Ok(u) => match email::SmtpTarget::parse(u.expose_secret()) {
+            Ok(t) => t,
+            Err(e) => return Outcome::Retry(e, Duration::from_secs(3600)),
+        },
+        Err(p) => return Outcome::Retry(p.message.clone(), Duration::from_secs(3600)),
+    };
+    match email::send(&target, from, to, messages).await {
+        email::Sent::Ok => Outcome::Sent,
+        email::Sent::Transient(e) => Outcome::Retry(e, Duration::ZERO),
+        email::Sent::Permanent(e) => Outcome::GiveUp(e),
+    }
+}
+
 async fn send(client: &reqwest::Client, n: &NotifierSettings, payload: &str) -> Outcome {
     let url = match n.kind.url().get() {
         Ok(u) => u.expose_secret().to_string(),
@@ -658,6 +678,20 @@ pub async fn deliver(
     }
     for (notifier, rows) in batches {
         // A webhook gets one document per change; a chat one message for them all.
+        if let Some(n) = by_id
+            .get(notifier.as_str())
+            .filter(|n| matches!(n.kind, NotifierKind::Email { .. }))
+        {
+            let messages: Vec<Message> = rows
+                .iter()
+                .filter_map(|r| serde_json::from_str(&r.payload).ok())
+                .collect();
+            let outcome = send_email(n, &messages).await;
+            for row in &rows {
+                record(store, row, &outcome, now_ms, &mut done).await?;
+            }
+            continue;
+        }
         let sends: Vec<(Vec<crate::store::OutboxRow>, Option<String>)> =
             match by_id.get(notifier.as_str()) {
                 Some(n) if !matches!(n.kind, NotifierKind::Webhook { .. }) => {

@@ -4,6 +4,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use secrecy::ExposeSecret;
+
 use super::reader::{secret, Section, Sink};
 use super::SecretRef;
 
@@ -55,15 +57,23 @@ pub enum NotifierKind {
     Slack { url: SecretRef },
     /// A Microsoft Teams incoming webhook or workflow: an Adaptive Card.
     Teams { url: SecretRef },
+    /// Email over SMTP: plain text and HTML; `smtp://user:pass@host:587` (STARTTLS
+    /// required), `smtps://…:465` (implicit TLS), `?tls=none` for a relay on the same host.
+    Email {
+        to: Vec<String>,
+        from: String,
+        smtp_url: SecretRef,
+    },
 }
 
 impl NotifierKind {
-    /// The URL messages are POSTed to (a secret).
+    /// The URL messages are sent to (a secret): the webhook's, or the SMTP server's.
     pub fn url(&self) -> &SecretRef {
         match self {
             NotifierKind::Webhook { url, .. }
             | NotifierKind::Slack { url }
             | NotifierKind::Teams { url } => url,
+            NotifierKind::Email { smtp_url, .. } => smtp_url,
         }
     }
 }
@@ -219,25 +229,42 @@ pub(crate) fn read(top: &mut Section, sink: &mut Sink, base: &Path) -> Vec<Notif
                 .map(|url| NotifierKind::Slack { url }),
             Some("teams") => secret(&mut s, sink, "url_env", "url_file", base, true)
                 .map(|url| NotifierKind::Teams { url }),
-            Some(other) => {
-                for known in [
-                    "url_env",
-                    "url_file",
-                    "to",
-                    "from",
-                    "smtp_url_env",
-                    "smtp_url_file",
-                ] {
-                    s.raw(known);
+            Some("email") => {
+                let to = s.string_list(sink, "to").unwrap_or_default();
+                if to.is_empty() {
+                    sink.report(&s.key("to"), "is required: the addresses to write to");
                 }
-                sink.report(
-                    &s.key("kind"),
-                    format!(
-                        "\"{other}\" notifiers are not delivered yet in this version; use kind = \"webhook\", \"slack\" or \"teams\""
-                    ),
-                );
-                None
+                for (i, a) in to.iter().enumerate() {
+                    if let Err(e) = a.parse::<lettre::message::Mailbox>() {
+                        sink.report(
+                            &format!("{}[{i}]", s.key("to")),
+                            format!("\"{a}\" is not an email address ({e})"),
+                        );
+                    }
+                }
+                let from = s.required_string(sink, "from");
+                if let Some(f) = &from {
+                    if let Err(e) = f.parse::<lettre::message::Mailbox>() {
+                        sink.report(
+                            &s.key("from"),
+                            format!("\"{f}\" is not an email address ({e})"),
+                        );
+                    }
+                }
+                let smtp_url = secret(&mut s, sink, "smtp_url_env", "smtp_url_file", base, true);
+                if let Some(Ok(url)) = smtp_url.as_ref().map(|u| u.get()) {
+                    if let Err(e) = crate::notify::email::SmtpTarget::parse(url.expose_secret()) {
+                        sink.report(&s.key("smtp_url_env"), e);
+                    }
+                }
+                match (from, smtp_url, to.is_empty()) {
+                    (Some(from), Some(smtp_url), false) => {
+                        Some(NotifierKind::Email { to, from, smtp_url })
+                    }
+                    _ => None,
+                }
             }
+            Some(_) => None,
             None => None,
         };
         s.finish(sink);

@@ -282,13 +282,14 @@ fn check_refuses_unknown_objectives_and_kinds_not_delivered_yet() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("unknown objective \"nope\""), "{stderr}");
+    // An email notifier needs its addresses and the SMTP URL, not a webhook URL.
+    assert!(stderr.contains("notify[1].to: is required"), "{stderr}");
+    assert!(stderr.contains("notify[1].from: is required"), "{stderr}");
     assert!(
-        stderr.contains("\"email\" notifiers are not delivered yet"),
+        stderr.contains("notify[1].url_file: unknown key"),
         "{stderr}"
     );
     assert!(stderr.contains("unknown event \"oops\""), "{stderr}");
-    // The email keys SPEC.md names are known, just not delivered yet.
-    assert!(!stderr.contains("unknown key"), "{stderr}");
 }
 
 /// Through the real binary: `okrsync run` queues the change a sync makes and delivers it
@@ -627,3 +628,157 @@ async fn source_failing_and_unaligned_events(db: Db) {
     assert_eq!(evaluate().await.expect("evaluate"), 1, "crossed again");
 }
 both_backends!(source_failing_and_unaligned_events);
+
+/// A minimal SMTP server (no TLS: `?tls=none`): it answers the first DATA with a
+/// transient 451 when told to, then takes every email; what it took is kept whole.
+#[derive(Clone, Default)]
+struct Smtp {
+    mails: Arc<Mutex<Vec<String>>>,
+    fail_first: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Smtp {
+    async fn start(&self) -> u16 {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let me = self.clone();
+        tokio::spawn(async move {
+            // Bounded: a test sends a handful of emails.
+            for _ in 0..20 {
+                let Ok((socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let me = me.clone();
+                tokio::spawn(async move {
+                    let (r, mut w) = socket.into_split();
+                    let mut lines = BufReader::new(r).lines();
+                    let _ = w.write_all(b"220 test ESMTP\r\n").await;
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+                        let reply: &[u8] = match verb.as_str() {
+                            "EHLO" => b"250-test\r\n250 8BITMIME\r\n",
+                            "HELO" | "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 ok\r\n",
+                            "DATA" => {
+                                let _ = w.write_all(b"354 go on\r\n").await;
+                                let mut mail = String::new();
+                                while let Ok(Some(l)) = lines.next_line().await {
+                                    if l == "." {
+                                        break;
+                                    }
+                                    mail.push_str(&l);
+                                    mail.push('\n');
+                                }
+                                if me
+                                    .fail_first
+                                    .swap(false, std::sync::atomic::Ordering::SeqCst)
+                                {
+                                    b"451 try again later\r\n"
+                                } else {
+                                    me.mails.lock().expect("lock").push(mail);
+                                    b"250 queued\r\n"
+                                }
+                            }
+                            "QUIT" => {
+                                let _ = w.write_all(b"221 bye\r\n").await;
+                                return;
+                            }
+                            _ => b"502 what\r\n",
+                        };
+                        let _ = w.write_all(reply).await;
+                    }
+                });
+            }
+        });
+        port
+    }
+}
+
+/// Email: a status change reaches a local SMTP server as one email (text and HTML) after
+/// a transient refusal, and is not sent again.
+async fn email_after_a_transient_refusal(db: Db) {
+    let smtp = Smtp::default();
+    smtp.fail_first
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let port = smtp.start().await;
+    let env = TestEnv::new(db, OKRS, SourceOpts::default()).await;
+    std::fs::write(
+        env.dir.path().join("smtp-url"),
+        format!("smtp://127.0.0.1:{port}?tls=none"),
+    )
+    .expect("url");
+    let config = std::fs::read_to_string(&env.config).expect("config");
+    std::fs::write(
+        &env.config,
+        format!(
+            "{config}\n[[notify]]\nid = \"mail\"\nkind = \"email\"\nto = [\"lead@acme.test\"]\n\
+             from = \"okrsync@acme.test\"\nsmtp_url_file = \"smtp-url\"\nevents = [\"kr_status\"]\n"
+        ),
+    )
+    .expect("config");
+    env.seed([issue(
+        1,
+        "PAY-1",
+        "A",
+        "in_progress",
+        None,
+        &[],
+        minute(9, 0),
+        None,
+    )]);
+    let engine = env.engine().await;
+    let settings = engine.settings().clone();
+    let store = engine.store();
+    engine
+        .sync_source("jira", okrsync::sync::Mode::Full)
+        .await
+        .expect("sync");
+    assert_eq!(
+        okrsync::notify::evaluate(store, &settings, Utc::now())
+            .await
+            .expect("e"),
+        0
+    );
+    env.sim.edit("PAY-1", |i| {
+        i.status = "Done".into();
+        i.status_category = "done".into();
+        i.resolved = Some(Utc::now());
+    });
+    engine
+        .sync_source("jira", okrsync::sync::Mode::Incremental)
+        .await
+        .expect("sync");
+    assert_eq!(
+        okrsync::notify::evaluate(store, &settings, Utc::now())
+            .await
+            .expect("e"),
+        1
+    );
+    let client = reqwest::Client::new();
+    let mut t = Utc::now();
+    let mut sent = 0;
+    for _ in 0..3 {
+        sent += okrsync::notify::deliver(store, &settings, &client, t)
+            .await
+            .expect("deliver")
+            .sent;
+        t += chrono::Duration::seconds(30);
+    }
+    assert_eq!(sent, 1);
+    let mails = smtp.mails.lock().expect("lock").clone();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let mail = &mails[0];
+    assert!(mail.contains("To: lead@acme.test"), "{mail}");
+    assert!(mail.contains("From: okrsync@acme.test"), "{mail}");
+    assert!(
+        mail.contains("Subject: okrsync: Finish the work (o.done)"),
+        "{mail}"
+    );
+    assert!(mail.contains("Content-Type: text/plain"), "{mail}");
+    assert!(mail.contains("Content-Type: text/html"), "{mail}");
+    assert!(mail.contains("/kr/o.done"), "{mail}");
+    assert_eq!(store.outbox_depth().await.expect("depth"), 0);
+}
+both_backends!(email_after_a_transient_refusal);
