@@ -147,6 +147,30 @@ pub fn render(doc: &WritebackDoc, dry_run: bool) -> String {
     out
 }
 
+/// The daemon's write-back after sync steps: once for each source whose step succeeded
+/// and that has write-back; what it did or could not do is logged.
+pub async fn after_steps(engine: &Engine, runs: &[crate::store::SyncRun]) {
+    for run in runs {
+        let wants = engine
+            .settings()
+            .sources
+            .get(&run.source)
+            .is_some_and(|s| s.writeback.is_some());
+        if run.error.is_some() || !wants {
+            continue;
+        }
+        match self::run(engine, Some(&run.source), false, crate::clock::now()).await {
+            Ok(doc) if !doc.add.is_empty() || !doc.remove.is_empty() || !doc.failed.is_empty() => {
+                tracing::info!(source = %run.source, added = doc.add.len(), removed = doc.remove.len(), failed = doc.failed.len(), "write-back done");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(source = %run.source, error = format!("{e:#}"), "write-back could not run")
+            }
+        }
+    }
+}
+
 /// Whether any source has write-back.
 pub fn configured(engine: &Engine) -> bool {
     engine

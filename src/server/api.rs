@@ -390,8 +390,12 @@ pub async fn sync_now(State(s): Shared, headers: HeaderMap) -> Response {
     if let Some(refusal) = refuse_writes(&s, &headers) {
         return refusal;
     }
-    match s.engine().sync_all(false).await {
-        Ok(runs) => Json(SyncResponse { runs }).into_response(),
+    let engine = s.engine();
+    match engine.sync_all(false).await {
+        Ok(runs) => {
+            crate::notify::writeback::after_steps(&engine, &runs).await;
+            Json(SyncResponse { runs }).into_response()
+        }
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "sync requested over HTTP failed");
             error(

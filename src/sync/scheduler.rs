@@ -118,20 +118,7 @@ pub async fn run_scheduler(shared: SharedEngine, shutdown: watch::Receiver<bool>
                                 let mode = engine.next_mode(&name).await?;
                                 let run = engine.sync_source(&name, mode).await?;
                                 // Write-back after the step, under the same lease.
-                                let writeback = engine
-                                    .settings()
-                                    .sources
-                                    .get(&name)
-                                    .is_some_and(|s| s.writeback.is_some());
-                                if run.error.is_none() && writeback {
-                                    match crate::notify::writeback::run(&engine, Some(&name), false, crate::clock::now()).await {
-                                        Ok(doc) if !doc.add.is_empty() || !doc.remove.is_empty() => {
-                                            tracing::info!(source = %name, added = doc.add.len(), removed = doc.remove.len(), failed = doc.failed.len(), "write-back done");
-                                        }
-                                        Ok(_) => {}
-                                        Err(e) => tracing::warn!(source = %name, error = format!("{e:#}"), "write-back could not run"),
-                                    }
-                                }
+                                crate::notify::writeback::after_steps(&engine, std::slice::from_ref(&run)).await;
                                 Ok::<_, anyhow::Error>(run)
                             };
                             // Keep the lease while the step runs.

@@ -293,7 +293,8 @@ fn check_refuses_unknown_objectives_and_kinds_not_delivered_yet() {
 }
 
 /// Through the real binary: `okrsync run` queues the change a sync makes and delivers it
-/// to the receiver; after a restart, more syncs send nothing more.
+/// to the receiver — through a 500 answer and a SIGKILL before the retry; after the
+/// restarts, more syncs send nothing more.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_sends_one_message_per_change_across_a_restart() {
     let receiver = Receiver::default();
@@ -342,9 +343,28 @@ async fn the_daemon_sends_one_message_per_change_across_a_restart() {
             i.updated = Utc::now();
         });
     }
+    // The receiver fails the first attempt; the daemon is killed before it retries.
+    receiver.answers.lock().expect("lock").push((500, None));
     sync(&d).await.expect("sync");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while receiver.bodies().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing attempted; log:\n{}",
+            d.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // (Killed a moment after the attempt: it is recorded, due again after 5 s. Killed
+    // during it, the claim would hold it a minute; the deadline below covers both.)
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    d.kill();
+    assert_eq!(receiver.bodies().len(), 1, "one failed attempt");
+    let mut d = crate::service::Daemon::start(&env.config, env.dir.path(), &[]);
+    d.wait_ready(200, Duration::from_secs(30)).await;
+    // The queued message is retried after its backoff (5 s) and taken.
+    let deadline = std::time::Instant::now() + Duration::from_secs(75);
+    while receiver.bodies().len() < 2 {
         assert!(
             std::time::Instant::now() < deadline,
             "nothing delivered; log:\n{}",
@@ -360,9 +380,14 @@ async fn the_daemon_sends_one_message_per_change_across_a_restart() {
     sync(&d).await.expect("sync");
     tokio::time::sleep(okrsync::notify::EVERY * 2 + Duration::from_millis(500)).await;
     let bodies = receiver.bodies();
-    assert_eq!(bodies.len(), 1, "{bodies:?}");
-    assert_eq!(bodies[0]["kr"], "o.done");
-    assert_eq!(bodies[0]["to"], "done");
+    assert_eq!(
+        bodies.len(),
+        2,
+        "the failed attempt and the delivery: {bodies:?}"
+    );
+    assert_eq!(bodies[0], bodies[1], "the same message");
+    assert_eq!(bodies[1]["kr"], "o.done");
+    assert_eq!(bodies[1]["to"], "done");
     let (status, _) = d.stop(Duration::from_secs(30));
     assert!(status.success());
 }

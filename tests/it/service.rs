@@ -105,6 +105,12 @@ impl Daemon {
         );
     }
 
+    /// SIGKILL: no chance to finish anything (bounded wait for the exit).
+    pub(crate) fn kill(self) {
+        self.signal("KILL");
+        let _ = self.stop_after_signal(Duration::from_secs(10));
+    }
+
     /// SIGTERM, then the exit status (bounded).
     pub(crate) fn stop(self, within: Duration) -> (std::process::ExitStatus, Duration) {
         self.signal("TERM");

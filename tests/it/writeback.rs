@@ -211,3 +211,37 @@ fn check_refuses_writeback_on_a_sheet_and_an_empty_label() {
         "{stderr}"
     );
 }
+
+/// The daemon writes back after a sync step (here one asked for over HTTP).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_writes_back_after_a_step() {
+    let env = TestEnv::new(Db::Sqlite, OKRS, SourceOpts::default()).await;
+    let config = std::fs::read_to_string(&env.config).expect("config");
+    std::fs::write(
+        &env.config,
+        format!("{config}writeback = {{ label = \"no-kr\" }}\n"),
+    )
+    .expect("config");
+    env.seed([issue(
+        1,
+        "WEB-1",
+        "Unaligned",
+        "in_progress",
+        None,
+        &[],
+        minute(9, 0),
+        None,
+    )]);
+    let mut d = crate::service::Daemon::start(&env.config, env.dir.path(), &[]);
+    d.wait_ready(200, std::time::Duration::from_secs(30)).await;
+    let answer = reqwest::Client::new()
+        .post(d.url("/api/v1/sync"))
+        .bearer_auth(crate::helpers::API_TOKEN)
+        .send()
+        .await
+        .expect("sync");
+    assert!(answer.status().is_success());
+    assert!(labels(&env, "WEB-1").contains("no-kr"), "log:\n{}", d.log());
+    let (status, _) = d.stop(std::time::Duration::from_secs(30));
+    assert!(status.success());
+}
