@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::Message;
@@ -97,9 +97,22 @@ impl SmtpTarget {
         })
     }
 
-    fn transport(&self) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+    fn transport(
+        &self,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
         let tls = || {
-            TlsParameters::new(self.host.clone())
+            let mut builder = TlsParameters::builder(self.host.clone());
+            if let Some(path) = ca_file {
+                let pem = std::fs::read(path)
+                    .map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?;
+                let cert = Certificate::from_pem(&pem).map_err(|e| {
+                    format!("ca_file {} holds no PEM certificate: {e}", path.display())
+                })?;
+                builder = builder.add_root_certificate(cert);
+            }
+            builder
+                .build_rustls()
                 .map_err(|e| format!("cannot set up TLS for {}: {e}", self.host))
         };
         let tls = match self.security {
@@ -164,7 +177,13 @@ pub fn compose(messages: &[Message]) -> (String, String, String) {
 }
 
 /// Sends one email to `to` from `from` for these messages.
-pub async fn send(target: &SmtpTarget, from: &str, to: &[String], messages: &[Message]) -> Sent {
+pub async fn send(
+    target: &SmtpTarget,
+    ca_file: Option<&std::path::Path>,
+    from: &str,
+    to: &[String],
+    messages: &[Message],
+) -> Sent {
     let (subject, text, html) = compose(messages);
     let mut builder = lettre::Message::builder().subject(subject);
     match from.parse::<Mailbox>() {
@@ -181,7 +200,7 @@ pub async fn send(target: &SmtpTarget, from: &str, to: &[String], messages: &[Me
         Ok(e) => e,
         Err(e) => return Sent::Permanent(format!("cannot write the email: {e}")),
     };
-    let transport = match target.transport() {
+    let transport = match target.transport(ca_file) {
         Ok(t) => t,
         Err(e) => return Sent::Transient(e),
     };

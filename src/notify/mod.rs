@@ -577,7 +577,13 @@ fn slack_escape(s: &str) -> String {
 
 /// Sends one email for these messages.
 async fn send_email(n: &NotifierSettings, messages: &[Message]) -> Outcome {
-    let NotifierKind::Email { to, from, smtp_url } = &n.kind else {
+    let NotifierKind::Email {
+        to,
+        from,
+        smtp_url,
+        ca_file,
+    } = &n.kind
+    else {
         return Outcome::GiveUp("not an email notifier".into());
     };
     let target = match smtp_url.get() {
@@ -587,7 +593,7 @@ async fn send_email(n: &NotifierSettings, messages: &[Message]) -> Outcome {
         },
         Err(p) => return Outcome::Retry(p.message.clone(), Duration::from_secs(3600)),
     };
-    match email::send(&target, from, to, messages).await {
+    match email::send(&target, ca_file.as_deref(), from, to, messages).await {
         email::Sent::Ok => Outcome::Sent,
         email::Sent::Transient(e) => Outcome::Retry(e, Duration::ZERO),
         email::Sent::Permanent(e) => Outcome::GiveUp(e),

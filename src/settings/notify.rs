@@ -63,6 +63,8 @@ pub enum NotifierKind {
         to: Vec<String>,
         from: String,
         smtp_url: SecretRef,
+        /// PEM roots trusted besides the system's (an internal CA's relay).
+        ca_file: Option<std::path::PathBuf>,
     },
 }
 
@@ -257,10 +259,22 @@ pub(crate) fn read(top: &mut Section, sink: &mut Sink, base: &Path) -> Vec<Notif
                         sink.report(&s.key("smtp_url_env"), e);
                     }
                 }
-                match (from, smtp_url, to.is_empty()) {
-                    (Some(from), Some(smtp_url), false) => {
-                        Some(NotifierKind::Email { to, from, smtp_url })
+                let ca_file = s.string(sink, "ca_file").map(|ca| {
+                    let path = super::secrets::resolve_path(base, &ca);
+                    if sink.secrets == super::Secrets::Resolve {
+                        if let Err(e) = crate::sources::http::read_ca_file(&path) {
+                            sink.report(&s.key("ca_file"), e);
+                        }
                     }
+                    path
+                });
+                match (from, smtp_url, to.is_empty()) {
+                    (Some(from), Some(smtp_url), false) => Some(NotifierKind::Email {
+                        to,
+                        from,
+                        smtp_url,
+                        ca_file,
+                    }),
                     _ => None,
                 }
             }

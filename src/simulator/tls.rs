@@ -76,6 +76,12 @@ impl TestCa {
         &self.ca_pem
     }
 
+    /// The server side of a TLS handshake with the certificate (for a test's own server,
+    /// an SMTP one upgraded by STARTTLS, say).
+    pub fn acceptor(&self) -> TlsAcceptor {
+        self.acceptor.clone()
+    }
+
     pub(super) fn listener(&self, tcp: TcpListener) -> TlsListener {
         TlsListener {
             tcp,

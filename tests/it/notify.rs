@@ -654,17 +654,26 @@ async fn source_failing_and_unaligned_events(db: Db) {
 }
 both_backends!(source_failing_and_unaligned_events);
 
-/// A minimal SMTP server (no TLS: `?tls=none`): it answers the first DATA with a
-/// transient 451 when told to, then takes every email; what it took is kept whole.
+/// A minimal SMTP server: plain, or offering STARTTLS (and then refusing mail before it,
+/// and taking `AUTH PLAIN` with the test's credentials after it). It answers the first DATA
+/// with a transient 451 when told to, then takes every email; each is kept whole, with
+/// whether it came over TLS.
 #[derive(Clone, Default)]
 struct Smtp {
-    mails: Arc<Mutex<Vec<String>>>,
+    mails: Arc<Mutex<Vec<(bool, String)>>>,
     fail_first: Arc<std::sync::atomic::AtomicBool>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
+
+/// A connection, plain or TLS.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+/// The credentials the STARTTLS server takes (`AUTH PLAIN`, base64 of `\0user\0pass`).
+const SMTP_AUTH: &str = "AGJvdEBhY21lLnRlc3QAcyNjcmV0";
 
 impl Smtp {
     async fn start(&self) -> u16 {
-        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -676,48 +685,88 @@ impl Smtp {
                 let Ok((socket, _)) = listener.accept().await else {
                     return;
                 };
-                let me = me.clone();
-                tokio::spawn(async move {
-                    let (r, mut w) = socket.into_split();
-                    let mut lines = BufReader::new(r).lines();
-                    let _ = w.write_all(b"220 test ESMTP\r\n").await;
-                    while let Ok(Some(line)) = lines.next_line().await {
-                        let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
-                        let reply: &[u8] = match verb.as_str() {
-                            "EHLO" => b"250-test\r\n250 8BITMIME\r\n",
-                            "HELO" | "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 ok\r\n",
-                            "DATA" => {
-                                let _ = w.write_all(b"354 go on\r\n").await;
-                                let mut mail = String::new();
-                                while let Ok(Some(l)) = lines.next_line().await {
-                                    if l == "." {
-                                        break;
-                                    }
-                                    mail.push_str(&l);
-                                    mail.push('\n');
-                                }
-                                if me
-                                    .fail_first
-                                    .swap(false, std::sync::atomic::Ordering::SeqCst)
-                                {
-                                    b"451 try again later\r\n"
-                                } else {
-                                    me.mails.lock().expect("lock").push(mail);
-                                    b"250 queued\r\n"
-                                }
-                            }
-                            "QUIT" => {
-                                let _ = w.write_all(b"221 bye\r\n").await;
-                                return;
-                            }
-                            _ => b"502 what\r\n",
-                        };
-                        let _ = w.write_all(reply).await;
-                    }
-                });
+                tokio::spawn(me.clone().dialog(Box::new(socket), false));
             }
         });
         port
+    }
+
+    fn dialog(self, stream: Box<dyn Io>, secured: bool) -> futures::future::BoxFuture<'static, ()> {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        Box::pin(async move {
+            let mut conn = BufReader::new(stream);
+            if !secured {
+                let _ = conn.get_mut().write_all(b"220 test ESMTP\r\n").await;
+            }
+            let mut authenticated = false;
+            loop {
+                let mut line = String::new();
+                if conn.read_line(&mut line).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                let line = line.trim_end().to_string();
+                let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+                let reply: Vec<u8> = match verb.as_str() {
+                    "EHLO" if self.tls.is_some() && !secured => {
+                        b"250-test\r\n250-STARTTLS\r\n250 8BITMIME\r\n".to_vec()
+                    }
+                    "EHLO" if self.tls.is_some() => {
+                        b"250-test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n".to_vec()
+                    }
+                    "EHLO" => b"250-test\r\n250 8BITMIME\r\n".to_vec(),
+                    "STAR" => {
+                        let Some(acceptor) = self.tls.clone().filter(|_| !secured) else {
+                            let _ = conn.get_mut().write_all(b"503 no\r\n").await;
+                            continue;
+                        };
+                        let _ = conn.get_mut().write_all(b"220 go ahead\r\n").await;
+                        let Ok(tls) = acceptor.accept(conn.into_inner()).await else {
+                            return;
+                        };
+                        return self.dialog(Box::new(tls), true).await;
+                    }
+                    "AUTH" => {
+                        authenticated = line.ends_with(SMTP_AUTH);
+                        if authenticated {
+                            b"235 ok\r\n".to_vec()
+                        } else {
+                            b"535 no\r\n".to_vec()
+                        }
+                    }
+                    "MAIL" if self.tls.is_some() && !(secured && authenticated) => {
+                        b"530 STARTTLS and AUTH first\r\n".to_vec()
+                    }
+                    "HELO" | "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 ok\r\n".to_vec(),
+                    "DATA" => {
+                        let _ = conn.get_mut().write_all(b"354 go on\r\n").await;
+                        let mut mail = String::new();
+                        loop {
+                            let mut l = String::new();
+                            if conn.read_line(&mut l).await.unwrap_or(0) == 0 || l.trim_end() == "."
+                            {
+                                break;
+                            }
+                            mail.push_str(&l);
+                        }
+                        if self
+                            .fail_first
+                            .swap(false, std::sync::atomic::Ordering::SeqCst)
+                        {
+                            b"451 try again later\r\n".to_vec()
+                        } else {
+                            self.mails.lock().expect("lock").push((secured, mail));
+                            b"250 queued\r\n".to_vec()
+                        }
+                    }
+                    "QUIT" => {
+                        let _ = conn.get_mut().write_all(b"221 bye\r\n").await;
+                        return;
+                    }
+                    _ => b"502 what\r\n".to_vec(),
+                };
+                let _ = conn.get_mut().write_all(&reply).await;
+            }
+        })
     }
 }
 
@@ -794,7 +843,7 @@ async fn email_after_a_transient_refusal(db: Db) {
     assert_eq!(sent, 1);
     let mails = smtp.mails.lock().expect("lock").clone();
     assert_eq!(mails.len(), 1, "{mails:?}");
-    let mail = &mails[0];
+    let mail = &mails[0].1;
     assert!(mail.contains("To: lead@acme.test"), "{mail}");
     assert!(mail.contains("From: okrsync@acme.test"), "{mail}");
     assert!(
@@ -807,3 +856,82 @@ async fn email_after_a_transient_refusal(db: Db) {
     assert_eq!(store.outbox_depth().await.expect("depth"), 0);
 }
 both_backends!(email_after_a_transient_refusal);
+
+/// Email over the real binary through STARTTLS: `okrsync sync` queues the change and sends
+/// it, the relay's certificate trusted through the notifier's `ca_file`, after `AUTH`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_over_starttls_from_okrsync_sync() {
+    let ca = okrsync::simulator::tls::TestCa::generate("okrsync test mail CA").expect("ca");
+    let smtp = Smtp {
+        tls: Some(ca.acceptor()),
+        ..Smtp::default()
+    };
+    let port = smtp.start().await;
+    let env = TestEnv::new(Db::Sqlite, OKRS, SourceOpts::default()).await;
+    std::fs::write(env.dir.path().join("mail-ca.pem"), ca.ca_pem()).expect("ca");
+    std::fs::write(
+        env.dir.path().join("smtp-url"),
+        format!("smtp://bot%40acme.test:s%23cret@127.0.0.1:{port}"),
+    )
+    .expect("url");
+    let config = std::fs::read_to_string(&env.config).expect("config");
+    std::fs::write(
+        &env.config,
+        format!(
+            "{config}\n[[notify]]\nid = \"mail\"\nkind = \"email\"\nto = [\"lead@acme.test\"]\n\
+             from = \"okrsync <okrsync@acme.test>\"\nsmtp_url_file = \"smtp-url\"\nca_file = \"mail-ca.pem\"\n"
+        ),
+    )
+    .expect("config");
+    env.seed([issue(
+        1,
+        "PAY-1",
+        "A",
+        "in_progress",
+        None,
+        &[],
+        minute(9, 0),
+        None,
+    )]);
+    let sync = || {
+        let out = env.cli(&["sync"], None);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    sync();
+    env.sim.edit("PAY-1", |i| {
+        i.status = "Done".into();
+        i.status_category = "done".into();
+        i.resolved = Some(Utc::now());
+    });
+    let out = sync();
+    assert!(out.contains("notifications: 1 queued, 1 sent"), "{out}");
+    sync();
+    let mails = smtp.mails.lock().expect("lock").clone();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(mails[0].0, "sent over TLS");
+    assert!(
+        mails[0].1.contains("From: okrsync <okrsync@acme.test>"),
+        "{}",
+        mails[0].1
+    );
+    // Without the CA the relay is not trusted: nothing is sent, the message stays queued.
+    let config = std::fs::read_to_string(&env.config).expect("config");
+    std::fs::write(
+        &env.config,
+        config.replace("ca_file = \"mail-ca.pem\"\n", ""),
+    )
+    .expect("config");
+    env.sim.edit("PAY-1", |i| {
+        i.status = "In Progress".into();
+        i.status_category = "indeterminate".into();
+        i.resolved = None;
+    });
+    let out = sync();
+    assert!(out.contains("1 queued, 0 sent, 1 not delivered"), "{out}");
+    assert_eq!(smtp.mails.lock().expect("lock").len(), 1);
+}
