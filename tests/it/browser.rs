@@ -490,3 +490,256 @@ async fn dashboard_in_chromium() {
     c.close().await.expect("close the browser");
     served.stop().await;
 }
+
+/// Decodes a MIME part's body (quoted-printable, base64 or as is).
+fn mime_body(part: &str) -> String {
+    let (head, body) = part.split_once("\n\n").unwrap_or(("", part));
+    let head = head.to_ascii_lowercase();
+    if head.contains("content-transfer-encoding: base64") {
+        use base64::Engine;
+        let clean: String = body.split_whitespace().collect();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(clean)
+            .expect("base64 body");
+        return String::from_utf8_lossy(&bytes).into_owned();
+    }
+    if head.contains("content-transfer-encoding: quoted-printable") {
+        let joined = body.replace("=\r\n", "").replace("=\n", "");
+        let b = joined.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'=' && i + 2 < b.len() {
+                if let Ok(v) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(b[i]);
+            i += 1;
+        }
+        return String::from_utf8_lossy(&out).into_owned();
+    }
+    body.to_string()
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// What a Slack client shows for a Block Kit message: the header, then each section's
+/// mrkdwn with `<url|text>` links (already escaped by okrsync).
+fn slack_preview(msg: &serde_json::Value) -> String {
+    let mut rows = String::new();
+    for b in msg["blocks"].as_array().expect("blocks") {
+        let text = b["text"]["text"].as_str().unwrap_or("");
+        match b["type"].as_str() {
+            Some("header") => rows.push_str(&format!("<div class=h>{}</div>", html_escape(text))),
+            _ => {
+                let (url, label) = text
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .split_once('|')
+                    .unwrap_or(("", text));
+                rows.push_str(&format!(
+                    "<div class=s>• <a href=\"{url}\">{label}</a></div>"
+                ));
+            }
+        }
+    }
+    format!(
+        "<!DOCTYPE html><meta charset=utf-8><style>body{{font:15px/1.5 Lato,Arial,sans-serif;margin:24px;color:#1d1c1d}}\
+         .m{{display:flex;gap:10px;max-width:720px}}.a{{width:36px;height:36px;border-radius:6px;background:#2563eb;color:#fff;font-weight:700;display:flex;align-items:center;justify-content:center}}\
+         .n{{font-weight:900}}.app{{font-size:11px;background:#e8e8e8;border-radius:3px;padding:0 3px;margin-left:4px;color:#616061}}.h{{font-weight:900;font-size:17px;margin:4px 0}}a{{color:#1264a3;text-decoration:none}}</style>\
+         <div class=m><div class=a>OK</div><div><span class=n>okrsync</span><span class=app>APP</span><div>{rows}</div></div></div>"
+    )
+}
+
+/// What Teams shows for the Adaptive Card: its TextBlocks, `[text](url)` as links.
+fn teams_preview(msg: &serde_json::Value) -> String {
+    let body = msg["attachments"][0]["content"]["body"]
+        .as_array()
+        .expect("card body");
+    let mut rows = String::new();
+    for b in body {
+        let text = b["text"].as_str().unwrap_or("");
+        let bold = b["weight"].as_str() == Some("Bolder");
+        let html = match text.strip_prefix('[').and_then(|t| t.rsplit_once("](")) {
+            Some((label, url)) => format!(
+                "<a href=\"{}\">{}</a>",
+                html_escape(url.trim_end_matches(')')),
+                html_escape(label)
+            ),
+            None => html_escape(text),
+        };
+        rows.push_str(&format!(
+            "<p class=\"{}\">{html}</p>",
+            if bold { "t" } else { "" }
+        ));
+    }
+    format!(
+        "<!DOCTYPE html><meta charset=utf-8><style>body{{font:14px/1.45 'Segoe UI',Arial,sans-serif;margin:24px;background:#f5f5f5}}\
+         .c{{background:#fff;border-radius:6px;box-shadow:0 1px 3px #0003;padding:14px 18px;max-width:640px}}.t{{font-weight:700;font-size:16px}}p{{margin:6px 0}}a{{color:#5b5fc7}}</style>\
+         <div class=c>{rows}</div>"
+    )
+}
+
+/// The messages a storm sends, as Slack, Teams and an email client show them, for
+/// docs/notifications.md (`target/tmp/browser/notify-*.png`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notification_messages_as_received() {
+    let profile = tempfile::tempdir().expect("profile");
+    let Some((_driver, c)) = start_browser(profile.path()).await else {
+        return;
+    };
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/{which}",
+        axum::routing::post(
+            move |axum::extract::Path(which): axum::extract::Path<String>, body: String| {
+                let sink = sink.clone();
+                async move {
+                    sink.lock().expect("lock").push((which, body));
+                    "ok"
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let smtp = crate::notify::Smtp::default();
+    let smtp_port = smtp.start().await;
+    let okrs = r#"
+[[objective]]
+id = "emea"
+title = "Win EMEA"
+period = "2026-Q4"
+
+[[objective.kr]]
+id = "emea.checkout"
+title = "Checkout v2 shipped"
+measure = "completion"
+
+[[objective.kr]]
+id = "emea.count"
+title = "Two payment methods live"
+measure = "count"
+target = 2
+
+[[rule]]
+krs = ["emea.checkout", "emea.count"]
+[rule.match]
+project = "PAY"
+"#;
+    let env = TestEnv::new(Db::Sqlite, okrs, SourceOpts::default()).await;
+    for (file, url) in [
+        ("slack-url", format!("http://{addr}/slack")),
+        ("teams-url", format!("http://{addr}/teams")),
+        ("smtp-url", format!("smtp://127.0.0.1:{smtp_port}?tls=none")),
+    ] {
+        std::fs::write(env.dir.path().join(file), url).expect("url");
+    }
+    let config = std::fs::read_to_string(&env.config).expect("config");
+    let config = config.replace(
+        "[server]\n",
+        "[server]\npublic_url = \"https://okr.acme.com\"\n",
+    );
+    std::fs::write(
+        &env.config,
+        format!(
+            "{config}\n[[notify]]\nid = \"slack\"\nkind = \"slack\"\nurl_file = \"slack-url\"\n\
+             [[notify]]\nid = \"teams\"\nkind = \"teams\"\nurl_file = \"teams-url\"\n\
+             [[notify]]\nid = \"mail\"\nkind = \"email\"\nto = [\"lead@acme.com\"]\nfrom = \"okrsync <okrsync@acme.com>\"\nsmtp_url_file = \"smtp-url\"\n"
+        ),
+    )
+    .expect("config");
+    env.seed([
+        issue(
+            1,
+            "PAY-1",
+            "Card form",
+            "in_progress",
+            None,
+            &[],
+            minute(9, 0),
+            None,
+        ),
+        issue(
+            2,
+            "PAY-2",
+            "Wallets",
+            "in_progress",
+            None,
+            &[],
+            minute(9, 1),
+            None,
+        ),
+    ]);
+    assert!(env.cli(&["sync"], None).status.success());
+    for key in ["PAY-1", "PAY-2"] {
+        env.sim.edit(key, |i| {
+            i.status = "Done".into();
+            i.status_category = "done".into();
+            i.resolved = Some(chrono::Utc::now());
+        });
+    }
+    let out = env.cli(&["sync"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = got.lock().expect("lock").clone();
+    let body = |which: &str| -> serde_json::Value {
+        let (_, b) = got.iter().find(|(w, _)| w == which).expect(which);
+        serde_json::from_str(b).expect("json")
+    };
+    let mails = smtp.mails.lock().expect("lock").clone();
+    assert_eq!(mails.len(), 1, "one email for the storm");
+    let raw = mails[0].1.replace("\r\n", "\n");
+    let html_part = raw
+        .split("\n--")
+        .find(|p| p.to_ascii_lowercase().contains("content-type: text/html"))
+        .expect("an HTML part");
+    let subject = raw
+        .lines()
+        .find_map(|l| l.strip_prefix("Subject: "))
+        .unwrap_or("")
+        .to_string();
+    let email = format!(
+        "<!DOCTYPE html><meta charset=utf-8><style>body{{font:14px Arial,sans-serif;margin:0}}.hd{{background:#f3f4f6;padding:12px 20px;border-bottom:1px solid #ddd}}</style>\
+         <div class=hd><b>{}</b><br>From: okrsync &lt;okrsync@acme.com&gt; · To: lead@acme.com</div>{}",
+        html_escape(&subject),
+        mime_body(html_part.split_once('\n').map(|(_, r)| r).unwrap_or(html_part))
+    );
+    for (name, html) in [
+        ("notify-slack", slack_preview(&body("slack"))),
+        ("notify-teams", teams_preview(&body("teams"))),
+        ("notify-email", email),
+    ] {
+        let path = artefacts().join(format!("{name}.html"));
+        std::fs::write(&path, html).expect("preview");
+        c.set_window_size(900, 420).await.expect("size");
+        c.goto(&format!("file://{}", path.display()))
+            .await
+            .expect("open");
+        let text = c
+            .find(Locator::Css("body"))
+            .await
+            .expect("body")
+            .text()
+            .await
+            .expect("text");
+        assert!(text.contains("Checkout v2 shipped"), "{name}: {text}");
+        assert!(text.contains("Two payment methods live"), "{name}: {text}");
+        screenshot(&c, &format!("{name}.png")).await;
+    }
+    c.close().await.expect("close");
+}

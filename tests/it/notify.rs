@@ -659,10 +659,10 @@ both_backends!(source_failing_and_unaligned_events);
 /// with a transient 451 when told to, then takes every email; each is kept whole, with
 /// whether it came over TLS.
 #[derive(Clone, Default)]
-struct Smtp {
-    mails: Arc<Mutex<Vec<(bool, String)>>>,
-    fail_first: Arc<std::sync::atomic::AtomicBool>,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+pub(crate) struct Smtp {
+    pub(crate) mails: Arc<Mutex<Vec<(bool, String)>>>,
+    pub(crate) fail_first: Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// A connection, plain or TLS.
@@ -673,7 +673,7 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 const SMTP_AUTH: &str = "AGJvdEBhY21lLnRlc3QAcyNjcmV0";
 
 impl Smtp {
-    async fn start(&self) -> u16 {
+    pub(crate) async fn start(&self) -> u16 {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
