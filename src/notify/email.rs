@@ -251,20 +251,12 @@ mod tests {
 
     #[test]
     fn composed_html_is_escaped() {
-        let m = Message {
-            event: "kr_status".into(),
-            objective: None,
-            kr: None,
-            from: None,
-            to: None,
-            progress: None,
-            flag: None,
-            source: None,
-            project: None,
-            message: "<b>Checkout</b> & more".into(),
-            url: "https://okr.acme.com/kr/a?b=1&c=2".into(),
-            at: chrono::Utc::now(),
-        };
+        let m = Message::new(
+            "kr_status",
+            "<b>Checkout</b> & more".into(),
+            "https://okr.acme.com/kr/a?b=1&c=2".into(),
+            chrono::Utc::now(),
+        );
         let (subject, text, html) = compose(&[m]);
         assert_eq!(subject, "okrsync: <b>Checkout</b> & more");
         assert!(text.contains("<b>Checkout</b> & more\nhttps://okr.acme.com/kr/a?b=1&c=2"));

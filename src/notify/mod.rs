@@ -46,6 +46,26 @@ pub struct Message {
     pub at: DateTime<Utc>,
 }
 
+impl Message {
+    /// A message about no KR, source or project yet (the fields that apply are set after).
+    pub fn new(event: &str, message: String, url: String, at: DateTime<Utc>) -> Message {
+        Message {
+            event: event.to_string(),
+            objective: None,
+            kr: None,
+            from: None,
+            to: None,
+            progress: None,
+            flag: None,
+            source: None,
+            project: None,
+            message,
+            url,
+            at,
+        }
+    }
+}
+
 /// The dashboard's address for links: `server.public_url`, else the listen address.
 fn base_url(settings: &Settings) -> String {
     match &settings.server.public_url {
@@ -111,18 +131,10 @@ fn events_of(
     let mut out = Vec::new();
     let status = k.status.as_str();
     let base = |event: EventKind, message: String| Message {
-        event: event.as_str().to_string(),
         objective: Some(o.id.clone()),
         kr: Some(k.id.clone()),
-        from: None,
-        to: None,
         progress: Some(k.progress),
-        flag: None,
-        source: None,
-        project: None,
-        message,
-        url: kr_url(settings, &k.id),
-        at: now,
+        ..Message::new(event.as_str(), message, kr_url(settings, &k.id), now)
     };
     if old.status != status {
         let mut m = base(
@@ -280,20 +292,12 @@ async fn due_digests(
             }
             let whole = doc.as_ref().expect("made above");
             let mine = report::digest::scoped(whole, |o| in_scope(settings, &n.objectives, o));
-            Some(Message {
-                event: "digest".into(),
-                objective: None,
-                kr: None,
-                from: None,
-                to: None,
-                progress: None,
-                flag: None,
-                source: None,
-                project: None,
-                message: report::digest::render_digest(&mine),
-                url: format!("{}/digest", base_url(settings)),
-                at: now,
-            })
+            Some(Message::new(
+                "digest",
+                report::digest::render_digest(&mine),
+                format!("{}/digest", base_url(settings)),
+                now,
+            ))
         } else {
             None
         };
@@ -362,19 +366,8 @@ fn watch_events(
     now: DateTime<Utc>,
 ) -> Vec<Watch> {
     let mut out = Vec::new();
-    let base = |event: EventKind, message: String, url: String| Message {
-        event: event.as_str().to_string(),
-        objective: None,
-        kr: None,
-        from: None,
-        to: None,
-        progress: None,
-        flag: None,
-        source: None,
-        project: None,
-        message,
-        url,
-        at: now,
+    let base = |event: EventKind, message: String, url: String| {
+        Message::new(event.as_str(), message, url, now)
     };
     for (name, outcomes, error) in &inputs.sources {
         let subject = format!("source/{name}");

@@ -8,34 +8,8 @@ use serde_json::{json, Value};
 use crate::both_backends;
 use crate::helpers::{issue, json as stdout_json, Db, Served, SourceOpts, TestEnv};
 
-const OKRS: &str = r#"
-[[objective]]
-id = "o"
-title = "Objective"
-period = "2026-Q4"
-
-[[objective.kr]]
-id = "o.done"
-title = "Finish the work"
-measure = "completion"
-
-[[objective]]
-id = "other"
-title = "Another objective"
-period = "2026-Q4"
-
-[[objective.kr]]
-id = "other.nps"
-title = "Partner NPS"
-measure = "manual"
-start = 0
-target = 10
-
-[[rule]]
-kr = "o.done"
-[rule.match]
-project = "PAY"
-"#;
+// Objective `o` (a completion KR over PAY) and `other` (a manual NPS, 0 to 10).
+use crate::notify::OKRS;
 
 fn at(t: chrono::DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)

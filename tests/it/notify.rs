@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::both_backends;
 use crate::helpers::{issue, minute, Db, SourceOpts, TestEnv};
 
-const OKRS: &str = r#"
+pub(crate) const OKRS: &str = r#"
 [[objective]]
 id = "o"
 title = "Objective"
