@@ -390,6 +390,14 @@ fn okrsync(config: &Path, args: &[&str]) -> Result<Measured> {
     let cpu_s = (children_cpu_secs() - cpu_before).max(0.0);
     let stdout = out.join().unwrap_or_default();
     let stderr = err.join().unwrap_or_default();
+    if let Ok(dir) = std::env::var("HACK_STDERR_DIR") {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let _ = std::fs::write(
+            format!("{dir}/{n:02}-{}.log", args.join("_").replace('/', "")),
+            &stderr,
+        );
+    }
     if !status.success() {
         bail!(
             "okrsync {} exited with {status}:\n{stdout}\n{stderr}",

@@ -806,7 +806,7 @@ impl RuleSet {
             h.update(r.canonical().as_bytes());
             h.update(b"\n");
         }
-        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(h.finalize())
     }
 
     /// The item columns the rules test (`labels`, `title`, `fields` for any

@@ -115,7 +115,7 @@ pub fn json_with_etag<T: Serialize>(request: &HeaderMap, doc: &T) -> Response {
         }
     };
     let digest = Sha256::digest(&body);
-    let tag: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let tag = hex::encode(&digest[..16]);
     let etag = format!("\"{tag}\"");
     let matches = request
         .get(header::IF_NONE_MATCH)

@@ -22,7 +22,7 @@ pub fn verify(secret: &[u8], body: &[u8], signature: &str) -> bool {
     let Some(hex) = signature.trim().strip_prefix("sha256=") else {
         return false;
     };
-    let Some(expected) = decode_hex(hex) else {
+    let Some(expected) = hex::decode(hex).ok() else {
         return false;
     };
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
@@ -38,23 +38,7 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
     // HMAC takes a key of any length.
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC accepts any key length");
     mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256={hex}")
-}
-
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 pub async fn github(State(s): Shared, headers: HeaderMap, body: Bytes) -> Response {

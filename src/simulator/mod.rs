@@ -25,7 +25,7 @@ impl Server {
     /// Serves `app` on an already bound listener (simulators bind first, because their
     /// state needs the address for absolute URLs).
     pub fn serve(listener: TcpListener, app: axum::Router) -> Server {
-        Server::spawn(listener, app)
+        Server::spawn(nodelay(listener), app)
     }
 
     /// Serves `app` over TLS with `ca`'s server certificate; plain HTTP without one.
@@ -36,7 +36,7 @@ impl Server {
     ) -> Server {
         match ca {
             Some(ca) => Server::spawn(ca.listener(listener), app),
-            None => Server::spawn(listener, app),
+            None => Server::spawn(nodelay(listener), app),
         }
     }
 
@@ -69,6 +69,16 @@ impl Server {
             let _ = tx.send(());
         }
     }
+}
+
+/// Accepted connections send without Nagle's delay, as a real server's front end does
+/// (nginx's `tcp_nodelay`): the last part of an answer is not held back until the client
+/// acknowledges the part before, which a client delays by up to 40 ms.
+fn nodelay(listener: TcpListener) -> impl axum::serve::Listener<Addr = std::net::SocketAddr> {
+    use axum::serve::ListenerExt;
+    listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    })
 }
 
 impl Drop for Server {

@@ -109,6 +109,9 @@ impl axum::serve::Listener for TlsListener {
                     continue;
                 }
             };
+            // As a real server's front end does (nginx's `tcp_nodelay`): the last part of an
+            // answer is not held back waiting for the client's delayed acknowledgement.
+            let _ = tcp.set_nodelay(true);
             // A client that refuses our certificate closes the handshake: wait for the next.
             match tokio::time::timeout(Duration::from_secs(5), self.acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => return (tls, addr),

@@ -116,16 +116,30 @@ impl std::fmt::Display for Selector {
     }
 }
 
-/// A digest of everything about an item but its `updated` time.
+/// A digest of everything about an item but its `updated` time: SHA-256 of its JSON with
+/// `updated` at the epoch, in hex. Stored beside each item and compared on later steps,
+/// so the text hashed must not change. Computed for every changed item on a sync's
+/// serial path: the JSON goes straight into the digest.
 pub fn content_hash(item: &Item) -> String {
     use sha2::{Digest, Sha256};
+    struct Into<'a>(&'a mut Sha256);
+    impl std::io::Write for Into<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
     let mut copy = item.clone();
     copy.updated = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
-    let text = serde_json::to_string(&copy).unwrap_or_default();
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut digest = Sha256::new();
+    if serde_json::to_writer(Into(&mut digest), &copy).is_err() {
+        // As the digest of the empty text, as it always was.
+        digest = Sha256::new();
+    }
+    hex::encode(digest.finalize())
 }
 
 /// A whole item as a packed read returns it (the column order of [`Tx::items_after`]).
@@ -609,5 +623,41 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         Ok(row.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The digest stored beside every item must not change between versions: the text
+    /// hashed is the item's JSON with `updated` at the epoch, as it was first computed.
+    #[test]
+    fn content_hash_is_the_digest_of_the_json_without_updated() {
+        use sha2::{Digest, Sha256};
+        let item: Item = serde_json::from_value(serde_json::json!({
+            "source": "jira", "ext_id": "10001", "key": "PAY-1", "kind": "issue",
+            "title": "Checkout \"v2\" — ünïcode", "url": "https://jira.example/browse/PAY-1",
+            "project": "PAY", "type": "Story", "status": "Done", "category": "done",
+            "labels": ["emea", "checkout"], "components": [], "epic": "PAY-0",
+            "parent": null, "milestone": null, "assignee": "ana", "estimate": 3.5,
+            "created": "2026-10-01T08:00:00Z", "updated": "2026-11-02T09:30:15.250Z",
+            "resolved": null, "fields": {"customfield_10016": 3.5, "sprint": ["S1"]},
+            "abandoned": false
+        }))
+        .expect("an item");
+        let mut copy = item.clone();
+        copy.updated = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+        let text = serde_json::to_string(&copy).expect("json");
+        let expected: String = Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(content_hash(&item), expected);
+        let mut later = item.clone();
+        later.updated = chrono::Utc::now();
+        assert_eq!(content_hash(&later), expected, "updated is not content");
+        later.status = "In Progress".into();
+        assert_ne!(content_hash(&later), expected);
     }
 }

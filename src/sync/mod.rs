@@ -173,7 +173,7 @@ impl Engine {
         let rules_fp = self.rules_hash.to_string();
         let okrs_fp = {
             let text = serde_json::to_string(&self.settings.objectives).unwrap_or_default();
-            hex(&Sha256::digest(text.as_bytes()))
+            hex::encode(Sha256::digest(text.as_bytes()))
         };
         let old_rules = self.store.meta(RULES_FINGERPRINT).await?;
         let old_okrs = self.store.meta(OKRS_FINGERPRINT).await?;
@@ -684,8 +684,4 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
