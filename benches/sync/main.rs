@@ -390,13 +390,15 @@ fn okrsync(config: &Path, args: &[&str]) -> Result<Measured> {
     let cpu_s = (children_cpu_secs() - cpu_before).max(0.0);
     let stdout = out.join().unwrap_or_default();
     let stderr = err.join().unwrap_or_default();
-    if let Ok(dir) = std::env::var("HACK_STDERR_DIR") {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let _ = std::fs::write(
-            format!("{dir}/{n:02}-{}.log", args.join("_").replace('/', "")),
-            &stderr,
-        );
+    // OKRSYNC_BENCH_LOGS=DIR keeps what each command logged, numbered in the order run
+    // (with OKRSYNC__LOG__LEVEL=debug, every statement and its time: docs/benchmarks.md).
+    if let Some(dir) = std::env::var_os("OKRSYNC_BENCH_LOGS") {
+        static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("{n:02}-{}.log", args.join("_").replace(['/', ' '], ""));
+        if let Err(e) = std::fs::write(Path::new(&dir).join(&name), &stderr) {
+            println!("  !! cannot keep the log {name}: {e}");
+        }
     }
     if !status.success() {
         bail!(
@@ -545,15 +547,9 @@ async fn drop_db(admin_url: &str, name: &str) -> Result<()> {
 /// `VACUUM INTO` a new file; PostgreSQL: a database made from it as a template), dropped
 /// afterwards: it fills the in-process simulator's page cache with the pages the next
 /// timed sync of `setup` asks for.
-async fn warm_copy(
-    sim: &JiraSim,
-    setup: &Setup,
-    admin: Option<&str>,
-    jql: &str,
-    now: DateTime<Utc>,
-) -> Result<()> {
+async fn warm_copy(sim: &JiraSim, setup: &Setup, jql: &str, now: DateTime<Utc>) -> Result<()> {
     use sqlx::Connection;
-    let Some(admin) = admin else {
+    if setup.database.starts_with("sqlite:") {
         let warm = write_config(sim, "sqlite", jql, now)?;
         let path = warm.database.trim_start_matches("sqlite://").to_string();
         let mut conn = sqlx::SqliteConnection::connect(&setup.database).await?;
@@ -564,13 +560,17 @@ async fn warm_copy(
         conn.close().await?;
         okrsync(&warm.config, &["sync"]).context("the warm-up sync")?;
         return Ok(());
-    };
-    let from = url::Url::parse(&setup.database)?
-        .path()
-        .trim_start_matches('/')
-        .to_string();
+    }
+    // The copy is made from the server's maintenance database: a template must have no
+    // sessions.
+    let mut admin = url::Url::parse(&setup.database)?;
+    let from = admin.path().trim_start_matches('/').to_string();
+    admin.set_path("/postgres");
+    let admin = admin.to_string();
     let name = format!("okrsync_bench_warm_{}", std::process::id());
-    let mut conn = sqlx::PgConnection::connect(admin).await?;
+    // The first sync's warm-up database, when it was kept.
+    drop_db(&admin, &name).await?;
+    let mut conn = sqlx::PgConnection::connect(&admin).await?;
     // The template must have no sessions: the last okrsync's may still be closing.
     let mut tries = 0;
     loop {
@@ -596,8 +596,10 @@ async fn warm_copy(
         now,
     )?;
     okrsync(&warm.config, &["sync"]).context("the warm-up sync")?;
-    drop_db(admin, &name).await?;
-    checkpoint(admin).await?;
+    drop_db(&admin, &name).await?;
+    if let Err(e) = checkpoint(&admin).await {
+        println!("  !! no CHECKPOINT after the warm-up (it needs a superuser): {e:#}");
+    }
     Ok(())
 }
 
@@ -1429,14 +1431,7 @@ async fn bench(
     // As before the first sync: an untimed sync of a copy of the database as it is now
     // asks the simulator for the pages the timed one will, so their serializing (a real
     // Jira's work, on its own machines) is not on the cores while the step is timed.
-    warm_copy(
-        sim,
-        &all,
-        a.database_url.as_deref(),
-        &format!("project in ({projects})"),
-        now,
-    )
-    .await?;
+    warm_copy(sim, &all, &format!("project in ({projects})"), now).await?;
     let m = okrsync(&all.config, &["sync"])?;
     let c = step_counts(&m.stdout)?;
     row(

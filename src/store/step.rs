@@ -154,7 +154,7 @@ struct ItemOut<'a>(
     Option<&'a str>,
     i64,
     i64,
-    String,
+    &'a str,
     i64,
 );
 
@@ -192,6 +192,8 @@ pub struct ItemWrite<'a> {
     pub item: &'a Item,
     pub exempt_rule: Option<&'a str>,
     pub match_count: usize,
+    /// [`super::content_hash`] of the item.
+    pub content_hash: &'a str,
 }
 
 /// Where a source's stored items are read from, in keyset order: `(ext_id, key)` of up
@@ -301,7 +303,7 @@ impl Tx {
                     w.exempt_rule,
                     now_ms,
                     i64::from(i.abandoned),
-                    super::content_hash(i),
+                    w.content_hash,
                     w.match_count as i64,
                 )
             })

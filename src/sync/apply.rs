@@ -18,6 +18,31 @@ use crate::store::{
     ChildDeltas, ChildLinks, ItemWrite, MatchRow, RematchBatch, RematchCursor, SyncRun, Tx,
 };
 
+/// A page as the fetching task hands it over: its items with what is known of each without
+/// the store — its content digest and the rules' verdict — worked out on that task while
+/// the page before is being written, not on the step's serial path.
+pub(super) struct Prepared {
+    pub items: Vec<Item>,
+    hashes: Vec<String>,
+    evals: Vec<Evaluation>,
+}
+
+impl Prepared {
+    pub fn new(items: Vec<Item>, rules: &crate::rules::RuleSet) -> Prepared {
+        let mut evaluator = rules.evaluator();
+        let evals = items
+            .iter()
+            .map(|i| evaluator.evaluate(i).to_evaluation())
+            .collect();
+        let hashes = items.iter().map(crate::store::content_hash).collect();
+        Prepared {
+            items,
+            hashes,
+            evals,
+        }
+    }
+}
+
 /// What a step remembers between pages.
 pub(super) struct StepState {
     /// The step's time, as items record when they were synced.
@@ -60,11 +85,12 @@ impl Engine {
         &self,
         tx: &mut Tx,
         name: &str,
-        items: &[Item],
+        page: &Prepared,
         ledger: &mut Ledger<'_>,
         state: &mut StepState,
         run: &mut SyncRun,
     ) -> anyhow::Result<()> {
+        let items = &page.items;
         // The same item twice on a page: the later one stands.
         let mut last: HashMap<&str, usize> = HashMap::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
@@ -72,7 +98,7 @@ impl Engine {
         }
         let ids: Vec<&str> = last.keys().copied().collect();
         let stored = tx.stored_items(name, &ids).await?;
-        let mut changed: Vec<(&Item, Evaluation)> = Vec::new();
+        let mut changed: Vec<(&Item, &Evaluation, &str)> = Vec::new();
         for (i, item) in items.iter().enumerate() {
             if last[item.ext_id.as_str()] != i {
                 continue;
@@ -83,12 +109,12 @@ impl Engine {
             if let Some(s) = stored.get(&item.ext_id) {
                 let updated = item.updated.timestamp_millis();
                 if (s.updated_ms == updated && updated % 1000 != 0)
-                    || s.content_hash.as_deref() == Some(crate::store::content_hash(item).as_str())
+                    || s.content_hash.as_deref() == Some(page.hashes[i].as_str())
                 {
                     continue;
                 }
             }
-            changed.push((item, self.settings.rules.evaluate(item)));
+            changed.push((item, &page.evals[i], &page.hashes[i]));
         }
         if changed.is_empty() {
             return Ok(());
@@ -97,10 +123,11 @@ impl Engine {
 
         let writes: Vec<ItemWrite> = changed
             .iter()
-            .map(|(item, eval)| ItemWrite {
+            .map(|(item, eval, hash)| ItemWrite {
                 item,
                 exempt_rule: eval.exempt_rule.as_deref(),
                 match_count: eval.matches.len(),
+                content_hash: hash,
             })
             .collect();
         tx.upsert_items(&writes, state.now_ms).await?;
@@ -108,14 +135,14 @@ impl Engine {
         // Matches: the stored ones of items we held before, replaced where they differ.
         let was_stored: Vec<&str> = changed
             .iter()
-            .map(|(i, _)| i.ext_id.as_str())
+            .map(|(i, _, _)| i.ext_id.as_str())
             .filter(|id| stored.contains_key(*id))
             .collect();
         let mut old_matches: HashMap<String, Vec<(String, String)>> = HashMap::new();
         for (ext_id, kr, rule) in tx.matches_of_items(name, &was_stored).await? {
             old_matches.entry(ext_id).or_default().push((kr, rule));
         }
-        for (item, eval) in &changed {
+        for &(item, eval, _) in &changed {
             if let Some(s) = stored.get(&item.ext_id) {
                 let krs = old_matches
                     .get(&item.ext_id)
@@ -128,7 +155,7 @@ impl Engine {
 
         let mut drop: Vec<&str> = Vec::new();
         let mut add: Vec<(&str, &str, &str)> = Vec::new();
-        for (item, eval) in &changed {
+        for &(item, eval, _) in &changed {
             let old = old_matches.get(&item.ext_id);
             let mut new = eval.matches.clone();
             new.sort();
@@ -164,7 +191,7 @@ impl Engine {
         let old_entries = self.entries_by_item(tx, name, &pairs).await?;
         let retouched: Vec<&str> = changed
             .iter()
-            .map(|(i, _)| i.ext_id.as_str())
+            .map(|(i, _, _)| i.ext_id.as_str())
             .filter(|id| state.touched.contains(&id_digest(id)))
             .collect();
         // Before this step, for items changed again: (kr, ext_id) → the entry then.
@@ -188,7 +215,7 @@ impl Engine {
         }
         let mut scope_moves: Vec<(String, Delta)> = Vec::new();
         let mut evidence: Vec<(String, Delta)> = Vec::new();
-        for (item, eval) in &changed {
+        for &(item, eval, _) in &changed {
             let now_entries = self.entries_of(item, eval);
             let old = old_entries.get(&item.ext_id);
             let krs: BTreeSet<&String> = now_entries

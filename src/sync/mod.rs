@@ -21,7 +21,7 @@ use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
-use self::apply::StepState;
+use self::apply::{Prepared, StepState};
 use self::ledger::{Ledger, Recomputed};
 use crate::clock;
 use crate::evidence;
@@ -458,10 +458,14 @@ impl Engine {
         let (pages_tx, mut pages) = tokio::sync::mpsc::channel(1);
         let fetcher = AbortOnDrop(tokio::spawn({
             let source = source.clone();
+            let settings = self.settings.clone();
             async move {
                 let mut stream = source.fetch(since);
                 while let Some(page) = stream.next().await {
                     let failed = page.is_err();
+                    // Digests and rules on this task: the step writes the page before
+                    // meanwhile.
+                    let page = page.map(|items| Prepared::new(items, &settings.rules));
                     if pages_tx.send(page).await.is_err() || failed {
                         break;
                     }
@@ -470,8 +474,8 @@ impl Engine {
         }));
         while let Some(page) = pages.recv().await {
             let page = page?;
-            run.fetched += page.len() as i64;
-            for item in &page {
+            run.fetched += page.items.len() as i64;
+            for item in &page.items {
                 if mode == Mode::Full {
                     seen.insert(id_digest(&item.ext_id));
                 }
@@ -511,6 +515,7 @@ impl Engine {
                     .collect();
                 self.delete_gone(tx, &name, &gone, &mut ledger, &mut state, run)
                     .await?;
+                let still_there = Prepared::new(still_there, &self.settings.rules);
                 self.apply(tx, &name, &still_there, &mut ledger, &mut state, run)
                     .await?;
             }
