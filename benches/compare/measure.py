@@ -12,21 +12,29 @@ import json
 import resource
 import subprocess
 import sys
+import threading
 import time
 
 
 def main() -> None:
     result, timeout, command = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
-    timed_out = False
     started = time.perf_counter()
     child = subprocess.Popen(command)
-    try:
-        status = child.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
+    # The timeout kills from a timer thread while this one blocks in waitpid: the wall time
+    # is taken the moment the child ends. (`Popen.wait(timeout=…)` polls with sleeps that
+    # grow to 50 ms, which added up to 50 ms to every figure.)
+    killed = threading.Event()
+
+    def kill() -> None:
+        killed.set()
         child.kill()
-        status = child.wait()
-        timed_out = True
+
+    timer = threading.Timer(timeout, kill)
+    timer.start()
+    status = child.wait()
     wall = time.perf_counter() - started
+    timer.cancel()
+    timed_out = killed.is_set()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(result, "w", encoding="utf-8") as out:
         json.dump(
