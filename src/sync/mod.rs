@@ -455,6 +455,14 @@ impl Engine {
         // process) left them.
         let validators = tx.validators(&name).await?;
         source.load_validators(validators.clone());
+        // A full pass over a source with nothing stored yet cannot miss anything: every item
+        // stored at its end came from its pages (a first sync skips the walk over the ids).
+        let held_before = mode == Mode::Full && tx.holds_items(&name).await?;
+        let suspended = if mode == Mode::Full && !held_before {
+            tx.suspend_item_indexes().await?
+        } else {
+            Vec::new()
+        };
         let (pages_tx, mut pages) = tokio::sync::mpsc::channel(1);
         let fetcher = AbortOnDrop(tokio::spawn({
             let source = source.clone();
@@ -476,7 +484,7 @@ impl Engine {
             let page = page?;
             run.fetched += page.items.len() as i64;
             for item in &page.items {
-                if mode == Mode::Full {
+                if held_before {
                     seen.insert(id_digest(&item.ext_id));
                 }
                 max_updated = Some(max_updated.map_or(item.updated, |m| m.max(item.updated)));
@@ -489,10 +497,11 @@ impl Engine {
             }
         }
         fetcher.finish().await;
+        tx.rebuild_indexes(&suspended).await?;
         if let Some(learnt) = source.validators().filter(|v| *v != validators) {
             tx.put_validators(&name, &learnt).await?;
         }
-        if mode == Mode::Full {
+        if held_before {
             let mut missing: Vec<(String, String)> = Vec::new();
             let mut after = String::new();
             loop {

@@ -451,3 +451,84 @@ async fn a_big_first_sync_leaves_the_planner_knowing_the_table_size() {
         "the planner still thinks items has {tuples} rows after a 1,500-item first sync"
     );
 }
+
+/// SQLite: a first sync into an empty store drops the items' secondary indexes and builds
+/// them again from the migrations' own statements at its end (docs/performance.md); a
+/// first sync that fails leaves them as they were, and the rebuilt ones serve lookups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_sync_builds_the_item_indexes_again_at_its_end() {
+    use secrecy::ExposeSecret;
+    use sqlx::Connection;
+    let env = TestEnv::new(
+        Db::Sqlite,
+        OKRS,
+        SourceOpts {
+            page_size: 3,
+            max_retries: 0,
+            ..SourceOpts::default()
+        },
+    )
+    .await;
+    env.seed(backlog());
+    let engine = env.engine().await;
+    let url = env.settings().database.url.expose_secret().to_string();
+    let indexes = || async {
+        let mut conn = sqlx::SqliteConnection::connect(&url)
+            .await
+            .expect("connect");
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT name, sql FROM sqlite_master \
+             WHERE type = 'index' AND tbl_name = 'items' AND sql IS NOT NULL ORDER BY name",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("sqlite_master");
+        rows
+    };
+    let migrated = indexes().await;
+    let names: Vec<&str> = migrated.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["items_epic", "items_project", "items_source_key"]);
+
+    env.sim.fail_request_number(
+        2,
+        Fault::Status {
+            status: 500,
+            retry_after: None,
+            body: None,
+        },
+    );
+    let failed = engine.sync_source("jira", Mode::Full).await.expect("sync");
+    assert_eq!(failed.outcome, "failed");
+    assert_eq!(
+        indexes().await,
+        migrated,
+        "a failed first sync rolls the drop back"
+    );
+
+    let ok = engine.sync_source("jira", Mode::Full).await.expect("sync");
+    assert_eq!((ok.outcome.as_str(), ok.changed), ("ok", 7));
+    assert_eq!(
+        indexes().await,
+        migrated,
+        "built again as the migrations made them"
+    );
+    let mut conn = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("connect");
+    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+        "EXPLAIN QUERY PLAN SELECT ext_id FROM items WHERE source = 'jira' AND key = 'PAY-1'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("plan");
+    assert!(
+        plan.iter()
+            .any(|(_, _, _, d)| d.contains("items_source_key")),
+        "{plan:?}"
+    );
+    // Stored items now: a later full pass keeps the indexes and walks the stored ids.
+    env.sim.delete("PAY-3");
+    let again = engine.sync_source("jira", Mode::Full).await.expect("sync");
+    assert_eq!((again.outcome.as_str(), again.deleted), ("ok", 1));
+    assert_eq!(indexes().await, migrated);
+}
