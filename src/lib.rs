@@ -10,6 +10,7 @@
 
 pub mod cli;
 pub mod clock;
+pub mod configfile;
 pub mod demo;
 pub mod evidence;
 #[cfg(any(test, feature = "fuzzing"))]

@@ -4,8 +4,10 @@
 //! Nothing in here does I/O; sources produce [`Item`]s, the settings layer produces
 //! [`Objective`]s and [`RuleDef`]s, and the rules/progress modules compute on them.
 
+pub mod cell;
 mod period;
 
+pub use cell::CellRef;
 pub use period::{Period, PeriodError};
 
 use std::collections::BTreeMap;
@@ -175,7 +177,7 @@ pub enum WeightBy {
 pub struct MetricRef {
     pub source: String,
     /// `Metrics!B7`, or a label lookup rendered as `Sheet[row=..][column=..]`.
-    pub reference: String,
+    pub reference: CellRef,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

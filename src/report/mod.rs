@@ -257,7 +257,7 @@ impl Ctx<'_> {
         if let Some(m) = &kr.metric {
             if let Some(e) = self
                 .observation_errors
-                .get(&(m.source.clone(), m.reference.clone()))
+                .get(&(m.source.clone(), m.reference.to_string()))
             {
                 reasons.push(format!("{} in {}: {e}", m.reference, m.source));
             }
@@ -461,8 +461,8 @@ async fn ctx<'a>(
     for o in &settings.objectives {
         for kr in &o.key_results {
             if let Some(m) = &kr.metric {
-                if let Some(e) = store.observation_error(&m.source, &m.reference).await? {
-                    observation_errors.insert((m.source.clone(), m.reference.clone()), e);
+                if let Some(e) = store.observation_error(&m.source, m.reference.as_str()).await? {
+                    observation_errors.insert((m.source.clone(), m.reference.to_string()), e);
                 }
             }
         }

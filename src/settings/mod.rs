@@ -7,13 +7,10 @@
 
 mod notify;
 mod okrs;
-mod problems;
-pub(crate) mod reader;
-mod secrets;
 
+pub(crate) use crate::configfile::reader;
+pub use crate::configfile::{ConfigReport, Locator, Problem, SecretRef, Secrets};
 pub use notify::{EventKind, NotifierKind, NotifierSettings};
-pub use problems::{ConfigReport, Locator, Problem};
-pub use secrets::{SecretRef, Secrets};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

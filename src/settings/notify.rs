@@ -260,7 +260,7 @@ pub(crate) fn read(top: &mut Section, sink: &mut Sink, base: &Path) -> Vec<Notif
                     }
                 }
                 let ca_file = s.string(sink, "ca_file").map(|ca| {
-                    let path = super::secrets::resolve_path(base, &ca);
+                    let path = crate::configfile::secrets::resolve_path(base, &ca);
                     if sink.secrets == super::Secrets::Resolve {
                         if let Err(e) = crate::sources::http::read_ca_file(&path) {
                             sink.report(&s.key("ca_file"), e);

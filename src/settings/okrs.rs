@@ -8,9 +8,9 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 
-use super::problems::{Locator, Problem};
+use crate::configfile::{Locator, Problem};
 use super::reader::{type_name, Section, Sink};
-use crate::model::{KeyResultDef, KrKind, Measure, MetricRef, ObjectiveDef, Period, WeightBy};
+use crate::model::{CellRef, KeyResultDef, KrKind, Measure, MetricRef, ObjectiveDef, Period, WeightBy};
 use crate::rules::{Condition, RuleDef, RuleSet};
 
 pub(crate) struct Okrs {
@@ -620,11 +620,14 @@ fn read_metric(key: &str, t: &toml::Table, sink: &mut Sink) -> Option<MetricRef>
     let column = s.string(sink, "column");
     s.finish(sink);
     let reference = match (cell, sheet, row, column) {
-        (Some(c), None, None, None) => c,
-        (None, sheet, Some(r), Some(c)) => match sheet {
-            Some(sh) => format!("{sh}[row={r}][column={c}]"),
-            None => format!("[row={r}][column={c}]"),
+        (Some(c), None, None, None) => match CellRef::parse(&c) {
+            Ok(r) => r,
+            Err(e) => {
+                sink.report(&format!("{key}.cell"), e);
+                return None;
+            }
         },
+        (None, sheet, Some(r), Some(c)) => CellRef::labels(sheet, r, c),
         _ => {
             sink.report(key, "expected either cell = \"Sheet!B7\" or row and column labels (with an optional sheet)");
             return None;

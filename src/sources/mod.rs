@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
-use crate::model::Item;
+use crate::model::{CellRef, Item};
 
 /// Why a fetch failed. The sync engine records it in words on the sync run.
 #[derive(Debug, thiserror::Error)]
@@ -120,7 +120,7 @@ pub trait ItemSource: Send + Sync {
     /// metrics return nothing.
     fn observe<'a>(
         &'a self,
-        references: Vec<String>,
+        references: Vec<CellRef>,
     ) -> BoxFuture<'a, Result<Vec<Observation>, SourceError>> {
         let _ = references;
         Box::pin(async { Ok(Vec::new()) })

@@ -25,7 +25,7 @@ use self::apply::{Prepared, StepState};
 use self::ledger::{Ledger, Recomputed};
 use crate::clock;
 use crate::evidence;
-use crate::model::{KeyResultDef, Measure, Period};
+use crate::model::{CellRef, KeyResultDef, Measure, Period};
 
 use crate::settings::{Settings, SourceKind};
 use crate::sources::github::GitHubSource;
@@ -532,15 +532,16 @@ impl Engine {
         state.write_children(tx, &name).await?;
         tx.prune_child_counts().await?;
         // Metric KRs read from this source: an observation is recorded when it changes.
-        let references: BTreeSet<String> = self
+        let references: BTreeMap<&str, &CellRef> = self
             .krs
             .values()
             .filter_map(|(d, _)| d.metric.as_ref())
             .filter(|m| m.source == name)
-            .map(|m| m.reference.clone())
+            .map(|m| (m.reference.as_str(), &m.reference))
             .collect();
         if !references.is_empty() {
-            for obs in source.observe(references.into_iter().collect()).await? {
+            let references = references.into_values().cloned().collect();
+            for obs in source.observe(references).await? {
                 let value = obs.value.as_ref().map(|v| *v).map_err(String::as_str);
                 if tx
                     .record_observation(&name, &obs.reference, value, now_ms)
@@ -550,7 +551,7 @@ impl Engine {
                     for (id, (d, _)) in self.krs.iter() {
                         if d.metric
                             .as_ref()
-                            .is_some_and(|m| m.source == name && m.reference == obs.reference)
+                            .is_some_and(|m| m.source == name && m.reference.as_str() == obs.reference)
                         {
                             state.affected.insert(id.clone());
                             ledger.recheck(id);

@@ -22,23 +22,7 @@ pub struct Workbook {
     pub sheets: Vec<Sheet>,
 }
 
-/// Where a metric's value is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reference {
-    /// `Sheet!B7` (`sheet` None: the first sheet, as in a CSV file).
-    Cell {
-        sheet: Option<String>,
-        row: usize,
-        col: usize,
-        text: String,
-    },
-    /// The cell in the row whose first column says `row` and the column whose header says `column`.
-    Labels {
-        sheet: Option<String>,
-        row: String,
-        column: String,
-    },
-}
+pub use crate::model::cell::Reference;
 
 fn column_name(col: usize) -> String {
     let mut n = col + 1;
@@ -49,62 +33,6 @@ fn column_name(col: usize) -> String {
         n = (n - 1) / 26;
     }
     s
-}
-
-impl Reference {
-    /// `B7`, `Metrics!B7`, `'My sheet'!B7`, or the label form the settings write:
-    /// `Metrics[row=MRR EMEA][column=Value]`.
-    pub fn parse(s: &str) -> Result<Reference, String> {
-        if let Some(open) = s.find("[row=") {
-            let sheet = (open > 0).then(|| s[..open].to_string());
-            let rest = &s[open + 5..];
-            let (row, rest) = rest
-                .split_once("][column=")
-                .ok_or_else(|| format!("\"{s}\" is not a label reference"))?;
-            let column = rest
-                .strip_suffix(']')
-                .ok_or_else(|| format!("\"{s}\" is not a label reference"))?;
-            return Ok(Reference::Labels {
-                sheet,
-                row: row.to_string(),
-                column: column.to_string(),
-            });
-        }
-        let (sheet, cell) = match s.rsplit_once('!') {
-            Some((sh, c)) => (Some(sh.trim_matches('\'').to_string()), c),
-            None => (None, s),
-        };
-        let cell = cell.trim().replace('$', "");
-        let letters: String = cell
-            .chars()
-            .take_while(|c| c.is_ascii_alphabetic())
-            .collect();
-        let digits = &cell[letters.len()..];
-        let bad = || format!("\"{s}\" is not a cell like B7 or Metrics!B7");
-        if letters.is_empty() || digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad());
-        }
-        // No spreadsheet has more than three letters of columns (XFD in Excel, ZZZ in
-        // Google Sheets); more would overflow the column number.
-        if letters.len() > 3 {
-            return Err(format!("\"{s}\" names a column beyond ZZZ"));
-        }
-        let col = letters
-            .to_ascii_uppercase()
-            .bytes()
-            .fold(0usize, |acc, b| acc * 26 + (b - b'A' + 1) as usize)
-            - 1;
-        let row: usize = digits.parse().map_err(|_| bad())?;
-        if row == 0 {
-            return Err(bad());
-        }
-        Ok(Reference::Cell {
-            sheet,
-            row: row - 1,
-            col,
-            text: format!("{letters}{digits}").to_ascii_uppercase(),
-        })
-    }
 }
 
 impl Workbook {

@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use reqwest::Method;
 use url::Url;
 
+use crate::model::CellRef;
 use crate::sources::http::{Auth, HttpClient, HttpSettings};
 use crate::sources::{ItemSource, Observation, PageStream, SourceError};
 
@@ -47,7 +48,7 @@ pub struct SheetSource {
     http: HttpClient,
     tokens: google::TokenCache,
     /// The metric references the KRs read from this source (known when it is built).
-    references: Vec<String>,
+    references: Vec<CellRef>,
     /// The workbook `fetch` read, for `observe` in the same step (one read per step).
     loaded: std::sync::Mutex<Option<Workbook>>,
 }
@@ -57,7 +58,7 @@ impl SheetSource {
         name: &str,
         settings: SheetSettings,
         http: HttpSettings,
-        references: Vec<String>,
+        references: Vec<CellRef>,
     ) -> Result<SheetSource, SourceError> {
         Ok(SheetSource {
             name: name.to_string(),
@@ -135,11 +136,7 @@ impl ItemSource for SheetSource {
             return Box::pin(futures::stream::empty());
         };
         Box::pin(futures::stream::once(async move {
-            let refs: Vec<Reference> = self
-                .references
-                .iter()
-                .filter_map(|r| Reference::parse(r).ok())
-                .collect();
+            let refs: Vec<Reference> = self.references.iter().map(|r| r.at().clone()).collect();
             let book = self.load(&refs).await?;
             let url = match &self.settings.location {
                 SheetLocation::Path(p) => format!("file://{}", p.display()),
@@ -164,17 +161,12 @@ impl ItemSource for SheetSource {
 
     fn observe<'a>(
         &'a self,
-        references: Vec<String>,
+        references: Vec<CellRef>,
     ) -> futures::future::BoxFuture<'a, Result<Vec<Observation>, SourceError>> {
         Box::pin(async move {
             // A file that cannot be read fails the step (the KRs go stale with the reason);
-            // a bad cell is an error on its KR only.
-            let parsed: Vec<Result<Reference, String>> =
-                references.iter().map(|r| Reference::parse(r)).collect();
-            let valid: Vec<Reference> = parsed
-                .iter()
-                .filter_map(|p| p.as_ref().ok().cloned())
-                .collect();
+            // an empty or non-numeric cell is an error on its KR only.
+            let valid: Vec<Reference> = references.iter().map(|r| r.at().clone()).collect();
             let cached = self
                 .loaded
                 .lock()
@@ -186,10 +178,9 @@ impl ItemSource for SheetSource {
             };
             Ok(references
                 .into_iter()
-                .zip(parsed)
-                .map(|(r, p)| Observation {
-                    value: p.and_then(|parsed| book.number(&parsed)),
-                    reference: r,
+                .map(|r| Observation {
+                    value: book.number(r.at()),
+                    reference: r.to_string(),
                 })
                 .collect())
         })
