@@ -13,7 +13,7 @@ pub(crate) use super::secrets::resolve_path;
 use super::secrets::{SecretRef, Secrets};
 
 /// Where problems go, with the file they are about.
-pub(crate) struct Sink<'a> {
+pub struct Sink<'a> {
     pub file: String,
     pub locator: &'a Locator,
     pub problems: &'a mut Vec<Problem>,
@@ -52,7 +52,7 @@ pub(crate) fn type_name(v: &Value) -> &'static str {
 }
 
 /// One TOML table being read; call [`Section::finish`] to report keys nobody asked for.
-pub(crate) struct Section<'t> {
+pub struct Section<'t> {
     pub path: String,
     table: &'t toml::Table,
     known: BTreeSet<&'static str>,

@@ -241,7 +241,7 @@ impl Ctx<'_> {
                         self.settings
                             .sources
                             .iter()
-                            .filter(|(_, s)| s.kind.provides_items())
+                            .filter(|(_, s)| s.kind.yields_items())
                             .map(|(n, _)| n.clone()),
                     ),
                 }
@@ -461,7 +461,10 @@ async fn ctx<'a>(
     for o in &settings.objectives {
         for kr in &o.key_results {
             if let Some(m) = &kr.metric {
-                if let Some(e) = store.observation_error(&m.source, m.reference.as_str()).await? {
+                if let Some(e) = store
+                    .observation_error(&m.source, m.reference.as_str())
+                    .await?
+                {
                     observation_errors.insert((m.source.clone(), m.reference.to_string()), e);
                 }
             }
@@ -715,7 +718,7 @@ pub async fn sources(
         let every = chrono::Duration::from_std(cfg.every).unwrap_or(chrono::Duration::MAX);
         out.push(SourceStatus {
             name: name.clone(),
-            kind: cfg.kind.as_str().to_string(),
+            kind: cfg.kind.kind().to_string(),
             every_seconds: cfg.every.as_secs(),
             freshness_seconds: cfg.freshness.as_secs(),
             last_attempt: state.and_then(|s| s.last_attempt),

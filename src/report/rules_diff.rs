@@ -93,7 +93,10 @@ pub async fn rules_diff(
         let value = match def.measure {
             Measure::Manual => tx.latest_checkin(&def.id).await?,
             Measure::Metric => match &def.metric {
-                Some(m) => tx.latest_observation(&m.source, m.reference.as_str()).await?,
+                Some(m) => {
+                    tx.latest_observation(&m.source, m.reference.as_str())
+                        .await?
+                }
                 None => None,
             },
             _ => None,

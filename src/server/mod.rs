@@ -24,7 +24,7 @@ pub use api::ApiDoc;
 mod cache;
 mod dashboard;
 mod hooks;
-pub use hooks::{signature as hook_signature, verify as verify_hook_signature};
+pub use crate::sources::webhook::{signature as hook_signature, verify as verify_hook_signature};
 mod metrics;
 
 use crate::clock;
@@ -91,8 +91,7 @@ impl Application {
             .route("/readyz", get(readyz))
             .route("/api/v1/key-results/{id}/checkins", post(api::checkin))
             .route("/api/v1/sync", post(api::sync_now))
-            .route("/hooks/github", post(hooks::github))
-            .route("/hooks/jira", post(hooks::jira))
+            .route("/hooks/{kind}", post(hooks::hook))
             .route("/kr/{id}/checkin", post(dashboard::checkin_form))
             .layer(axum::extract::DefaultBodyLimit::max(25 * 1024 * 1024))
             .merge(reads)

@@ -21,9 +21,9 @@ use secrecy::SecretString;
 
 use crate::model::{ObjectiveDef, StatusMargins};
 use crate::rules::RuleSet;
-use crate::sources::github::GitHubSettings;
 use crate::sources::http::HttpSettings;
-use crate::sources::jira::{JiraFlavor, JiraSettings};
+use crate::sources::kind::listed;
+use crate::sources::{capabilities_of, SourceConfig};
 use reader::{resolve_path, secret, Section, Sink};
 
 /// The default location of the service config.
@@ -138,7 +138,8 @@ pub struct SourceSettings {
     pub overlap: Duration,
     pub webhook_secret: Option<SecretRef>,
     pub http: HttpSettings,
-    pub kind: SourceKind,
+    /// The kind (`kind = "…"`) with its own settings.
+    pub kind: SourceConfig,
     /// `writeback = { label = "no-kr" }` (Jira and GitHub): the label put on unaligned
     /// work and taken off once it is aligned or exempt. Off when absent.
     pub writeback: Option<Writeback>,
@@ -148,31 +149,6 @@ pub struct SourceSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Writeback {
     pub label: String,
-}
-
-#[derive(Debug, Clone)]
-pub enum SourceKind {
-    Jira(JiraSettings),
-    GitHub(GitHubSettings),
-    Sheet(crate::sources::sheet::SheetSettings),
-}
-
-impl SourceKind {
-    /// Whether the source yields items (rules match them). Sheet sources feed metric KRs.
-    pub fn provides_items(&self) -> bool {
-        match self {
-            SourceKind::Sheet(s) => s.items.is_some(),
-            _ => true,
-        }
-    }
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            SourceKind::Jira(_) => "jira",
-            SourceKind::GitHub(_) => "github",
-            SourceKind::Sheet(_) => "sheet",
-        }
-    }
 }
 
 impl Settings {
@@ -321,9 +297,8 @@ impl Settings {
         }
         // The Jira client must ask for every custom field a rule reads.
         for (name, s) in sources.iter_mut() {
-            if let SourceKind::Jira(j) = &mut s.kind {
-                j.extra_fields = okr.rules.custom_fields_for_source(name);
-            }
+            s.kind
+                .use_rule_fields(okr.rules.custom_fields_for_source(name));
         }
         if !problems.is_empty() {
             return Err(ConfigReport { problems });
@@ -710,6 +685,7 @@ fn read_source(
         }
         http.ca_file = Some(path);
     }
+    let capabilities = kind.as_deref().and_then(capabilities_of);
     let writeback = s.table(sink, "writeback").and_then(|t| {
         let mut w = Section::new(s.key("writeback"), t);
         let label = w.required_string(sink, "label");
@@ -721,17 +697,20 @@ fn read_source(
             sink.report(&label_key, "must not be empty");
             return None;
         }
-        if kind.as_deref() == Some("jira") && trimmed.chars().any(char::is_whitespace) {
-            sink.report(
-                &label_key,
-                format!("Jira labels cannot contain spaces, found \"{label}\""),
-            );
+        let check = capabilities.and_then(|c| c.writeback);
+        if let Some(Err(e)) = check.map(|allowed| allowed(&label)) {
+            sink.report(&label_key, e);
             return None;
         }
-        if !matches!(kind.as_deref(), Some("jira" | "github")) {
+        if check.is_none() {
+            let writers: Vec<&str> = SourceConfig::KINDS
+                .iter()
+                .filter(|(_, c)| c.writeback.is_some())
+                .map(|(_, c)| c.title)
+                .collect();
             sink.report(
                 &s.key("writeback"),
-                "write-back labels Jira and GitHub items only",
+                format!("write-back labels {} items only", listed(&writers, "and")),
             );
             return None;
         }
@@ -740,14 +719,13 @@ fn read_source(
         })
     });
     let kind = kind?;
-    let source_kind = match kind.as_str() {
-        "jira" => read_jira(&mut s, sink, base).map(SourceKind::Jira),
-        "github" => read_github(&mut s, sink, base).map(SourceKind::GitHub),
-        "sheet" => read_sheet(&mut s, sink, base).map(SourceKind::Sheet),
-        other => {
+    let source_kind = match SourceConfig::read(&kind, &mut s, sink, base) {
+        Some(config) => config,
+        None => {
+            let kinds: Vec<&str> = SourceConfig::KINDS.iter().map(|(k, _)| *k).collect();
             sink.report(
                 &s.key("kind"),
-                format!("expected one of jira, github, sheet, found \"{other}\""),
+                format!("expected one of {}, found \"{kind}\"", kinds.join(", ")),
             );
             None
         }
@@ -765,344 +743,6 @@ fn read_source(
         writeback,
     });
     Some((kind, settings))
-}
-
-fn read_jira(s: &mut Section, sink: &mut Sink, base: &Path) -> Option<JiraSettings> {
-    let url = s.required_string(sink, "url").and_then(|u| match url::Url::parse(u.trim_end_matches('/')) {
-        Ok(url) if url.scheme() == "http" || url.scheme() == "https" => Some(url),
-        _ => {
-            sink.report(&s.key("url"), format!("expected an http(s) URL like \"https://acme.atlassian.net\", found \"{u}\""));
-            None
-        }
-    });
-    let flavor = match s
-        .choice(sink, "flavor", &["cloud", "datacenter"])
-        .as_deref()
-    {
-        Some("datacenter") => JiraFlavor::DataCenter,
-        _ => JiraFlavor::Cloud,
-    };
-    let email = s.string(sink, "email");
-    if flavor == JiraFlavor::Cloud && email.is_none() {
-        sink.report(
-            &s.key("email"),
-            "is required for Jira Cloud (Basic auth with e-mail and API token)",
-        );
-    }
-    let token = secret(s, sink, "token_env", "token_file", base, true);
-    let jql = s.string(sink, "jql").unwrap_or_default();
-    let story_points_field = s.string(sink, "story_points_field");
-    let epic_field = s.string(sink, "epic_field");
-    let page_size = s.integer(sink, "page_size", 1, 1000).unwrap_or(100) as u32;
-    Some(JiraSettings {
-        url: url?,
-        flavor,
-        email,
-        token: token?,
-        jql,
-        story_points_field,
-        epic_field,
-        extra_fields: Vec::new(),
-        page_size,
-    })
-}
-
-fn read_github(s: &mut Section, sink: &mut Sink, base: &Path) -> Option<GitHubSettings> {
-    let api_url = s
-        .string(sink, "api_url")
-        .unwrap_or_else(|| "https://api.github.com".to_string());
-    let api_url = match url::Url::parse(api_url.trim_end_matches('/')) {
-        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Some(u),
-        _ => {
-            sink.report(&s.key("api_url"), format!("expected an http(s) URL like \"https://api.github.com\" or \"https://HOST/api/v3\", found \"{api_url}\""));
-            None
-        }
-    };
-    // A token, or a GitHub App installation (app_id + installation_id + private key).
-    let app_id = s.integer(sink, "app_id", 1, i64::MAX);
-    let installation_id = s.integer(sink, "installation_id", 1, i64::MAX);
-    let app = s.has("app_id")
-        || s.has("installation_id")
-        || s.has("private_key_file")
-        || s.has("private_key_env");
-    let auth = if app {
-        if s.has("token_env") || s.has("token_file") {
-            sink.report(&s.key("app_id"), "set either a token (token_env/token_file) or a GitHub App (app_id, installation_id, private_key_file), not both");
-        }
-        for (key, present) in [
-            ("app_id", s.has("app_id")),
-            ("installation_id", s.has("installation_id")),
-        ] {
-            if !present {
-                sink.report(&s.key(key), "is required for GitHub App authentication");
-            }
-        }
-        let key = secret(s, sink, "private_key_env", "private_key_file", base, true);
-        match (app_id, installation_id, key) {
-            (Some(a), Some(i), Some(k)) => Some(crate::sources::github::GitHubAuth::App {
-                app_id: a as u64,
-                installation_id: i as u64,
-                private_key: k,
-            }),
-            _ => None,
-        }
-    } else {
-        secret(s, sink, "token_env", "token_file", base, true)
-            .map(crate::sources::github::GitHubAuth::Token)
-    };
-    let repos = match s.string_list(sink, "repos") {
-        None => {
-            sink.report(
-                &s.key("repos"),
-                "is required: a list of \"owner/name\" repositories",
-            );
-            None
-        }
-        Some(list) if list.is_empty() => {
-            sink.report(&s.key("repos"), "lists no repository");
-            None
-        }
-        Some(list) => {
-            let bad: Vec<&String> = list
-                .iter()
-                .filter(|r| {
-                    let mut parts = r.split('/');
-                    !(parts.next().is_some_and(|o| !o.is_empty())
-                        && parts.next().is_some_and(|n| !n.is_empty())
-                        && parts.next().is_none())
-                })
-                .collect();
-            if bad.is_empty() {
-                Some(list)
-            } else {
-                sink.report(
-                    &s.key("repos"),
-                    format!("expected \"owner/name\", found {bad:?}"),
-                );
-                None
-            }
-        }
-    };
-    let per_page = s.integer(sink, "per_page", 1, 100).unwrap_or(100) as u32;
-    let rate_limit_floor = s
-        .integer(sink, "rate_limit_floor", 0, 100_000)
-        .unwrap_or(50) as u64;
-    let estimate_label =
-        s.string(sink, "estimate_label")
-            .and_then(|re| match regex::Regex::new(&re) {
-                Ok(r) if r.captures_len() >= 2 => Some(r),
-                Ok(_) => {
-                    sink.report(
-                        &s.key("estimate_label"),
-                        "needs a capture group around the number, e.g. \"^points:(\\d+)$\"",
-                    );
-                    None
-                }
-                Err(e) => {
-                    sink.report(&s.key("estimate_label"), format!("invalid regex: {e}"));
-                    None
-                }
-            });
-    let projects = s
-        .string_list(sink, "projects")
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|p| {
-            let parsed = crate::sources::github::projects::ProjectRef::parse(&p);
-            if parsed.is_none() {
-                sink.report(&s.key("projects"), format!("expected \"OWNER/NUMBER\" (an organisation's or user's project), found \"{p}\""));
-            }
-            parsed
-        })
-        .collect();
-    let estimate_field = s.string(sink, "estimate_field");
-    Some(GitHubSettings {
-        api_url: api_url?,
-        auth: auth?,
-        repos: repos?,
-        per_page,
-        estimate_label,
-        rate_limit_floor,
-        projects,
-        estimate_field,
-    })
-}
-
-fn read_sheet(
-    s: &mut Section,
-    sink: &mut Sink,
-    base: &Path,
-) -> Option<crate::sources::sheet::SheetSettings> {
-    use crate::sources::sheet::{SheetLocation, SheetSettings};
-    let path = s.string(sink, "path");
-    let csv_url = s.string(sink, "csv_url");
-    let ways = ["path", "csv_url", "google_sheet_id"]
-        .into_iter()
-        .filter(|k| s.has(k))
-        .count();
-    if ways != 1 {
-        sink.report(&s.key("path"), "set exactly one of path (a local .csv, .xlsx, .xls or .ods file), csv_url or google_sheet_id");
-        return None;
-    }
-    let items = s
-        .table(sink, "items")
-        .and_then(|t| read_row_items(&s.key("items"), t, sink));
-    if let Some(id) = s.string(sink, "google_sheet_id") {
-        return read_google_sheet(s, sink, base, id).map(|mut g| {
-            g.items = items;
-            g
-        });
-    }
-    for k in [
-        "api_key_env",
-        "api_key_file",
-        "service_account_file",
-        "api_url",
-        "token_url",
-    ] {
-        if s.has(k) {
-            sink.report(&s.key(k), "only applies with google_sheet_id");
-        }
-    }
-    if let Some(u) = csv_url {
-        return match url::Url::parse(&u) {
-            Ok(url) if url.scheme() == "http" || url.scheme() == "https" => Some(SheetSettings {
-                location: SheetLocation::CsvUrl(url),
-                items,
-            }),
-            _ => {
-                sink.report(
-                    &s.key("csv_url"),
-                    format!("expected an http(s) URL of a CSV, found \"{u}\""),
-                );
-                None
-            }
-        };
-    }
-    let path = resolve_path(base, &path?);
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if !["csv", "xlsx", "xlsm", "xls", "ods"].contains(&ext.as_str()) {
-        sink.report(
-            &s.key("path"),
-            format!(
-                "expected a .csv, .xlsx, .xls or .ods file, found \"{}\"",
-                path.display()
-            ),
-        );
-        return None;
-    }
-    Some(SheetSettings {
-        location: SheetLocation::Path(path),
-        items,
-    })
-}
-
-fn read_row_items(
-    key: &str,
-    t: &toml::Table,
-    sink: &mut Sink,
-) -> Option<crate::sources::sheet::RowItems> {
-    let mut s = Section::new(key, t);
-    let sheet = s.string(sink, "sheet");
-    let key_col = s.required_string(sink, "key");
-    let title = s.string(sink, "title");
-    let category = s.string(sink, "category");
-    let estimate = s.string(sink, "estimate");
-    let labels = s.string(sink, "labels");
-    let assignee = s.string(sink, "assignee");
-    s.finish(sink);
-    Some(crate::sources::sheet::RowItems {
-        sheet,
-        key: key_col?,
-        title,
-        category,
-        estimate,
-        labels,
-        assignee,
-    })
-}
-
-fn read_google_sheet(
-    s: &mut Section,
-    sink: &mut Sink,
-    base: &Path,
-    id: String,
-) -> Option<crate::sources::sheet::SheetSettings> {
-    use crate::sources::sheet::google::{self, GoogleAuth, GoogleSheet};
-    use crate::sources::sheet::{SheetLocation, SheetSettings};
-    let url =
-        |s: &mut Section, sink: &mut Sink, key: &'static str, default: &str| -> Option<url::Url> {
-            let text = s.string(sink, key).unwrap_or_else(|| default.to_string());
-            match url::Url::parse(&text) {
-                Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Some(u),
-                _ => {
-                    sink.report(
-                        &s.key(key),
-                        format!("expected an http(s) URL, found \"{text}\""),
-                    );
-                    None
-                }
-            }
-        };
-    let api_url = url(s, sink, "api_url", "https://sheets.googleapis.com");
-    let token_url = if s.has("token_url") {
-        url(s, sink, "token_url", google::DEFAULT_TOKEN_URL).map(Some)
-    } else {
-        Some(None)
-    };
-    let resolve = std::mem::replace(&mut sink.secrets, Secrets::Defer);
-    let key = secret(s, sink, "api_key_env", "api_key_file", base, false);
-    let account = secret(
-        s,
-        sink,
-        "service_account_env",
-        "service_account_file",
-        base,
-        false,
-    );
-    sink.secrets = resolve;
-    let auth = match (key, account) {
-        (Some(_), Some(_)) => {
-            sink.report(&s.key("service_account_file"), "set either an API key (api_key_env/api_key_file) or service_account_file, not both");
-            None
-        }
-        (Some(k), None) => Some(GoogleAuth::ApiKey(k)),
-        (None, Some(key_file)) => token_url.map(|token_url| GoogleAuth::ServiceAccount {
-            key_file,
-            token_url,
-        }),
-        (None, None) => {
-            sink.report(&s.key("api_key_env"), "Google Sheets needs an API key (api_key_env/api_key_file) or a service_account_file");
-            None
-        }
-    };
-    if let (Some(auth), Secrets::Resolve) = (&auth, sink.secrets) {
-        if let Err(p) = auth.check() {
-            sink.problems.push(p);
-        }
-    }
-    Some(SheetSettings {
-        location: SheetLocation::Google(Box::new(GoogleSheet {
-            id,
-            api_url: api_url?,
-            auth: auth?,
-        })),
-        items: None,
-    })
-}
-
-/// Resolves a path from the config against the config file's folder.
-pub fn resolve_relative(settings: &Settings, path: &str) -> PathBuf {
-    let base = settings
-        .config_path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    resolve_path(&base, path)
 }
 
 #[cfg(test)]
@@ -1134,11 +774,11 @@ mod tests {
         std::env::remove_var("OKRSYNC__SOURCES__JIRA__JQL");
         let s = loaded.unwrap_or_else(|r| panic!("the example config is invalid:\n{r}"));
         assert_eq!(s.log.level, "debug");
-        let SourceKind::Jira(j) = &s.sources["jira"].kind else {
+        let crate::sources::SourceConfig::Jira(j) = &s.sources["jira"].kind else {
             panic!("jira is a Jira source");
         };
         assert_eq!(j.jql, "project = OPS");
-        assert_eq!(j.flavor, JiraFlavor::Cloud);
+        assert_eq!(j.flavor, crate::sources::jira::JiraFlavor::Cloud);
         assert_eq!(s.sources["jira"].every, Duration::from_secs(300));
         assert_eq!(s.objectives.len(), 2);
         assert_eq!(s.rules.rules().len(), 3);
@@ -1188,7 +828,7 @@ mod tests {
             "Metric,Value\nMRR EMEA,1\nChurn,4\n",
         );
         let s = Settings::load(&dir.path().join("okrsync.toml")).unwrap_or_else(|r| panic!("{r}"));
-        let SourceKind::Jira(j) = &s.sources["jira"].kind else {
+        let crate::sources::SourceConfig::Jira(j) = &s.sources["jira"].kind else {
             panic!("jira is a Jira source");
         };
         assert_eq!(

@@ -8,9 +8,11 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 
-use crate::configfile::{Locator, Problem};
 use super::reader::{type_name, Section, Sink};
-use crate::model::{CellRef, KeyResultDef, KrKind, Measure, MetricRef, ObjectiveDef, Period, WeightBy};
+use crate::configfile::{Locator, Problem};
+use crate::model::{
+    CellRef, KeyResultDef, KrKind, Measure, MetricRef, ObjectiveDef, Period, WeightBy,
+};
 use crate::rules::{Condition, RuleDef, RuleSet};
 
 pub(crate) struct Okrs {
@@ -187,8 +189,27 @@ pub(crate) fn load(
                     let k = format!("{}.metric.source", kr.key);
                     let subject = kr_subject(id);
                     match source_kinds.get(&m.source) {
-                        None => f.report(problems, k, &subject, format!("unknown source \"{}\"; configured sources: {}", m.source, list(source_kinds.keys()))),
-                        Some(Some(kind)) if kind != "sheet" => f.report(problems, k, &subject, format!("source \"{}\" is a {kind} source; metric key results read from sheet sources", m.source)),
+                        None => f.report(
+                            problems,
+                            k,
+                            &subject,
+                            format!(
+                                "unknown source \"{}\"; configured sources: {}",
+                                m.source,
+                                list(source_kinds.keys())
+                            ),
+                        ),
+                        Some(Some(kind))
+                            if !crate::sources::capabilities_of(kind)
+                                .is_some_and(|c| c.metrics) =>
+                        {
+                            let readers: Vec<&str> = crate::sources::SourceConfig::KINDS
+                                .iter()
+                                .filter(|(_, c)| c.metrics)
+                                .map(|(k, _)| *k)
+                                .collect();
+                            f.report(problems, k, &subject, format!("source \"{}\" is a {kind} source; metric key results read from {} sources", m.source, crate::sources::kind::listed(&readers, "or")))
+                        }
                         Some(_) => {}
                     }
                 }

@@ -1,14 +1,23 @@
 //! Upstream sources of work items, one module per kind behind the small [`ItemSource`]
 //! trait. A source only fetches and normalises; the sync engine owns cursors, the store
-//! and recomputation. Shared by the sources: [`http`] (the client), [`stats`] (request
+//! and recomputation. Each kind owns its config section, construction and capabilities
+//! ([`kind`]); the list below is the only place that names them all. Shared by the sources: [`http`] (the client), [`stats`] (request
 //! statistics) and `lenient` (typed JSON reading as forgiving as a `Value` walk).
 
-pub mod github;
 pub mod http;
-pub mod jira;
+pub mod kind;
 pub(crate) mod lenient;
-pub mod sheet;
 pub mod stats;
+pub mod webhook;
+
+pub use kind::{capabilities_of, Capabilities, SourceKind};
+
+// Every kind of source: its module (`src/sources/<kind>/`) and its settings type.
+kind::source_kinds! {
+    jira => Jira(jira::JiraSettings),
+    github => GitHub(github::GitHubSettings),
+    sheet => Sheet(sheet::SheetSettings),
+}
 
 use std::collections::BTreeMap;
 

@@ -580,9 +580,14 @@ impl Store {
         self.moves_counts(cond, &selector.value).await
     }
 
-    /// Selectors worth suggesting in a search box: `repo=` for GitHub projects, `project=`
-    /// for the others, and `epic=` for every epic; at most `limit` of each.
-    pub async fn selector_suggestions(&self, limit: i64) -> Result<Vec<String>> {
+    /// Selectors worth suggesting in a search box: each project with the selector its
+    /// source's kind picks projects by (`project_selector(kind)`: `repo` for GitHub), and
+    /// `epic=` for every epic; at most `limit` of each.
+    pub async fn selector_suggestions(
+        &self,
+        limit: i64,
+        project_selector: impl Fn(Option<&str>) -> &'static str,
+    ) -> Result<Vec<String>> {
         let projects: Vec<(String, Option<String>)> = sqlx::query_as(
             "SELECT DISTINCT i.project, s.kind FROM items i LEFT JOIN sources s ON s.name = i.source \
              WHERE i.project <> '' ORDER BY i.project LIMIT $1",
@@ -598,10 +603,7 @@ impl Store {
         .await?;
         let mut out: Vec<String> = projects
             .into_iter()
-            .map(|(p, kind)| match kind.as_deref() {
-                Some("github") => format!("repo={p}"),
-                _ => format!("project={p}"),
-            })
+            .map(|(p, kind)| format!("{}={p}", project_selector(kind.as_deref())))
             .collect();
         out.extend(epics.into_iter().map(|(e,)| format!("epic={e}")));
         Ok(out)

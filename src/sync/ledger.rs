@@ -122,7 +122,10 @@ impl<'c> Ledger<'c> {
                 let observed = match def.measure {
                     Measure::Manual => tx.latest_checkin(id).await?,
                     Measure::Metric => match &def.metric {
-                        Some(m) => tx.latest_observation(&m.source, m.reference.as_str()).await?,
+                        Some(m) => {
+                            tx.latest_observation(&m.source, m.reference.as_str())
+                                .await?
+                        }
                         None => None,
                     },
                     _ => None,

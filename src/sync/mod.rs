@@ -27,9 +27,7 @@ use crate::clock;
 use crate::evidence;
 use crate::model::{CellRef, KeyResultDef, Measure, Period};
 
-use crate::settings::{Settings, SourceKind};
-use crate::sources::github::GitHubSource;
-use crate::sources::jira::JiraSource;
+use crate::settings::Settings;
 use crate::sources::ItemSource;
 use crate::store::{ms, NewCheckin, SnapshotCause, SourceState, Store, SyncRun, Tx};
 
@@ -87,32 +85,18 @@ impl Engine {
     pub fn new(settings: Arc<Settings>, store: Store) -> anyhow::Result<Engine> {
         let mut sources: BTreeMap<String, Arc<dyn ItemSource>> = BTreeMap::new();
         for (name, s) in &settings.sources {
-            let built: Arc<dyn ItemSource> = match &s.kind {
-                SourceKind::Jira(j) => Arc::new(
-                    JiraSource::new(name, j.clone(), s.http.clone())
-                        .with_context(|| format!("cannot set up source {name}"))?,
-                ),
-                SourceKind::Sheet(sh) => Arc::new(
-                    crate::sources::sheet::SheetSource::new(
-                        name,
-                        sh.clone(),
-                        s.http.clone(),
-                        settings
-                            .objectives
-                            .iter()
-                            .flat_map(|o| o.key_results.iter())
-                            .filter_map(|k| k.metric.as_ref())
-                            .filter(|m| &m.source == name)
-                            .map(|m| m.reference.clone())
-                            .collect(),
-                    )
-                    .with_context(|| format!("cannot set up source {name}"))?,
-                ),
-                SourceKind::GitHub(g) => Arc::new(
-                    GitHubSource::new(name, g.clone(), s.http.clone())
-                        .with_context(|| format!("cannot set up source {name}"))?,
-                ),
-            };
+            let cells = settings
+                .objectives
+                .iter()
+                .flat_map(|o| o.key_results.iter())
+                .filter_map(|k| k.metric.as_ref())
+                .filter(|m| &m.source == name)
+                .map(|m| m.reference.clone())
+                .collect();
+            let built = s
+                .kind
+                .build(name, s.http.clone(), cells)
+                .with_context(|| format!("cannot set up source {name}"))?;
             sources.insert(name.clone(), built);
         }
         Ok(Engine::with_sources(settings, store, sources))
@@ -256,8 +240,8 @@ impl Engine {
         let Some(settings) = self.settings.sources.get(source) else {
             anyhow::bail!("unknown source {source}");
         };
-        // A sheet is read whole every time: every pass is full, so removed rows go.
-        if matches!(settings.kind, SourceKind::Sheet(_)) {
+        // A kind read whole every time (a sheet): every pass is full, so removed rows go.
+        if settings.kind.capabilities().always_full {
             return Ok(Mode::Full);
         }
         // A plain read: a write transaction would wait for SQLite's writer lock, i.e. for
@@ -316,7 +300,7 @@ impl Engine {
             .with_context(|| format!("unknown source {name}"))?
             .clone();
         let settings = &self.settings.sources[name];
-        let kind = settings.kind.as_str().to_string();
+        let kind = settings.kind.kind().to_string();
         let started = clock::now();
         let requests_before = source.requests_sent();
         let mut run = SyncRun {
@@ -549,10 +533,9 @@ impl Engine {
                 {
                     run.changed += 1;
                     for (id, (d, _)) in self.krs.iter() {
-                        if d.metric
-                            .as_ref()
-                            .is_some_and(|m| m.source == name && m.reference.as_str() == obs.reference)
-                        {
+                        if d.metric.as_ref().is_some_and(|m| {
+                            m.source == name && m.reference.as_str() == obs.reference
+                        }) {
                             state.affected.insert(id.clone());
                             ledger.recheck(id);
                         }

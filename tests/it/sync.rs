@@ -361,7 +361,7 @@ async fn a_full_pass_deletes_only_what_the_upstream_confirms_gone(db: Db) {
     env.sim.delete("PAY-1");
 
     let settings = env.settings();
-    let okrsync::settings::SourceKind::Jira(j) = &settings.sources["jira"].kind else {
+    let okrsync::sources::SourceConfig::Jira(j) = &settings.sources["jira"].kind else {
         panic!("a Jira source");
     };
     let inner = okrsync::sources::jira::JiraSource::new(

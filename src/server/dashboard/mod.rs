@@ -775,7 +775,10 @@ async fn moves_page(State(s): Shared, Query(f): Query<MovesForm>) -> Response {
         suggestions: s
             .engine()
             .store()
-            .selector_suggestions(200)
+            .selector_suggestions(200, |kind| {
+                kind.and_then(crate::sources::capabilities_of)
+                    .map_or("project", |c| c.project_selector)
+            })
             .await
             .unwrap_or_default(),
     };

@@ -5,11 +5,13 @@
 //! answers, `projects` the GraphQL ones, `pass` walks a whole pass.
 
 mod auth;
+mod config;
 mod parse;
 mod pass;
 pub mod projects;
 
 pub use auth::{app_jwt, AppClaims, GitHubAuth};
+pub use config::GitHubSettings;
 pub use parse::{parse_issue, read_page, Issue};
 
 use std::collections::BTreeMap;
@@ -25,44 +27,6 @@ use url::Url;
 use crate::model::Item;
 use crate::sources::http::{HttpClient, HttpSettings};
 use crate::sources::{ItemSource, PageStream, SourceError};
-use projects::ProjectRef;
-
-/// A GitHub source's settings, validated.
-#[derive(Debug, Clone)]
-pub struct GitHubSettings {
-    /// `https://api.github.com`, or `https://HOST/api/v3` for GitHub Enterprise Server.
-    pub api_url: Url,
-    pub auth: GitHubAuth,
-    /// `owner/name`
-    pub repos: Vec<String>,
-    /// Issues per page (GitHub allows up to 100).
-    pub per_page: u32,
-    /// A label that carries the estimate: the regex's first capture group is the number
-    /// (e.g. `^points:(\d+(?:\.\d+)?)$`).
-    pub estimate_label: Option<regex::Regex>,
-    /// When `x-ratelimit-remaining` falls to this, wait for `x-ratelimit-reset`.
-    pub rate_limit_floor: u64,
-    /// Projects v2 boards (`OWNER/NUMBER`) whose field values become `fields.<Field name>`.
-    pub projects: Vec<ProjectRef>,
-    /// A Projects v2 number field that is the estimate (wins over `estimate_label`).
-    pub estimate_field: Option<String>,
-}
-
-impl GitHubSettings {
-    /// GraphQL lives at `/graphql` on api.github.com and at `/api/graphql` on Enterprise
-    /// Server (not under `/api/v3`).
-    pub fn graphql_url(&self) -> Result<Url, SourceError> {
-        let mut u = self.api_url.clone();
-        let path = u.path().trim_end_matches('/').to_string();
-        let graphql = match path.strip_suffix("/api/v3") {
-            Some(prefix) => format!("{prefix}/api/graphql"),
-            None => format!("{path}/graphql"),
-        };
-        u.set_path(&graphql);
-        u.set_query(None);
-        Ok(u)
-    }
-}
 
 /// Issues and pull requests of GitHub repositories.
 pub struct GitHubSource {

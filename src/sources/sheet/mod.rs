@@ -6,41 +6,21 @@
 //!
 //! With `items = { sheet, key, … }` the rows of a sheet are items too (kind `row`).
 
+mod config;
 pub mod google;
 mod grid;
 mod rows;
 
+pub use config::{SheetLocation, SheetSettings};
 pub use grid::{parse_number, Cell, Reference, Sheet, Workbook};
 pub use rows::{category_of, items_from, RowItems};
 
-use std::path::PathBuf;
-
 use chrono::{DateTime, Utc};
 use reqwest::Method;
-use url::Url;
 
 use crate::model::CellRef;
 use crate::sources::http::{Auth, HttpClient, HttpSettings};
 use crate::sources::{ItemSource, Observation, PageStream, SourceError};
-
-/// Where the spreadsheet is.
-#[derive(Debug, Clone)]
-pub enum SheetLocation {
-    /// A local file (resolved against the config file's folder).
-    Path(PathBuf),
-    /// A CSV over HTTP (a "publish to the web" or export link).
-    CsvUrl(Url),
-    /// A Google spreadsheet through the Sheets API.
-    Google(Box<google::GoogleSheet>),
-}
-
-/// A sheet source's settings, validated.
-#[derive(Debug, Clone)]
-pub struct SheetSettings {
-    pub location: SheetLocation,
-    /// Rows as items, when configured.
-    pub items: Option<RowItems>,
-}
 
 pub struct SheetSource {
     name: String,
