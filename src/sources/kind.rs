@@ -12,6 +12,9 @@ use crate::sources::http::HttpSettings;
 use crate::sources::webhook::WebhookAuth;
 use crate::sources::{ItemSource, SourceError};
 
+/// Whether a kind accepts `label` for write-back (`Err`: why not, in words).
+pub type LabelCheck = fn(&str) -> Result<(), String>;
+
 /// What a kind of source can do, for the engine, the webhooks, `check` and the reports.
 #[derive(Debug, Clone, Copy)]
 pub struct Capabilities {
@@ -25,7 +28,7 @@ pub struct Capabilities {
     pub webhook: Option<WebhookAuth>,
     /// `writeback = { label }`: whether the kind can put a label on its items, and which
     /// labels it accepts (`Err`: why not). `None`: it cannot write back.
-    pub writeback: Option<fn(&str) -> Result<(), String>>,
+    pub writeback: Option<LabelCheck>,
     /// Whether metric key results read values from it (`metric = { source, cell }`).
     pub metrics: bool,
     /// The `moves` selector that picks an item's project: `repo=` for GitHub, `project=`.
