@@ -172,6 +172,14 @@ pub enum WeightBy {
     Estimate,
 }
 
+/// An item of one source as the store holds it: its id upstream and its key (`PAY-1`,
+/// `acme/web#12`) — what a full pass hands a source to confirm before deleting.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StoredItem {
+    pub ext_id: String,
+    pub key: String,
+}
+
 /// Where a `metric` KR reads its value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MetricRef {

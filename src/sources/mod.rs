@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
-use crate::model::{CellRef, Item};
+use crate::model::{CellRef, Item, StoredItem};
 
 /// Why a fetch failed. The sync engine records it in words on the sync run.
 #[derive(Debug, thiserror::Error)]
@@ -83,13 +83,13 @@ pub trait ItemSource: Send + Sync {
     /// HTTP requests sent since this source was built (for sync-run statistics).
     fn requests_sent(&self) -> u64;
 
-    /// A full pass did not return these stored items (`(ext_id, key)`): which are really
+    /// A full pass did not return these stored items: which are really
     /// gone? Offset pagination can skip an item when another one is edited mid-pass, so
     /// sources that can look items up do, and return those still in scope (to be kept and
     /// refreshed). The default trusts the pass.
     fn confirm_gone<'a>(
         &'a self,
-        missing: Vec<(String, String)>,
+        missing: Vec<StoredItem>,
     ) -> BoxFuture<'a, Result<Vec<Item>, SourceError>> {
         let _ = missing;
         Box::pin(async { Ok(Vec::new()) })

@@ -25,7 +25,7 @@ use self::apply::{Prepared, StepState};
 use self::ledger::{Ledger, Recomputed};
 use crate::clock;
 use crate::evidence;
-use crate::model::{CellRef, KeyResultDef, Measure, Period};
+use crate::model::{CellRef, KeyResultDef, Measure, Period, StoredItem};
 
 use crate::settings::Settings;
 use crate::sources::ItemSource;
@@ -486,7 +486,7 @@ impl Engine {
             tx.put_validators(&name, &learnt).await?;
         }
         if held_before {
-            let mut missing: Vec<(String, String)> = Vec::new();
+            let mut missing: Vec<StoredItem> = Vec::new();
             let mut after = String::new();
             loop {
                 let ids = tx.item_ids_after(&name, &after, 20_000).await?;
@@ -494,7 +494,8 @@ impl Engine {
                 after = last.clone();
                 missing.extend(
                     ids.into_iter()
-                        .filter(|(id, _)| !seen.contains(&id_digest(id))),
+                        .filter(|(id, _)| !seen.contains(&id_digest(id)))
+                        .map(|(ext_id, key)| StoredItem { ext_id, key }),
                 );
             }
             if !missing.is_empty() {
@@ -503,7 +504,7 @@ impl Engine {
                 let kept: HashSet<&str> = still_there.iter().map(|i| i.ext_id.as_str()).collect();
                 let gone: Vec<&str> = missing
                     .iter()
-                    .map(|(id, _)| id.as_str())
+                    .map(|i| i.ext_id.as_str())
                     .filter(|id| !kept.contains(id))
                     .collect();
                 self.delete_gone(tx, &name, &gone, &mut ledger, &mut state, run)

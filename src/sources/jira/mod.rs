@@ -9,7 +9,7 @@ pub use parse::{parse_issue, parse_jira_time, read_page, Issue, SearchPage};
 use chrono::{DateTime, Utc};
 use futures::stream;
 
-use crate::model::Item;
+use crate::model::{Item, StoredItem};
 use crate::sources::http::{Auth, HttpClient, HttpSettings};
 use crate::sources::{ItemSource, PageStream, SourceError};
 
@@ -267,14 +267,14 @@ impl ItemSource for JiraSource {
 
     fn confirm_gone<'a>(
         &'a self,
-        missing: Vec<(String, String)>,
+        missing: Vec<StoredItem>,
     ) -> futures::future::BoxFuture<'a, Result<Vec<Item>, SourceError>> {
         Box::pin(async move {
             let scope = strip_order_by(&self.settings.jql);
             let mut still = Vec::new();
             for chunk in missing.chunks(100) {
                 // Ids come from the store; quoted, none of them can add a clause.
-                let ids: Vec<String> = chunk.iter().map(|(id, _)| jql_string(id)).collect();
+                let ids: Vec<String> = chunk.iter().map(|i| jql_string(&i.ext_id)).collect();
                 let bound = format!("id in ({})", ids.join(", "));
                 let jql = if scope.is_empty() {
                     format!("{bound} ORDER BY key ASC")
@@ -386,7 +386,16 @@ mod tests {
         // A stored id that tries to widen the lookup to every issue in scope.
         let hostile = r#"9") OR project = "HR"#.to_string();
         let found = source
-            .confirm_gone(vec![("1".into(), "PAY-1".into()), (hostile, "X-1".into())])
+            .confirm_gone(vec![
+                StoredItem {
+                    ext_id: "1".into(),
+                    key: "PAY-1".into(),
+                },
+                StoredItem {
+                    ext_id: hostile,
+                    key: "X-1".into(),
+                },
+            ])
             .await
             .expect("lookup");
         let keys: Vec<&str> = found.iter().map(|i| i.key.as_str()).collect();
