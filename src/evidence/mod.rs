@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use crate::model::plain_number;
-use crate::model::{Category, Item, KeyResultDef, Measure, Period};
+use crate::model::{Category, KeyResultDef, Measure, Period, ProgressFacts};
 use crate::progress;
 
 /// An item as it counts in one KR.
@@ -35,12 +35,12 @@ pub type ItemId = (String, String);
 pub type Scope = BTreeMap<ItemId, Entry>;
 
 impl Entry {
-    pub fn of(kr: &KeyResultDef, period: &Period, item: &Item, rule: &str) -> Entry {
+    pub fn of(kr: &KeyResultDef, period: &Period, item: &impl ProgressFacts, rule: &str) -> Entry {
         Entry {
-            source: item.source.clone(),
-            ext_id: item.ext_id.clone(),
-            key: item.key.clone(),
-            category: item.category,
+            source: item.source().to_string(),
+            ext_id: item.ext_id().to_string(),
+            key: item.key().to_string(),
+            category: item.category(),
             weight: progress::item_weight(kr, item),
             counted: progress::counts_toward(kr, period, item),
             rule: rule.to_string(),
@@ -163,12 +163,12 @@ pub struct Dated {
 }
 
 impl Dated {
-    pub fn of(kr: &KeyResultDef, period: &Period, item: &Item, rule: &str) -> Dated {
+    pub fn of(kr: &KeyResultDef, period: &Period, item: &impl ProgressFacts, rule: &str) -> Dated {
         Dated {
             entry: Entry::of(kr, period, item, rule),
-            created: item.created,
-            done_at: (item.category == Category::Done)
-                .then(|| item.resolved.unwrap_or(item.updated)),
+            created: item.created(),
+            done_at: (item.category() == Category::Done)
+                .then(|| item.resolved().unwrap_or(item.updated())),
         }
     }
 

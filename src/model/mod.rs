@@ -172,10 +172,108 @@ pub enum WeightBy {
     Estimate,
 }
 
+/// What progress and evidence read of an item: who it is, where it stands, what it weighs
+/// and when it was done. Every [`Item`] has it; so does [`ProgressItem`], the slim row
+/// the store reads when a KR is recomputed.
+pub trait ProgressFacts {
+    fn source(&self) -> &str;
+    fn ext_id(&self) -> &str;
+    fn key(&self) -> &str;
+    fn category(&self) -> Category;
+    fn estimate(&self) -> Option<f64>;
+    fn created(&self) -> Option<DateTime<Utc>>;
+    fn updated(&self) -> DateTime<Utc>;
+    fn resolved(&self) -> Option<DateTime<Utc>>;
+    /// `fields.<name>` (read only by `sum` KRs over a field).
+    fn field(&self, name: &str) -> Option<&serde_json::Value>;
+}
+
+/// The part of a stored item a KR's recomputation reads (the store leaves `fields` empty
+/// unless the KR sums a field).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgressItem {
+    pub source: String,
+    pub ext_id: String,
+    pub key: String,
+    pub category: Category,
+    pub estimate: Option<f64>,
+    pub created: Option<DateTime<Utc>>,
+    pub updated: DateTime<Utc>,
+    pub resolved: Option<DateTime<Utc>>,
+    pub fields: BTreeMap<String, serde_json::Value>,
+}
+
+macro_rules! progress_facts {
+    ($t:ty) => {
+        impl ProgressFacts for $t {
+            fn source(&self) -> &str {
+                &self.source
+            }
+            fn ext_id(&self) -> &str {
+                &self.ext_id
+            }
+            fn key(&self) -> &str {
+                &self.key
+            }
+            fn category(&self) -> Category {
+                self.category
+            }
+            fn estimate(&self) -> Option<f64> {
+                self.estimate
+            }
+            fn created(&self) -> Option<DateTime<Utc>> {
+                self.created
+            }
+            fn updated(&self) -> DateTime<Utc> {
+                self.updated
+            }
+            fn resolved(&self) -> Option<DateTime<Utc>> {
+                self.resolved
+            }
+            fn field(&self, name: &str) -> Option<&serde_json::Value> {
+                self.fields.get(name)
+            }
+        }
+    };
+}
+
+progress_facts!(Item);
+progress_facts!(ProgressItem);
+
+impl<T: ProgressFacts> ProgressFacts for &T {
+    fn source(&self) -> &str {
+        (**self).source()
+    }
+    fn ext_id(&self) -> &str {
+        (**self).ext_id()
+    }
+    fn key(&self) -> &str {
+        (**self).key()
+    }
+    fn category(&self) -> Category {
+        (**self).category()
+    }
+    fn estimate(&self) -> Option<f64> {
+        (**self).estimate()
+    }
+    fn created(&self) -> Option<DateTime<Utc>> {
+        (**self).created()
+    }
+    fn updated(&self) -> DateTime<Utc> {
+        (**self).updated()
+    }
+    fn resolved(&self) -> Option<DateTime<Utc>> {
+        (**self).resolved()
+    }
+    fn field(&self, name: &str) -> Option<&serde_json::Value> {
+        (**self).field(name)
+    }
+}
+
 /// An item of one source as the store holds it: its id upstream and its key (`PAY-1`,
 /// `acme/web#12`) — what a full pass hands a source to confirm before deleting.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct StoredItem {
+pub struct ItemRef {
     pub ext_id: String,
     pub key: String,
 }

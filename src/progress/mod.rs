@@ -5,7 +5,7 @@
 pub mod flags;
 
 use crate::model::{
-    Category, Item, KeyResultDef, Measure, Period, Status, StatusMargins, WeightBy,
+    Category, Item, KeyResultDef, Measure, Period, ProgressFacts, Status, StatusMargins, WeightBy,
 };
 
 /// A KR's computed value.
@@ -25,17 +25,17 @@ const EPS: f64 = 1e-9;
 
 /// Has the item reached done inside the period? Uses `resolved`; a done item without a
 /// resolution time (Jira workflows that never set one) uses `updated`.
-pub fn done_in_period(period: &Period, item: &Item) -> bool {
-    item.category == Category::Done && period.contains(item.resolved.unwrap_or(item.updated))
+pub fn done_in_period(period: &Period, item: &impl ProgressFacts) -> bool {
+    item.category() == Category::Done && period.contains(item.resolved().unwrap_or(item.updated()))
 }
 
 /// What `item` weighs in `kr`: 1, or its estimate for `weight_by = "estimate"` (a missing
 /// estimate weighs 1; an estimate of 0 weighs 0). For `sum`, the value it adds.
-pub fn item_weight(kr: &KeyResultDef, item: &Item) -> f64 {
+pub fn item_weight(kr: &KeyResultDef, item: &impl ProgressFacts) -> f64 {
     match kr.measure {
         Measure::Completion => match kr.weight_by {
             WeightBy::Count => 1.0,
-            WeightBy::Estimate => item.estimate.unwrap_or(1.0),
+            WeightBy::Estimate => item.estimate().unwrap_or(1.0),
         },
         Measure::Sum => sum_value(kr, item),
         _ => 1.0,
@@ -44,10 +44,10 @@ pub fn item_weight(kr: &KeyResultDef, item: &Item) -> f64 {
 
 /// The value a `sum` KR adds up for an item: `estimate`, or `fields.<x>` as a number
 /// (numeric strings accepted); missing adds 0.
-fn sum_value(kr: &KeyResultDef, item: &Item) -> f64 {
+fn sum_value(kr: &KeyResultDef, item: &impl ProgressFacts) -> f64 {
     match kr.field.as_deref().and_then(|f| f.strip_prefix("fields.")) {
-        None => item.estimate.unwrap_or(0.0),
-        Some(name) => match item.fields.get(name) {
+        None => item.estimate().unwrap_or(0.0),
+        Some(name) => match item.field(name) {
             Some(serde_json::Value::Number(n)) => n.as_f64().unwrap_or(0.0),
             Some(serde_json::Value::String(s)) => s.trim().parse().unwrap_or(0.0),
             _ => 0.0,
@@ -56,9 +56,9 @@ fn sum_value(kr: &KeyResultDef, item: &Item) -> f64 {
 }
 
 /// Does the item add to `current` now?
-pub fn counts_toward(kr: &KeyResultDef, period: &Period, item: &Item) -> bool {
+pub fn counts_toward(kr: &KeyResultDef, period: &Period, item: &impl ProgressFacts) -> bool {
     match kr.measure {
-        Measure::Completion | Measure::Milestone => item.category == Category::Done,
+        Measure::Completion | Measure::Milestone => item.category() == Category::Done,
         Measure::Count | Measure::Sum => done_in_period(period, item),
         Measure::Metric | Measure::Manual => false,
     }
@@ -107,7 +107,7 @@ pub fn compute(
                 .fold(0.0, |a, w| a + w);
             let done: f64 = items
                 .iter()
-                .filter(|i| i.category == Category::Done)
+                .filter(|i| i.category() == Category::Done)
                 .map(|i| item_weight(kr, i))
                 .fold(0.0, |a, w| a + w);
             let progress = if total > EPS {
@@ -147,7 +147,7 @@ pub fn compute(
         Measure::Milestone => {
             let done = items
                 .iter()
-                .filter(|i| i.category == Category::Done)
+                .filter(|i| i.category() == Category::Done)
                 .count();
             let progress = if n > 0 && done as u64 == n { 1.0 } else { 0.0 };
             KrValue {

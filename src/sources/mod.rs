@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
-use crate::model::{CellRef, Item, StoredItem};
+use crate::model::{CellRef, Item, ItemRef};
 
 /// Why a fetch failed. The sync engine records it in words on the sync run.
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +89,7 @@ pub trait ItemSource: Send + Sync {
     /// refreshed). The default trusts the pass.
     fn confirm_gone<'a>(
         &'a self,
-        missing: Vec<StoredItem>,
+        missing: Vec<ItemRef>,
     ) -> BoxFuture<'a, Result<Vec<Item>, SourceError>> {
         let _ = missing;
         Box::pin(async { Ok(Vec::new()) })

@@ -1,7 +1,7 @@
 //! Items and their rule matches.
 
 use super::{from_ms, Result, Store, StoreError, StoredMatches, Tx};
-use crate::model::{Category, Item, ItemKind};
+use crate::model::{Category, Item, ItemKind, ProgressItem};
 
 /// A stored item with what the rules said about it.
 #[derive(Debug, Clone, PartialEq)]
@@ -412,13 +412,13 @@ impl Tx {
     }
 
     /// What progress needs of a KR's items, in one packed read: category, estimate and
-    /// dates, plus `fields` only when `with_fields` (a `sum` over `fields.x`). Every other
-    /// part of the returned items is empty.
+    /// dates, plus `fields` only when `with_fields` (a `sum` over `fields.x`), with the rule
+    /// that matched each.
     pub async fn progress_items(
         &mut self,
         kr_id: &str,
         with_fields: bool,
-    ) -> Result<Vec<(Item, String)>> {
+    ) -> Result<Vec<(ProgressItem, String)>> {
         let sql = self.backend().packed(
             &format!(
                 "i.source, i.ext_id, i.key, mk.rule_id, i.category, i.estimate, i.updated_ms, \
@@ -460,25 +460,13 @@ impl Tx {
                     created,
                     fields,
                 )| {
-                    let item = Item {
+                    let item = ProgressItem {
                         source,
                         ext_id,
                         key,
-                        kind: ItemKind::Issue,
-                        title: String::new(),
-                        url: String::new(),
-                        project: String::new(),
-                        item_type: String::new(),
-                        status: String::new(),
                         category: Category::parse(&category).ok_or_else(|| {
                             StoreError::Corrupt(format!("item category {category}"))
                         })?,
-                        labels: Vec::new(),
-                        components: Vec::new(),
-                        epic: None,
-                        parent: None,
-                        milestone: None,
-                        assignee: None,
                         estimate,
                         created: created.map(from_ms),
                         updated: from_ms(updated),
@@ -488,7 +476,6 @@ impl Tx {
                                 .map_err(|e| StoreError::Corrupt(format!("fields: {e}")))?,
                             None => Default::default(),
                         },
-                        abandoned: false,
                     };
                     Ok((item, rule))
                 },

@@ -25,7 +25,7 @@ use self::apply::{Prepared, StepState};
 use self::ledger::{Ledger, Recomputed};
 use crate::clock;
 use crate::evidence;
-use crate::model::{CellRef, KeyResultDef, Measure, Period, StoredItem};
+use crate::model::{CellRef, ItemRef, KeyResultDef, Measure, Period};
 
 use crate::settings::Settings;
 use crate::sources::ItemSource;
@@ -486,7 +486,7 @@ impl Engine {
             tx.put_validators(&name, &learnt).await?;
         }
         if held_before {
-            let mut missing: Vec<StoredItem> = Vec::new();
+            let mut missing: Vec<ItemRef> = Vec::new();
             let mut after = String::new();
             loop {
                 let ids = tx.item_ids_after(&name, &after, 20_000).await?;
@@ -495,7 +495,7 @@ impl Engine {
                 missing.extend(
                     ids.into_iter()
                         .filter(|(id, _)| !seen.contains(&id_digest(id)))
-                        .map(|(ext_id, key)| StoredItem { ext_id, key }),
+                        .map(|(ext_id, key)| ItemRef { ext_id, key }),
                 );
             }
             if !missing.is_empty() {

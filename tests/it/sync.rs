@@ -344,7 +344,7 @@ impl okrsync::sources::ItemSource for Skipping {
 
     fn confirm_gone<'a>(
         &'a self,
-        missing: Vec<okrsync::model::StoredItem>,
+        missing: Vec<okrsync::model::ItemRef>,
     ) -> futures::future::BoxFuture<
         'a,
         Result<Vec<okrsync::model::Item>, okrsync::sources::SourceError>,

@@ -24,7 +24,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use url::Url;
 
-use crate::model::{Item, StoredItem};
+use crate::model::{Item, ItemRef};
 use crate::sources::http::{HttpClient, HttpSettings};
 use crate::sources::{ItemSource, PageStream, SourceError};
 
@@ -354,11 +354,11 @@ impl ItemSource for GitHubSource {
     /// transferred), means gone.
     fn confirm_gone<'a>(
         &'a self,
-        missing: Vec<StoredItem>,
+        missing: Vec<ItemRef>,
     ) -> futures::future::BoxFuture<'a, Result<Vec<Item>, SourceError>> {
         Box::pin(async move {
             let mut still = Vec::new();
-            for StoredItem { key, .. } in missing {
+            for ItemRef { key, .. } in missing {
                 let Some((repo, number)) = key.split_once('#') else {
                     continue;
                 };

@@ -9,7 +9,7 @@ pub use parse::{parse_issue, parse_jira_time, read_page, Issue, SearchPage};
 use chrono::{DateTime, Utc};
 use futures::stream;
 
-use crate::model::{Item, StoredItem};
+use crate::model::{Item, ItemRef};
 use crate::sources::http::{Auth, HttpClient, HttpSettings};
 use crate::sources::{ItemSource, PageStream, SourceError};
 
@@ -267,7 +267,7 @@ impl ItemSource for JiraSource {
 
     fn confirm_gone<'a>(
         &'a self,
-        missing: Vec<StoredItem>,
+        missing: Vec<ItemRef>,
     ) -> futures::future::BoxFuture<'a, Result<Vec<Item>, SourceError>> {
         Box::pin(async move {
             let scope = strip_order_by(&self.settings.jql);
@@ -387,11 +387,11 @@ mod tests {
         let hostile = r#"9") OR project = "HR"#.to_string();
         let found = source
             .confirm_gone(vec![
-                StoredItem {
+                ItemRef {
                     ext_id: "1".into(),
                     key: "PAY-1".into(),
                 },
-                StoredItem {
+                ItemRef {
                     ext_id: hostile,
                     key: "X-1".into(),
                 },
