@@ -295,7 +295,8 @@ async fn dispatch(command: Command, settings: Arc<Settings>) -> anyhow::Result<E
             Ok(ExitCode::SUCCESS)
         }
         Command::Run => {
-            let _single = crate::store::lock_single_replica(&settings.database)?;
+            let _single =
+                crate::store::lock_single_replica(&settings.database, crate::sync::replica_id())?;
             let engine = open(settings.clone()).await?;
             crate::service::run_daemon(engine, settings.server.listen, None).await?;
             Ok(ExitCode::SUCCESS)
