@@ -1098,16 +1098,6 @@ fn read_google_sheet(
     })
 }
 
-/// Resolves a path from the config against the config file's folder.
-pub fn resolve_relative(settings: &Settings, path: &str) -> PathBuf {
-    let base = settings
-        .config_path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    resolve_path(&base, path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

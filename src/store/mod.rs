@@ -22,9 +22,7 @@ pub use ledger::ScopeTotals;
 pub use ledger::SnapshotRecord;
 pub use lint::{RuleUse, SharedItems};
 pub(crate) use okrs::same;
-pub use okrs::{
-    Confidence, Definitions, KrSnapshot, KrState, KrTimes, NewCheckin, ObjectiveRow, SnapshotCause,
-};
+pub use okrs::{Confidence, Definitions, KrSnapshot, KrState, KrTimes, NewCheckin, SnapshotCause};
 pub use outbox::{NotifyState, OutboxRow};
 pub use reports::{
     ItemLinks, MovesCounts, PeriodRows, ProjectCounts, UnalignedRow, WorkLink, WorkRow,
@@ -55,8 +53,6 @@ pub enum Backend {
 /// Errors a caller may want to tell apart.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("not found: {0}")]
-    NotFound(String),
     #[error("cannot open the database {url}: {source}")]
     Connect {
         url: String,
