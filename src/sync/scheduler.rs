@@ -8,6 +8,10 @@
 //! next tick, so within one interval. On
 //! shutdown no new step starts, a step under way finishes (its transaction commits or rolls
 //! back), and the leases are released so others take over at once.
+//!
+//! One [`Scheduler`] per daemon, made at start-up, owns what the checks need: its clock
+//! (every "now" goes through it, so a test drives it with a [`ManualClock`]), its name on
+//! the leases, the [`Wakers`] the webhooks use and its latest sign of life.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
