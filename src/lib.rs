@@ -4,7 +4,8 @@
 //!
 //! Layers, from the outside in: [`cli`], [`service`] and [`server`] (interfaces) → [`sync`] (the engine)
 //! → [`sources`] (upstreams) and [`store`] (SQLite/PostgreSQL) → [`rules`] and [`progress`]
-//! (pure computation on the [`model`]). [`settings`] loads and validates the config;
+//! (pure computation on the [`model`]). [`startup`] opens the store and builds the engine for
+//! every interface. [`settings`] loads and validates the config;
 //! [`report`] builds the documents users read; [`simulator`] holds the fake upstream
 //! servers used by tests, benchmarks and the demo.
 
@@ -25,6 +26,7 @@ pub mod service;
 pub mod settings;
 pub mod simulator;
 pub mod sources;
+pub mod startup;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

@@ -5,14 +5,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::clock;
 use crate::report;
 use crate::settings::{Secrets, Settings};
+use crate::startup::{open, open_for_reads};
 use crate::store::Store;
-use crate::sync::{Engine, Mode};
+use crate::sync::Mode;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -242,36 +242,6 @@ fn report_error(result: anyhow::Result<ExitCode>) -> ExitCode {
     }
 }
 
-/// Opens the store, migrates it, builds the sources and brings the store in line with the
-/// config.
-pub async fn open(settings: Arc<Settings>) -> anyhow::Result<Engine> {
-    open_engine(settings, true).await
-}
-
-/// Like [`open`], for commands that only read and record (reports, check-ins): no source is
-/// built, so no source's secret is needed.
-pub async fn open_for_reads(settings: Arc<Settings>) -> anyhow::Result<Engine> {
-    open_engine(settings, false).await
-}
-
-async fn open_engine(settings: Arc<Settings>, sources: bool) -> anyhow::Result<Engine> {
-    let store = Store::connect(&settings.database).await?;
-    store
-        .migrate()
-        .await
-        .context("cannot migrate the database")?;
-    let engine = if sources {
-        Engine::new(settings, store)?
-    } else {
-        Engine::with_sources(settings, store, Default::default())
-    };
-    engine
-        .prepare()
-        .await
-        .context("cannot load the OKRs into the store")?;
-    Ok(engine)
-}
-
 /// Prints a document: one JSON document with `--json`, else its table.
 fn emit<T: serde::Serialize>(
     doc: &T,
@@ -295,7 +265,8 @@ async fn dispatch(command: Command, settings: Arc<Settings>) -> anyhow::Result<E
             Ok(ExitCode::SUCCESS)
         }
         Command::Run => {
-            let _single = crate::store::lock_single_replica(&settings.database)?;
+            let _single =
+                crate::store::lock_single_replica(&settings.database, crate::sync::replica_id())?;
             let engine = open(settings.clone()).await?;
             crate::service::run_daemon(engine, settings.server.listen, None).await?;
             Ok(ExitCode::SUCCESS)

@@ -175,7 +175,7 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
     };
     // The store's first snapshots (the OKRs loaded) are dated at the period's start.
     clock::pin(Some(story.period.starts_at()));
-    let engine = crate::cli::open(settings.clone()).await;
+    let engine = crate::startup::open(settings.clone()).await;
     clock::pin(None);
     let engine = engine?;
     let days = replay(&story, &engine, &sim, &github, dir).await?;

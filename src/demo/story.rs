@@ -5,8 +5,14 @@
 //!
 //! Each KR is paced against the elapsed share of the period so that, whatever day today
 //! is, the demo ends with one KR done, some on track, some at risk and some off track.
+//!
+//! The items themselves (keys, titles, points, labels, fixed days) are data, in
+//! `data/story.toml`; this module holds the pacing and turns them into simulated issues.
+
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Datelike, Duration, Utc};
+use serde::Deserialize;
 
 use crate::model::Period;
 use crate::simulator::github::GhIssue;
@@ -50,11 +56,11 @@ impl Plan {
 
 #[derive(Debug, Clone)]
 struct JiraWork {
-    key: String,
+    key: &'static str,
     summary: String,
     kind: &'static str,
     points: Option<f64>,
-    labels: &'static [&'static str],
+    labels: &'static [String],
     epic: Option<&'static str>,
     plan: Plan,
 }
@@ -64,9 +70,133 @@ struct GitHubWork {
     repo: &'static str,
     title: &'static str,
     pull_request: bool,
-    labels: &'static [&'static str],
+    labels: &'static [String],
     plan: Plan,
 }
+
+/// The story's items as written in `data/story.toml` (see there for what each part is).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoryData {
+    checkout: Paced,
+    bugs: Bugs,
+    on_call: OnCall,
+    payments_other: Vec<Fixed>,
+    onboarding: Paced,
+    web_other: Vec<Fixed>,
+    github: GitHubData,
+}
+
+/// An epic and its stories, finished one after the other at the pace [`Story::new`] sets.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Paced {
+    epic: Epic,
+    kind: String,
+    labels: Vec<String>,
+    stories: Vec<PacedStory>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Epic {
+    key: String,
+    summary: String,
+    labels: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PacedStory {
+    key: String,
+    summary: String,
+    points: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Bugs {
+    kind: String,
+    points: f64,
+    labels: Vec<String>,
+    bugs: Vec<Bug>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Bug {
+    key: String,
+    summary: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OnCall {
+    kind: String,
+    points: f64,
+    labels: Vec<String>,
+    rotations: Vec<Rotation>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rotation {
+    key: String,
+    days_back: i64,
+}
+
+/// An item on fixed days.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Fixed {
+    key: String,
+    summary: String,
+    kind: String,
+    points: f64,
+    labels: Vec<String>,
+    plan: FixedPlan,
+}
+
+/// When an item came to be, started and reached done, as fractions of the story's span.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FixedPlan {
+    created: f64,
+    started: Option<f64>,
+    done: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GitHubData {
+    onboarding: Vec<GitHubShipped>,
+    other: Vec<GitHubFixed>,
+}
+
+/// Shipped one after the other over the quarter.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GitHubShipped {
+    repo: String,
+    title: String,
+    pull_request: bool,
+    labels: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GitHubFixed {
+    repo: String,
+    title: String,
+    pull_request: bool,
+    labels: Vec<String>,
+    plan: FixedPlan,
+}
+
+/// `data/story.toml`, read once.
+static DATA: LazyLock<StoryData> = LazyLock::new(|| {
+    toml::from_str(include_str!("data/story.toml")).expect("src/demo/data/story.toml is valid")
+});
 
 /// The demo's quarter and everything that happens in it.
 #[derive(Debug, Clone)]
@@ -115,6 +245,7 @@ fn closest_prefix(weights: &[f64], target: f64, keep_one: bool) -> usize {
 
 impl Story {
     pub fn new(now: DateTime<Utc>) -> Story {
+        let data: &'static StoryData = &DATA;
         let period = quarter_of(now - Duration::days(SETTLING_DAYS));
         let start = period.starts_at();
         let until = now.min(period.ends_at() - Duration::hours(1));
@@ -123,24 +254,12 @@ impl Story {
         let span = until - start;
         let at =
             |f: f64| start + Duration::milliseconds((span.num_milliseconds() as f64 * f) as i64);
-        let mut jira = Vec::new();
-        let mut add = |key: String,
-                       summary: &str,
-                       kind: &'static str,
-                       points: Option<f64>,
-                       labels: &'static [&'static str],
-                       epic: Option<&'static str>,
-                       plan: Plan| {
-            jira.push(JiraWork {
-                key,
-                summary: summary.to_string(),
-                kind,
-                points,
-                labels,
-                epic,
-                plan,
-            })
+        let fixed = |p: FixedPlan| Plan {
+            created: at(p.created),
+            started: p.started.map(at),
+            done: p.done.map(at),
         };
+        let mut jira = Vec::new();
         let planned = start - Duration::days(10);
         // Work planned for the quarter: the leading `done` items finish one after the other,
         // evenly by weight until the story's last day; the next two are under way.
@@ -173,70 +292,50 @@ impl Story {
             started: Some(start - Duration::days(7)),
             done: None,
         };
+        // An epic, then its stories, the leading `done` of them finished.
+        let add_paced = |jira: &mut Vec<JiraWork>, group: &'static Paced, done: usize| {
+            jira.push(JiraWork {
+                key: &group.epic.key,
+                summary: group.epic.summary.clone(),
+                kind: "Epic",
+                points: None,
+                labels: &group.epic.labels,
+                epic: None,
+                plan: epic_plan,
+            });
+            let weights: Vec<f64> = group.stories.iter().map(|s| s.points).collect();
+            for (n, story) in group.stories.iter().enumerate() {
+                jira.push(JiraWork {
+                    key: &story.key,
+                    summary: story.summary.clone(),
+                    kind: &group.kind,
+                    points: Some(story.points),
+                    labels: &group.labels,
+                    epic: Some(&group.epic.key),
+                    plan: paced(&weights, done, n),
+                });
+            }
+        };
+        let fixed_work = |w: &'static Fixed| JiraWork {
+            key: &w.key,
+            summary: w.summary.clone(),
+            kind: &w.kind,
+            points: Some(w.points),
+            labels: &w.labels,
+            epic: None,
+            plan: fixed(w.plan),
+        };
 
-        // Ship the EMEA checkout (completion by estimate): on track, never quite finished.
-        add(
-            "PAY-1".into(),
-            "EMEA checkout",
-            "Epic",
-            None,
-            &["emea"],
-            None,
-            epic_plan,
-        );
-        let checkout = [
-            ("SEPA direct debit", 5.0),
-            ("iDEAL payments", 3.0),
-            ("VAT per country", 8.0),
-            ("Address formats for EMEA", 3.0),
-            ("Klarna pay later", 5.0),
-            ("Checkout in German", 2.0),
-            ("Checkout in French", 2.0),
-            ("Strong customer authentication", 8.0),
-            ("Currency rounding", 3.0),
-            ("Checkout load test", 5.0),
-            ("Fraud rules for EMEA", 5.0),
-            ("Receipt e-mails in EU languages", 2.0),
-        ];
-        let weights: Vec<f64> = checkout.iter().map(|c| c.1).collect();
+        // The EMEA checkout: on track, never quite finished.
+        let weights: Vec<f64> = data.checkout.stories.iter().map(|s| s.points).collect();
         let total: f64 = weights.iter().sum();
         let done = closest_prefix(&weights, e.min(0.92) * total, true);
-        for (n, (s, p)) in checkout.iter().enumerate() {
-            add(
-                format!("PAY-{}", n + 2),
-                s,
-                "Story",
-                Some(*p),
-                &["emea", "checkout"],
-                Some("PAY-1"),
-                paced(&weights, done, n),
-            );
-        }
+        add_paced(&mut jira, &data.checkout, done);
 
-        // Close 12 customer bugs (count): at risk, some 17 points behind the calendar.
-        let bugs = [
-            "Card declined shown twice",
-            "Refund amount off by a cent",
-            "Invoice PDF missing VAT id",
-            "Timeout on 3DS redirect",
-            "Wrong currency symbol in NL",
-            "Coupon not applied on mobile",
-            "Double charge on retry",
-            "Postcode rejected for IE",
-            "Apple Pay button missing in Safari",
-            "Receipt shows the wrong time zone",
-            "Broken link on pricing page",
-            "Signup button misaligned on Safari",
-            "Password reset mail lands in spam",
-            "Pricing toggle resets on reload",
-        ];
+        // Customer bugs (target 12): at risk, some 17 points behind the calendar.
+        let bugs = &data.bugs;
         let closed = ((12.0 * (e - 0.175)).round().clamp(0.0, 12.0)) as usize;
-        for (n, s) in bugs.iter().enumerate() {
-            let key = if n < 10 {
-                format!("PAY-{}", n + 20)
-            } else {
-                format!("WEB-{}", n - 10 + 30)
-            };
+        for (n, bug) in bugs.bugs.iter().enumerate() {
             let plan = if n < closed {
                 let d = at(0.97 * (n + 1) as f64 / closed as f64);
                 Plan {
@@ -258,188 +357,54 @@ impl Story {
                     done: None,
                 }
             };
-            add(key, s, "Bug", Some(1.0), &["bug", "customer"], None, plan);
+            jira.push(JiraWork {
+                key: &bug.key,
+                summary: bug.summary.clone(),
+                kind: &bugs.kind,
+                points: Some(bugs.points),
+                labels: &bugs.labels,
+                epic: None,
+                plan,
+            });
         }
 
-        // On-call work (exempt): the last two rotations done, this week's under way.
-        for (n, back) in [14i64, 7, 0].iter().enumerate() {
-            let week_start = until - Duration::days(*back + 6);
-            let plan = Plan {
-                created: week_start - Duration::days(3),
-                started: Some(week_start),
-                done: (*back > 0).then(|| week_start + Duration::days(6)),
-            };
-            add(
-                format!("PAY-{}", n + 30),
-                &format!("Pager rotation week {}", week_start.iso_week().week()),
-                "Task",
-                Some(2.0),
-                &["on-call"],
-                None,
-                plan,
-            );
+        // On-call rotations, each a week ending `days_back` before the story's last day.
+        let on_call = &data.on_call;
+        for rotation in &on_call.rotations {
+            let back = rotation.days_back;
+            let week_start = until - Duration::days(back + 6);
+            jira.push(JiraWork {
+                key: &rotation.key,
+                summary: format!("Pager rotation week {}", week_start.iso_week().week()),
+                kind: &on_call.kind,
+                points: Some(on_call.points),
+                labels: &on_call.labels,
+                epic: None,
+                plan: Plan {
+                    created: week_start - Duration::days(3),
+                    started: Some(week_start),
+                    done: (back > 0).then(|| week_start + Duration::days(6)),
+                },
+            });
         }
-        let fixed = |created: f64, started: Option<f64>, done: Option<f64>| Plan {
-            created: at(created),
-            started: started.map(at),
-            done: done.map(at),
-        };
-        add(
-            "PAY-33".into(),
-            "Incident review: card outage",
-            "Task",
-            Some(2.0),
-            &["on-call"],
-            None,
-            fixed(0.35, Some(0.38), Some(0.42)),
-        );
-        // Work no rule maps: the unaligned report's material.
-        for (n, (s, p, plan)) in [
-            ("Upgrade payment SDK", 5.0, fixed(-0.2, Some(0.6), None)),
-            (
-                "Remove legacy PayPal code",
-                3.0,
-                fixed(-0.2, Some(0.25), Some(0.35)),
-            ),
-            ("Flaky integration tests", 2.0, fixed(0.5, Some(0.8), None)),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            add(
-                format!("PAY-{}", n + 40),
-                s,
-                "Task",
-                Some(p),
-                &["tech-debt"],
-                None,
-                plan,
-            );
-        }
+        jira.extend(data.payments_other.iter().map(fixed_work));
 
-        // Self-serve onboarding: its points (sum, target 40) trail far behind, so the
-        // launch (a milestone: every story done) is off track too.
-        add(
-            "WEB-1".into(),
-            "Self-serve onboarding",
-            "Epic",
-            None,
-            &["onboarding"],
-            None,
-            epic_plan,
-        );
-        let onboarding = [
-            ("Sign-up wizard", 5.0),
-            ("Workspace templates", 3.0),
-            ("Invite teammates", 3.0),
-            ("Product tour", 5.0),
-            ("Sample data", 2.0),
-            ("Onboarding checklist", 3.0),
-            ("Trial expiry e-mails", 2.0),
-            ("Self-serve billing page", 8.0),
-            ("Wizard analytics", 2.0),
-            ("Localised onboarding e-mails", 5.0),
-            ("SSO for trial workspaces", 8.0),
-            ("Onboarding survey", 2.0),
-        ];
-        let weights: Vec<f64> = onboarding.iter().map(|c| c.1).collect();
+        // Self-serve onboarding: its points (sum, target 40) trail far behind.
+        let weights: Vec<f64> = data.onboarding.stories.iter().map(|s| s.points).collect();
         let done = closest_prefix(&weights, 40.0 * (e - 0.45), true);
-        for (n, (s, p)) in onboarding.iter().enumerate() {
-            add(
-                format!("WEB-{}", n + 2),
-                s,
-                "Story",
-                Some(*p),
-                &["onboarding"],
-                Some("WEB-1"),
-                paced(&weights, done, n),
-            );
-        }
-        for (n, (s, p, plan)) in [
-            ("Redesign the footer", 3.0, fixed(0.4, Some(0.7), None)),
-            ("Blog theme refresh", 5.0, fixed(-0.1, Some(0.1), Some(0.3))),
-            ("Dark mode", 8.0, fixed(0.2, Some(0.5), None)),
-            ("Careers page", 2.0, fixed(0.3, Some(0.45), Some(0.6))),
-            ("Animated logo", 1.0, fixed(0.5, None, None)),
-            (
-                "Migrate to new CSS framework",
-                8.0,
-                fixed(-0.3, Some(0.2), None),
-            ),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            add(
-                format!("WEB-{}", n + 20),
-                s,
-                "Story",
-                Some(p),
-                &[],
-                None,
-                plan,
-            );
-        }
+        add_paced(&mut jira, &data.onboarding, done);
+        jira.extend(data.web_other.iter().map(fixed_work));
 
-        // The onboarding frontend and API on GitHub: all shipped, one after the other.
+        // GitHub: the onboarding work shipped one after the other, then the rest.
         let mut github = Vec::new();
-        let onboarding_gh: [(&str, &str, bool, &[&str]); 8] = [
-            (
-                "acme/web",
-                "Onboarding: welcome screen",
-                false,
-                &["onboarding", "points:3"],
-            ),
-            (
-                "acme/web",
-                "Onboarding: welcome screen UI",
-                true,
-                &["onboarding"],
-            ),
-            (
-                "acme/web",
-                "Onboarding: progress indicator",
-                false,
-                &["onboarding", "points:2"],
-            ),
-            (
-                "acme/web",
-                "Onboarding: progress indicator UI",
-                true,
-                &["onboarding"],
-            ),
-            (
-                "acme/web",
-                "Onboarding: empty states",
-                false,
-                &["onboarding", "points:2"],
-            ),
-            (
-                "acme/web",
-                "Onboarding: keyboard navigation",
-                false,
-                &["onboarding", "accessibility"],
-            ),
-            (
-                "acme/api",
-                "Onboarding API: invite endpoint",
-                false,
-                &["onboarding", "points:5"],
-            ),
-            (
-                "acme/api",
-                "Onboarding API: invite endpoint impl",
-                true,
-                &["onboarding"],
-            ),
-        ];
-        for (n, (repo, title, pr, labels)) in onboarding_gh.into_iter().enumerate() {
-            let d = at(0.95 * (n + 1) as f64 / 8.0);
+        let shipped = &data.github.onboarding;
+        for (n, w) in shipped.iter().enumerate() {
+            let d = at(0.95 * (n + 1) as f64 / shipped.len() as f64);
             github.push(GitHubWork {
-                repo,
-                title,
-                pull_request: pr,
-                labels,
+                repo: &w.repo,
+                title: &w.title,
+                pull_request: w.pull_request,
+                labels: &w.labels,
                 plan: Plan {
                     created: d - Duration::days(3),
                     started: Some(d - Duration::days(2)),
@@ -447,42 +412,13 @@ impl Story {
                 },
             });
         }
-        for (repo, title, pr, labels, plan) in [
-            (
-                "acme/web",
-                "Bump eslint",
-                true,
-                &["dependencies"][..],
-                fixed(0.38, Some(0.38), Some(0.4)),
-            ),
-            (
-                "acme/web",
-                "Landing page A/B test",
-                false,
-                &[][..],
-                fixed(0.7, Some(0.8), None),
-            ),
-            (
-                "acme/api",
-                "Rate limit headers",
-                false,
-                &[][..],
-                fixed(0.6, Some(0.7), None),
-            ),
-            (
-                "acme/api",
-                "Old v1 endpoints",
-                false,
-                &["wontfix"][..],
-                fixed(-0.3, Some(-0.2), Some(0.1)),
-            ),
-        ] {
+        for w in &data.github.other {
             github.push(GitHubWork {
-                repo,
-                title,
-                pull_request: pr,
-                labels,
-                plan,
+                repo: &w.repo,
+                title: &w.title,
+                pull_request: w.pull_request,
+                labels: &w.labels,
+                plan: fixed(w.plan),
             });
         }
         Story {
@@ -512,7 +448,7 @@ impl Story {
                 continue;
             };
             let id = 10_001 + n as u64;
-            let mut i = SimIssue::new(id, &w.key, &w.summary);
+            let mut i = SimIssue::new(id, w.key, &w.summary);
             i.issue_type = w.kind.into();
             i.created = w.plan.created;
             i.updated = changed;
@@ -527,7 +463,7 @@ impl Story {
             i.story_points = w.points;
             i.labels = w.labels.iter().map(|s| s.to_string()).collect();
             i.parent = w.epic.map(|p| (p.to_string(), "Epic".to_string()));
-            i.assignee = (state != State::Todo || key_number(&w.key).is_multiple_of(3))
+            i.assignee = (state != State::Todo || key_number(w.key).is_multiple_of(3))
                 .then(|| people[id as usize % 4].to_string());
             out.push(i);
         }

@@ -99,7 +99,7 @@ async fn receive(
                 "the store is unavailable; the next scheduled sync will pick the change up",
             );
         }
-        crate::sync::wake(name);
+        s.wakers.wake(name);
     }
     tracing::info!(kind, sources = ?sources, "webhook accepted; sync queued");
     (

@@ -29,7 +29,7 @@ mod metrics;
 
 use crate::clock;
 use crate::report::ReportError;
-use crate::sync::{Engine, SharedEngine};
+use crate::sync::{Engine, SharedEngine, Wakers};
 
 /// A bound server; tests build it on port 0 and read [`Application::port`].
 pub struct Application {
@@ -40,6 +40,8 @@ pub struct Application {
 
 pub(crate) struct AppState {
     shared: SharedEngine,
+    /// Wakes the scheduler when a webhook makes a source due.
+    wakers: Wakers,
     unaligned: metrics::UnalignedCache,
     cache: cache::ResponseCache,
 }
@@ -53,12 +55,14 @@ impl AppState {
 
 impl Application {
     pub async fn build(engine: Engine, listen: SocketAddr) -> anyhow::Result<Application> {
-        Application::build_shared(SharedEngine::new(engine), listen).await
+        Application::build_shared(SharedEngine::new(engine), Wakers::default(), listen).await
     }
 
-    /// A server over the engine the daemon shares with its scheduler and reloads.
+    /// A server over the engine the daemon shares with its scheduler (woken through
+    /// `wakers`) and reloads.
     pub async fn build_shared(
         shared: SharedEngine,
+        wakers: Wakers,
         listen: SocketAddr,
     ) -> anyhow::Result<Application> {
         let listener = TcpListener::bind(listen)
@@ -67,6 +71,7 @@ impl Application {
         let addr = listener.local_addr()?;
         let state = Arc::new(AppState {
             shared,
+            wakers,
             unaligned: metrics::UnalignedCache::default(),
             cache: cache::ResponseCache::default(),
         });

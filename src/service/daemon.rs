@@ -6,7 +6,7 @@ use tokio::sync::watch;
 
 use super::notify;
 use crate::server::Application;
-use crate::sync::{run_scheduler, Engine, SharedEngine};
+use crate::sync::{Engine, Scheduler, SharedEngine};
 
 /// The daemon: scheduler plus HTTP server until SIGTERM/SIGINT; SIGHUP reloads the OKRs
 /// and rules. Tells systemd when it is ready, reloading and stopping, and pings its
@@ -19,7 +19,8 @@ pub async fn run_daemon(
 ) -> anyhow::Result<()> {
     let grace = engine.settings().server.shutdown_timeout;
     let shared = SharedEngine::new(engine);
-    let app = Application::build_shared(shared.clone(), listen).await?;
+    let scheduler = std::sync::Arc::new(Scheduler::new());
+    let app = Application::build_shared(shared.clone(), scheduler.wakers(), listen).await?;
     let addr = app.addr();
     tracing::info!(%addr, sources = shared.current().source_names().len(), replica = crate::sync::replica_id(), "okrsync is running");
     if let Some(tx) = ready {
@@ -28,15 +29,16 @@ pub async fn run_daemon(
     let (stop_tx, stop_rx) = watch::channel(false);
     let server = tokio::spawn(app.run_until_stopped(stop_rx.clone()));
     let notifier = tokio::spawn(crate::notify::run_notifier(shared.clone(), stop_rx.clone()));
-    let mut scheduler = tokio::spawn(run_scheduler(shared.clone(), stop_rx));
+    let mut scheduling = tokio::spawn(scheduler.clone().run(shared.clone(), stop_rx));
     // Pings only while the scheduler shows signs of life (it ticks at least every 15 s,
     // also during long steps), so a wedged daemon is restarted by systemd.
     let watchdog = notify::watchdog_interval().map(|every| {
+        let scheduler = scheduler.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
-                let quiet = crate::sync::since_last_tick();
+                let quiet = scheduler.since_last_tick();
                 if quiet <= (every * 2).max(std::time::Duration::from_secs(45)) {
                     let _ = notify::watchdog_ping();
                 } else {
@@ -72,10 +74,10 @@ pub async fn run_daemon(
     let _ = notify::stopping();
     tracing::info!(grace = %humantime::format_duration(grace), "shutting down: no new sync steps; waiting for those under way");
     let _ = stop_tx.send(true);
-    if tokio::time::timeout(grace, &mut scheduler).await.is_err() {
+    if tokio::time::timeout(grace, &mut scheduling).await.is_err() {
         tracing::warn!("sync steps still under way after the shutdown timeout: rolling them back");
-        scheduler.abort();
-        let _ = scheduler.await;
+        scheduling.abort();
+        let _ = scheduling.await;
         let _ = shared
             .current()
             .store()

@@ -596,16 +596,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Distinct sources of the items matched to a KR.
-    pub async fn kr_item_sources(&self, kr_id: &str) -> Result<Vec<String>> {
-        let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT DISTINCT source FROM matches WHERE kr_id = $1 ORDER BY source")
-                .bind(kr_id)
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows.into_iter().map(|r| r.0).collect())
-    }
-
     pub async fn count_items(&self, source: &str) -> Result<i64> {
         let row: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM items WHERE source = $1")
             .bind(source)

@@ -22,9 +22,7 @@ pub use ledger::ScopeTotals;
 pub use ledger::SnapshotRecord;
 pub use lint::{RuleUse, SharedItems};
 pub(crate) use okrs::same;
-pub use okrs::{
-    Confidence, Definitions, KrSnapshot, KrState, KrTimes, NewCheckin, ObjectiveRow, SnapshotCause,
-};
+pub use okrs::{Confidence, Definitions, KrSnapshot, KrState, KrTimes, NewCheckin, SnapshotCause};
 pub use outbox::{NotifyState, OutboxRow};
 pub use reports::{
     ItemLinks, MovesCounts, PeriodRows, ProjectCounts, UnalignedRow, WorkLink, WorkRow,
@@ -55,8 +53,6 @@ pub enum Backend {
 /// Errors a caller may want to tell apart.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("not found: {0}")]
-    NotFound(String),
     #[error("cannot open the database {url}: {source}")]
     Connect {
         url: String,
@@ -405,7 +401,11 @@ pub struct SingleReplica {
 /// On SQLite, the daemon holds an exclusive lock on `<database>.lock` while it runs (the
 /// operating system drops it when the process ends, however it ends): a second daemon on
 /// the same file refuses to start. `None` for PostgreSQL, where replicas share the work.
-pub fn lock_single_replica(settings: &DatabaseSettings) -> anyhow::Result<Option<std::fs::File>> {
+/// `holder` (this replica's id) is written into the lock file, so the refusal can name it.
+pub fn lock_single_replica(
+    settings: &DatabaseSettings,
+    holder: &str,
+) -> anyhow::Result<Option<std::fs::File>> {
     use anyhow::Context;
     use std::io::{Read, Seek, Write};
     let raw = settings.url.expose_secret();
@@ -434,19 +434,19 @@ pub fn lock_single_replica(settings: &DatabaseSettings) -> anyhow::Result<Option
         Ok(()) => {
             file.set_len(0)?;
             file.rewind()?;
-            write!(file, "{}", crate::sync::replica_id())?;
+            write!(file, "{holder}")?;
             file.flush()?;
             Ok(Some(file))
         }
         Err(std::fs::TryLockError::WouldBlock) => {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
+            let mut other = String::new();
+            let _ = file.read_to_string(&mut other);
             Err(SingleReplica {
                 path,
-                holder: if holder.trim().is_empty() {
+                holder: if other.trim().is_empty() {
                     "unknown process".into()
                 } else {
-                    holder.trim().to_string()
+                    other.trim().to_string()
                 },
             }
             .into())

@@ -9,15 +9,6 @@ use super::{from_ms, get, opt_f64, Result, Store, Tx};
 use crate::model::ObjectiveDef;
 use crate::progress::KrValue;
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct ObjectiveRow {
-    pub id: String,
-    pub title: String,
-    pub parent: Option<String>,
-    pub owner: Option<String>,
-    pub period_label: String,
-}
-
 /// What [`Tx::sync_definitions`] found.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Definitions {
@@ -429,25 +420,6 @@ impl Tx {
 }
 
 impl Store {
-    pub async fn objectives(&self) -> Result<Vec<ObjectiveRow>> {
-        type Row = (String, String, Option<String>, Option<String>, String);
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, title, parent, owner, period_label FROM objectives ORDER BY position",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, title, parent, owner, period_label)| ObjectiveRow {
-                id,
-                title,
-                parent,
-                owner,
-                period_label,
-            })
-            .collect())
-    }
-
     pub async fn kr_states(&self) -> Result<Vec<KrState>> {
         let sql = format!("SELECT {KR_COLUMNS} FROM key_results ORDER BY position");
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;

@@ -10,7 +10,7 @@ mod ledger;
 mod scheduler;
 mod shared;
 
-pub use scheduler::{lease_timing, run_scheduler, since_last_tick, wake};
+pub use scheduler::{lease_timing, Clock, ManualClock, Scheduler, SystemClock, Turn, Wakers};
 pub use shared::{Reload, SharedEngine};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

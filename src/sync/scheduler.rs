@@ -8,112 +8,269 @@
 //! next tick, so within one interval. On
 //! shutdown no new step starts, a step under way finishes (its transaction commits or rolls
 //! back), and the leases are released so others take over at once.
+//!
+//! One [`Scheduler`] per daemon, made at start-up, owns what the checks need: its clock
+//! (every "now" goes through it, so a test drives it with a [`ManualClock`]), its name on
+//! the leases, the [`Wakers`] the webhooks use and its latest sign of life.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
 
-use chrono::Utc;
-use tokio::sync::watch;
+use chrono::{DateTime, Utc};
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
 use super::{replica_id, SharedEngine};
+use crate::store::Store;
 
-/// Milliseconds since [`started`] at the scheduler's latest sign of life (a tick or a
-/// lease renewal); the watchdog pings systemd only while it moves.
-static LAST_TICK_MS: AtomicU64 = AtomicU64::new(0);
-
-fn started() -> Instant {
-    static START: OnceLock<Instant> = OnceLock::new();
-    *START.get_or_init(Instant::now)
+/// Where the scheduler reads the time. Tests drive a [`ManualClock`]; the daemon runs on
+/// the [`SystemClock`].
+pub trait Clock: Send + Sync {
+    /// Now on the wall clock: leases and when a source last ran are shared between
+    /// replicas, so they are wall-clock times.
+    fn now(&self) -> DateTime<Utc>;
+    /// Time since a fixed origin on a monotonic clock (the scheduler's signs of life,
+    /// which the watchdog reads: a wall clock set back must not look like a wedge).
+    fn elapsed(&self) -> Duration;
 }
 
-fn alive() {
-    LAST_TICK_MS.store(started().elapsed().as_millis() as u64, Ordering::Relaxed);
+/// The system's clocks. The wall clock is the real one, not [`crate::clock::now`]: a
+/// pinned `OKRSYNC_NOW` (a reproducible report) must not freeze the leases and intervals.
+#[derive(Debug, Clone, Copy)]
+pub struct SystemClock {
+    origin: Instant,
 }
 
-fn wakers() -> &'static Mutex<HashMap<String, Arc<Notify>>> {
-    static WAKERS: OnceLock<Mutex<HashMap<String, Arc<Notify>>>> = OnceLock::new();
-    WAKERS.get_or_init(|| Mutex::new(HashMap::new()))
+impl SystemClock {
+    pub fn new() -> SystemClock {
+        SystemClock {
+            origin: Instant::now(),
+        }
+    }
 }
 
-fn waker(source: &str) -> Arc<Notify> {
-    wakers()
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .entry(source.to_string())
-        .or_default()
-        .clone()
+impl Default for SystemClock {
+    fn default() -> SystemClock {
+        SystemClock::new()
+    }
 }
 
-/// Ends this process's wait before its next check of `source` (after a webhook).
-pub fn wake(source: &str) {
-    waker(source).notify_one();
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.origin.elapsed()
+    }
 }
 
-/// How long ago the scheduler last showed a sign of life.
-pub fn since_last_tick() -> Duration {
-    started()
-        .elapsed()
-        .saturating_sub(Duration::from_millis(LAST_TICK_MS.load(Ordering::Relaxed)))
+/// A clock that moves only when told to: both its wall and its monotonic time advance
+/// together, so a test sees what the scheduler would do at any instant without sleeping.
+#[derive(Debug)]
+pub struct ManualClock {
+    at: Mutex<(DateTime<Utc>, Duration)>,
 }
 
-/// How often a replica checks a source polled every `every`, and how long a lease lasts.
-pub fn lease_timing(every: Duration) -> (Duration, Duration) {
-    let tick = (every / 4).clamp(Duration::from_millis(100), Duration::from_secs(15));
-    let ttl = every
-        .saturating_sub(tick)
-        .clamp(tick * 2, Duration::from_secs(60).max(tick * 2));
-    (tick, ttl)
+impl ManualClock {
+    pub fn new(now: DateTime<Utc>) -> ManualClock {
+        ManualClock {
+            at: Mutex::new((now, Duration::ZERO)),
+        }
+    }
+
+    pub fn advance(&self, by: Duration) {
+        let mut at = self.at.lock().unwrap_or_else(PoisonError::into_inner);
+        at.0 += chrono::Duration::from_std(by).unwrap_or_default();
+        at.1 += by;
+    }
 }
 
-/// Polls each source until `shutdown` turns true; then releases this replica's leases.
-pub async fn run_scheduler(shared: SharedEngine, shutdown: watch::Receiver<bool>) {
-    alive();
-    let mut tasks = JoinSet::new();
-    for name in shared.current().source_names() {
-        let shared = shared.clone();
-        let mut shutdown = shutdown.clone();
-        let woken = waker(&name);
-        tasks.spawn(async move {
-            loop {
-                alive();
-                if *shutdown.borrow() {
-                    break;
-                }
-                let engine = shared.current();
-                let Some(every) = engine.settings().sources.get(&name).map(|s| s.every) else {
-                    break;
-                };
-                let (tick, ttl) = lease_timing(every);
-                let store = engine.store().clone();
-                let lease = |now: chrono::DateTime<Utc>| {
-                    let store = store.clone();
-                    let name = name.clone();
-                    async move {
-                        store
-                            .try_lease(
-                                &name,
-                                replica_id(),
-                                now,
-                                now + chrono::Duration::from_std(ttl).unwrap_or_default(),
-                            )
-                            .await
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.at.lock().unwrap_or_else(PoisonError::into_inner).0
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.at.lock().unwrap_or_else(PoisonError::into_inner).1
+    }
+}
+
+/// Ends a scheduler's wait before its next check of a source (a webhook said it changed).
+/// Cheap to clone; the server holds one.
+#[derive(Debug, Clone, Default)]
+pub struct Wakers {
+    by_source: Arc<Mutex<HashMap<String, Arc<Notify>>>>,
+}
+
+impl Wakers {
+    fn get(&self, source: &str) -> Arc<Notify> {
+        self.by_source
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(source.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Ends the wait before the next check of `source`; if no wait is under way, the next
+    /// one ends at once.
+    pub fn wake(&self, source: &str) {
+        self.get(source).notify_one();
+    }
+}
+
+/// What one check of a source found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// This replica holds the lease and the source is due: its step starts now (noted on
+    /// the lease).
+    Step,
+    /// This replica holds the lease; the source is not due yet.
+    Wait,
+    /// Another replica holds the lease.
+    Elsewhere,
+}
+
+/// The scheduler of one replica: its clock, its identity on the leases, the wakers the
+/// webhooks use and its latest sign of life. Made once at start-up ([`Scheduler::new`]).
+pub struct Scheduler {
+    clock: Arc<dyn Clock>,
+    holder: String,
+    wakers: Wakers,
+    /// [`Clock::elapsed`] in milliseconds at the latest sign of life (a tick or a lease
+    /// renewal); the watchdog pings systemd only while it moves.
+    last_tick_ms: AtomicU64,
+    /// A checkpoint of the SQLite log is under way (one at a time).
+    checkpointing: Arc<AtomicBool>,
+}
+
+impl Default for Scheduler {
+    fn default() -> Scheduler {
+        Scheduler::new()
+    }
+}
+
+impl Scheduler {
+    /// This process's scheduler, on the system clock, holding leases as [`replica_id`].
+    pub fn new() -> Scheduler {
+        Scheduler::with_clock(Arc::new(SystemClock::new()), replica_id())
+    }
+
+    /// A scheduler on `clock` that holds leases as `holder`.
+    pub fn with_clock(clock: Arc<dyn Clock>, holder: &str) -> Scheduler {
+        Scheduler {
+            clock,
+            holder: holder.to_string(),
+            wakers: Wakers::default(),
+            last_tick_ms: AtomicU64::new(0),
+            checkpointing: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The handle that wakes this scheduler (for the webhooks).
+    pub fn wakers(&self) -> Wakers {
+        self.wakers.clone()
+    }
+
+    /// Ends the wait before the next check of `source`.
+    pub fn wake(&self, source: &str) {
+        self.wakers.wake(source);
+    }
+
+    fn alive(&self) {
+        self.last_tick_ms
+            .store(self.clock.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// How long ago the scheduler last showed a sign of life.
+    pub fn since_last_tick(&self) -> Duration {
+        self.clock.elapsed().saturating_sub(Duration::from_millis(
+            self.last_tick_ms.load(Ordering::Relaxed),
+        ))
+    }
+
+    /// Takes or renews the lease of `name` for `ttl` from now: `Some(last_run)` when this
+    /// replica holds it.
+    async fn lease(
+        &self,
+        store: &Store,
+        name: &str,
+        ttl: Duration,
+    ) -> crate::store::Result<Option<Option<DateTime<Utc>>>> {
+        let now = self.clock.now();
+        self.lease_at(store, name, now, ttl).await
+    }
+
+    async fn lease_at(
+        &self,
+        store: &Store,
+        name: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> crate::store::Result<Option<Option<DateTime<Utc>>>> {
+        store
+            .try_lease(
+                name,
+                &self.holder,
+                now,
+                now + chrono::Duration::from_std(ttl).unwrap_or_default(),
+            )
+            .await
+    }
+
+    /// One check of `name`, polled every `every`, at the clock's now: takes or renews its
+    /// lease and, when this replica holds it and the source is due (one interval after its
+    /// last step started, on whichever replica), notes on the lease that a step starts.
+    pub async fn check(
+        &self,
+        store: &Store,
+        name: &str,
+        every: Duration,
+    ) -> crate::store::Result<Turn> {
+        let (_, ttl) = lease_timing(every);
+        let now = self.clock.now();
+        let Some(last_run) = self.lease_at(store, name, now, ttl).await? else {
+            return Ok(Turn::Elsewhere);
+        };
+        let due = last_run.is_none_or(|t| {
+            (now - t).to_std().unwrap_or_default() + Duration::from_millis(20) >= every
+        });
+        if !due {
+            return Ok(Turn::Wait);
+        }
+        if let Err(e) = store.mark_lease_run(name, &self.holder, now).await {
+            tracing::warn!(source = %name, error = %e, "cannot note the step on the lease");
+        }
+        Ok(Turn::Step)
+    }
+
+    /// Polls each source until `shutdown` turns true; then releases this replica's leases.
+    pub async fn run(self: Arc<Self>, shared: SharedEngine, shutdown: watch::Receiver<bool>) {
+        self.alive();
+        let mut tasks = JoinSet::new();
+        for name in shared.current().source_names() {
+            let shared = shared.clone();
+            let mut shutdown = shutdown.clone();
+            let woken = self.wakers.get(&name);
+            let this = self.clone();
+            tasks.spawn(async move {
+                loop {
+                    this.alive();
+                    if *shutdown.borrow() {
+                        break;
                     }
-                };
-                let now = Utc::now();
-                match lease(now).await {
-                    Ok(Some(last_run)) => {
-                        let due = last_run.is_none_or(|t| {
-                            (now - t).to_std().unwrap_or_default() + Duration::from_millis(20)
-                                >= every
-                        });
-                        if due {
-                            if let Err(e) = store.mark_lease_run(&name, replica_id(), now).await {
-                                tracing::warn!(source = %name, error = %e, "cannot note the step on the lease");
-                            }
+                    let engine = shared.current();
+                    let Some(every) = engine.settings().sources.get(&name).map(|s| s.every)
+                    else {
+                        break;
+                    };
+                    let (tick, ttl) = lease_timing(every);
+                    let store = engine.store().clone();
+                    match this.check(&store, &name, every).await {
+                        Ok(Turn::Step) => {
                             let step = async {
                                 let mode = engine.next_mode(&name).await?;
                                 let run = engine.sync_source(&name, mode).await?;
@@ -125,8 +282,8 @@ pub async fn run_scheduler(shared: SharedEngine, shutdown: watch::Receiver<bool>
                             let heartbeat = async {
                                 loop {
                                     tokio::time::sleep(tick).await;
-                                    alive();
-                                    if let Err(e) = lease(Utc::now()).await {
+                                    this.alive();
+                                    if let Err(e) = this.lease(&store, &name, ttl).await {
                                         tracing::warn!(source = %name, error = %e, "cannot renew the lease");
                                     }
                                 }
@@ -136,70 +293,89 @@ pub async fn run_scheduler(shared: SharedEngine, shutdown: watch::Receiver<bool>
                                 _ = heartbeat => unreachable!("the heartbeat never ends"),
                             };
                             match result {
-                                Ok(_) => checkpoint(&store),
+                                Ok(_) => this.checkpoint(&store),
                                 Err(e) => {
                                     tracing::error!(source = %name, error = format!("{e:#}"), "sync step could not be recorded");
                                 }
                             }
                         }
+                        Ok(Turn::Wait | Turn::Elsewhere) => {}
+                        Err(e) => {
+                            tracing::warn!(source = %name, error = %e, "cannot take the lease; retrying");
+                        }
                     }
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::warn!(source = %name, error = %e, "cannot take the lease; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(tick) => {}
+                        _ = woken.notified() => {}
+                        _ = shutdown.changed() => {}
                     }
                 }
-                tokio::select! {
-                    _ = tokio::time::sleep(tick) => {}
-                    _ = woken.notified() => {}
-                    _ = shutdown.changed() => {}
-                }
-            }
-        });
-    }
-    if tasks.is_empty() {
-        // No sources: stay (alive) until shutdown, so the watchdog keeps being fed.
-        let mut shutdown = shutdown.clone();
-        tasks.spawn(async move {
-            while !*shutdown.borrow() {
-                alive();
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(10)) => {}
-                    _ = shutdown.changed() => {}
-                }
-            }
-        });
-    }
-    while tasks.join_next().await.is_some() {}
-    let store = shared.current().store().clone();
-    match store.release_leases(replica_id()).await {
-        Ok(n) => tracing::info!(released = n, "released this replica's leases"),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot release the leases; they expire by themselves")
+            });
         }
+        if tasks.is_empty() {
+            // No sources: stay (alive) until shutdown, so the watchdog keeps being fed.
+            let mut shutdown = shutdown.clone();
+            let this = self.clone();
+            tasks.spawn(async move {
+                while !*shutdown.borrow() {
+                    this.alive();
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+        let store = shared.current().store().clone();
+        match store.release_leases(&self.holder).await {
+            Ok(n) => tracing::info!(released = n, "released this replica's leases"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot release the leases; they expire by themselves")
+            }
+        }
+    }
+
+    /// Checkpoints the SQLite write-ahead log after a step, in the background (one at a
+    /// time): the step's commit returned without waiting for it.
+    fn checkpoint(&self, store: &Store) {
+        if store.backend() != crate::store::Backend::Sqlite
+            || self.checkpointing.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let store = store.clone();
+        let running = self.checkpointing.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.checkpoint().await {
+                tracing::warn!(error = %e, "cannot checkpoint the SQLite log");
+            }
+            running.store(false, Ordering::Release);
+        });
     }
 }
 
-/// Checkpoints the SQLite write-ahead log after a step, in the background (one at a time):
-/// the step's commit returned without waiting for it.
-fn checkpoint(store: &crate::store::Store) {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    static RUNNING: AtomicBool = AtomicBool::new(false);
-    if store.backend() != crate::store::Backend::Sqlite || RUNNING.swap(true, Ordering::AcqRel) {
-        return;
-    }
-    let store = store.clone();
-    tokio::spawn(async move {
-        if let Err(e) = store.checkpoint().await {
-            tracing::warn!(error = %e, "cannot checkpoint the SQLite log");
-        }
-        RUNNING.store(false, Ordering::Release);
-    });
+/// How often a replica checks a source polled every `every`, and how long a lease lasts.
+pub fn lease_timing(every: Duration) -> (Duration, Duration) {
+    let tick = (every / 4).clamp(Duration::from_millis(100), Duration::from_secs(15));
+    let ttl = every
+        .saturating_sub(tick)
+        .clamp(tick * 2, Duration::from_secs(60).max(tick * 2));
+    (tick, ttl)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::lease_timing;
+    use std::sync::Arc;
     use std::time::Duration;
+
+    use chrono::{TimeZone, Utc};
+    use futures::FutureExt;
+    use secrecy::SecretString;
+
+    use super::{lease_timing, ManualClock, Scheduler, Turn};
+    use crate::settings::DatabaseSettings;
+    use crate::store::Store;
 
     #[test]
     fn leases_outlive_a_few_ticks_and_at_most_a_minute_or_an_interval() {
@@ -209,5 +385,98 @@ mod tests {
         assert_eq!(lease_timing(s(20)), (s(5), s(15)));
         assert_eq!(lease_timing(s(2)), (ms(500), ms(1500)));
         assert_eq!(lease_timing(ms(100)), (ms(100), ms(200)));
+    }
+
+    #[tokio::test]
+    async fn a_manual_clock_says_which_sources_are_due_when_without_sleeping() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::connect(&DatabaseSettings {
+            url: SecretString::from(format!("sqlite://{}/s.db", dir.path().display())),
+            max_connections: 2,
+            busy_timeout: Duration::from_secs(30),
+        })
+        .await
+        .expect("connect");
+        store.migrate().await.expect("migrate");
+        let t0 = Utc
+            .with_ymd_and_hms(2026, 11, 23, 12, 0, 0)
+            .single()
+            .expect("time");
+        let clock = Arc::new(ManualClock::new(t0));
+        let a = Scheduler::with_clock(clock.clone(), "a");
+        let b = Scheduler::with_clock(clock.clone(), "b");
+        let minute = Duration::from_secs(60);
+        let five = Duration::from_secs(300);
+        let sources = [("jira", minute), ("github", five)];
+        async fn turns(
+            s: &Scheduler,
+            store: &Store,
+            sources: &[(&'static str, Duration)],
+        ) -> Vec<(&'static str, Turn)> {
+            let mut turns = Vec::new();
+            for &(name, every) in sources {
+                turns.push((name, s.check(store, name, every).await.expect("check")));
+            }
+            turns
+        }
+
+        // Never run: both due at once, on the replica that takes the leases first.
+        assert_eq!(
+            turns(&a, &store, &sources).await,
+            [("jira", Turn::Step), ("github", Turn::Step)]
+        );
+        assert_eq!(
+            turns(&b, &store, &sources).await,
+            [("jira", Turn::Elsewhere), ("github", Turn::Elsewhere)]
+        );
+        clock.advance(Duration::from_secs(30));
+        assert_eq!(
+            turns(&a, &store, &sources).await,
+            [("jira", Turn::Wait), ("github", Turn::Wait)]
+        );
+        // One interval after its last step started (20 ms early is close enough).
+        clock.advance(Duration::from_secs(30) - Duration::from_millis(20));
+        assert_eq!(
+            turns(&a, &store, &sources).await,
+            [("jira", Turn::Step), ("github", Turn::Wait)]
+        );
+        clock.advance(Duration::from_secs(240) + Duration::from_millis(20));
+        assert_eq!(
+            turns(&a, &store, &sources).await,
+            [("jira", Turn::Step), ("github", Turn::Step)]
+        );
+        // A webhook makes a source due before its interval is up.
+        store.make_due("github").await.expect("due");
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(
+            turns(&a, &store, &sources).await,
+            [("jira", Turn::Wait), ("github", Turn::Step)]
+        );
+        // `a` stops renewing: once its leases expire, `b` takes them over and keeps the rhythm.
+        clock.advance(lease_timing(five).1 + Duration::from_secs(1));
+        assert_eq!(
+            turns(&b, &store, &sources).await,
+            [("jira", Turn::Step), ("github", Turn::Wait)]
+        );
+
+        // Signs of life are read on the same clock.
+        a.alive();
+        clock.advance(Duration::from_secs(45));
+        assert_eq!(a.since_last_tick(), Duration::from_secs(45));
+    }
+
+    #[test]
+    fn a_wake_ends_the_next_wait_even_before_it_starts() {
+        let scheduler = Scheduler::new();
+        let waiting = scheduler.wakers.get("jira");
+        assert!(waiting.notified().now_or_never().is_none());
+        scheduler.wakers().wake("jira");
+        assert!(waiting.notified().now_or_never().is_some());
+        assert!(scheduler
+            .wakers
+            .get("github")
+            .notified()
+            .now_or_never()
+            .is_none());
     }
 }
