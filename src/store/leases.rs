@@ -15,17 +15,25 @@ pub struct Lease {
     pub acquired_at: DateTime<Utc>,
 }
 
+/// What an attempt to take or renew a lease came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseAttempt {
+    /// The holder has it now (it was free, expired, or its own already); `last_run`: when a
+    /// step of the source last started, on whichever replica.
+    Held { last_run: Option<DateTime<Utc>> },
+    /// Another replica holds it.
+    Elsewhere,
+}
+
 impl Store {
-    /// Takes or renews the lease `name` for `holder` until `expires`. `Some(last_run)` when
-    /// `holder` holds it afterwards (it was free, expired before `now`, or its own), with
-    /// when a step of it last started; `None` when another replica holds it.
+    /// Takes or renews the lease `name` for `holder` until `expires`.
     pub async fn try_lease(
         &self,
         name: &str,
         holder: &str,
         now: DateTime<Utc>,
         expires: DateTime<Utc>,
-    ) -> Result<Option<Option<DateTime<Utc>>>> {
+    ) -> Result<LeaseAttempt> {
         // One statement, so two replicas racing for an expired lease cannot both win.
         let row: Option<(Option<i64>,)> = sqlx::query_as(
             "INSERT INTO leases (name, holder, expires_ms, acquired_ms) VALUES ($1, $2, $3, $4) \
@@ -40,7 +48,12 @@ impl Store {
         .bind(now.timestamp_millis())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(last,)| last.map(from_ms)))
+        Ok(match row {
+            Some((last,)) => LeaseAttempt::Held {
+                last_run: last.map(from_ms),
+            },
+            None => LeaseAttempt::Elsewhere,
+        })
     }
 
     /// Notes that `holder` starts a step of `name` now.
@@ -97,6 +110,7 @@ mod tests {
     use chrono::{Duration, TimeZone, Utc};
     use secrecy::SecretString;
 
+    use super::LeaseAttempt::{self, Held};
     use crate::settings::DatabaseSettings;
     use crate::store::Store;
 
@@ -120,22 +134,22 @@ mod tests {
             let store = store.clone();
             async move { store.try_lease("jira", h, at, until).await.expect("lease") }
         };
-        assert_eq!(take("a", t0, t0 + ttl).await, Some(None));
-        assert_eq!(take("b", t0, t0 + ttl).await, None);
+        assert_eq!(take("a", t0, t0 + ttl).await, Held { last_run: None });
+        assert_eq!(take("b", t0, t0 + ttl).await, LeaseAttempt::Elsewhere);
         store.mark_lease_run("jira", "a", t0).await.expect("mark");
         // The holder renews; the other still cannot take it before expiry.
         let t1 = t0 + Duration::seconds(5);
-        assert_eq!(take("a", t1, t1 + ttl).await, Some(Some(t0)));
+        assert_eq!(take("a", t1, t1 + ttl).await, Held { last_run: Some(t0) });
         let t2 = t0 + Duration::seconds(12);
-        assert_eq!(take("b", t2, t2 + ttl).await, None);
+        assert_eq!(take("b", t2, t2 + ttl).await, LeaseAttempt::Elsewhere);
         // Not renewed: it expires and goes to another.
         let t3 = t1 + ttl + Duration::seconds(1);
         // The last run travels with the lease, so the new holder knows when the next is due.
-        assert_eq!(take("b", t3, t3 + ttl).await, Some(Some(t0)));
+        assert_eq!(take("b", t3, t3 + ttl).await, Held { last_run: Some(t0) });
         let leases = store.leases().await.expect("leases");
         assert_eq!(leases[0].holder, "b");
         assert_eq!(leases[0].acquired_at, t3);
         assert_eq!(store.release_leases("b").await.expect("release"), 1);
-        assert_eq!(take("a", t3, t3 + ttl).await, Some(Some(t0)));
+        assert_eq!(take("a", t3, t3 + ttl).await, Held { last_run: Some(t0) });
     }
 }

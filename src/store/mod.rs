@@ -17,7 +17,7 @@ mod step;
 mod validators;
 
 pub use items::{content_hash, ItemRow, RematchBatch, RematchCursor, Selector, SelectorKind};
-pub use leases::Lease;
+pub use leases::{Lease, LeaseAttempt};
 pub use ledger::ScopeTotals;
 pub use ledger::SnapshotRecord;
 pub use lint::{RuleUse, SharedItems};

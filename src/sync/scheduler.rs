@@ -23,7 +23,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
 use super::{replica_id, SharedEngine};
-use crate::store::Store;
+use crate::store::{LeaseAttempt, Store};
 
 /// Where the scheduler reads the time. Tests drive a [`ManualClock`]; the daemon runs on
 /// the [`SystemClock`].
@@ -199,7 +199,7 @@ impl Scheduler {
         store: &Store,
         name: &str,
         ttl: Duration,
-    ) -> crate::store::Result<Option<Option<DateTime<Utc>>>> {
+    ) -> crate::store::Result<LeaseAttempt> {
         let now = self.clock.now();
         self.lease_at(store, name, now, ttl).await
     }
@@ -210,7 +210,7 @@ impl Scheduler {
         name: &str,
         now: DateTime<Utc>,
         ttl: Duration,
-    ) -> crate::store::Result<Option<Option<DateTime<Utc>>>> {
+    ) -> crate::store::Result<LeaseAttempt> {
         store
             .try_lease(
                 name,
@@ -232,7 +232,7 @@ impl Scheduler {
     ) -> crate::store::Result<Turn> {
         let (_, ttl) = lease_timing(every);
         let now = self.clock.now();
-        let Some(last_run) = self.lease_at(store, name, now, ttl).await? else {
+        let LeaseAttempt::Held { last_run } = self.lease_at(store, name, now, ttl).await? else {
             return Ok(Turn::Elsewhere);
         };
         let due = last_run.is_none_or(|t| {
