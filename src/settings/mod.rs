@@ -352,23 +352,37 @@ fn valid_name(name: &str) -> bool {
 /// as a TOML table. On a syntax error: the message and line.
 fn layered(text: &str) -> Result<toml::Table, (String, Option<usize>)> {
     // Parse once ourselves first: the toml crate's errors carry the position.
-    if let Err(e) = text.parse::<toml::Table>() {
-        let line = e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
-        return Err((format!("not valid TOML: {}", e.message()), line));
+    let parsed = match text.parse::<toml::Table>() {
+        Ok(t) => t,
+        Err(e) => {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            return Err((format!("not valid TOML: {}", e.message()), line));
+        }
+    };
+    let mut environment = config::Environment::with_prefix("OKRSYNC")
+        .prefix_separator("__")
+        .separator("__")
+        .try_parsing(true)
+        .list_separator(",")
+        .with_list_parse_key("okrs")
+        .with_list_parse_key("sources.github.repos");
+    // Each source's list keys, as its kind declares them (`repos` of a GitHub source).
+    let sources = parsed.get("sources").and_then(toml::Value::as_table);
+    for (name, source) in sources.into_iter().flatten() {
+        let kind = source.get("kind").and_then(toml::Value::as_str);
+        let Some(capabilities) = kind.and_then(capabilities_of) else {
+            continue;
+        };
+        for key in capabilities.list_keys {
+            environment =
+                environment.with_list_parse_key(&format!("sources.{}.{key}", name.to_lowercase()));
+        }
     }
     let built = config::Config::builder()
         .add_source(config::File::from_str(text, config::FileFormat::Toml))
-        .add_source(
-            config::Environment::with_prefix("OKRSYNC")
-                .prefix_separator("__")
-                .separator("__")
-                .try_parsing(true)
-                .list_separator(",")
-                .with_list_parse_key("okrs")
-                .with_list_parse_key("sources.github.repos"),
-        )
+        .add_source(environment)
         .build()
         .map_err(|e| (format!("cannot apply environment overrides: {e}"), None))?;
     let json: serde_json::Value = built

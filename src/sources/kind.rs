@@ -33,6 +33,9 @@ pub struct Capabilities {
     pub metrics: bool,
     /// The `moves` selector that picks an item's project: `repo=` for GitHub, `project=`.
     pub project_selector: &'static str,
+    /// Keys that hold lists: an environment override (`OKRSYNC__SOURCES__NAME__REPOS=a,b`)
+    /// is split at commas for them.
+    pub list_keys: &'static [&'static str],
 }
 
 /// One kind of source: its validated settings, read from `[sources.NAME]`.

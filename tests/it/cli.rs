@@ -459,6 +459,56 @@ project = "PAY"
     assert_eq!(String::from_utf8_lossy(&status.stderr), without_secret);
 }
 
+/// An environment override of a list key is split at commas for every source whose kind
+/// declares the key a list (a GitHub source's `repos`, whatever the source is called).
+#[test]
+fn environment_lists_are_split_for_each_source_by_its_kind() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::create_dir_all(dir.path().join("okrs")).expect("okrs");
+    std::fs::write(
+        dir.path().join("okrsync.toml"),
+        r#"okrs = ["okrs/*.toml"]
+[database]
+url = "sqlite://x.db"
+[sources.code]
+kind = "github"
+token_env = "OKRSYNC_TEST_ENV_LIST_TOKEN"
+repos = ["acme/web"]
+"#,
+    )
+    .expect("config");
+    std::fs::write(
+        dir.path().join("okrs/team.toml"),
+        "[[objective]]\nid = \"o\"\ntitle = \"O\"\nperiod = \"2026-Q4\"\n",
+    )
+    .expect("okrs");
+    let check = |repos: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_okrsync"))
+            .arg("--config")
+            .arg(dir.path().join("okrsync.toml"))
+            .arg("check")
+            .env("OKRSYNC_TEST_ENV_LIST_TOKEN", "t")
+            .env("OKRSYNC__SOURCES__CODE__REPOS", repos)
+            .output()
+            .expect("run")
+    };
+    let good = check("acme/web,acme/api");
+    assert_eq!(
+        good.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    // Split into two entries: the second is named as the bad one.
+    let bad = check("acme/web,nope");
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains(r#"sources.code.repos: expected "owner/name", found ["nope"]"#),
+        "{err}"
+    );
+}
+
 /// Runs `okrsync check` on a config with no sources and the given OKR files; the exit code
 /// and the report's problem lines.
 fn check_problems(okr_files: &[(&str, &str)]) -> (Option<i32>, Vec<String>) {

@@ -63,6 +63,7 @@ impl SourceKind for GitHubSettings {
         writeback: Some(|_| Ok(())),
         metrics: false,
         project_selector: "repo",
+        list_keys: &["repos", "projects"],
     };
 
     fn read(s: &mut Section, sink: &mut Sink, base: &Path) -> Option<Self> {

@@ -57,6 +57,7 @@ impl SourceKind for JiraSettings {
         }),
         metrics: false,
         project_selector: "project",
+        list_keys: &[],
     };
 
     fn read(s: &mut Section, sink: &mut Sink, base: &Path) -> Option<Self> {

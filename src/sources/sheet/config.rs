@@ -45,6 +45,7 @@ impl SourceKind for SheetSettings {
         writeback: None,
         metrics: true,
         project_selector: "project",
+        list_keys: &[],
     };
 
     fn read(s: &mut Section, sink: &mut Sink, base: &Path) -> Option<Self> {
