@@ -6,65 +6,17 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
-use utoipa::ToSchema;
 
-use super::{find_kr, natural_key, EvidenceItem, ExplainDoc, KrStatus, ReportError};
+use super::{
+    find_kr, natural_key, CategoryChange, Change, EvidenceItem, ExplainDoc, HistoryDoc, KrStatus,
+    ReportError,
+};
 use crate::evidence::{self, Delta};
 use crate::model::plain_number;
 use crate::model::Status;
 use crate::progress;
 use crate::settings::Settings;
 use crate::store::{KrSnapshot, SnapshotRecord, Store};
-
-/// `okrsync history KR --json`.
-#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
-pub struct HistoryDoc {
-    pub kr: String,
-    /// Oldest first.
-    pub changes: Vec<Change>,
-}
-
-/// One snapshot of a KR and what made it.
-#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
-pub struct Change {
-    pub at: DateTime<Utc>,
-    pub progress: f64,
-    pub current: Option<f64>,
-    pub target: Option<f64>,
-    /// Items in the KR's scope then.
-    pub items: i64,
-    /// Progress against the share of the period elapsed at that time.
-    pub status: Status,
-    /// In words: "sync of jira", "check-in", "rules changed", "config changed".
-    pub cause: String,
-    /// The rule set in force (a hash of the rules), when recorded.
-    pub rules_hash: Option<String>,
-    /// Keys of the items that entered the KR's scope with this snapshot.
-    pub entered: Vec<String>,
-    /// Keys of the items that left it.
-    pub left: Vec<String>,
-    /// Items whose category changed: from and to.
-    pub changed: Vec<CategoryChange>,
-    /// Each delta in words ("PAY-12 done (+3 pts)").
-    pub summary: Vec<String>,
-    /// The change as a whole in words: "sync of jira: PAY-12 done (+3 pts)", "rules
-    /// changed: +14 items, −2 items", "check-in 0.4 by alice".
-    pub headline: String,
-    /// Rebuilt from the items' dates on a source's first sync, not recorded as it happened.
-    pub reconstructed: bool,
-    /// The sync run that made it, if any.
-    pub run_id: Option<i64>,
-    /// The check-in that made it, if any.
-    pub checkin_id: Option<i64>,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
-pub struct CategoryChange {
-    pub key: String,
-    pub from: String,
-    pub to: String,
-}
 
 /// `TIME` of `--at` and `?at=`: RFC 3339, or a date meaning the end of that day (UTC).
 pub fn parse_at(text: &str) -> Result<DateTime<Utc>, ReportError> {

@@ -1,190 +1,34 @@
 //! The documents users and their scripts read: `status`, `explain`, `moves`, `unaligned`,
 //! `allocation` (SPEC.md), built from the store without recomputing progress. The CLI prints them as JSON
-//! or tables; the HTTP API serves the same JSON.
+//! or tables; the HTTP API serves the same JSON. The documents' types are in `documents`
+//! (re-exported here); this module and its submodules build them.
 
 pub mod allocation;
 pub mod digest;
+mod documents;
 mod ledger;
 pub mod lint;
 mod rules_diff;
 mod table;
 
-pub use ledger::{
-    explain_at, history, parse_at, render_history, CategoryChange, Change, HistoryDoc,
+pub use documents::{
+    CategoryChange, Change, EvidenceItem, ExplainDoc, HistoryDoc, KrDiff, KrNumbers, KrStatus,
+    MovedKr, MovesDoc, ObjectiveStatus, ProjectShare, RulesDiffDoc, SourceStatus, SourcesDoc,
+    StatusDoc, UnalignedDoc, UnalignedItem,
 };
-pub use rules_diff::{render_rules_diff, rules_diff, KrDiff, KrNumbers, RulesDiffDoc};
+pub use ledger::{explain_at, history, parse_at, render_history};
+pub use rules_diff::{render_rules_diff, rules_diff};
 pub use table::{render_explain, render_moves, render_status, render_unaligned};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::model::{KeyResultDef, Measure, ObjectiveDef, Period, Status};
 use crate::progress;
 use crate::progress::flags::{self, Flag, KrFacts, Point};
 use crate::settings::Settings;
-use crate::store::{Confidence, KrSnapshot, KrState, KrTimes, Selector, SourceState, Store};
-
-#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
-pub struct StatusDoc {
-    pub objectives: Vec<ObjectiveStatus>,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
-pub struct ObjectiveStatus {
-    pub id: String,
-    pub title: String,
-    pub progress: f64,
-    pub status: Status,
-    pub key_results: Vec<KrStatus>,
-    pub parent: Option<String>,
-    pub owner: Option<String>,
-    pub period: String,
-    /// The elapsed share of the period the status compares against, rounded to 4 decimals
-    /// (so the document, and its ETag, change when the data does, not every second).
-    pub expected: f64,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
-pub struct KrStatus {
-    pub id: String,
-    pub title: String,
-    pub measure: String,
-    pub progress: f64,
-    pub current: Option<f64>,
-    pub start: f64,
-    pub target: Option<f64>,
-    pub status: Status,
-    pub items: i64,
-    /// When the value last changed (its latest snapshot).
-    pub updated_at: Option<DateTime<Utc>>,
-    pub objective: String,
-    pub weight: f64,
-    pub unit: Option<String>,
-    /// Why the KR is stale, in words.
-    pub status_reason: Option<String>,
-    /// The last successful sync of the sources it reads (oldest of them).
-    pub synced_at: Option<DateTime<Utc>>,
-    /// The sources whose data feeds it.
-    pub sources: Vec<String>,
-    /// `committed` or `aspirational` (a stretch goal).
-    pub kind: String,
-    /// The progress at which it is a success: its success line when aspirational (0.7 by
-    /// default), 1 when committed.
-    pub success: f64,
-    /// The owner's latest confidence check-in (0–10), or null; it never changes a
-    /// computed value.
-    pub confidence: Option<Confidence>,
-    /// Flags raised on it now (`dead`, `checkin_overdue`, `scope_creep`,
-    /// `output_without_outcome`, `outcome_without_output`).
-    pub flags: Vec<Flag>,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
-pub struct ExplainDoc {
-    pub kr: KrStatus,
-    pub items: Vec<EvidenceItem>,
-    pub rules: Vec<String>,
-    pub history: Vec<KrSnapshot>,
-    /// With `--at` / `?at=`: the time the document shows the KR as of.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub at: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
-pub struct EvidenceItem {
-    pub source: String,
-    pub key: String,
-    pub title: String,
-    pub url: String,
-    pub category: String,
-    pub weight: f64,
-    pub rule: String,
-    /// Whether it adds to `current` now (done, and for count/sum done inside the period).
-    pub counts: bool,
-    pub estimate: Option<f64>,
-    pub resolved: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
-pub struct MovesDoc {
-    pub selector: String,
-    pub items: usize,
-    pub key_results: Vec<MovedKr>,
-    /// Selected items that move no KR.
-    pub moving_nothing: usize,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
-pub struct MovedKr {
-    pub id: String,
-    pub title: String,
-    pub items: usize,
-    pub share: f64,
-    pub objective: String,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
-pub struct UnalignedDoc {
-    pub items: Vec<UnalignedItem>,
-    pub by_project: Vec<ProjectShare>,
-    /// The period(s) the report covers.
-    pub periods: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
-pub struct UnalignedItem {
-    pub source: String,
-    pub key: String,
-    pub title: String,
-    pub url: String,
-    pub project: String,
-    pub category: String,
-    pub estimate: Option<f64>,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
-pub struct ProjectShare {
-    pub project: String,
-    pub items: usize,
-    pub unaligned: usize,
-    pub unaligned_estimate: f64,
-    pub share: f64,
-    /// The estimate of all its started work in the period.
-    pub estimate: f64,
-    /// `unaligned_estimate` ÷ `estimate` (0 when nothing is estimated).
-    pub estimate_share: f64,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
-pub struct SourcesDoc {
-    pub sources: Vec<SourceStatus>,
-}
-
-/// One configured source: its schedule, its last sync and what went wrong, in words.
-#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
-pub struct SourceStatus {
-    pub name: String,
-    pub kind: String,
-    pub every_seconds: u64,
-    pub freshness_seconds: u64,
-    pub last_attempt: Option<DateTime<Utc>>,
-    pub last_success: Option<DateTime<Utc>>,
-    pub last_full: Option<DateTime<Utc>>,
-    /// `ok` or `failed`; absent before the first sync.
-    pub last_outcome: Option<String>,
-    pub last_error: Option<String>,
-    /// When the scheduler runs it next: one interval after the last step finished.
-    pub next_run: Option<DateTime<Utc>>,
-    /// Items stored for it now.
-    pub items: i64,
-    /// Its newest sync steps, newest first.
-    pub recent_runs: Vec<crate::store::SyncRun>,
-    /// The replica (`host:pid`) holding its lease, while the lease is live.
-    pub lease_holder: Option<String>,
-}
+use crate::store::{Confidence, KrState, KrTimes, Selector, SourceState, Store};
 
 /// Errors a report caller must tell apart (unknown KR → 404).
 #[derive(Debug, thiserror::Error)]

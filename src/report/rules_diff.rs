@@ -5,42 +5,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde::Serialize;
-use utoipa::ToSchema;
-
-use super::natural_key;
+use super::{natural_key, KrDiff, KrNumbers, RulesDiffDoc};
 use crate::model::plain_number;
 use crate::model::{Item, KeyResultDef, Measure, Period};
 use crate::progress;
 use crate::settings::Settings;
 use crate::store::Store;
-
-#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
-pub struct RulesDiffDoc {
-    /// The KRs whose value or scope would change, in the order of the new files (then the
-    /// KRs only the old set has).
-    pub key_results: Vec<KrDiff>,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
-pub struct KrDiff {
-    pub id: String,
-    /// As stored now; null for a KR only the new files have.
-    pub old: Option<KrNumbers>,
-    /// With the new files; null for a KR they drop.
-    pub new: Option<KrNumbers>,
-    /// Keys of the stored items that would enter the KR's scope.
-    pub entered: Vec<String>,
-    /// Keys that would leave it.
-    pub left: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
-pub struct KrNumbers {
-    pub progress: f64,
-    pub current: Option<f64>,
-    pub target: Option<f64>,
-}
 
 fn same(a: &KrNumbers, b: &KrNumbers) -> bool {
     let eq = |x: Option<f64>, y: Option<f64>| match (x, y) {
