@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use super::{error, refuse_writes, Shared};
+use super::{error, Shared};
 use crate::clock;
 use crate::report::{self, ExplainDoc, MovesDoc, ReportError, SourcesDoc, StatusDoc, UnalignedDoc};
 use crate::store::NewCheckin;
@@ -328,12 +328,9 @@ pub async fn digest(State(s): Shared, headers: HeaderMap) -> Result<Response, Re
 pub async fn checkin(
     State(s): Shared,
     Path(id): Path<String>,
-    headers: HeaderMap,
     body: Option<Json<CheckinBody>>,
 ) -> Response {
-    if let Some(refusal) = refuse_writes(&s, &headers) {
-        return refusal;
-    }
+    // The token was checked in front of every write route (`super::guard_writes`).
     let Some(Json(body)) = body else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -386,10 +383,8 @@ pub async fn checkin(
     responses((status = 200, body = SyncResponse),
         (status = 401, body = ErrorBody, description = "Missing or wrong bearer token"),
         (status = 403, body = ErrorBody, description = "Writes are disabled: no token configured")))]
-pub async fn sync_now(State(s): Shared, headers: HeaderMap) -> Response {
-    if let Some(refusal) = refuse_writes(&s, &headers) {
-        return refusal;
-    }
+pub async fn sync_now(State(s): Shared) -> Response {
+    // The token was checked in front of every write route (`super::guard_writes`).
     let engine = s.engine();
     match engine.sync_all(false).await {
         Ok(runs) => {

@@ -1,6 +1,8 @@
 //! The HTTP server `okrsync run` starts: health, readiness, Prometheus metrics, the JSON API
 //! of SPEC.md (`api`) and the managers' dashboard (`dashboard`). Write endpoints need the
 //! bearer token from `server.api_token_env`; without a configured token they are disabled.
+//! They are all on one router behind one token check (`writes`, `guard_writes`), so no
+//! handler checks the token itself; webhooks check their signatures instead (`hooks`).
 //! Reads are open on the listen address unless `server.require_token_for_reads` is set;
 //! then they take the token as a bearer token or as the password of HTTP Basic (so a
 //! browser can ask for it). `/healthz` and `/readyz` stay open for probes.
@@ -94,10 +96,9 @@ impl Application {
         let router = Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(readyz))
-            .route("/api/v1/key-results/{id}/checkins", post(api::checkin))
-            .route("/api/v1/sync", post(api::sync_now))
+            // Webhooks prove themselves by their signatures (`hooks`), not by the token.
             .route("/hooks/{kind}", post(hooks::hook))
-            .route("/kr/{id}/checkin", post(dashboard::checkin_form))
+            .merge(writes(&state))
             .layer(axum::extract::DefaultBodyLimit::max(25 * 1024 * 1024))
             .merge(reads)
             .layer(middleware::from_fn(security_headers))
@@ -232,10 +233,8 @@ async fn prometheus(State(s): Shared) -> Result<Response, ReportError> {
         .into_response())
 }
 
-/// Whether the request carries the configured token: `Authorization: Bearer <token>`, or
-/// HTTP Basic with the token as password (any user name).
 /// Whether `given` is the API token (compared in constant time).
-pub(crate) fn token_matches(s: &AppState, given: &str) -> bool {
+fn token_matches(s: &AppState, given: &str) -> bool {
     let engine = s.engine();
     let Ok(Some(token)) = engine.settings().server.api_token() else {
         return false;
@@ -243,6 +242,8 @@ pub(crate) fn token_matches(s: &AppState, given: &str) -> bool {
     !given.is_empty() && constant_time_eq(given.as_bytes(), token.expose_secret().as_bytes())
 }
 
+/// Whether the request carries the configured token: `Authorization: Bearer <token>`, or
+/// HTTP Basic with the token as password (any user name).
 fn has_token(s: &AppState, headers: &HeaderMap) -> bool {
     let engine = s.engine();
     let Ok(Some(token)) = engine.settings().server.api_token() else {
@@ -286,19 +287,81 @@ fn unauthorized(message: &str) -> Response {
     resp
 }
 
-/// `None` when a write may go ahead, else the refusal: 403 when writes are disabled (no
-/// token configured), 401 without the right token.
-fn refuse_writes(s: &AppState, headers: &HeaderMap) -> Option<Response> {
+/// Every route that changes something, each behind [`guard_writes`]: a write route added
+/// here cannot be open by accident, and one added anywhere else is a mistake. Two groups,
+/// for where the token travels: the JSON API's header, the dashboard forms' field.
+fn writes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
+    let guard =
+        |from: TokenFrom| middleware::from_fn_with_state((state.clone(), from), guard_writes);
+    let api = Router::new()
+        .route("/api/v1/key-results/{id}/checkins", post(api::checkin))
+        .route("/api/v1/sync", post(api::sync_now))
+        .route_layer(guard(TokenFrom::Header));
+    let forms = dashboard::write_routes().route_layer(guard(TokenFrom::FormField));
+    api.merge(forms)
+}
+
+/// Where a group of write routes takes the API token from, and how it says no.
+#[derive(Clone, Copy, Debug)]
+enum TokenFrom {
+    /// `Authorization: Bearer <token>` or the password of HTTP Basic (the JSON API): a
+    /// refusal is JSON, a 401 with both challenges.
+    Header,
+    /// The form's `token` field (a dashboard page has no script to set a header): a
+    /// refusal is a page that says why.
+    FormField,
+}
+
+/// Why a write is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// No token is configured: writes are disabled, not open (403).
+    Disabled,
+    /// The token is missing or not this server's (401).
+    WrongToken,
+}
+
+/// The one decision for every write: `None` when it may go ahead.
+fn write_refusal(s: &AppState, token_given: bool) -> Option<Refusal> {
     if !matches!(s.engine().settings().server.api_token(), Ok(Some(_))) {
-        return Some(error(
-            StatusCode::FORBIDDEN,
-            "write endpoints are disabled: no server.api_token_env is configured",
-        ));
-    }
-    if has_token(s, headers) {
-        None
+        Some(Refusal::Disabled)
+    } else if !token_given {
+        Some(Refusal::WrongToken)
     } else {
-        Some(unauthorized("a valid bearer token is required"))
+        None
+    }
+}
+
+/// The token check in front of every write route: 403 when writes are disabled (no token
+/// configured), 401 without the right token; the handler runs only with it. It answers
+/// before the handler reads anything, so a request without the token is refused even when
+/// its body, or its method, would not have been accepted either. A form's fields are
+/// read here as the handler reads them (same limit, same answers to a body that is not a
+/// form, or has no `token`), and handed on to it.
+async fn guard_writes(
+    State((s, from)): State<(Arc<AppState>, TokenFrom)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match from {
+        TokenFrom::Header => match write_refusal(&s, has_token(&s, request.headers())) {
+            None => next.run(request).await,
+            Some(Refusal::Disabled) => error(
+                StatusCode::FORBIDDEN,
+                "write endpoints are disabled: no server.api_token_env is configured",
+            ),
+            Some(Refusal::WrongToken) => unauthorized("a valid bearer token is required"),
+        },
+        TokenFrom::FormField => {
+            let (token, request) = match dashboard::form_token(request).await {
+                Ok(read) => read,
+                Err(rejection) => return rejection,
+            };
+            match write_refusal(&s, token_matches(&s, token.trim())) {
+                None => next.run(request).await,
+                Some(refusal) => dashboard::write_refused(refusal),
+            }
+        }
     }
 }
 

@@ -656,3 +656,215 @@ async fn metrics_follow_a_sync_after_a_cached_scrape(db: Db) {
     s.stop().await;
 }
 both_backends!(metrics_follow_a_sync_after_a_cached_scrape);
+
+/// What a write route answers, in a few lines: the status, the headers that matter and the
+/// body (a page's heading and message; nothing of a success's body but its status).
+async fn answer(resp: reqwest::Response) -> String {
+    let status = resp.status().as_u16();
+    let mut out = format!("{status}");
+    for name in [
+        "content-type",
+        "www-authenticate",
+        "location",
+        "x-frame-options",
+    ] {
+        for v in resp.headers().get_all(name) {
+            out.push_str(&format!(" | {name}: {}", v.to_str().unwrap_or("?")));
+        }
+    }
+    let body = resp.text().await.expect("body");
+    if (200..300).contains(&status) || body.is_empty() {
+        return out;
+    }
+    let between = |from: &str, to: &str| {
+        body.split_once(from)
+            .and_then(|(_, rest)| rest.split_once(to))
+            .map(|(inner, _)| inner.to_string())
+    };
+    match (between("<h1>", "</h1>"), between("role=\"alert\">", "</p>")) {
+        (Some(h1), Some(message)) => out.push_str(&format!(" | {h1}: {message}")),
+        _ => out.push_str(&format!(" | {body}")),
+    }
+    out
+}
+
+/// Every write route answers only with the API token, and each refusal says why: JSON with
+/// both challenges from the API, a page from the dashboard's form; 403 when no token is
+/// configured. A form that is not one is refused as the form's reader refuses it.
+async fn write_routes_answer_only_with_the_token(db: Db) {
+    let env = TestEnv::new(db, OKRS, SourceOpts::default()).await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let mut seen = Vec::new();
+    for enabled in [true, false] {
+        if !enabled {
+            let config = std::fs::read_to_string(&env.config).expect("config");
+            std::fs::write(
+                &env.config,
+                config.replace("api_token_file = \"api-token\"\n", ""),
+            )
+            .expect("write config");
+        }
+        let s = Served::start(&env).await;
+        let url = |path: &str| format!("{}{path}", s.base);
+        let checkins = url("/api/v1/key-results/o.nps/checkins");
+        let form = url("/kr/o.nps/checkin");
+        let requests = [
+            ("sync, no token", s.http.post(url("/api/v1/sync"))),
+            (
+                "sync, wrong token",
+                s.http.post(url("/api/v1/sync")).bearer_auth("guess"),
+            ),
+            (
+                "sync, wrong basic password",
+                s.http
+                    .post(url("/api/v1/sync"))
+                    .basic_auth("manager", Some("guess")),
+            ),
+            (
+                "sync, basic password",
+                s.http
+                    .post(url("/api/v1/sync"))
+                    .basic_auth("manager", Some(API_TOKEN)),
+            ),
+            (
+                "sync, GET",
+                s.http.get(url("/api/v1/sync")).bearer_auth(API_TOKEN),
+            ),
+            (
+                "check-in, no token",
+                s.http.post(&checkins).json(&json!({"value": 1})),
+            ),
+            (
+                "check-in, wrong token",
+                s.http
+                    .post(&checkins)
+                    .bearer_auth("guess")
+                    .json(&json!({"value": 1})),
+            ),
+            (
+                "check-in, wrong token, not JSON",
+                s.http
+                    .post(&checkins)
+                    .bearer_auth("guess")
+                    .header("content-type", "text/plain")
+                    .body("42"),
+            ),
+            (
+                "check-in, no body",
+                s.http.post(&checkins).bearer_auth(API_TOKEN),
+            ),
+            (
+                "check-in, not JSON",
+                s.http
+                    .post(&checkins)
+                    .bearer_auth(API_TOKEN)
+                    .header("content-type", "text/plain")
+                    .body("42"),
+            ),
+            (
+                "check-in, value",
+                s.http
+                    .post(&checkins)
+                    .bearer_auth(API_TOKEN)
+                    .json(&json!({"value": 20})),
+            ),
+            (
+                "form, wrong token",
+                s.http
+                    .post(&form)
+                    .form(&[("value", "31"), ("token", "nope")]),
+            ),
+            (
+                "form, no token field",
+                s.http.post(&form).form(&[("value", "31")]),
+            ),
+            (
+                "form, token in the header only",
+                s.http
+                    .post(&form)
+                    .bearer_auth(API_TOKEN)
+                    .form(&[("value", "31")]),
+            ),
+            (
+                "form, not a form",
+                s.http
+                    .post(&form)
+                    .json(&json!({"value": "31", "token": API_TOKEN})),
+            ),
+            (
+                "form, not a number",
+                s.http
+                    .post(&form)
+                    .form(&[("value", "many"), ("token", API_TOKEN)]),
+            ),
+            (
+                "form, value",
+                no_redirects.post(&form).form(&[
+                    ("value", "31"),
+                    ("note", "ok"),
+                    ("token", API_TOKEN),
+                ]),
+            ),
+            (
+                "form, token with spaces",
+                no_redirects
+                    .post(&form)
+                    .form(&[("confidence", "6"), ("token", &format!(" {API_TOKEN} "))]),
+            ),
+        ];
+        for (what, request) in requests {
+            let resp = request.send().await.expect(what);
+            seen.push(format!(
+                "{} {what}: {}",
+                if enabled { "on " } else { "off" },
+                answer(resp).await
+            ));
+        }
+        s.stop().await;
+    }
+    // Refused before the handler reads the body: a request without the token that is also
+    // malformed gets the refusal, as does one to a write route with another method.
+    let expected = r#"
+on  sync, no token: 401 | content-type: application/json | www-authenticate: Bearer | www-authenticate: Basic realm="okrsync", charset="UTF-8" | x-frame-options: DENY | {"error":"a valid bearer token is required"}
+on  sync, wrong token: 401 | content-type: application/json | www-authenticate: Bearer | www-authenticate: Basic realm="okrsync", charset="UTF-8" | x-frame-options: DENY | {"error":"a valid bearer token is required"}
+on  sync, wrong basic password: 401 | content-type: application/json | www-authenticate: Bearer | www-authenticate: Basic realm="okrsync", charset="UTF-8" | x-frame-options: DENY | {"error":"a valid bearer token is required"}
+on  sync, basic password: 200 | content-type: application/json | x-frame-options: DENY
+on  sync, GET: 405 | x-frame-options: DENY
+on  check-in, no token: 401 | content-type: application/json | www-authenticate: Bearer | www-authenticate: Basic realm="okrsync", charset="UTF-8" | x-frame-options: DENY | {"error":"a valid bearer token is required"}
+on  check-in, wrong token: 401 | content-type: application/json | www-authenticate: Bearer | www-authenticate: Basic realm="okrsync", charset="UTF-8" | x-frame-options: DENY | {"error":"a valid bearer token is required"}
+on  check-in, wrong token, not JSON: 401 | content-type: application/json | www-authenticate: Bearer | www-authenticate: Basic realm="okrsync", charset="UTF-8" | x-frame-options: DENY | {"error":"a valid bearer token is required"}
+on  check-in, no body: 400 | content-type: application/json | x-frame-options: DENY | {"error":"expected a JSON body like {\"value\": 42} or {\"confidence\": 7, \"note\": \"…\"}"}
+on  check-in, not JSON: 415 | content-type: text/plain; charset=utf-8 | x-frame-options: DENY | Expected request with `Content-Type: application/json`
+on  check-in, value: 201 | content-type: application/json | x-frame-options: DENY
+on  form, wrong token: 401 | content-type: text/html; charset=utf-8 | x-frame-options: DENY | Wrong token: The token is not this server&#39;s API token; nothing was recorded.
+on  form, no token field: 422 | content-type: text/plain; charset=utf-8 | x-frame-options: DENY | Failed to deserialize form body: missing field `token`
+on  form, token in the header only: 422 | content-type: text/plain; charset=utf-8 | x-frame-options: DENY | Failed to deserialize form body: missing field `token`
+on  form, not a form: 415 | content-type: text/plain; charset=utf-8 | x-frame-options: DENY | Form requests must have `Content-Type: application/x-www-form-urlencoded`
+on  form, not a number: 422 | content-type: text/html; charset=utf-8 | x-frame-options: DENY | Not recorded: The value must be a number, found &#34;many&#34;.
+on  form, value: 303 | location: /kr/o.nps#confidence | x-frame-options: DENY
+on  form, token with spaces: 303 | location: /kr/o.nps#confidence | x-frame-options: DENY
+off sync, no token: 403 | content-type: application/json | x-frame-options: DENY | {"error":"write endpoints are disabled: no server.api_token_env is configured"}
+off sync, wrong token: 403 | content-type: application/json | x-frame-options: DENY | {"error":"write endpoints are disabled: no server.api_token_env is configured"}
+off sync, wrong basic password: 403 | content-type: application/json | x-frame-options: DENY | {"error":"write endpoints are disabled: no server.api_token_env is configured"}
+off sync, basic password: 403 | content-type: application/json | x-frame-options: DENY | {"error":"write endpoints are disabled: no server.api_token_env is configured"}
+off sync, GET: 403 | content-type: application/json | x-frame-options: DENY | {"error":"write endpoints are disabled: no server.api_token_env is configured"}
+off check-in, no token: 403 | content-type: application/json | x-frame-options: DENY | {"error":"write endpoints are disabled: no server.api_token_env is configured"}
+off check-in, wrong token: 403 | content-type: application/json | x-frame-options: DENY | {"error":"write endpoints are disabled: no server.api_token_env is configured"}
+off check-in, wrong token, not JSON: 403 | content-type: application/json | x-frame-options: DENY | {"error":"write endpoints are disabled: no server.api_token_env is configured"}
+off check-in, no body: 403 | content-type: application/json | x-frame-options: DENY | {"error":"write endpoints are disabled: no server.api_token_env is configured"}
+off check-in, not JSON: 403 | content-type: application/json | x-frame-options: DENY | {"error":"write endpoints are disabled: no server.api_token_env is configured"}
+off check-in, value: 403 | content-type: application/json | x-frame-options: DENY | {"error":"write endpoints are disabled: no server.api_token_env is configured"}
+off form, wrong token: 403 | content-type: text/html; charset=utf-8 | x-frame-options: DENY | Check-ins are disabled: Writes need an API token: set server.api_token_env or server.api_token_file.
+off form, no token field: 422 | content-type: text/plain; charset=utf-8 | x-frame-options: DENY | Failed to deserialize form body: missing field `token`
+off form, token in the header only: 422 | content-type: text/plain; charset=utf-8 | x-frame-options: DENY | Failed to deserialize form body: missing field `token`
+off form, not a form: 415 | content-type: text/plain; charset=utf-8 | x-frame-options: DENY | Form requests must have `Content-Type: application/x-www-form-urlencoded`
+off form, not a number: 403 | content-type: text/html; charset=utf-8 | x-frame-options: DENY | Check-ins are disabled: Writes need an API token: set server.api_token_env or server.api_token_file.
+off form, value: 403 | content-type: text/html; charset=utf-8 | x-frame-options: DENY | Check-ins are disabled: Writes need an API token: set server.api_token_env or server.api_token_file.
+off form, token with spaces: 403 | content-type: text/html; charset=utf-8 | x-frame-options: DENY | Check-ins are disabled: Writes need an API token: set server.api_token_env or server.api_token_file.
+"#;
+    assert_eq!(seen.join("\n"), expected.trim(), "{}", seen.join("\n"));
+}
+both_backends!(write_routes_answer_only_with_the_token);

@@ -18,16 +18,18 @@ mod sources;
 mod unaligned;
 mod view;
 
-pub(crate) use key_result::checkin_form;
-
 use askama::Template;
+use axum::body::Body;
+use axum::extract::{FromRequest, RawForm, Request};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
+use axum::routing::{get, post};
+use axum::{Form, Router};
 use chrono::{DateTime, Utc};
 
-use super::{AppState, Shared};
+use serde::Deserialize;
+
+use super::{AppState, Refusal, Shared};
 use crate::clock;
 use crate::report::{self, KrStatus, ReportError};
 use view::{StatusView, When};
@@ -46,6 +48,52 @@ pub fn routes() -> Router<std::sync::Arc<AppState>> {
         .route("/sources", get(sources::sources_page))
         .route("/lint", get(lint::lint_page))
         .route("/static/okrsync.css", get(css))
+}
+
+/// The dashboard's forms that change something. The server puts them behind the token
+/// check of every write route, reading the token from the form (`form_token`).
+pub(crate) fn write_routes() -> Router<std::sync::Arc<AppState>> {
+    Router::new().route("/kr/{id}/checkin", post(key_result::checkin_form))
+}
+
+/// The form field that carries the API token.
+#[derive(Deserialize)]
+struct FormToken {
+    token: String,
+}
+
+/// Reads the `token` field of a form posted to a write route, and gives the request back
+/// with the same body for its handler. The form is read as the handler's `Form` reads it,
+/// so a body that is not a form (another content type, past the body limit, no `token`)
+/// is refused with the answer the handler's extractor gives.
+pub(crate) async fn form_token(request: Request) -> Result<(String, Request), Response> {
+    let (parts, body) = request.into_parts();
+    let RawForm(bytes) = RawForm::from_request(Request::from_parts(parts.clone(), body), &())
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let again = || Request::from_parts(parts.clone(), Body::from(bytes.clone()));
+    let Form(FormToken { token }) = Form::<FormToken>::from_request(again(), &())
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok((token, again()))
+}
+
+/// A write refused, as a page: the dashboard's forms are used from a browser.
+pub(crate) fn write_refused(refusal: Refusal) -> Response {
+    match refusal {
+        Refusal::Disabled => error_page(
+            StatusCode::FORBIDDEN,
+            "overview",
+            "Check-ins are disabled",
+            "Writes need an API token: set server.api_token_env or server.api_token_file.".into(),
+        ),
+        Refusal::WrongToken => error_page(
+            StatusCode::UNAUTHORIZED,
+            "overview",
+            "Wrong token",
+            "The token is not this server's API token; nothing was recorded.".into(),
+        ),
+    }
 }
 
 async fn css() -> Response {
