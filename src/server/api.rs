@@ -385,12 +385,10 @@ pub async fn checkin(
         (status = 403, body = ErrorBody, description = "Writes are disabled: no token configured")))]
 pub async fn sync_now(State(s): Shared) -> Response {
     // The token was checked in front of every write route (`super::guard_writes`).
-    let engine = s.engine();
-    match engine.sync_all(false).await {
-        Ok(runs) => {
-            crate::notify::writeback::after_steps(&engine, &runs).await;
-            Json(SyncResponse { runs }).into_response()
-        }
+    // Each source's step under its lease, as the scheduler runs it (with its write-back);
+    // one another replica holds is run there and waited for.
+    match s.scheduler.step_all_now(&s.shared).await {
+        Ok(runs) => Json(SyncResponse { runs }).into_response(),
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "sync requested over HTTP failed");
             error(

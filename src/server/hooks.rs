@@ -1,17 +1,10 @@
-//! Webhooks: `POST /hooks/github` and `POST /hooks/jira`. A hook is accepted when its HMAC
-//! (SHA-256 over the raw body, `X-Hub-Signature-256` or `X-Hub-Signature`: `sha256=<hex>`)
-//! verifies with the `webhook_secret` of a source of that kind; each such source is made
-//! due at once, so the replica holding its lease runs an incremental step now instead of
-//! at the end of its interval. The payload itself is not trusted as data: the step reads
-//! the upstream as usual.
-
 //! Webhooks: `POST /hooks/<kind>` for every kind of source that takes them (`github`,
 //! `jira`). A delivery is accepted when the kind's proof ([`WebhookAuth`]; for both today an
 //! HMAC-SHA256 over the raw body in `X-Hub-Signature-256` or `X-Hub-Signature`:
 //! `sha256=<hex>`) verifies with the `webhook_secret` of a source of that kind; each such
-//! source is made due at once, so the replica holding its lease runs an incremental step
-//! now instead of at the end of its interval. The payload itself is not trusted as data:
-//! the step reads the upstream as usual.
+//! source is made due at once (`Scheduler::queue_step`), so the replica holding its lease
+//! runs an incremental step now instead of at the end of its interval. The payload itself
+//! is not trusted as data: the step reads the upstream as usual.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -92,14 +85,13 @@ async fn receive(
             .into_response();
     }
     for name in &sources {
-        if let Err(e) = engine.store().make_due(name).await {
+        if let Err(e) = s.scheduler.queue_step(engine.store(), name).await {
             tracing::error!(source = %name, error = %e, "cannot queue a webhook-triggered sync");
             return error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the store is unavailable; the next scheduled sync will pick the change up",
             );
         }
-        s.wakers.wake(name);
     }
     tracing::info!(kind, sources = ?sources, "webhook accepted; sync queued");
     (

@@ -31,7 +31,7 @@ mod metrics;
 
 use crate::clock;
 use crate::report::ReportError;
-use crate::sync::{Engine, SharedEngine, Wakers};
+use crate::sync::{Engine, Scheduler, SharedEngine};
 
 /// A bound server; tests build it on port 0 and read [`Application::port`].
 pub struct Application {
@@ -42,8 +42,9 @@ pub struct Application {
 
 pub(crate) struct AppState {
     shared: SharedEngine,
-    /// Wakes the scheduler when a webhook makes a source due.
-    wakers: Wakers,
+    /// The daemon's scheduler: webhooks queue steps with it, `POST /api/v1/sync` runs
+    /// them through it (on the lease path of its own steps).
+    scheduler: Arc<Scheduler>,
     unaligned: metrics::UnalignedCache,
     cache: cache::ResponseCache,
 }
@@ -57,14 +58,15 @@ impl AppState {
 
 impl Application {
     pub async fn build(engine: Engine, listen: SocketAddr) -> anyhow::Result<Application> {
-        Application::build_shared(SharedEngine::new(engine), Wakers::default(), listen).await
+        let scheduler = Arc::new(Scheduler::new());
+        Application::build_shared(SharedEngine::new(engine), scheduler, listen).await
     }
 
-    /// A server over the engine the daemon shares with its scheduler (woken through
-    /// `wakers`) and reloads.
+    /// A server over the engine the daemon shares with its scheduler and reloads; sync
+    /// steps it is asked for (webhooks, `POST /api/v1/sync`) go through `scheduler`.
     pub async fn build_shared(
         shared: SharedEngine,
-        wakers: Wakers,
+        scheduler: Arc<Scheduler>,
         listen: SocketAddr,
     ) -> anyhow::Result<Application> {
         let listener = TcpListener::bind(listen)
@@ -73,7 +75,7 @@ impl Application {
         let addr = listener.local_addr()?;
         let state = Arc::new(AppState {
             shared,
-            wakers,
+            scheduler,
             unaligned: metrics::UnalignedCache::default(),
             cache: cache::ResponseCache::default(),
         });

@@ -20,7 +20,7 @@ pub async fn run_daemon(
     let grace = engine.settings().server.shutdown_timeout;
     let shared = SharedEngine::new(engine);
     let scheduler = std::sync::Arc::new(Scheduler::new());
-    let app = Application::build_shared(shared.clone(), scheduler.wakers(), listen).await?;
+    let app = Application::build_shared(shared.clone(), scheduler.clone(), listen).await?;
     let addr = app.addr();
     tracing::info!(%addr, sources = shared.current().source_names().len(), replica = crate::sync::replica_id(), "okrsync is running");
     if let Some(tx) = ready {

@@ -190,44 +190,89 @@ impl Store {
 
     /// The newest runs, newest first (all sources when `source` is None).
     pub async fn recent_runs(&self, source: Option<&str>, limit: i64) -> Result<Vec<SyncRun>> {
-        type Row = (
-            String,
-            String,
-            i64,
-            Option<i64>,
-            String,
-            i64,
-            i64,
-            i64,
-            i64,
-            i64,
-            Option<String>,
-            Option<String>,
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM sync_runs WHERE ($1 = '' OR source = $1) \
+             ORDER BY started_ms DESC, id DESC LIMIT $2"
         );
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT source, mode, started_ms, finished_ms, outcome, fetched, changed, deleted, requests, krs_changed, error, replica \
-             FROM sync_runs WHERE ($1 = '' OR source = $1) ORDER BY started_ms DESC, id DESC LIMIT $2",
-        )
-        .bind(source.unwrap_or(""))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| SyncRun {
-                source: r.0,
-                mode: r.1,
-                started_at: from_ms(r.2),
-                finished_at: r.3.map(from_ms),
-                outcome: r.4,
-                fetched: r.5,
-                changed: r.6,
-                deleted: r.7,
-                requests: r.8,
-                krs_changed: r.9,
-                error: r.10,
-                replica: r.11,
-            })
-            .collect())
+        let rows: Vec<RunRow> = sqlx::query_as(&sql)
+            .bind(source.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(decode_run).collect())
+    }
+
+    /// The newest run of `source` with its id (ids grow as runs are recorded): a later
+    /// call tells a run recorded since by its larger id, even when the clock that dates the
+    /// runs is pinned (`OKRSYNC_NOW`).
+    pub async fn latest_run(&self, source: &str) -> Result<Option<(i64, SyncRun)>> {
+        let sql = format!(
+            "SELECT id, {RUN_COLUMNS} FROM sync_runs WHERE source = $1 \
+             ORDER BY started_ms DESC, id DESC LIMIT 1"
+        );
+        let row: Option<(i64, RunRow)> = sqlx::query_as(&sql)
+            .bind(source)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r: IdRunRow| {
+                (
+                    r.0,
+                    (
+                        r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11, r.12,
+                    ),
+                )
+            });
+        Ok(row.map(|(id, r)| (id, decode_run(r))))
+    }
+}
+
+const RUN_COLUMNS: &str = "source, mode, started_ms, finished_ms, outcome, fetched, changed, \
+     deleted, requests, krs_changed, error, replica";
+
+type RunRow = (
+    String,
+    String,
+    i64,
+    Option<i64>,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+);
+
+type IdRunRow = (
+    i64,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+);
+
+fn decode_run(r: RunRow) -> SyncRun {
+    SyncRun {
+        source: r.0,
+        mode: r.1,
+        started_at: from_ms(r.2),
+        finished_at: r.3.map(from_ms),
+        outcome: r.4,
+        fetched: r.5,
+        changed: r.6,
+        deleted: r.7,
+        requests: r.8,
+        krs_changed: r.9,
+        error: r.10,
+        replica: r.11,
     }
 }

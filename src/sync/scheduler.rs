@@ -12,6 +12,14 @@
 //! One [`Scheduler`] per daemon, made at start-up, owns what the checks need: its clock
 //! (every "now" goes through it, so a test drives it with a [`ManualClock`]), its name on
 //! the leases, the [`Wakers`] the webhooks use and its latest sign of life.
+//!
+//! It is also the one way the service runs a step, whoever asks: its own checks, a webhook
+//! (which makes a source due: [`Scheduler::queue_step`]) or `POST /api/v1/sync`
+//! ([`Scheduler::step_all_now`]). Every step goes through [`Scheduler::check_and_step`]:
+//! under the source's lease, noted on it, the lease renewed while it runs, the source's
+//! write-back after it and SQLite's log checkpointed. Within the process, steps of one
+//! source run one at a time: a lease names a replica, not a task, so it cannot keep the
+//! checks and a request of the same replica apart.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,8 +30,8 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
-use super::{replica_id, SharedEngine};
-use crate::store::{LeaseAttempt, Store};
+use super::{replica_id, Engine, SharedEngine};
+use crate::store::{LeaseAttempt, Store, SyncRun};
 
 /// Where the scheduler reads the time. Tests drive a [`ManualClock`]; the daemon runs on
 /// the [`SystemClock`].
@@ -134,6 +142,27 @@ pub enum Turn {
     Elsewhere,
 }
 
+/// When a check wants a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    /// When the source is due (the scheduler's checks). A check finding a step of the
+    /// source under way in this process (asked for over HTTP) waits for the next one.
+    WhenDue,
+    /// Now, whenever the last one ran (`POST /api/v1/sync`); after a step of the source
+    /// under way in this process, if there is one.
+    Now,
+}
+
+/// What [`Scheduler::check_and_step`] did.
+enum Stepped {
+    /// This replica held the lease and ran a step: its run, or the error of a store that
+    /// could not record it.
+    Ran(anyhow::Result<SyncRun>),
+    /// No step here: not due yet, one is under way here, or another replica holds the
+    /// lease.
+    NotHere,
+}
+
 /// The scheduler of one replica: its clock, its identity on the leases, the wakers the
 /// webhooks use and its latest sign of life. Made once at start-up ([`Scheduler::new`]).
 pub struct Scheduler {
@@ -145,6 +174,8 @@ pub struct Scheduler {
     last_tick_ms: AtomicU64,
     /// A checkpoint of the SQLite log is under way (one at a time).
     checkpointing: Arc<AtomicBool>,
+    /// Per source, held while a step of it runs in this process.
+    steps: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Default for Scheduler {
@@ -167,6 +198,7 @@ impl Scheduler {
             wakers: Wakers::default(),
             last_tick_ms: AtomicU64::new(0),
             checkpointing: Arc::new(AtomicBool::new(false)),
+            steps: Mutex::default(),
         }
     }
 
@@ -230,14 +262,26 @@ impl Scheduler {
         name: &str,
         every: Duration,
     ) -> crate::store::Result<Turn> {
+        self.turn(store, name, every, Want::WhenDue).await
+    }
+
+    /// [`Scheduler::check`], or with [`Want::Now`] a step whenever the last one ran.
+    async fn turn(
+        &self,
+        store: &Store,
+        name: &str,
+        every: Duration,
+        want: Want,
+    ) -> crate::store::Result<Turn> {
         let (_, ttl) = lease_timing(every);
         let now = self.clock.now();
         let LeaseAttempt::Held { last_run } = self.lease_at(store, name, now, ttl).await? else {
             return Ok(Turn::Elsewhere);
         };
-        let due = last_run.is_none_or(|t| {
-            (now - t).to_std().unwrap_or_default() + Duration::from_millis(20) >= every
-        });
+        let due = want == Want::Now
+            || last_run.is_none_or(|t| {
+                (now - t).to_std().unwrap_or_default() + Duration::from_millis(20) >= every
+            });
         if !due {
             return Ok(Turn::Wait);
         }
@@ -267,39 +311,12 @@ impl Scheduler {
                     else {
                         break;
                     };
-                    let (tick, ttl) = lease_timing(every);
-                    let store = engine.store().clone();
-                    match this.check(&store, &name, every).await {
-                        Ok(Turn::Step) => {
-                            let step = async {
-                                let mode = engine.next_mode(&name).await?;
-                                let run = engine.sync_source(&name, mode).await?;
-                                // Write-back after the step, under the same lease.
-                                crate::notify::writeback::after_steps(&engine, std::slice::from_ref(&run)).await;
-                                Ok::<_, anyhow::Error>(run)
-                            };
-                            // Keep the lease while the step runs.
-                            let heartbeat = async {
-                                loop {
-                                    tokio::time::sleep(tick).await;
-                                    this.alive();
-                                    if let Err(e) = this.lease(&store, &name, ttl).await {
-                                        tracing::warn!(source = %name, error = %e, "cannot renew the lease");
-                                    }
-                                }
-                            };
-                            let result = tokio::select! {
-                                r = step => r,
-                                _ = heartbeat => unreachable!("the heartbeat never ends"),
-                            };
-                            match result {
-                                Ok(_) => this.checkpoint(&store),
-                                Err(e) => {
-                                    tracing::error!(source = %name, error = format!("{e:#}"), "sync step could not be recorded");
-                                }
-                            }
+                    let (tick, _) = lease_timing(every);
+                    match this.check_and_step(&engine, &name, every, Want::WhenDue).await {
+                        Ok(Stepped::Ran(Err(e))) => {
+                            tracing::error!(source = %name, error = format!("{e:#}"), "sync step could not be recorded");
                         }
-                        Ok(Turn::Wait | Turn::Elsewhere) => {}
+                        Ok(Stepped::Ran(Ok(_)) | Stepped::NotHere) => {}
                         Err(e) => {
                             tracing::warn!(source = %name, error = %e, "cannot take the lease; retrying");
                         }
@@ -333,6 +350,131 @@ impl Scheduler {
             Err(e) => {
                 tracing::warn!(error = %e, "cannot release the leases; they expire by themselves")
             }
+        }
+    }
+
+    /// The lock a step of `source` holds in this process while it runs.
+    fn step_lock(&self, source: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.steps
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(source.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// The path of every step: one check of `name` ([`Scheduler::check`], or a step now
+    /// with [`Want::Now`]) and, when it gives this replica a step, the step, with the lease
+    /// renewed while it runs (the renewals are the checks' signs of life), the source's
+    /// write-back after it, under the same lease, and SQLite's log checkpointed. `Err`:
+    /// the lease could not be taken (the store is unreachable).
+    async fn check_and_step(
+        &self,
+        engine: &Engine,
+        name: &str,
+        every: Duration,
+        want: Want,
+    ) -> crate::store::Result<Stepped> {
+        let step_lock = self.step_lock(name);
+        let _running = match want {
+            Want::WhenDue => match step_lock.try_lock_owned() {
+                Ok(guard) => guard,
+                // A step asked for over HTTP is under way; its renewals keep the lease.
+                Err(_) => return Ok(Stepped::NotHere),
+            },
+            Want::Now => step_lock.lock_owned().await,
+        };
+        let store = engine.store();
+        match self.turn(store, name, every, want).await? {
+            Turn::Step => {}
+            Turn::Wait | Turn::Elsewhere => return Ok(Stepped::NotHere),
+        }
+        let (tick, ttl) = lease_timing(every);
+        let step = async {
+            let mode = engine.next_mode(name).await?;
+            let run = engine.sync_source(name, mode).await?;
+            // Write-back after the step, under the same lease.
+            crate::notify::writeback::after_steps(engine, std::slice::from_ref(&run)).await;
+            Ok::<_, anyhow::Error>(run)
+        };
+        // Keep the lease while the step runs.
+        let heartbeat = async {
+            loop {
+                tokio::time::sleep(tick).await;
+                if want == Want::WhenDue {
+                    self.alive();
+                }
+                if let Err(e) = self.lease(store, name, ttl).await {
+                    tracing::warn!(source = %name, error = %e, "cannot renew the lease");
+                }
+            }
+        };
+        let result = tokio::select! {
+            r = step => r,
+            _ = heartbeat => unreachable!("the heartbeat never ends"),
+        };
+        if result.is_ok() {
+            self.checkpoint(store);
+        }
+        Ok(Stepped::Ran(result))
+    }
+
+    /// Makes `name` due now on whichever replica holds its lease (a webhook, or a step
+    /// asked for that another replica is to run): it runs one at its next check, and at
+    /// once when that is this scheduler.
+    pub async fn queue_step(&self, store: &Store, name: &str) -> crate::store::Result<()> {
+        store.make_due(name).await?;
+        self.wake(name);
+        Ok(())
+    }
+
+    /// One step of every source now (`POST /api/v1/sync`), concurrently, each as
+    /// [`Scheduler::step_now`] runs it; the runs in the order of the source names. One
+    /// failing source never stops the others; `Err` when the store could not record one.
+    pub async fn step_all_now(&self, shared: &SharedEngine) -> anyhow::Result<Vec<SyncRun>> {
+        let names = shared.current().source_names();
+        let steps = names.iter().map(|name| self.step_now(shared, name));
+        futures::future::join_all(steps).await.into_iter().collect()
+    }
+
+    /// One step of `name` that starts now, on the path of the scheduler's steps: here when
+    /// this replica holds the lease or can take it; else queued on the replica that holds
+    /// it ([`Scheduler::queue_step`]) and its run waited for (the first recorded after the
+    /// request that started after it, read from the store), unless the lease comes here
+    /// first.
+    pub async fn step_now(&self, shared: &SharedEngine, name: &str) -> anyhow::Result<SyncRun> {
+        // Runs are dated by `clock::now` (as `sync_source` dates them), not by the leases' clock.
+        let asked = crate::clock::now();
+        let mut before: Option<i64> = None;
+        loop {
+            let engine = shared.current();
+            let Some(every) = engine.settings().sources.get(name).map(|s| s.every) else {
+                anyhow::bail!("unknown source {name}");
+            };
+            match self.check_and_step(&engine, name, every, Want::Now).await? {
+                Stepped::Ran(run) => return run,
+                Stepped::NotHere => {}
+            }
+            let store = engine.store();
+            let before = match before {
+                Some(id) => id,
+                None => {
+                    let id = store.latest_run(name).await?.map_or(0, |(id, _)| id);
+                    self.queue_step(store, name).await?;
+                    tracing::info!(source = %name, "another replica holds the lease; its step is waited for");
+                    *before.insert(id)
+                }
+            };
+            if let Some((_, run)) = store
+                .latest_run(name)
+                .await?
+                .filter(|(id, run)| *id > before && run.started_at >= asked)
+            {
+                return Ok(run);
+            }
+            // Looking again every check of the lease (at most a second: one cheap query),
+            // and taking the lease if its holder lets it lapse meanwhile.
+            tokio::time::sleep(lease_timing(every).0.min(Duration::from_secs(1))).await;
         }
     }
 

@@ -868,3 +868,121 @@ off form, token with spaces: 403 | content-type: text/html; charset=utf-8 | x-fr
     assert_eq!(seen.join("\n"), expected.trim(), "{}", seen.join("\n"));
 }
 both_backends!(write_routes_answer_only_with_the_token);
+
+/// `POST /api/v1/sync` takes the scheduler's path: each step runs under the source's lease
+/// and is noted on it (the next scheduled step is one interval after it). A source whose
+/// lease another replica holds is that replica's to sync: it is made due there, as a
+/// webhook makes it, and the answer is the run it records.
+async fn a_sync_asked_for_runs_under_the_lease(db: Db) {
+    use okrsync::store::LeaseAttempt;
+    use okrsync::sync::replica_id;
+    let env = TestEnv::new(db, OKRS, SourceOpts::default()).await;
+    env.seed([issue(
+        1,
+        "PAY-1",
+        "A",
+        "in_progress",
+        None,
+        &[],
+        minute(9, 0),
+        None,
+    )]);
+    let s = Served::start(&env).await;
+    let engine = env.engine().await;
+    let store = engine.store().clone();
+    let sync = {
+        let (http, url) = (s.http.clone(), format!("{}/api/v1/sync", s.base));
+        move || {
+            let request = http.post(&url).bearer_auth(API_TOKEN).send();
+            async move {
+                let answer = request.await.expect("sync");
+                assert_eq!(answer.status(), 200);
+                answer.json::<serde_json::Value>().await.expect("json")
+            }
+        }
+    };
+    let hour = chrono::Duration::hours(1);
+
+    // A free lease: the step runs here, under it, and is noted on it.
+    let before = chrono::Utc::now();
+    let answer = sync().await;
+    assert_eq!(
+        answer["runs"][0]["replica"],
+        json!(replica_id()),
+        "{answer}"
+    );
+    let leases = store.leases().await.expect("leases");
+    assert_eq!(leases.len(), 1);
+    assert_eq!(leases[0].holder, replica_id());
+    let now = chrono::Utc::now();
+    let LeaseAttempt::Held {
+        last_run: Some(noted),
+    } = store
+        .try_lease("jira", replica_id(), now, now + hour)
+        .await
+        .expect("lease")
+    else {
+        panic!("the lease is held here, with the step noted on it");
+    };
+    assert!(
+        noted >= before - chrono::Duration::milliseconds(1),
+        "{noted}"
+    );
+
+    // Another replica holds the lease: the request leaves the step to it.
+    store.release_leases(replica_id()).await.expect("release");
+    let other = "elsewhere:1";
+    let now = chrono::Utc::now();
+    assert!(matches!(
+        store
+            .try_lease("jira", other, now, now + hour)
+            .await
+            .expect("lease"),
+        LeaseAttempt::Held { .. }
+    ));
+    let runs_before = store.recent_runs(Some("jira"), 100).await.expect("runs");
+    let asked = tokio::spawn(sync());
+    // Made due on the lease, as a webhook makes it; nothing runs here meanwhile.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let now = chrono::Utc::now();
+        let attempt = store
+            .try_lease("jira", other, now, now + hour)
+            .await
+            .expect("lease");
+        if attempt == (LeaseAttempt::Held { last_run: None }) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never made due");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!asked.is_finished(), "answered before the holder's step");
+    assert_eq!(
+        store.recent_runs(Some("jira"), 100).await.expect("runs"),
+        runs_before
+    );
+    // The holder's step (as its scheduler runs it): the answer is its run.
+    let now = chrono::Utc::now();
+    store
+        .mark_lease_run("jira", other, now)
+        .await
+        .expect("mark");
+    engine
+        .sync_source("jira", okrsync::sync::Mode::Incremental)
+        .await
+        .expect("the holder's step");
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(10), asked)
+        .await
+        .expect("an answer once the holder's step is recorded")
+        .expect("join");
+    let runs = store.recent_runs(Some("jira"), 100).await.expect("runs");
+    assert_eq!(runs.len(), runs_before.len() + 1);
+    assert_eq!(
+        answer,
+        json!({ "runs": [serde_json::to_value(&runs[0]).expect("json")] })
+    );
+    assert_eq!(store.leases().await.expect("leases")[0].holder, other);
+    s.stop().await;
+}
+both_backends!(a_sync_asked_for_runs_under_the_lease);
