@@ -88,7 +88,15 @@ pub async fn run_daemon(
         w.abort();
     }
     let _ = notifier.await;
-    server.await??;
+    let served = server.await;
+    // A step asked for over HTTP (`POST /api/v1/sync`) that was still under way renewed
+    // its lease after the scheduler released them; the server has waited for it.
+    let _ = shared
+        .current()
+        .store()
+        .release_leases(crate::sync::replica_id())
+        .await;
+    served??;
     Ok(())
 }
 
