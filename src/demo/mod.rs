@@ -52,7 +52,7 @@ fn set_state(
 /// logging starts after the replay).
 async fn sync_or_fail(engine: &Engine, at: DateTime<Utc>) -> anyhow::Result<()> {
     for run in engine.sync_all(true).await? {
-        if run.outcome != "ok" {
+        if run.outcome != crate::model::RunOutcome::Ok {
             anyhow::bail!(
                 "the simulated {} failed to sync (as of {at}): {}",
                 run.source,

@@ -6,9 +6,11 @@
 
 pub mod cell;
 mod period;
+mod run;
 
 pub use cell::CellRef;
 pub use period::{Period, PeriodError};
+pub use run::{RunOutcome, SyncMode};
 
 use std::collections::BTreeMap;
 

@@ -25,6 +25,7 @@ use serde::Serialize;
 pub mod email;
 pub mod writeback;
 
+use crate::model::RunOutcome;
 use crate::report::{self, KrStatus, ObjectiveStatus};
 use crate::settings::{EventKind, NotifierKind, NotifierSettings, Settings};
 use crate::store::{ms, NotifyState, Store};
@@ -311,7 +312,7 @@ async fn due_digests(
 struct WatchInputs {
     /// Per configured source: its newest steps' outcomes (newest first, at most
     /// [`FAILING_AFTER`]) and the newest error.
-    sources: Vec<(String, Vec<String>, Option<String>)>,
+    sources: Vec<(String, Vec<RunOutcome>, Option<String>)>,
     /// The unaligned report, when a notifier wants its event.
     unaligned: Option<report::UnalignedDoc>,
 }
@@ -373,8 +374,9 @@ fn watch_events(
         let subject = format!("source/{name}");
         // Never seen: as good as ok (a source failing from the start is told once).
         let old = watched.get(&subject).map(String::as_str).unwrap_or("ok");
-        let failing = outcomes.len() >= FAILING_AFTER && outcomes.iter().all(|o| o == "failed");
-        let recovered = outcomes.first().is_some_and(|o| o == "ok");
+        let failing =
+            outcomes.len() >= FAILING_AFTER && outcomes.iter().all(|o| *o == RunOutcome::Failed);
+        let recovered = outcomes.first() == Some(&RunOutcome::Ok);
         let new = match old {
             "failing" if recovered => "ok",
             "failing" => "failing",

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::model::Status;
+use crate::model::{RunOutcome, Status};
 use crate::progress::flags::Flag;
 use crate::store::{Confidence, KrSnapshot};
 
@@ -172,7 +172,7 @@ pub struct SourceStatus {
     pub last_success: Option<DateTime<Utc>>,
     pub last_full: Option<DateTime<Utc>>,
     /// `ok` or `failed`; absent before the first sync.
-    pub last_outcome: Option<String>,
+    pub last_outcome: Option<RunOutcome>,
     pub last_error: Option<String>,
     /// When the scheduler runs it next: one interval after the last step finished.
     pub next_run: Option<DateTime<Utc>>,

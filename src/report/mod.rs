@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{KeyResultDef, Measure, ObjectiveDef, Period, Status};
+use crate::model::{KeyResultDef, Measure, ObjectiveDef, Period, RunOutcome, Status};
 use crate::progress;
 use crate::progress::flags::{self, Flag, KrFacts, Point};
 use crate::settings::Settings;
@@ -119,7 +119,7 @@ impl Ctx<'_> {
                     if let Some(t) = s.last_success {
                         synced = Some(synced.map_or(t, |x| x.min(t)));
                     }
-                    if s.last_outcome.as_deref() == Some("failed") {
+                    if s.last_outcome == Some(RunOutcome::Failed) {
                         reasons.push(format!(
                             "the last sync of {name} failed: {}",
                             s.last_error.as_deref().unwrap_or("unknown error")
@@ -568,7 +568,7 @@ pub async fn sources(
             last_attempt: state.and_then(|s| s.last_attempt),
             last_success: state.and_then(|s| s.last_success),
             last_full: state.and_then(|s| s.last_full),
-            last_outcome: state.and_then(|s| s.last_outcome.clone()),
+            last_outcome: state.and_then(|s| s.last_outcome),
             last_error: state.and_then(|s| s.last_error.clone()),
             next_run: finished.and_then(|t| t.checked_add_signed(every)),
             items: counts.get(name).copied().unwrap_or(0),

@@ -8,6 +8,7 @@ use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
 
+use crate::model::RunOutcome;
 use crate::report;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -130,7 +131,7 @@ pub async fn render(
         "1 when the source's last sync step succeeded, else 0.",
     );
     for s in &states {
-        let up = u8::from(s.last_outcome.as_deref() == Some("ok"));
+        let up = u8::from(s.last_outcome == Some(RunOutcome::Ok));
         let _ = writeln!(
             out,
             "okrsync_source_up{{source=\"{}\"}} {up}",

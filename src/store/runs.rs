@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{from_ms, Result, Store, Tx};
+use crate::model::{RunOutcome, SyncMode};
 
 /// What the store knows about a source's syncing.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -15,8 +16,7 @@ pub struct SourceState {
     pub last_full: Option<DateTime<Utc>>,
     pub last_success: Option<DateTime<Utc>>,
     pub last_attempt: Option<DateTime<Utc>>,
-    /// `ok` or `failed`.
-    pub last_outcome: Option<String>,
+    pub last_outcome: Option<RunOutcome>,
     pub last_error: Option<String>,
 }
 
@@ -24,12 +24,10 @@ pub struct SourceState {
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct SyncRun {
     pub source: String,
-    /// `incremental` or `full`.
-    pub mode: String,
+    pub mode: SyncMode,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
-    /// `ok` or `failed`.
-    pub outcome: String,
+    pub outcome: RunOutcome,
     pub fetched: i64,
     pub changed: i64,
     pub deleted: i64,
@@ -59,7 +57,7 @@ fn decode(r: SourceRow) -> SourceState {
         last_full: r.3.map(from_ms),
         last_success: r.4.map(from_ms),
         last_attempt: r.5.map(from_ms),
-        last_outcome: r.6,
+        last_outcome: r.6.as_deref().map(RunOutcome::from_stored),
         last_error: r.7,
     }
 }
@@ -91,7 +89,7 @@ impl Tx {
         .bind(s.last_full.map(|t| t.timestamp_millis()))
         .bind(s.last_success.map(|t| t.timestamp_millis()))
         .bind(s.last_attempt.map(|t| t.timestamp_millis()))
-        .bind(s.last_outcome.clone())
+        .bind(s.last_outcome.map(RunOutcome::as_str))
         .bind(s.last_error.clone())
         .execute(&mut *self.tx)
         .await?;
@@ -105,10 +103,10 @@ impl Tx {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
         )
         .bind(&r.source)
-        .bind(&r.mode)
+        .bind(r.mode.as_str())
         .bind(r.started_at.timestamp_millis())
         .bind(r.finished_at.map(|t| t.timestamp_millis()))
-        .bind(&r.outcome)
+        .bind(r.outcome.as_str())
         .bind(r.fetched)
         .bind(r.changed)
         .bind(r.deleted)
@@ -263,10 +261,10 @@ type IdRunRow = (
 fn decode_run(r: RunRow) -> SyncRun {
     SyncRun {
         source: r.0,
-        mode: r.1,
+        mode: SyncMode::from_stored(&r.1),
         started_at: from_ms(r.2),
         finished_at: r.3.map(from_ms),
-        outcome: r.4,
+        outcome: RunOutcome::from_stored(&r.4),
         fetched: r.5,
         changed: r.6,
         deleted: r.7,

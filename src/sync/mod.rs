@@ -25,28 +25,14 @@ use self::apply::{Prepared, StepState};
 use self::ledger::{Ledger, Recomputed};
 use crate::clock;
 use crate::evidence;
-use crate::model::{CellRef, ItemRef, KeyResultDef, Measure, Period};
+use crate::model::{CellRef, ItemRef, KeyResultDef, Measure, Period, RunOutcome};
 
 use crate::settings::Settings;
 use crate::sources::ItemSource;
 use crate::store::{ms, NewCheckin, SnapshotCause, SourceState, Store, SyncRun, Tx};
 
-/// Incremental (from the cursor, minus the overlap) or full (everything in scope, and
-/// items no longer in scope are removed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Incremental,
-    Full,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Incremental => "incremental",
-            Mode::Full => "full",
-        }
-    }
-}
+/// Incremental or full: see [`SyncMode`].
+pub use crate::model::SyncMode as Mode;
 
 /// This process as a replica: `host:pid`, recorded on leases and sync runs.
 pub fn replica_id() -> &'static str {
@@ -281,7 +267,7 @@ impl Engine {
     pub async fn sync_source(&self, name: &str, mode: Mode) -> anyhow::Result<SyncRun> {
         let result = self.sync_source_inner(name, mode).await;
         match &result {
-            Ok(run) if run.outcome == "ok" => self.store.set_unwritable(None),
+            Ok(run) if run.outcome == RunOutcome::Ok => self.store.set_unwritable(None),
             Ok(_) => {}
             Err(e) => {
                 if let Some(why) = crate::store::storage_full(e) {
@@ -305,9 +291,9 @@ impl Engine {
         let requests_before = source.requests_sent();
         let mut run = SyncRun {
             source: name.to_string(),
-            mode: mode.as_str().to_string(),
+            mode,
             started_at: started,
-            outcome: "ok".into(),
+            outcome: RunOutcome::Ok,
             replica: Some(replica_id().to_string()),
             ..SyncRun::default()
         };
@@ -346,7 +332,7 @@ impl Engine {
                 state.kind = kind;
                 state.last_success = Some(finished);
                 state.last_attempt = Some(finished);
-                state.last_outcome = Some("ok".into());
+                state.last_outcome = Some(RunOutcome::Ok);
                 state.last_error = None;
                 tx.put_source_state(&state).await?;
                 let run_id = tx.insert_run(&run).await?;
@@ -371,7 +357,7 @@ impl Engine {
                     self.store.set_unwritable(Some(why));
                 }
                 let message = format!("{e:#}");
-                run.outcome = "failed".into();
+                run.outcome = RunOutcome::Failed;
                 run.error = Some(message.clone());
                 // Counts describe what was rolled back; keep only the request count.
                 run.fetched = 0;
@@ -382,7 +368,7 @@ impl Engine {
                 let mut state = tx.source_state(name).await?.unwrap_or(state);
                 state.kind = kind;
                 state.last_attempt = Some(finished);
-                state.last_outcome = Some("failed".into());
+                state.last_outcome = Some(RunOutcome::Failed);
                 state.last_error = Some(message.clone());
                 tx.put_source_state(&state).await?;
                 tx.insert_run(&run).await?;

@@ -8,6 +8,7 @@ use axum::response::Response;
 use super::view::{self, When};
 use super::{render, report_error, Chrome, Shared};
 use crate::clock;
+use crate::model::RunOutcome;
 use crate::report;
 
 struct SourceView {
@@ -58,9 +59,9 @@ pub(super) async fn sources_page(State(s): Shared) -> Response {
         .map(|r| RunView {
             source: r.source.clone(),
             started: view::when(r.started_at, now),
-            mode: r.mode.clone(),
-            outcome: r.outcome.clone(),
-            ok: r.outcome == "ok",
+            mode: r.mode.to_string(),
+            outcome: r.outcome.to_string(),
+            ok: r.outcome == RunOutcome::Ok,
             fetched: r.fetched,
             changed: r.changed,
             deleted: r.deleted,
@@ -81,9 +82,9 @@ pub(super) async fn sources_page(State(s): Shared) -> Response {
         .sources
         .iter()
         .map(|src| {
-            let (outcome, outcome_class) = match src.last_outcome.as_deref() {
-                Some("ok") => ("✓ OK", "ok"),
-                Some(_) => ("✕ Failed", "failed"),
+            let (outcome, outcome_class) = match src.last_outcome {
+                Some(RunOutcome::Ok) => ("✓ OK", "ok"),
+                Some(RunOutcome::Failed) => ("✕ Failed", "failed"),
                 None => ("… Not synced yet", "pending"),
             };
             SourceView {
