@@ -112,7 +112,7 @@ pub struct Item {
 }
 
 /// How a key result turns evidence into progress (SPEC.md "Progress semantics").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Measure {
     Completion,
@@ -324,7 +324,9 @@ impl KeyResultDef {
 
 /// Committed KRs are expected to reach their target; aspirational (stretch) ones are a
 /// success at their success line (0.7 by default).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum KrKind {
     #[default]

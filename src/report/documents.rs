@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::model::{RunOutcome, Status};
+use crate::model::{KrKind, Measure, RunOutcome, Status};
 use crate::progress::flags::Flag;
 use crate::store::{Confidence, KrSnapshot};
 
@@ -41,7 +41,7 @@ pub struct ObjectiveStatus {
 pub struct KrStatus {
     pub id: String,
     pub title: String,
-    pub measure: String,
+    pub measure: Measure,
     pub progress: f64,
     pub current: Option<f64>,
     pub start: f64,
@@ -60,7 +60,7 @@ pub struct KrStatus {
     /// The sources whose data feeds it.
     pub sources: Vec<String>,
     /// `committed` or `aspirational` (a stretch goal).
-    pub kind: String,
+    pub kind: KrKind,
     /// The progress at which it is a success: its success line when aspirational (0.7 by
     /// default), 1 when committed.
     pub success: f64,

@@ -61,7 +61,7 @@ pub async fn explain_at(
     let kr = KrStatus {
         id: def.id.clone(),
         title: def.title.clone(),
-        measure: def.measure.as_str().to_string(),
+        measure: def.measure,
         progress: snapshot.as_ref().map_or(0.0, |s| s.progress),
         current: snapshot.as_ref().and_then(|s| s.current),
         start: snapshot
@@ -86,7 +86,7 @@ pub async fn explain_at(
         status_reason: None,
         synced_at: None,
         sources: Vec::new(),
-        kind: def.kind.as_str().to_string(),
+        kind: def.kind,
         success: def.success_line(),
         // The owner's confidence as of that time; flags are those of now (none here).
         confidence: store

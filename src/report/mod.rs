@@ -186,7 +186,7 @@ impl Ctx<'_> {
         KrStatus {
             id: def.id.clone(),
             title: def.title.clone(),
-            measure: def.measure.as_str().to_string(),
+            measure: def.measure,
             progress,
             current,
             start,
@@ -200,7 +200,7 @@ impl Ctx<'_> {
             status_reason: reason,
             synced_at,
             sources: self.kr_sources(def).into_iter().collect(),
-            kind: def.kind.as_str().to_string(),
+            kind: def.kind,
             success: def.success_line(),
             confidence: times.and_then(|t| t.confidence.clone()),
             flags,

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::model::Measure;
+use crate::model::KrKind;
 
 use super::{ExplainDoc, KrStatus, MovesDoc, StatusDoc, UnalignedDoc};
 
@@ -25,7 +25,7 @@ fn bar(p: f64) -> String {
 /// A KR's number in words: a measured value (metric, manual) between its start and target,
 /// `4.1 (from 5 to 3)`; work as done of total and the items behind it, `12 of 20 (14 items)`.
 fn kr_value(k: &KrStatus) -> String {
-    if Measure::parse(&k.measure).is_some_and(|m| !m.uses_items()) {
+    if !k.measure.uses_items() {
         format!(
             "{} (from {} to {})",
             num(k.current),
@@ -80,7 +80,7 @@ pub fn render_status(doc: &StatusDoc) -> String {
 
 /// The stretch marker, the owner's confidence and the flags, one line each.
 fn judgement(out: &mut String, k: &KrStatus, indent: &str) {
-    if k.kind == "aspirational" {
+    if k.kind == KrKind::Aspirational {
         let _ = writeln!(
             out,
             "{indent}stretch: a success at {:.0}% of its target",
@@ -126,7 +126,7 @@ pub fn render_explain(doc: &ExplainDoc) -> String {
         num(k.current),
         num(k.target),
         num(Some(k.start)),
-        k.measure
+        k.measure.as_str()
     );
     if let Some(r) = &k.status_reason {
         let _ = writeln!(out, "stale: {r}");
@@ -230,13 +230,14 @@ pub fn render_unaligned(doc: &UnalignedDoc) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Measure;
     use crate::model::Status;
 
     fn kr(measure: &str, current: f64, start: f64, target: f64, items: i64) -> KrStatus {
         KrStatus {
             id: "k".into(),
             title: "K".into(),
-            measure: measure.into(),
+            measure: Measure::parse(measure).expect("a measure"),
             progress: 0.45,
             current: Some(current),
             start,
@@ -250,7 +251,7 @@ mod tests {
             status_reason: None,
             synced_at: None,
             sources: Vec::new(),
-            kind: "committed".into(),
+            kind: KrKind::Committed,
             success: 1.0,
             confidence: None,
             flags: Vec::new(),

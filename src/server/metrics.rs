@@ -196,7 +196,7 @@ pub async fn render(
                 out,
                 "okrsync_kr_success{{kr=\"{}\",kind=\"{}\"}} {}",
                 label(&k.id),
-                label(&k.kind),
+                label(k.kind.as_str()),
                 k.success
             );
         }

@@ -175,7 +175,7 @@ pub(super) async fn kr_page(
         .into_iter()
         .filter(|c| at.is_none_or(|t| c.at <= t))
         .collect();
-    let success = (doc.kr.kind == "aspirational").then_some(doc.kr.success);
+    let success = (doc.kr.kind == crate::model::KrKind::Aspirational).then_some(doc.kr.success);
     render(&KrPage {
         chrome: Chrome::new("overview", now, None),
         confidence_chart: chart::confidence_chart(&confidences, &objective.period),
@@ -191,7 +191,7 @@ pub(super) async fn kr_page(
                 author: c.author.clone().unwrap_or_default(),
             })
             .collect(),
-        manual: doc.kr.measure == "manual",
+        manual: doc.kr.measure == crate::model::Measure::Manual,
         writes: matches!(settings.server.api_token(), Ok(Some(_))),
         kr: kr_view(&doc.kr, now),
         objective_title: objective.title.clone(),

@@ -277,8 +277,8 @@ fn kr_view(kr: &KrStatus, now: DateTime<Utc>) -> KrView {
         freshness,
         freshness_iso,
         reason: kr.status_reason.clone(),
-        measure: kr.measure.clone(),
-        stretch: (kr.kind == "aspirational").then(|| {
+        measure: kr.measure.as_str().to_string(),
+        stretch: (kr.kind == crate::model::KrKind::Aspirational).then(|| {
             format!(
                 "Stretch goal: a success at {} of its target",
                 view::percent(kr.success)
