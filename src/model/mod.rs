@@ -5,10 +5,12 @@
 //! [`Objective`]s and [`RuleDef`]s, and the rules/progress modules compute on them.
 
 pub mod cell;
+mod ids;
 mod period;
 mod run;
 
 pub use cell::CellRef;
+pub use ids::{KrId, ObjectiveId, RuleId, SourceId};
 pub use period::{Period, PeriodError};
 pub use run::{RunOutcome, SyncMode};
 
@@ -290,8 +292,8 @@ pub struct MetricRef {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyResultDef {
-    pub id: String,
-    pub objective: String,
+    pub id: KrId,
+    pub objective: ObjectiveId,
     pub title: String,
     pub measure: Measure,
     /// Weight in the objective's mean (default 1).

@@ -59,7 +59,7 @@ pub async fn explain_at(
         find_kr(settings, kr_id).ok_or_else(|| ReportError::UnknownKr(kr_id.to_string()))?;
     let snapshot = store.snapshot_at(kr_id, at).await?;
     let kr = KrStatus {
-        id: def.id.clone(),
+        id: def.id.to_string(),
         title: def.title.clone(),
         measure: def.measure,
         progress: snapshot.as_ref().map_or(0.0, |s| s.progress),
@@ -80,7 +80,7 @@ pub async fn explain_at(
         },
         items: snapshot.as_ref().map_or(0, |s| s.items),
         updated_at: snapshot.as_ref().map(|s| s.at),
-        objective: def.objective.clone(),
+        objective: def.objective.to_string(),
         weight: def.weight,
         unit: def.unit.clone(),
         status_reason: None,

@@ -134,7 +134,7 @@ fn kr_without_rule(settings: &Settings) -> Vec<Finding> {
         .filter(|(_, k)| k.measure.uses_items() && !named.contains(k.id.as_str()))
         .map(|(o, k)| Finding {
             kind: LintKind::KrWithoutRule,
-            kr: Some(k.id.clone()),
+            kr: Some(k.id.to_string()),
             rule: None,
             items: Vec::new(),
             message: format!(

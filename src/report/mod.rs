@@ -172,7 +172,7 @@ impl Ctx<'_> {
                 self.settings.margins,
             )
         };
-        let times = self.times.get(&def.id);
+        let times = self.times.get(def.id.as_str());
         let facts = self.facts(def, period, progress, target);
         let j = &self.settings.judgement;
         let flags: Vec<Flag> = [
@@ -184,7 +184,7 @@ impl Ctx<'_> {
         .flatten()
         .collect();
         KrStatus {
-            id: def.id.clone(),
+            id: def.id.to_string(),
             title: def.title.clone(),
             measure: def.measure,
             progress,
@@ -194,7 +194,7 @@ impl Ctx<'_> {
             status,
             items,
             updated_at,
-            objective: def.objective.clone(),
+            objective: def.objective.to_string(),
             weight: def.weight,
             unit: def.unit.clone(),
             status_reason: reason,
@@ -215,7 +215,7 @@ impl Ctx<'_> {
         progress: f64,
         target: Option<f64>,
     ) -> KrFacts<'d> {
-        let times = self.times.get(&def.id);
+        let times = self.times.get(def.id.as_str());
         KrFacts {
             def,
             period,
@@ -223,7 +223,7 @@ impl Ctx<'_> {
             target,
             last_change: times.and_then(|t| t.last_change),
             last_checkin: times.and_then(|t| t.last_checkin),
-            history: self.points.get(&def.id).map_or(&[], Vec::as_slice),
+            history: self.points.get(def.id.as_str()).map_or(&[], Vec::as_slice),
         }
     }
 
@@ -387,7 +387,7 @@ fn objective_status(
     let mut krs: Vec<KrStatus> = o
         .key_results
         .iter()
-        .map(|kr| ctx.kr_status(kr, &o.period, states.get(&kr.id)))
+        .map(|kr| ctx.kr_status(kr, &o.period, states.get(kr.id.as_str())))
         .collect();
     ctx.add_divergence(o, &mut krs);
     let expected = o.period.expected(ctx.now);
@@ -443,7 +443,7 @@ pub async fn explain(
             let mut krs: Vec<KrStatus> = o
                 .key_results
                 .iter()
-                .map(|k| ctx.kr_status(k, &o.period, states.get(&k.id)))
+                .map(|k| ctx.kr_status(k, &o.period, states.get(k.id.as_str())))
                 .collect();
             ctx.add_divergence(o, &mut krs);
             krs.into_iter()
@@ -506,7 +506,7 @@ pub async fn moves(
         .into_iter()
         .map(|(id, n)| {
             let (title, objective) = find_kr(settings, &id)
-                .map(|(k, _)| (k.title.clone(), k.objective.clone()))
+                .map(|(k, _)| (k.title.clone(), k.objective.to_string()))
                 .unwrap_or_default();
             MovedKr {
                 share: if total == 0 {

@@ -71,7 +71,7 @@ pub async fn rules_diff(
             },
             _ => None,
         };
-        observed.insert(def.id.clone(), value);
+        observed.insert(def.id.to_string(), value);
     }
     // Nothing was written; rolling back keeps it that way.
     tx.rollback().await?;
@@ -86,9 +86,9 @@ pub async fn rules_diff(
     let mut seen = BTreeSet::new();
     for (def, period) in &new_krs {
         seen.insert(def.id.as_str());
-        let items = new_scope.remove(&def.id).unwrap_or_default();
+        let items = new_scope.remove(def.id.as_str()).unwrap_or_default();
         let refs: Vec<&Item> = items.iter().collect();
-        let value = progress::compute(def, period, &refs, observed.get(&def.id).copied().flatten());
+        let value = progress::compute(def, period, &refs, observed.get(def.id.as_str()).copied().flatten());
         let new = KrNumbers {
             progress: value.progress,
             current: value.current,
@@ -96,7 +96,7 @@ pub async fn rules_diff(
         };
         let in_old = old_ids.contains(&def.id.as_str());
         let old = stored
-            .get(&def.id)
+            .get(def.id.as_str())
             .filter(|s| in_old && s.computed_at.is_some())
             .map(|s| KrNumbers {
                 progress: s.progress,
@@ -124,7 +124,7 @@ pub async fn rules_diff(
             continue;
         }
         out.push(KrDiff {
-            id: def.id.clone(),
+            id: def.id.to_string(),
             old,
             new: Some(new),
             entered,

@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 use super::reader::{type_name, Section, Sink};
 use crate::configfile::{Locator, Problem};
 use crate::model::{
-    CellRef, KeyResultDef, KrKind, Measure, MetricRef, ObjectiveDef, Period, WeightBy,
+    CellRef, KeyResultDef, KrId, KrKind, Measure, ObjectiveId, MetricRef, ObjectiveDef, Period, WeightBy,
 };
 use crate::rules::{Condition, RuleDef, RuleSet};
 
@@ -606,8 +606,8 @@ fn read_kr(key: String, t: &toml::Table, objective: &str, sink: &mut Sink) -> Kr
     sink.subject = outer;
     let def = match (&id, title, measure) {
         (Some(id), Some(title), Some(measure)) => Some(KeyResultDef {
-            id: id.clone(),
-            objective: objective.to_string(),
+            id: KrId::from(id.clone()),
+            objective: ObjectiveId::from(objective),
             title,
             measure,
             weight,

@@ -148,11 +148,11 @@ impl Tx {
             .execute(&mut *self.tx)
             .await?;
             for (kpos, kr) in o.key_results.iter().enumerate() {
-                kr_ids.push(kr.id.clone());
+                kr_ids.push(kr.id.to_string());
                 // What its scope and value depend on: the KR and its objective's period.
                 let definition = serde_json::to_string(&(kr, &o.period)).unwrap_or_default();
-                if stored.get(&kr.id) != Some(&definition) {
-                    changed.push(kr.id.clone());
+                if stored.get(kr.id.as_str()) != Some(&definition) {
+                    changed.push(kr.id.to_string());
                 }
                 sqlx::query(
                     "INSERT INTO key_results (id, objective_id, title, measure, position, definition) \
@@ -160,7 +160,7 @@ impl Tx {
                      objective_id = excluded.objective_id, title = excluded.title, \
                      measure = excluded.measure, position = excluded.position, definition = excluded.definition",
                 )
-                .bind(&kr.id)
+                .bind(kr.id.as_str())
                 .bind(&o.id)
                 .bind(&kr.title)
                 .bind(kr.measure.as_str())

@@ -100,7 +100,7 @@ impl Engine {
             .flat_map(|o| {
                 o.key_results
                     .iter()
-                    .map(move |kr| (kr.id.clone(), (kr.clone(), o.period.clone())))
+                    .map(move |kr| (kr.id.to_string(), (kr.clone(), o.period.clone())))
             })
             .collect();
         let rules_hash = settings.rules.fingerprint().into();
