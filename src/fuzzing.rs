@@ -348,13 +348,14 @@ pub fn rules(data: &[u8]) {
             id: t
                 .get("id")
                 .and_then(toml::Value::as_str)
-                .map_or_else(|| format!("fuzz.toml#{}", n + 1), str::to_string),
-            krs,
+                .map_or_else(|| format!("fuzz.toml#{}", n + 1), str::to_string)
+                .into(),
+            krs: krs.into_iter().map(crate::model::KrId::from).collect(),
             exempt: t.get("exempt").and_then(toml::Value::as_bool) == Some(true),
             source: t
                 .get("source")
                 .and_then(toml::Value::as_str)
-                .map(str::to_string),
+                .map(crate::model::SourceId::from),
             conditions,
             file: "fuzz.toml".into(),
         });

@@ -347,7 +347,7 @@ impl KrKind {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ObjectiveDef {
-    pub id: String,
+    pub id: ObjectiveId,
     pub title: String,
     pub period: Period,
     pub owner: Option<String>,

@@ -266,7 +266,7 @@ pub async fn classify(
     let objectives: Vec<(String, String)> = settings
         .objectives
         .iter()
-        .map(|o| (o.id.clone(), o.title.clone()))
+        .map(|o| (o.id.to_string(), o.title.clone()))
         .collect();
     let objective_of: FxHashMap<&str, usize> = settings
         .objectives

@@ -142,7 +142,7 @@ pub async fn explain_at(
         .rules()
         .iter()
         .filter(|r| r.krs.iter().any(|k| k == kr_id))
-        .map(|r| r.id.clone())
+        .map(|r| r.id.to_string())
         .collect();
     Ok(ExplainDoc {
         kr,

@@ -93,7 +93,7 @@ pub fn without_store(settings: &Settings) -> Vec<Finding> {
             out.push(Finding {
                 kind: LintKind::DoubleCount,
                 kr: Some(krs[0].to_string()),
-                rule: Some(rule.id.clone()),
+                rule: Some(rule.id.to_string()),
                 items: Vec::new(),
                 message: format!(
                     "rule \"{}\" ({}) maps every item it matches to {} of objective \"{objective}\": each counts toward the objective more than once",
@@ -125,7 +125,7 @@ fn kr_without_rule(settings: &Settings) -> Vec<Finding> {
         .rules
         .rules()
         .iter()
-        .flat_map(|r| r.krs.iter().map(String::as_str))
+        .flat_map(|r| r.krs.iter().map(crate::model::KrId::as_str))
         .collect();
     settings
         .objectives
@@ -217,14 +217,14 @@ pub async fn lint(store: &Store, settings: &Settings) -> Result<LintDoc, ReportE
     let exempts: HashMap<String, i64> = store.exempt_uses().await?.into_iter().collect();
     let mut shadowed = Vec::new();
     for rule in settings.rules.rules() {
-        let krs: Vec<&str> = rule.krs.iter().map(String::as_str).collect();
+        let krs: Vec<&str> = rule.krs.iter().map(crate::model::KrId::as_str).collect();
         let single_kr = (krs.len() == 1).then(|| krs[0].to_string());
         if rule.exempt {
-            if exempts.get(&rule.id).copied().unwrap_or(0) == 0 {
+            if exempts.get(rule.id.as_str()).copied().unwrap_or(0) == 0 {
                 findings.push(Finding {
                     kind: LintKind::DeadRule,
                     kr: None,
-                    rule: Some(rule.id.clone()),
+                    rule: Some(rule.id.to_string()),
                     items: Vec::new(),
                     message: format!(
                         "exempt rule \"{}\" ({}) matches no stored item (or only items an earlier exempt rule already exempts)",
@@ -234,11 +234,11 @@ pub async fn lint(store: &Store, settings: &Settings) -> Result<LintDoc, ReportE
             }
             continue;
         }
-        match uses.get(&rule.id).copied() {
+        match uses.get(rule.id.as_str()).copied() {
             None | Some((0, _)) => findings.push(Finding {
                 kind: LintKind::DeadRule,
                 kr: single_kr,
-                rule: Some(rule.id.clone()),
+                rule: Some(rule.id.to_string()),
                 items: Vec::new(),
                 message: format!(
                     "rule \"{}\" ({}) matches no stored item (or only items earlier rules already map to {})",
@@ -253,7 +253,7 @@ pub async fn lint(store: &Store, settings: &Settings) -> Result<LintDoc, ReportE
                 shadowed.push(Finding {
                     kind: LintKind::ShadowedRule,
                     kr: single_kr,
-                    rule: Some(rule.id.clone()),
+                    rule: Some(rule.id.to_string()),
                     items: sorted_keys(store.rule_item_keys(&rule.id, limit).await?),
                     message: format!(
                         "every item rule \"{}\" ({}) maps to {} ({n}) is exempt by {}: work marked as moving no key result moves one",

@@ -76,10 +76,10 @@ impl Ctx<'_> {
             out.insert(m.source.clone());
         }
         for rule in self.settings.rules.rules() {
-            if rule.krs.iter().any(|k| k == &kr.id) {
+            if rule.krs.contains(&kr.id) {
                 match &rule.source {
                     Some(s) => {
-                        out.insert(s.clone());
+                        out.insert(s.to_string());
                     }
                     None => out.extend(
                         self.settings
@@ -353,7 +353,7 @@ pub async fn status(
                 if let Some(p) = &o.parent {
                     m.entry(p.clone())
                         .or_insert_with(Vec::new)
-                        .push(o.id.clone());
+                        .push(o.id.to_string());
                 }
                 m
             });
@@ -399,7 +399,7 @@ fn objective_status(
     let status = progress::worst(krs.iter().map(|k| k.status))
         .unwrap_or_else(|| progress::status(progress, expected, ctx.settings.margins));
     ObjectiveStatus {
-        id: o.id.clone(),
+        id: o.id.to_string(),
         title: o.title.clone(),
         progress,
         status,
@@ -474,7 +474,7 @@ pub async fn explain(
         .rules()
         .iter()
         .filter(|r| r.krs.iter().any(|k| k == kr_id))
-        .map(|r| r.id.clone())
+        .map(|r| r.id.to_string())
         .collect();
     let history = store.history(kr_id, 100).await?;
     Ok(ExplainDoc {

@@ -88,7 +88,12 @@ pub async fn rules_diff(
         seen.insert(def.id.as_str());
         let items = new_scope.remove(def.id.as_str()).unwrap_or_default();
         let refs: Vec<&Item> = items.iter().collect();
-        let value = progress::compute(def, period, &refs, observed.get(def.id.as_str()).copied().flatten());
+        let value = progress::compute(
+            def,
+            period,
+            &refs,
+            observed.get(def.id.as_str()).copied().flatten(),
+        );
         let new = KrNumbers {
             progress: value.progress,
             current: value.current,

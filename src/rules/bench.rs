@@ -21,7 +21,7 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 
 use super::{reference, Condition, Evaluation, RuleDef, RuleSet};
-use crate::model::{Category, Item, ItemKind};
+use crate::model::{Category, Item, ItemKind, KrId, SourceId};
 
 const ITEMS: usize = 100_000;
 const PROJECTS: usize = 50;
@@ -58,10 +58,10 @@ struct Rules(Vec<RuleDef>);
 impl Rules {
     fn add(&mut self, krs: &[String], exempt: bool, source: Option<&str>, conds: &[(&str, &str)]) {
         self.0.push(RuleDef {
-            id: format!("okrs/rules.toml#{}", self.0.len() + 1),
-            krs: krs.to_vec(),
+            id: format!("okrs/rules.toml#{}", self.0.len() + 1).into(),
+            krs: krs.iter().map(|k| KrId::from(k.as_str())).collect(),
             exempt,
-            source: source.map(str::to_string),
+            source: source.map(SourceId::from),
             conditions: conds.iter().map(|(k, v)| cond(k, v)).collect(),
             file: "okrs/rules.toml".into(),
         });
@@ -466,12 +466,12 @@ fn rematch_100k_items_against_500_rules() {
         let mut e = Evaluation::default();
         for rule in set.rules().iter().filter(|r| r.matches(item)) {
             if rule.exempt {
-                e.exempt_rule = e.exempt_rule.or(Some(rule.id.clone()));
+                e.exempt_rule = e.exempt_rule.or(Some(rule.id.to_string()));
                 continue;
             }
             for kr in &rule.krs {
-                if !e.matches.iter().any(|(k, _)| k == kr) {
-                    e.matches.push((kr.clone(), rule.id.clone()));
+                if !e.matches.iter().any(|(k, _)| kr == k) {
+                    e.matches.push((kr.to_string(), rule.id.to_string()));
                 }
             }
         }

@@ -505,9 +505,10 @@ pub fn run<'a>(cases: &'a [Case], rules: &RuleSet) -> Vec<Outcome<'a>> {
                         let does = if r.exempt {
                             "exempt".to_string()
                         } else {
-                            format!("→ {}", r.krs.join(", "))
+                            let krs: Vec<&str> = r.krs.iter().map(|k| k.as_str()).collect();
+                            format!("→ {}", krs.join(", "))
                         };
-                        (r.id.clone(), does)
+                        (r.id.to_string(), does)
                     })
                     .collect()
             };

@@ -13,7 +13,7 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 
 use super::{reference, Condition, FieldPath, RuleDef, RuleSet, Scalar, Test};
-use crate::model::{Category, Item, ItemKind};
+use crate::model::{Category, Item, ItemKind, KrId, SourceId};
 
 /// Strings in rules and items alike, so that equalities and index lookups hit.
 const WORDS: &[&str] = &[
@@ -131,10 +131,12 @@ fn rule(rng: &mut StdRng, n: usize) -> RuleDef {
         })
         .collect();
     RuleDef {
-        id: format!("r{n}"),
-        krs,
+        id: format!("r{n}").into(),
+        krs: krs.into_iter().map(KrId::from).collect(),
         exempt,
-        source: rng.random_bool(0.3).then(|| word(rng, SOURCES)),
+        source: rng
+            .random_bool(0.3)
+            .then(|| SourceId::from(word(rng, SOURCES))),
         conditions,
         file: "generated.toml".into(),
     }

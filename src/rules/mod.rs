@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::model::Item;
+use crate::model::{Item, KrId, RuleId, SourceId};
 
 /// A field of an [`Item`] that a rule can test.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,12 +81,12 @@ pub struct Condition {
 #[derive(Debug, Clone)]
 pub struct RuleDef {
     /// `id`, or `<file>#<n>` (1-based position among the file's rules).
-    pub id: String,
+    pub id: RuleId,
     /// The KRs it maps to; empty for exempt rules.
-    pub krs: Vec<String>,
+    pub krs: Vec<KrId>,
     pub exempt: bool,
     /// Only items of this source.
-    pub source: Option<String>,
+    pub source: Option<SourceId>,
     pub conditions: Vec<Condition>,
     /// The OKR file it came from, for messages.
     pub file: String,
@@ -914,9 +914,9 @@ mod tests {
     ) -> RuleDef {
         RuleDef {
             id: id.into(),
-            krs: krs.iter().map(|s| s.to_string()).collect(),
+            krs: krs.iter().map(|s| KrId::from(*s)).collect(),
             exempt,
-            source: source.map(str::to_string),
+            source: source.map(SourceId::from),
             conditions,
             file: "t.toml".into(),
         }

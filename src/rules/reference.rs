@@ -117,13 +117,13 @@ pub fn evaluate(set: &RuleSet, item: &Item) -> Evaluation {
         }
         if rule.exempt {
             if eval.exempt_rule.is_none() {
-                eval.exempt_rule = Some(rule.id.clone());
+                eval.exempt_rule = Some(rule.id.to_string());
             }
             continue;
         }
         for kr in &rule.krs {
-            if !eval.matches.iter().any(|(k, _)| k == kr) {
-                eval.matches.push((kr.clone(), rule.id.clone()));
+            if !eval.matches.iter().any(|(k, _)| kr == k) {
+                eval.matches.push((kr.to_string(), rule.id.to_string()));
             }
         }
     }

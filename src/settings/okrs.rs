@@ -11,7 +11,8 @@ use chrono::NaiveDate;
 use super::reader::{type_name, Section, Sink};
 use crate::configfile::{Locator, Problem};
 use crate::model::{
-    CellRef, KeyResultDef, KrId, KrKind, Measure, ObjectiveId, MetricRef, ObjectiveDef, Period, WeightBy,
+    CellRef, KeyResultDef, KrId, KrKind, Measure, MetricRef, ObjectiveDef, ObjectiveId, Period,
+    RuleId, SourceId, WeightBy,
 };
 use crate::rules::{Condition, RuleDef, RuleSet};
 
@@ -470,7 +471,7 @@ fn read_objective(key: String, t: &toml::Table, file: &str, sink: &mut Sink) -> 
     sink.subject = outer;
     let def = match (&id, title, period) {
         (Some(id), Some(title), Some(period)) => Some(ObjectiveDef {
-            id: id.clone(),
+            id: ObjectiveId::from(id.clone()),
             title,
             period,
             owner,
@@ -737,10 +738,10 @@ fn read_rule(key: String, index: usize, t: &toml::Table, file: &str, sink: &mut 
     s.finish(sink);
     sink.subject = outer;
     let def = ok.then(|| RuleDef {
-        id: id.clone(),
-        krs: targets.iter().map(|(_, k)| k.clone()).collect(),
+        id: RuleId::from(id.clone()),
+        krs: targets.iter().map(|(_, k)| KrId::from(k.clone())).collect(),
         exempt,
-        source: source.clone(),
+        source: source.clone().map(SourceId::from),
         conditions,
         file: file.to_string(),
     });

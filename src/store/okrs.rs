@@ -137,7 +137,7 @@ impl Tx {
                  period_label = excluded.period_label, period_start = excluded.period_start, \
                  period_end = excluded.period_end, position = excluded.position",
             )
-            .bind(&o.id)
+            .bind(o.id.as_str())
             .bind(&o.title)
             .bind(o.parent.clone())
             .bind(o.owner.clone())
@@ -161,7 +161,7 @@ impl Tx {
                      measure = excluded.measure, position = excluded.position, definition = excluded.definition",
                 )
                 .bind(kr.id.as_str())
-                .bind(&o.id)
+                .bind(o.id.as_str())
                 .bind(&kr.title)
                 .bind(kr.measure.as_str())
                 .bind((pos * 1000 + kpos) as i64)

@@ -195,7 +195,7 @@ pub(super) async fn kr_page(
         writes: matches!(settings.server.api_token(), Ok(Some(_))),
         kr: kr_view(&doc.kr, now),
         objective_title: objective.title.clone(),
-        objective_id: objective.id.clone(),
+        objective_id: objective.id.to_string(),
         period: objective.period.label.clone(),
         start: view::number(doc.kr.start),
         chart: chart::progress_chart(&doc.history, &objective.period, now, success),
