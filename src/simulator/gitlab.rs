@@ -200,7 +200,9 @@ impl GitLabSim {
         self.create_project(&item.project);
         let mut inner = self.inner();
         inner.items.retain(|i| {
-            !(i.project == item.project && i.merge_request == item.merge_request && i.iid == item.iid)
+            !(i.project == item.project
+                && i.merge_request == item.merge_request
+                && i.iid == item.iid)
         });
         inner.items.push(item);
     }
@@ -416,8 +418,10 @@ fn gl_error(status: StatusCode, message: &str) -> Response {
 }
 
 fn cursor_for(updated: DateTime<Utc>, id: u64) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(format!("{{\"updated_at\":\"{}\",\"id\":\"{id}\"}}", time(updated)))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+        "{{\"updated_at\":\"{}\",\"id\":\"{id}\"}}",
+        time(updated)
+    ))
 }
 
 fn position_from(cursor: &str) -> Option<(DateTime<Utc>, u64)> {
@@ -472,9 +476,11 @@ async fn serve(
 ) -> Response {
     let path = uri.path().to_string();
     let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-    let token = header("private-token")
-        .map(str::to_string)
-        .or_else(|| header("authorization").and_then(|h| h.strip_prefix("Bearer ")).map(str::to_string));
+    let token = header("private-token").map(str::to_string).or_else(|| {
+        header("authorization")
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::to_string)
+    });
     let authorized = token.as_deref() == Some(shared.token.as_str());
     let mut inner = shared.inner.lock().unwrap_or_else(PoisonError::into_inner);
     let record = |inner: &mut Inner, status: u16| {
@@ -568,26 +574,32 @@ async fn serve(
         }
         None
     };
-    let respond = |inner: &mut Inner, status: StatusCode, doc: Value, extra: Vec<(String, String)>| {
-        record(inner, status.as_u16());
-        let mut resp = (status, axum::Json(doc)).into_response();
-        for (k, v) in limits.iter().map(|(k, v)| (k.to_string(), v.clone())).chain(extra) {
-            if let (Ok(name), Ok(value)) = (
-                axum::http::HeaderName::from_bytes(k.as_bytes()),
-                axum::http::HeaderValue::from_str(&v),
-            ) {
-                resp.headers_mut().insert(name, value);
+    let respond =
+        |inner: &mut Inner, status: StatusCode, doc: Value, extra: Vec<(String, String)>| {
+            record(inner, status.as_u16());
+            let mut resp = (status, axum::Json(doc)).into_response();
+            for (k, v) in limits
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .chain(extra)
+            {
+                if let (Ok(name), Ok(value)) = (
+                    axum::http::HeaderName::from_bytes(k.as_bytes()),
+                    axum::http::HeaderValue::from_str(&v),
+                ) {
+                    resp.headers_mut().insert(name, value);
+                }
             }
-        }
-        resp
-    };
+            resp
+        };
     // One issue or merge request: GET, or PUT with labels.
     if let (Some(iid), Some((project, project_id))) = (iid, &project) {
         let iid: u64 = iid.parse().unwrap_or(0);
         let now = now_ms();
-        let found = inner.items.iter_mut().find(|i| {
-            &i.project == project && i.merge_request == merge_requests && i.iid == iid
-        });
+        let found = inner
+            .items
+            .iter_mut()
+            .find(|i| &i.project == project && i.merge_request == merge_requests && i.iid == iid);
         let Some(item) = found else {
             record(&mut inner, 404);
             return gl_error(StatusCode::NOT_FOUND, "404 Not found");
@@ -612,10 +624,17 @@ async fn serve(
             let (add, remove) = (names("add_labels"), names("remove_labels"));
             if add.is_empty() && remove.is_empty() && form.get("labels").is_none() {
                 record(&mut inner, 400);
-                return gl_error(StatusCode::BAD_REQUEST, "400 Bad request - at least one parameter must be provided");
+                return gl_error(
+                    StatusCode::BAD_REQUEST,
+                    "400 Bad request - at least one parameter must be provided",
+                );
             }
             if let Some(all) = form["labels"].as_str() {
-                item.labels = all.split(',').map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+                item.labels = all
+                    .split(',')
+                    .map(|l| l.trim().to_string())
+                    .filter(|l| !l.is_empty())
+                    .collect();
             }
             for l in add {
                 if !item.labels.contains(&l) {
@@ -649,7 +668,10 @@ async fn serve(
     let keyset = param("pagination") == Some("keyset");
     if keyset && project.is_some() && !merge_requests && !inner.keyset {
         record(&mut inner, 405);
-        return gl_error(StatusCode::METHOD_NOT_ALLOWED, "Keyset pagination is not yet available for this type of request");
+        return gl_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Keyset pagination is not yet available for this type of request",
+        );
     }
     let keyset = keyset && project.is_some() && !merge_requests && !by_created;
     let mut list: Vec<&GlItem> = inner
@@ -674,19 +696,29 @@ async fn serve(
             None => 0,
             Some(None) => {
                 record(&mut inner, 400);
-                return gl_error(StatusCode::BAD_REQUEST, "400 Bad request - cursor is invalid");
+                return gl_error(
+                    StatusCode::BAD_REQUEST,
+                    "400 Bad request - cursor is invalid",
+                );
             }
             Some(Some(pos)) => list
                 .iter()
                 .position(|i| {
                     let k = sort_key(i);
-                    if ascending { k > pos } else { k < pos }
+                    if ascending {
+                        k > pos
+                    } else {
+                        k < pos
+                    }
                 })
                 .unwrap_or(total),
         };
         (start, 0)
     } else {
-        let page = param("page").and_then(|p| p.parse::<usize>().ok()).unwrap_or(1).max(1);
+        let page = param("page")
+            .and_then(|p| p.parse::<usize>().ok())
+            .unwrap_or(1)
+            .max(1);
         ((page - 1) * per_page, page)
     };
     let page: Vec<Value> = list
@@ -714,7 +746,10 @@ async fn serve(
     let mut links = Vec::new();
     if keyset {
         if let (true, Some((t, id))) = (more, last) {
-            links.push(format!("<{}>; rel=\"next\"", link("cursor", &cursor_for(t, id))));
+            links.push(format!(
+                "<{}>; rel=\"next\"",
+                link("cursor", &cursor_for(t, id))
+            ));
         }
     } else {
         let pages = total.div_ceil(per_page).max(1);
@@ -722,17 +757,40 @@ async fn serve(
             ("x-page".into(), page_no.to_string()),
             ("x-total".into(), total.to_string()),
             ("x-total-pages".into(), pages.to_string()),
-            ("x-next-page".into(), if more { (page_no + 1).to_string() } else { String::new() }),
-            ("x-prev-page".into(), if page_no > 1 { (page_no - 1).to_string() } else { String::new() }),
+            (
+                "x-next-page".into(),
+                if more {
+                    (page_no + 1).to_string()
+                } else {
+                    String::new()
+                },
+            ),
+            (
+                "x-prev-page".into(),
+                if page_no > 1 {
+                    (page_no - 1).to_string()
+                } else {
+                    String::new()
+                },
+            ),
         ]);
         if page_no > 1 {
-            links.push(format!("<{}>; rel=\"prev\"", link("page", &(page_no - 1).to_string())));
+            links.push(format!(
+                "<{}>; rel=\"prev\"",
+                link("page", &(page_no - 1).to_string())
+            ));
         }
         if more {
-            links.push(format!("<{}>; rel=\"next\"", link("page", &(page_no + 1).to_string())));
+            links.push(format!(
+                "<{}>; rel=\"next\"",
+                link("page", &(page_no + 1).to_string())
+            ));
         }
         links.push(format!("<{}>; rel=\"first\"", link("page", "1")));
-        links.push(format!("<{}>; rel=\"last\"", link("page", &pages.to_string())));
+        links.push(format!(
+            "<{}>; rel=\"last\"",
+            link("page", &pages.to_string())
+        ));
     }
     if !links.is_empty() {
         extra.push(("link".into(), links.join(", ")));

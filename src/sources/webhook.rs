@@ -33,7 +33,10 @@ impl WebhookAuth {
             WebhookAuth::HubSignature { .. } => header("x-hub-signature-256")
                 .or_else(|| header("x-hub-signature"))
                 .ok_or("missing X-Hub-Signature-256 (sha256=<HMAC of the body>)"),
-            WebhookAuth::SecretToken { header: name, missing } => header(name).ok_or(*missing),
+            WebhookAuth::SecretToken {
+                header: name,
+                missing,
+            } => header(name).ok_or(*missing),
         }
     }
 

@@ -153,7 +153,10 @@ async fn multi_page_sync_of_issues_and_merge_requests(db: Db) {
         "web issues in 3 pages of 2, web MRs in 2, the group's issues and MRs in 1 each"
     );
     let reqs = env.sim.requests();
-    assert!(reqs.iter().all(|r| r.authorized && r.status == 200), "{reqs:?}");
+    assert!(
+        reqs.iter().all(|r| r.authorized && r.status == 200),
+        "{reqs:?}"
+    );
     let issues: Vec<_> = reqs
         .iter()
         .filter(|r| r.path == "/api/v4/projects/acme%2Fplatform%2Fweb/issues")
@@ -165,10 +168,13 @@ async fn multi_page_sync_of_issues_and_merge_requests(db: Db) {
         "a project's issues follow keyset cursors"
     );
     assert!(
-        reqs.iter().any(|r| r.path.ends_with("/merge_requests") && r.query.contains("page=2")),
+        reqs.iter()
+            .any(|r| r.path.ends_with("/merge_requests") && r.query.contains("page=2")),
         "merge requests follow page numbers: {reqs:?}"
     );
-    assert!(reqs.iter().any(|r| r.path == "/api/v4/groups/acme%2Fdata/issues"));
+    assert!(reqs
+        .iter()
+        .any(|r| r.path == "/api/v4/groups/acme%2Fdata/issues"));
     // Done: #1, #2 and !1 of the eight launch items.
     let k = kr(&engine, "pay.launch").await;
     assert_eq!((k.current, k.target), (Some(3.0), Some(8.0)));
@@ -205,7 +211,8 @@ async fn an_incremental_edit_is_picked_up(db: Db) {
         .expect("sync");
     env.sim.clear_requests();
     // #5 is relabelled out of the launch.
-    env.sim.edit("acme/platform/web#5", |i| i.labels = vec!["later".into()]);
+    env.sim
+        .edit("acme/platform/web#5", |i| i.labels = vec!["later".into()]);
     let run = engine
         .sync_source("gitlab", Mode::Incremental)
         .await
@@ -282,9 +289,10 @@ async fn a_scoped_label_maps_an_issue_through_a_rule(db: Db) {
     assert_eq!(run.outcome, "ok", "{:?}", run.error);
     let k = kr(&engine, "pay.team").await;
     assert_eq!((k.current, k.target, k.items), (Some(3.0), Some(8.0), 2));
-    let explain = okrsync::report::explain(engine.store(), engine.settings(), "pay.team", Utc::now())
-        .await
-        .expect("explain");
+    let explain =
+        okrsync::report::explain(engine.store(), engine.settings(), "pay.team", Utc::now())
+            .await
+            .expect("explain");
     let mut keys: Vec<(&str, &str)> = explain
         .items
         .iter()
@@ -322,8 +330,16 @@ async fn a_deletion_is_confirmed_before_it_is_applied(db: Db) {
     );
     let confirm = env.sim.requests().into_iter().last().expect("request");
     assert_eq!(
-        (confirm.method.as_str(), confirm.path.as_str(), confirm.status),
-        ("GET", "/api/v4/projects/acme%2Fplatform%2Fweb/issues/5", 404)
+        (
+            confirm.method.as_str(),
+            confirm.path.as_str(),
+            confirm.status
+        ),
+        (
+            "GET",
+            "/api/v4/projects/acme%2Fplatform%2Fweb/issues/5",
+            404
+        )
     );
     assert_eq!(kr(&engine, "pay.launch").await.target, Some(7.0));
     assert!(engine
@@ -377,7 +393,9 @@ async fn a_self_managed_instance_under_a_sub_path(db: Db) {
     );
     assert_eq!(reqs[0].status, 405, "keyset refused once…");
     assert!(
-        reqs[1..].iter().all(|r| r.status == 200 && !r.query.contains("keyset")),
+        reqs[1..]
+            .iter()
+            .all(|r| r.status == 200 && !r.query.contains("keyset")),
         "…then page numbers: {reqs:?}"
     );
     let item = engine
@@ -399,7 +417,13 @@ both_backends!(a_self_managed_instance_under_a_sub_path);
 /// Write-back on GitLab: `PUT …/issues/:iid` with `add_labels`, then `remove_labels` once a
 /// rule aligns the issue.
 async fn writeback_adds_and_removes_the_label_on_gitlab(db: Db) {
-    let env = GlEnv::new(db, Some("/gitlab"), 100, "writeback = { label = \"no kr\" }").await;
+    let env = GlEnv::new(
+        db,
+        Some("/gitlab"),
+        100,
+        "writeback = { label = \"no kr\" }",
+    )
+    .await;
     env.seed();
     // acme/data/etl#2 moves no KR and was closed today: done in the period.
     let mut done = GlItem::issue(310, "acme/data/etl", 2, "Unplanned fix");
@@ -483,7 +507,11 @@ async fn a_gitlab_webhook_with_its_token_syncs_at_once(db: Db) {
     };
     let deadline = Instant::now() + StdDuration::from_secs(20);
     while launch_items().await != serde_json::json!(8) {
-        assert!(Instant::now() < deadline, "no first sync; log:\n{}", d.log());
+        assert!(
+            Instant::now() < deadline,
+            "no first sync; log:\n{}",
+            d.log()
+        );
         tokio::time::sleep(StdDuration::from_millis(100)).await;
     }
     let mut new = GlItem::issue(120, WEB, 9, "Launch announcement");
