@@ -116,7 +116,7 @@ struct Inner {
     faults: VecDeque<Fault>,
     requests: Vec<GlRequest>,
     remaining: u64,
-    /// Whether a project's issues may be paged by keyset (GitLab 18.3 and later).
+    /// Whether a project's issues may be paged by keyset (newer GitLab versions).
     keyset: bool,
 }
 
@@ -231,7 +231,7 @@ impl GitLabSim {
             .cloned()
     }
 
-    /// Answers 405 to `pagination=keyset`, like GitLab before 18.3 on a project's issues.
+    /// Answers 405 to `pagination=keyset`, like an older GitLab on a project's issues.
     pub fn refuse_keyset(&self) {
         self.inner().keyset = false;
     }

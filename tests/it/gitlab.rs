@@ -376,7 +376,7 @@ both_backends!(a_429_with_retry_after_is_obeyed);
 async fn a_self_managed_instance_under_a_sub_path(db: Db) {
     let env = GlEnv::new(db, Some("/gitlab"), 2, "").await;
     env.seed();
-    // An instance older than GitLab 18.3: no keyset pages for a project's issues.
+    // An older instance: no keyset pages for a project's issues.
     env.sim.refuse_keyset();
     let engine = env.engine().await;
     let run = engine

@@ -28,8 +28,8 @@ pub struct GitLabSource {
     name: String,
     settings: GitLabSettings,
     http: HttpClient,
-    /// Cleared when the instance refuses `pagination=keyset` on project issues (GitLab
-    /// before 18.3 answers 405 for orderings it cannot page by keyset); page numbers then.
+    /// Cleared when the instance refuses `pagination=keyset` on a project's issues (an
+    /// older GitLab, or one that cannot page that ordering by keyset); page numbers then.
     keyset: AtomicBool,
 }
 
@@ -94,7 +94,6 @@ impl GitLabSource {
         let mut url = self.settings.api(&[kind, path, listing.segment()])?;
         {
             let mut q = url.query_pairs_mut();
-            q.append_pair("scope", "all");
             q.append_pair("state", "all");
             q.append_pair("order_by", "updated_at");
             q.append_pair("sort", "asc");
@@ -365,11 +364,11 @@ mod tests {
             .with_timezone(&Utc);
         assert_eq!(
             s.first_url(&scopes[0], Some(since)).expect("url").as_str(),
-            "https://git.acme.com/gitlab/api/v4/projects/acme%2Fplatform%2Fweb/issues?scope=all&state=all&order_by=updated_at&sort=asc&per_page=50&updated_after=2026-11-03T10%3A15%3A30.250Z&pagination=keyset"
+            "https://git.acme.com/gitlab/api/v4/projects/acme%2Fplatform%2Fweb/issues?state=all&order_by=updated_at&sort=asc&per_page=50&updated_after=2026-11-03T10%3A15%3A30.250Z&pagination=keyset"
         );
         assert_eq!(
             s.first_url(&scopes[3], None).expect("url").as_str(),
-            "https://git.acme.com/gitlab/api/v4/groups/acme/merge_requests?scope=all&state=all&order_by=updated_at&sort=asc&per_page=50"
+            "https://git.acme.com/gitlab/api/v4/groups/acme/merge_requests?state=all&order_by=updated_at&sort=asc&per_page=50"
         );
         s.keyset.store(false, Ordering::Relaxed);
         assert!(!s
@@ -377,6 +376,48 @@ mod tests {
             .expect("url")
             .as_str()
             .contains("keyset"));
+    }
+
+    /// `RateLimit-Remaining` at the floor waits for `RateLimit-Reset`, or fails the step
+    /// when that is further away than `max_retry_after` (the simulator resets in a minute).
+    #[tokio::test]
+    async fn the_rate_limit_headers_pace_the_pass() {
+        use futures::StreamExt as _;
+        let sim = crate::simulator::gitlab::GitLabSim::start("tok", None)
+            .await
+            .expect("sim");
+        sim.upsert(crate::simulator::gitlab::GlItem::issue(
+            1,
+            "acme/platform/web",
+            1,
+            "One",
+        ));
+        let source = GitLabSource::new(
+            "gl",
+            GitLabSettings {
+                url: Url::parse(&sim.url()).expect("url"),
+                token: SecretRef::value("tok"),
+                projects: vec!["acme/platform/web".into()],
+                groups: vec![],
+                include_subgroups: true,
+                per_page: 100,
+                rate_limit_floor: 1_000_000,
+            },
+            HttpSettings {
+                max_retry_after: Duration::from_secs(5),
+                ..HttpSettings::default()
+            },
+        )
+        .expect("source");
+        let first = source.fetch(None).next().await.expect("a page");
+        match first {
+            Err(SourceError::RateLimited { wait_secs, max_secs }) => {
+                assert!((55..=60).contains(&wait_secs), "{wait_secs}");
+                assert_eq!(max_secs, 5);
+            }
+            other => panic!("expected a rate limit, got {other:?}"),
+        }
+        assert_eq!(sim.requests().len(), 1);
     }
 
     #[test]
