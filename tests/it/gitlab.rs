@@ -281,12 +281,22 @@ async fn a_scoped_label_maps_an_issue_through_a_rule(db: Db) {
     let mut other = GlItem::issue(303, "acme/ops/infra", 1, "Not ours");
     other.labels = vec!["team::pay".into()];
     env.sim.upsert(other);
+    // A group that holds a configured project, and a group inside another: each item is
+    // still read once.
+    let config = std::fs::read_to_string(&env.config)
+        .expect("config")
+        .replace(
+            "groups = [\"acme/data\"]",
+            "groups = [\"acme/data\", \"acme/platform\", \"acme/data/lake\"]",
+        );
+    std::fs::write(&env.config, config).expect("config");
     let engine = env.engine().await;
     let run = engine
         .sync_source("gitlab", Mode::Full)
         .await
         .expect("sync");
     assert_eq!(run.outcome, "ok", "{:?}", run.error);
+    assert_eq!(run.fetched, 10, "8 web items, 2 of the pay team, each once");
     let k = kr(&engine, "pay.team").await;
     assert_eq!((k.current, k.target, k.items), (Some(3.0), Some(8.0), 2));
     let explain =

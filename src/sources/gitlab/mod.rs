@@ -158,7 +158,14 @@ impl GitLabSource {
                 message,
             })?;
         if let Scope::Group(g, _) = scope {
-            items.retain(|i| self.settings.in_group(g, &i.project));
+            // Each item once per pass: a project also listed by name, or in a group listed
+            // earlier, was read there.
+            let earlier: Vec<&String> = self.settings.groups.iter().take_while(|x| *x != g).collect();
+            items.retain(|i| {
+                self.settings.in_group(g, &i.project)
+                    && !self.settings.projects.contains(&i.project)
+                    && !earlier.iter().any(|e| self.settings.in_group(e, &i.project))
+            });
         }
         let next = next_link(&resp.headers);
         if next.as_ref().is_some_and(|n| n.as_str() == key) {
