@@ -861,7 +861,7 @@ mod tests {
         write(
             dir.path(),
             "okrsync.toml",
-            "okrs = [\"okrs/*.toml\"]\n[log]\nformat = \"xml\"\n[sources.s1]\nkind = \"gitlab\"\n[sources.s2]\nkind = \"jira\"\nurl = \"ftp://x\"\nflavor = \"datacenter\"\ntoken_file = \"missing\"\nevery = \"often\"\n",
+            "okrs = [\"okrs/*.toml\"]\n[log]\nformat = \"xml\"\n[sources.s1]\nkind = \"gitea\"\n[sources.s2]\nkind = \"jira\"\nurl = \"ftp://x\"\nflavor = \"datacenter\"\ntoken_file = \"missing\"\nevery = \"often\"\n",
         );
         write(
             dir.path(),

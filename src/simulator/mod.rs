@@ -4,6 +4,7 @@
 pub mod dataset;
 pub mod faults;
 pub mod github;
+pub mod gitlab;
 pub mod jira;
 mod jql;
 pub mod sheets;

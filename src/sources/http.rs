@@ -297,8 +297,10 @@ impl HttpClient {
                     &self.source,
                     Some(resp.status().as_u16()),
                     asked.elapsed(),
+                    // GitHub's header, or GitLab's (`RateLimit-Remaining`).
                     resp.headers()
                         .get("x-ratelimit-remaining")
+                        .or_else(|| resp.headers().get("ratelimit-remaining"))
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.trim().parse().ok()),
                 ),

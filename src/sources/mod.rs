@@ -17,6 +17,7 @@ kind::source_kinds! {
     jira => Jira(jira::JiraSettings),
     github => GitHub(github::GitHubSettings),
     sheet => Sheet(sheet::SheetSettings),
+    gitlab => GitLab(gitlab::GitLabSettings),
 }
 
 use std::collections::BTreeMap;

@@ -15,6 +15,12 @@ pub enum WebhookAuth {
     HubSignature {
         ping: Option<(&'static str, &'static str)>,
     },
+    /// The secret itself in a header (GitLab's `X-Gitlab-Token`), compared in constant
+    /// time. `missing`: the 401's message when the header is absent.
+    SecretToken {
+        header: &'static str,
+        missing: &'static str,
+    },
 }
 
 impl WebhookAuth {
@@ -27,6 +33,10 @@ impl WebhookAuth {
             WebhookAuth::HubSignature { .. } => header("x-hub-signature-256")
                 .or_else(|| header("x-hub-signature"))
                 .ok_or("missing X-Hub-Signature-256 (sha256=<HMAC of the body>)"),
+            WebhookAuth::SecretToken {
+                header: name,
+                missing,
+            } => header(name).ok_or(*missing),
         }
     }
 
@@ -34,6 +44,7 @@ impl WebhookAuth {
     pub fn verifies(&self, secret: &[u8], body: &[u8], credential: &str) -> bool {
         match self {
             WebhookAuth::HubSignature { .. } => verify(secret, body, credential),
+            WebhookAuth::SecretToken { .. } => same_secret(secret, credential.as_bytes()),
         }
     }
 
@@ -43,8 +54,19 @@ impl WebhookAuth {
             WebhookAuth::HubSignature { ping } => {
                 ping.is_some_and(|(name, value)| header(name) == Some(value))
             }
+            WebhookAuth::SecretToken { .. } => false,
         }
     }
+}
+
+/// Whether `given` is `secret`, in time that depends on their lengths only (an attacker
+/// timing the answers learns nothing about how much of a guess was right).
+fn same_secret(secret: &[u8], given: &[u8]) -> bool {
+    let differing = secret
+        .iter()
+        .zip(given)
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    std::hint::black_box(differing) == 0 && secret.len() == given.len() && !secret.is_empty()
 }
 
 /// Whether `signature` (`sha256=<hex>`) is the HMAC-SHA256 of `body` under `secret`.
@@ -106,5 +128,24 @@ mod tests {
             Ok("sha256=00")
         );
         assert!(auth.credential(|_| None).is_err());
+    }
+
+    #[test]
+    fn a_secret_token_is_the_secret_itself() {
+        let auth = WebhookAuth::SecretToken {
+            header: "x-gitlab-token",
+            missing: "missing X-Gitlab-Token",
+        };
+        assert_eq!(
+            auth.credential(|h| (h == "x-gitlab-token").then_some("s3cret")),
+            Ok("s3cret")
+        );
+        assert_eq!(auth.credential(|_| None), Err("missing X-Gitlab-Token"));
+        assert!(auth.verifies(b"s3cret", b"any body", "s3cret"));
+        assert!(!auth.verifies(b"s3cret", b"any body", "s3cre"));
+        assert!(!auth.verifies(b"s3cret", b"any body", "s3cret!"));
+        assert!(!auth.verifies(b"s3cret", b"any body", "S3cret"));
+        assert!(!auth.verifies(b"", b"any body", ""));
+        assert!(!auth.is_ping(|_| Some("ping")));
     }
 }

@@ -16,6 +16,7 @@ mod equivalence;
 mod faults;
 mod first_day;
 mod github;
+mod gitlab;
 mod helpers;
 mod judgement;
 mod ledger;

@@ -207,7 +207,9 @@ fn check_refuses_writeback_on_a_sheet_and_an_empty_label() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("sources.sheet.writeback: write-back labels Jira and GitHub items only"),
+        stderr.contains(
+            "sources.sheet.writeback: write-back labels Jira, GitHub and GitLab items only"
+        ),
         "{stderr}"
     );
 }
