@@ -285,7 +285,7 @@ pub struct ItemRef {
 /// Where a `metric` KR reads its value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MetricRef {
-    pub source: String,
+    pub source: SourceId,
     /// `Metrics!B7`, or a label lookup rendered as `Sheet[row=..][column=..]`.
     pub reference: CellRef,
 }

@@ -73,7 +73,7 @@ impl Ctx<'_> {
     fn kr_sources(&self, kr: &KeyResultDef) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
         if let Some(m) = &kr.metric {
-            out.insert(m.source.clone());
+            out.insert(m.source.to_string());
         }
         for rule in self.settings.rules.rules() {
             if rule.krs.contains(&kr.id) {
@@ -101,7 +101,7 @@ impl Ctx<'_> {
         if let Some(m) = &kr.metric {
             if let Some(e) = self
                 .observation_errors
-                .get(&(m.source.clone(), m.reference.to_string()))
+                .get(&(m.source.to_string(), m.reference.to_string()))
             {
                 reasons.push(format!("{} in {}: {e}", m.reference, m.source));
             }
@@ -309,7 +309,7 @@ async fn ctx<'a>(
                     .observation_error(&m.source, m.reference.as_str())
                     .await?
                 {
-                    observation_errors.insert((m.source.clone(), m.reference.to_string()), e);
+                    observation_errors.insert((m.source.to_string(), m.reference.to_string()), e);
                 }
             }
         }

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use crate::model::{ObjectiveDef, StatusMargins};
+use crate::model::{ObjectiveDef, SourceId, StatusMargins};
 use crate::rules::RuleSet;
 use crate::sources::http::HttpSettings;
 use crate::sources::kind::listed;
@@ -127,7 +127,7 @@ pub struct LogSettings {
 /// One `[sources.NAME]` section.
 #[derive(Debug, Clone)]
 pub struct SourceSettings {
-    pub name: String,
+    pub name: SourceId,
     /// Poll interval.
     pub every: Duration,
     /// Data older than this makes the source's KRs stale (default: three intervals).
@@ -746,7 +746,7 @@ fn read_source(
     };
     s.finish(sink);
     let settings = source_kind.map(|kind| SourceSettings {
-        name: name.to_string(),
+        name: SourceId::from(name),
         every,
         freshness: freshness.unwrap_or(every * 3),
         reconcile_every,

@@ -189,7 +189,7 @@ pub(crate) fn load(
                 if let (Some(m), Some(id)) = (&kr.metric, &kr.id) {
                     let k = format!("{}.metric.source", kr.key);
                     let subject = kr_subject(id);
-                    match source_kinds.get(&m.source) {
+                    match source_kinds.get(m.source.as_str()) {
                         None => f.report(
                             problems,
                             k,
@@ -656,7 +656,7 @@ fn read_metric(key: &str, t: &toml::Table, sink: &mut Sink) -> Option<MetricRef>
         }
     };
     Some(MetricRef {
-        source: source?,
+        source: SourceId::from(source?),
         reference,
     })
 }
