@@ -589,6 +589,22 @@ fn redact(url: &Url) -> String {
     u.to_string()
 }
 
+/// The `rel="next"` URL of a `Link` header (GitHub and GitLab pages).
+pub fn next_link(headers: &HeaderMap) -> Option<Url> {
+    let link = headers.get("link")?.to_str().ok()?;
+    link.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        let is_next = params.split(';').any(|p| {
+            let p = p.trim();
+            p == "rel=\"next\"" || p == "rel=next"
+        });
+        if !is_next {
+            return None;
+        }
+        Url::parse(url.trim().trim_start_matches('<').trim_end_matches('>')).ok()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,7 @@ use reqwest::{Method, StatusCode};
 use url::Url;
 
 use crate::model::{Item, ItemRef};
+pub use crate::sources::http::next_link;
 use crate::sources::http::{HttpClient, HttpSettings};
 use crate::sources::{ItemSource, PageStream, SourceError};
 
@@ -246,22 +247,6 @@ impl GitHubSource {
             .map(Some)
             .map_err(|message| resp.parse_error(message))
     }
-}
-
-/// The `rel="next"` URL of a `Link` header.
-pub fn next_link(headers: &HeaderMap) -> Option<Url> {
-    let link = headers.get("link")?.to_str().ok()?;
-    link.split(',').find_map(|part| {
-        let (url, params) = part.split_once(';')?;
-        let is_next = params.split(';').any(|p| {
-            let p = p.trim();
-            p == "rel=\"next\"" || p == "rel=next"
-        });
-        if !is_next {
-            return None;
-        }
-        Url::parse(url.trim().trim_start_matches('<').trim_end_matches('>')).ok()
-    })
 }
 
 impl ItemSource for GitHubSource {

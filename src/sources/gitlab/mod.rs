@@ -20,7 +20,7 @@ use reqwest::Method;
 use url::Url;
 
 use crate::model::{Item, ItemRef};
-use crate::sources::http::{Auth, HttpClient, HttpSettings};
+use crate::sources::http::{next_link, Auth, HttpClient, HttpSettings};
 use crate::sources::{ItemSource, PageStream, SourceError};
 
 /// Issues and merge requests of GitLab projects and groups.
@@ -255,22 +255,6 @@ pub fn split_key(key: &str) -> Option<(&str, Listing, &str)> {
     };
     let (project, iid) = (&key[..at], &key[at + 1..]);
     (project.contains('/') && iid.parse::<u64>().is_ok()).then_some((project, listing, iid))
-}
-
-/// The `rel="next"` URL of a `Link` header.
-pub fn next_link(headers: &HeaderMap) -> Option<Url> {
-    let link = headers.get("link")?.to_str().ok()?;
-    link.split(',').find_map(|part| {
-        let (url, params) = part.split_once(';')?;
-        let is_next = params.split(';').any(|p| {
-            let p = p.trim();
-            p == "rel=\"next\"" || p == "rel=next"
-        });
-        if !is_next {
-            return None;
-        }
-        Url::parse(url.trim().trim_start_matches('<').trim_end_matches('>')).ok()
-    })
 }
 
 impl ItemSource for GitLabSource {
