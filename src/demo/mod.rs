@@ -1,4 +1,4 @@
-//! `okrsync demo`: the daemon against the built-in Jira, GitHub and spreadsheet
+//! `okrsync demo`: the daemon against the built-in Jira, GitHub, GitLab and spreadsheet
 //! simulators, with example OKRs and a SQLite file, so a newcomer sees real numbers with
 //! one command.
 //!
@@ -24,6 +24,7 @@ use crate::clock;
 use crate::report;
 use crate::settings::Settings;
 use crate::simulator::github::GitHubSim;
+use crate::simulator::gitlab::GitLabSim;
 use crate::simulator::jira::{JiraSim, JiraSimOptions, SimFlavor};
 use crate::sync::Engine;
 
@@ -31,18 +32,23 @@ const CONFIG: &str = include_str!("../../config/demo/okrsync.toml");
 const OKRS: &str = include_str!("../../config/demo/okrs/demo.toml");
 const TOKEN: &str = "demo-token";
 const GITHUB_TOKEN: &str = "ghp_demo";
+const GITLAB_TOKEN: &str = "glpat-demo";
+
+/// The simulated upstreams the demo syncs.
+struct Sims {
+    jira: Arc<JiraSim>,
+    github: Arc<GitHubSim>,
+    gitlab: GitLabSim,
+}
 
 /// Sets the simulators (and the spreadsheet file) to the story's state as of `at`.
-fn set_state(
-    story: &Story,
-    at: DateTime<Utc>,
-    jira: &JiraSim,
-    github: &GitHubSim,
-    dir: &Path,
-) -> anyhow::Result<()> {
-    jira.upsert_all(story.jira_issues(at));
+fn set_state(story: &Story, at: DateTime<Utc>, sims: &Sims, dir: &Path) -> anyhow::Result<()> {
+    sims.jira.upsert_all(story.jira_issues(at));
     for (repo, issue) in story.github_issues(at) {
-        github.upsert(repo, issue);
+        sims.github.upsert(repo, issue);
+    }
+    for item in story.gitlab_items(at) {
+        sims.gitlab.upsert(item);
     }
     std::fs::write(dir.join("metrics.csv"), story.metrics_csv(at))
         .context("cannot write the demo spreadsheet")
@@ -65,13 +71,7 @@ async fn sync_or_fail(engine: &Engine, at: DateTime<Utc>) -> anyhow::Result<()> 
 
 /// Replays the story up to its last day, then syncs once more at the real now. Check-ins
 /// are recorded at their own times, between the days.
-async fn replay(
-    story: &Story,
-    engine: &Engine,
-    jira: &JiraSim,
-    github: &GitHubSim,
-    dir: &Path,
-) -> anyhow::Result<usize> {
+async fn replay(story: &Story, engine: &Engine, sims: &Sims, dir: &Path) -> anyhow::Result<usize> {
     let mut checkins = story.nps_checkins().into_iter().peekable();
     let days = story.replay_days();
     let result: anyhow::Result<()> = async {
@@ -80,7 +80,7 @@ async fn replay(
                 nps_checkin(engine, at, value, &note).await?;
             }
             clock::pin(Some(day));
-            set_state(story, day, jira, github, dir)?;
+            set_state(story, day, sims, dir)?;
             sync_or_fail(engine, day).await?;
         }
         for (at, value, note) in checkins {
@@ -91,7 +91,7 @@ async fn replay(
     .await;
     clock::pin(None);
     result?;
-    set_state(story, story.until, jira, github, dir)?;
+    set_state(story, story.until, sims, dir)?;
     sync_or_fail(engine, clock::now()).await?;
     Ok(days.len())
 }
@@ -140,6 +140,9 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
             .await
             .context("cannot start the simulated GitHub")?,
     );
+    let gitlab = GitLabSim::start(GITLAB_TOKEN, None)
+        .await
+        .context("cannot start the simulated GitLab")?;
     std::fs::create_dir_all(dir.join("okrs"))
         .with_context(|| format!("cannot create {}", dir.display()))?;
     let db = dir.join("okrsync.db");
@@ -150,7 +153,8 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
         .replace("{{LISTEN}}", &listen.to_string())
         .replace("{{DB}}", &db.display().to_string())
         .replace("{{JIRA_URL}}", &sim.base_url())
-        .replace("{{GITHUB_URL}}", &github.api_url());
+        .replace("{{GITHUB_URL}}", &github.api_url())
+        .replace("{{GITLAB_URL}}", &gitlab.url());
     let config_path = dir.join("okrsync.toml");
     std::fs::write(&config_path, config).context("cannot write the demo config")?;
     std::fs::write(
@@ -161,10 +165,20 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
     std::fs::write(dir.join("jira-token"), TOKEN).context("cannot write the demo token")?;
     std::fs::write(dir.join("github-token"), GITHUB_TOKEN)
         .context("cannot write the demo token")?;
+    std::fs::write(dir.join("gitlab-token"), GITLAB_TOKEN)
+        .context("cannot write the demo token")?;
     for repo in ["acme/web", "acme/api"] {
         github.create_repo(repo);
     }
-    set_state(&story, story.period.starts_at(), &sim, &github, dir)?;
+    for project in story.gitlab_projects() {
+        gitlab.create_project(project);
+    }
+    let sims = Sims {
+        jira: sim.clone(),
+        github: github.clone(),
+        gitlab,
+    };
+    set_state(&story, story.period.starts_at(), &sims, dir)?;
 
     let settings = match Settings::load(&config_path) {
         Ok(s) => Arc::new(s),
@@ -178,7 +192,7 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
     let engine = crate::startup::open(settings.clone()).await;
     clock::pin(None);
     let engine = engine?;
-    let days = replay(&story, &engine, &sim, &github, dir).await?;
+    let days = replay(&story, &engine, &sims, dir).await?;
     crate::telemetry::init(&settings.log);
     tracing::info!(
         period = %story.period.label,
@@ -192,9 +206,10 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> anyhow::Result<E
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "okrsync demo: simulated Jira at {}, GitHub at {}, API on http://{listen}/api/v1/objectives; config in {}. Ctrl-C stops.",
+        "okrsync demo: simulated Jira at {}, GitHub at {}, GitLab at {}, API on http://{listen}/api/v1/objectives; config in {}. Ctrl-C stops.",
         sim.base_url(),
         github.api_url(),
+        sims.gitlab.url(),
         dir.display()
     );
     // The simulated team keeps working, so the numbers move.

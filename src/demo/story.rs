@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use crate::model::Period;
 use crate::simulator::github::GhIssue;
+use crate::simulator::gitlab::GlItem;
 use crate::simulator::jira::SimIssue;
 
 /// How long a quarter must have run before the demo shows it. In a quarter's first weeks
@@ -85,6 +86,7 @@ struct StoryData {
     onboarding: Paced,
     web_other: Vec<Fixed>,
     github: GitHubData,
+    gitlab: Vec<GitLabFixed>,
 }
 
 /// An epic and its stories, finished one after the other at the pace [`Story::new`] sets.
@@ -193,6 +195,29 @@ struct GitHubFixed {
     plan: FixedPlan,
 }
 
+/// Platform work on GitLab, on fixed days.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GitLabFixed {
+    project: String,
+    title: String,
+    merge_request: bool,
+    labels: Vec<String>,
+    #[serde(default)]
+    weight: Option<u64>,
+    plan: FixedPlan,
+}
+
+#[derive(Debug, Clone)]
+struct GitLabWork {
+    project: &'static str,
+    title: &'static str,
+    merge_request: bool,
+    labels: &'static [String],
+    weight: Option<u64>,
+    plan: Plan,
+}
+
 /// `data/story.toml`, read once.
 static DATA: LazyLock<StoryData> = LazyLock::new(|| {
     toml::from_str(include_str!("data/story.toml")).expect("src/demo/data/story.toml is valid")
@@ -207,6 +232,7 @@ pub struct Story {
     pub until: DateTime<Utc>,
     jira: Vec<JiraWork>,
     github: Vec<GitHubWork>,
+    gitlab: Vec<GitLabWork>,
 }
 
 /// The quarter containing `t`.
@@ -421,11 +447,24 @@ impl Story {
                 plan: fixed(w.plan),
             });
         }
+        let gitlab = data
+            .gitlab
+            .iter()
+            .map(|w| GitLabWork {
+                project: &w.project,
+                title: &w.title,
+                merge_request: w.merge_request,
+                labels: &w.labels,
+                weight: w.weight,
+                plan: fixed(w.plan),
+            })
+            .collect();
         Story {
             period,
             until,
             jira,
             github,
+            gitlab,
         }
     }
 
@@ -465,6 +504,48 @@ impl Story {
             i.parent = w.epic.map(|p| (p.to_string(), "Epic".to_string()));
             i.assignee = (state != State::Todo || key_number(w.key).is_multiple_of(3))
                 .then(|| people[id as usize % 4].to_string());
+            out.push(i);
+        }
+        out
+    }
+
+    /// The GitLab projects the story's work is in.
+    pub fn gitlab_projects(&self) -> Vec<&'static str> {
+        let mut projects: Vec<&'static str> = self.gitlab.iter().map(|w| w.project).collect();
+        projects.dedup();
+        projects
+    }
+
+    /// The simulated GitLab as of `t`: the issues and merge requests created by then.
+    pub fn gitlab_items(&self, t: DateTime<Utc>) -> Vec<GlItem> {
+        let mut out = Vec::new();
+        let mut numbers: std::collections::BTreeMap<(&str, bool), u64> = Default::default();
+        for (n, w) in self.gitlab.iter().enumerate() {
+            let iid = numbers.entry((w.project, w.merge_request)).or_default();
+            *iid += 1;
+            let Some((state, changed)) = w.plan.at(t) else {
+                continue;
+            };
+            let id = 70_000 + n as u64;
+            let mut i = if w.merge_request {
+                GlItem::merge_request(id, w.project, *iid, w.title)
+            } else {
+                GlItem::issue(id, w.project, *iid, w.title)
+            };
+            i.labels = w.labels.to_vec();
+            i.weight = w.weight;
+            i.created = w.plan.created;
+            i.updated = changed;
+            i.assignee = (state != State::Todo).then(|| ["rin", "sam"][n % 2].to_string());
+            if state == State::Done {
+                if w.merge_request {
+                    i.state = "merged".into();
+                    i.merged = Some(changed);
+                } else {
+                    i.state = "closed".into();
+                    i.closed = Some(changed);
+                }
+            }
             out.push(i);
         }
         out

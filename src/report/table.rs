@@ -194,15 +194,26 @@ pub fn render_unaligned(doc: &UnalignedDoc) -> String {
         "Work that moves no key result (period {}):",
         doc.periods.join(", ")
     );
+    // Columns as wide as their longest entry (GitLab paths run long), at least as before.
+    let pw = doc
+        .by_project
+        .iter()
+        .map(|p| p.project.chars().count())
+        .fold(16, usize::max);
+    let kw = doc
+        .items
+        .iter()
+        .map(|i| i.key.chars().count())
+        .fold(14, usize::max);
     let _ = writeln!(
         out,
-        "{:<16} {:>6} {:>10} {:>10} {:>7}",
+        "{:<pw$} {:>6} {:>10} {:>10} {:>7}",
         "project", "items", "unaligned", "estimate", "share"
     );
     for p in &doc.by_project {
         let _ = writeln!(
             out,
-            "{:<16} {:>6} {:>10} {:>10} {:>7}",
+            "{:<pw$} {:>6} {:>10} {:>10} {:>7}",
             p.project,
             p.items,
             p.unaligned,
@@ -215,7 +226,7 @@ pub fn render_unaligned(doc: &UnalignedDoc) -> String {
         for i in &doc.items {
             let _ = writeln!(
                 out,
-                "  {:<14} {:<12} {:>5}  {}  {}",
+                "  {:<kw$} {:<12} {:>5}  {}  {}",
                 i.key,
                 i.category,
                 num(i.estimate),
