@@ -825,7 +825,8 @@ mod tests {
             .replace("{{LISTEN}}", "127.0.0.1:0")
             .replace("{{DB}}", "x.db")
             .replace("{{JIRA_URL}}", "http://127.0.0.1:9")
-            .replace("{{GITHUB_URL}}", "http://127.0.0.1:9");
+            .replace("{{GITHUB_URL}}", "http://127.0.0.1:9")
+            .replace("{{GITLAB_URL}}", "http://127.0.0.1:9");
         write(dir.path(), "okrsync.toml", &config);
         let okrs =
             std::fs::read_to_string(repo.join("config/demo/okrs/demo.toml")).expect("demo okrs");
@@ -836,6 +837,7 @@ mod tests {
         );
         write(dir.path(), "jira-token", "t\n");
         write(dir.path(), "github-token", "g\n");
+        write(dir.path(), "gitlab-token", "l\n");
         write(
             dir.path(),
             "metrics.csv",
