@@ -186,6 +186,41 @@ impl HttpClient {
         &self.settings
     }
 
+    /// Slows down before an upstream's request budget is gone: when the header `remaining`
+    /// says `floor` or fewer requests are left, waits until the epoch second in `reset`
+    /// (GitHub's `x-ratelimit-*`, GitLab's `RateLimit-*`); fails rather than wait longer than
+    /// `max_retry_after`. Answers without both headers go on at once.
+    pub async fn pace(
+        &self,
+        headers: &HeaderMap,
+        (remaining, reset): (&str, &str),
+        floor: u64,
+    ) -> Result<(), SourceError> {
+        let num = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        let (Some(left), Some(reset)) = (num(remaining), num(reset)) else {
+            return Ok(());
+        };
+        if left > floor {
+            return Ok(());
+        }
+        let wait =
+            Duration::from_secs(reset.saturating_sub(chrono::Utc::now().timestamp().max(0) as u64));
+        if wait > self.settings.max_retry_after {
+            return Err(SourceError::RateLimited {
+                wait_secs: wait.as_secs(),
+                max_secs: self.settings.max_retry_after.as_secs(),
+            });
+        }
+        tracing::warn!(source = %self.source, remaining = left, wait_ms = wait.as_millis() as u64, "rate limit nearly used up; waiting for the reset");
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+
     /// GET `url`; the answer's body can then be read by a parser that borrows from it
     /// ([`HttpResponse::json`]).
     pub async fn get(&self, url: Url, auth: &Auth) -> Result<HttpResponse, SourceError> {

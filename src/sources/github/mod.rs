@@ -16,7 +16,6 @@ pub use parse::{parse_issue, read_page, Issue};
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::stream;
@@ -185,30 +184,9 @@ impl GitHubSource {
 
     /// Slows down before the budget is gone: at the floor, waits for the reset.
     async fn pace(&self, headers: &HeaderMap) -> Result<(), SourceError> {
-        let num = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok())
-        };
-        let (Some(remaining), Some(reset)) =
-            (num("x-ratelimit-remaining"), num("x-ratelimit-reset"))
-        else {
-            return Ok(());
-        };
-        if remaining > self.settings.rate_limit_floor {
-            return Ok(());
-        }
-        let wait = Duration::from_secs(reset.saturating_sub(Utc::now().timestamp().max(0) as u64));
-        if wait > self.http.settings().max_retry_after {
-            return Err(SourceError::RateLimited {
-                wait_secs: wait.as_secs(),
-                max_secs: self.http.settings().max_retry_after.as_secs(),
-            });
-        }
-        tracing::warn!(source = %self.name, remaining, wait_ms = wait.as_millis() as u64, "GitHub rate limit nearly used up; waiting for the reset");
-        tokio::time::sleep(wait).await;
-        Ok(())
+        self.http
+            .pace(headers, ("x-ratelimit-remaining", "x-ratelimit-reset"), self.settings.rate_limit_floor)
+            .await
     }
 }
 

@@ -11,7 +11,6 @@ pub use config::GitLabSettings;
 pub use parse::{parse_work, project_of_web_url, read_page, Context, Listing, Work};
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::stream;
@@ -191,29 +190,9 @@ impl GitLabSource {
 
     /// Slows down before the budget is gone: at the floor, waits for `RateLimit-Reset`.
     async fn pace(&self, headers: &HeaderMap) -> Result<(), SourceError> {
-        let num = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-        };
-        let (Some(remaining), Some(reset)) = (num("ratelimit-remaining"), num("ratelimit-reset"))
-        else {
-            return Ok(());
-        };
-        if remaining > self.settings.rate_limit_floor {
-            return Ok(());
-        }
-        let wait = Duration::from_secs(reset.saturating_sub(Utc::now().timestamp().max(0) as u64));
-        if wait > self.http.settings().max_retry_after {
-            return Err(SourceError::RateLimited {
-                wait_secs: wait.as_secs(),
-                max_secs: self.http.settings().max_retry_after.as_secs(),
-            });
-        }
-        tracing::warn!(source = %self.name, remaining, wait_ms = wait.as_millis() as u64, "GitLab rate limit nearly used up; waiting for the reset");
-        tokio::time::sleep(wait).await;
-        Ok(())
+        self.http
+            .pace(headers, ("ratelimit-remaining", "ratelimit-reset"), self.settings.rate_limit_floor)
+            .await
     }
 
     /// Reads one issue or merge request by its reference. `None` when it is gone (404).
@@ -395,7 +374,7 @@ mod tests {
                 rate_limit_floor: 1_000_000,
             },
             HttpSettings {
-                max_retry_after: Duration::from_secs(5),
+                max_retry_after: std::time::Duration::from_secs(5),
                 ..HttpSettings::default()
             },
         )
